@@ -1,0 +1,151 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// An HTTP response from a vendor, fully read.
+public struct VendorHTTPResponse: Sendable {
+    public var status: Int
+    /// Header names lowercased.
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [String: String], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// The HTTP transport every vendor client uses: one shared `HTTPClient`, a per-call deadline, a
+/// cap on the response size, and failures classified the way the worker needs them:
+/// ``ChannelError/Code/unreachable`` when the request cannot have reached the vendor (so a retry
+/// or a failover to a backup domain is safe) and ``ChannelError/Code/timeout`` when it may have.
+public struct VendorHTTP: Sendable {
+    public let client: HTTPClient
+    public var timeout: Duration
+    public var maximumResponseBytes: Int
+
+    public init(client: HTTPClient, timeout: Duration = .seconds(10), maximumResponseBytes: Int = 4 << 20) {
+        self.client = client
+        self.timeout = timeout
+        self.maximumResponseBytes = maximumResponseBytes
+    }
+
+    /// Sends one request. `url` is absolute; `headers` are sent as given.
+    public func send(
+        method: HTTPMethod,
+        url: String,
+        headers: [(String, String)] = [],
+        body: [UInt8]? = nil,
+        timeout: Duration? = nil,
+        logger: Logger? = nil
+    ) async throws(ChannelError) -> VendorHTTPResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let deadline = timeout ?? self.timeout
+        let seconds = Int64(deadline.components.seconds)
+        let millis = seconds * 1000 + Int64(deadline.components.attoseconds / 1_000_000_000_000_000)
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(max(1, millis)), logger: logger)
+            var collected = try await response.body.collect(upTo: maximumResponseBytes)
+            let bytes = collected.readBytes(length: collected.readableBytes) ?? []
+            var names: [String: String] = [:]
+            for header in response.headers { names[header.name.lowercased()] = header.value }
+            return VendorHTTPResponse(status: Int(response.status.code), headers: names, body: bytes)
+        } catch {
+            throw Self.classify(error, url: url)
+        }
+    }
+
+    /// Maps a transport failure to a ``ChannelError`` with no request content in the message.
+    static func classify(_ error: any Error, url: String) -> ChannelError {
+        let host = URLComponents(string: url)?.host ?? "vendor"
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .remoteConnectionClosed where false:
+                return ChannelError(.unreachable, "could not connect to \(host): \(error.shortDescription)")
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
+                return ChannelError(.timeout, "no answer from \(host) in time")
+            case .remoteConnectionClosed:
+                return ChannelError(.timeout, "\(host) closed the connection before answering")
+            case .responseBodyTooLong:
+                return ChannelError(.badResponse, "answer from \(host) is too large")
+            default:
+                return ChannelError(.unreachable, "request to \(host) failed: \(error.shortDescription)")
+            }
+        }
+        if error is NIOConnectionError || error is ChannelError {
+            return ChannelError(.unreachable, "could not connect to \(host)")
+        }
+        let text = String(describing: error)
+        if text.contains("connect") || text.contains("Connection refused") || text.contains("resolve") {
+            return ChannelError(.unreachable, "could not connect to \(host)")
+        }
+        return ChannelError(.timeout, "request to \(host) failed before an answer")
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding and decoding (UTF-8, `+` for space on decode).
+public enum FormEncoding {
+    private static let unreserved: Set<UInt8> = Set(
+        Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8))
+
+    public static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
+    }
+
+    public static func escape(_ text: String) -> String {
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            if unreserved.contains(byte) {
+                out.append(byte)
+            } else {
+                out.append(UInt8(ascii: "%"))
+                out.append(contentsOf: Array(Hex.encode([byte], uppercase: true).utf8))
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes a form body. Fails on malformed percent escapes or invalid UTF-8; a repeated name keeps the last value.
+    public static func decode(_ text: String) -> [String: String]? {
+        var result: [String: String] = [:]
+        if text.isEmpty { return result }
+        for part in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = unescape(String(pieces[0])), !name.isEmpty else { return nil }
+            let value = pieces.count > 1 ? unescape(String(pieces[1])) : ""
+            guard let value else { return nil }
+            result[name] = value
+        }
+        return result
+    }
+
+    static func unescape(_ text: String) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next(), let low = iterator.next(),
+                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                else { return nil }
+                bytes.append(value)
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,6 @@
+import Payments
+
+/// The `leshouying` channel.
+public enum Leshouying {
+    public static let channel: ChannelID = .leshouying
+}

@@ -1,0 +1,6 @@
+import Payments
+
+/// The `yungouos` channel.
+public enum YunGouOS {
+    public static let channel: ChannelID = .yungouos
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct PayFleetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "payfleet",
+        abstract: "Kafka workers between order systems and Chinese payment vendors.",
+        subcommands: []
+    )
+}
