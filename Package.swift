@@ -121,10 +121,6 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "PaymentsTests", dependencies: ["Payments"]),
-        .testTarget(
-            name: "AggregatorTests",
-            dependencies: ["YunGouOS", "Leshouying", "StorePOS", "Payments", "Sandbox"]
-        ),
     ]
 )
 
