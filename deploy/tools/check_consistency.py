@@ -94,8 +94,13 @@ def check_pod_template(report: Report, name: str, workload: dict[str, Any], http
         grace = pod.get("terminationGracePeriodSeconds", 30)
         if timeout is not None:
             bound = seconds(str(timeout))
-            report.check(bound is not None and grace >= bound + 10,
-                         f"{where} terminationGracePeriodSeconds {grace} >= PAYFLEET_SHUTDOWN_TIMEOUT {timeout} + 10 s")
+            # In-flight wait + commit + close + flush + the process' cancellation margin.
+            report.check(bound is not None and grace >= bound + 20,
+                         f"{where} terminationGracePeriodSeconds {grace} >= PAYFLEET_SHUTDOWN_TIMEOUT {timeout} + 20 s")
+        vendor = (env_of(container).get("PAYFLEET_VENDOR_TIMEOUT") or {}).get("value")
+        if vendor is not None and timeout is not None:
+            report.check((seconds(str(vendor)) or 0) < (seconds(str(timeout)) or 0),
+                         f"{where} PAYFLEET_VENDOR_TIMEOUT {vendor} < PAYFLEET_SHUTDOWN_TIMEOUT {timeout} (an in-flight call can finish)")
     security = pod.get("securityContext") or {}
     report.check(security.get("runAsNonRoot") is True, f"{name} runs as non-root")
 
