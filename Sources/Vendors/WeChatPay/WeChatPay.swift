@@ -1,6 +1,50 @@
 import Payments
 
-/// WeChat Pay: the v2 `unifiedorder` channel (`wechat-v2`) and the APIv3 combine Native channel (`wechat-v3-combine`).
+/// WeChat Pay: the v2 `unifiedorder` channel (`wechat-v2`, ``WeChatV2Channel``) and the APIv3
+/// combine Native channel (`wechat-v3-combine`, ``WeChatCombineChannel``).
 public enum WeChatPay {
     public static let channels: [ChannelID] = [.wechatV2, .wechatV3Combine]
+
+    /// WeChat Pay's primary API host.
+    public static let primaryBaseURL = "https://api.mch.weixin.qq.com"
+    /// The backup host of WeChat's cross-city disaster recovery (跨城冗灾).
+    public static let backupBaseURL = "https://api2.mch.weixin.qq.com"
+
+    /// A random nonce of `length` characters from `[0-9A-Z]`, as the SDKs generate them.
+    static func nonce(length: Int = 32) -> String {
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<length).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
+    }
+
+    /// Whether `text` is a merchant order number WeChat accepts: 6–32 (v3) or 1–32 (v2)
+    /// characters of digits, letters and `_-|*`.
+    static func isValidOutTradeNo(_ text: String, minimumLength: Int = 1) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= minimumLength, bytes.count <= 32 else { return false }
+        return bytes.allSatisfy { byte in
+            (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+                || byte == UInt8(ascii: "|") || byte == UInt8(ascii: "*")
+        }
+    }
+
+    /// A base URL without a trailing slash.
+    static func trimmed(_ url: String) -> String {
+        var url = url
+        while url.hasSuffix("/") { url.removeLast() }
+        return url
+    }
+
+    /// The `notify_url` rules both APIs share: absolute http(s), no query string.
+    static func validateNotifyURL(_ url: String) throws(ChannelError) {
+        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+            throw .invalidRequest("notify_url must be an absolute http(s) URL")
+        }
+        guard !url.contains("?"), url.utf8.count <= 256 else {
+            throw .invalidRequest("notify_url must not carry a query string and must be at most 256 bytes")
+        }
+    }
 }

@@ -1,0 +1,191 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The vendor-side pieces both WeChat simulators share. Written independently of the WeChatPay
+/// client target on purpose: a wrong rule on one side is caught by the other.
+enum WeChatSandbox {
+    /// WeChat's notification retry schedule (chapter7_3_13 / chapter5_1_13): 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h.
+    static let retrySchedule: [Duration] = [
+        .seconds(15), .seconds(15), .seconds(30), .seconds(180), .seconds(600), .seconds(1200), .seconds(1800),
+        .seconds(1800), .seconds(1800), .seconds(3600), .seconds(10800), .seconds(10800), .seconds(10800),
+        .seconds(21600), .seconds(21600),
+    ]
+
+    /// WeChat's minimum order age before a close.
+    static let closeMinimumAge: Duration = .seconds(300)
+
+    static let chinaTimeZone = TimeZone(secondsFromGMT: 8 * 3600) ?? TimeZone.current
+
+    static func chinaTime(_ date: Date, _ pattern: String) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.calendar = Calendar(identifier: .gregorian)
+        formatter.timeZone = chinaTimeZone
+        formatter.dateFormat = pattern
+        return formatter.string(from: date)
+    }
+
+    static func random(_ count: Int, from alphabet: String = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") -> String {
+        let characters = Array(alphabet)
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<count).map { _ in characters[Int(generator.next(upperBound: UInt32(characters.count)))] })
+    }
+
+    /// A 28-digit WeChat transaction id (`4200…`).
+    static func transactionID() -> String { "4200" + random(24, from: "0123456789") }
+
+    static func hex(_ bytes: some Sequence<UInt8>, upper: Bool) -> String {
+        let digits = Array(upper ? "0123456789ABCDEF" : "0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] })
+    }
+
+    // MARK: v2 signature (vendor side)
+
+    /// `k=v&…&key=KEY` over non-empty fields except `sign`, sorted by name; MD5 or HMAC-SHA256, upper hex.
+    static func v2Sign(_ fields: [String: String], key: String, hmac: Bool) -> String {
+        let text = fields
+            .filter { $0.key != "sign" && !$0.value.isEmpty }
+            .sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            .map { "\($0.key)=\($0.value)" }
+            .joined(separator: "&") + "&key=" + key
+        if hmac {
+            let code = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(key.utf8)))
+            return hex(code, upper: true)
+        }
+        return hex(Insecure.MD5.hash(data: Array(text.utf8)), upper: true)
+    }
+
+    // MARK: v2 XML (vendor side)
+
+    /// `<xml><k><![CDATA[v]]></k>…</xml>`.
+    static func xml(_ fields: [String: String]) -> String {
+        var out = "<xml>"
+        for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+            out += "<\(name)><![CDATA[\(value.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>"))]]></\(name)>"
+        }
+        return out + "</xml>"
+    }
+
+    /// Parses a flat `<xml>`; refuses DOCTYPE/ENTITY and nested elements. `nil` when malformed.
+    static func parseXML(_ bytes: [UInt8]) -> [String: String]? {
+        guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") || text.contains("<!doctype") { return nil }
+        var scanner = Substring(text)
+        func skipSpace() { scanner = scanner.drop(while: { $0.isWhitespace }) }
+        skipSpace()
+        if scanner.hasPrefix("<?xml") {
+            guard let end = scanner.range(of: "?>") else { return nil }
+            scanner = scanner[end.upperBound...]
+            skipSpace()
+        }
+        guard scanner.hasPrefix("<xml>") else { return nil }
+        scanner = scanner.dropFirst(5)
+        var fields: [String: String] = [:]
+        while true {
+            skipSpace()
+            if scanner.hasPrefix("</xml>") {
+                scanner = scanner.dropFirst(6)
+                skipSpace()
+                return scanner.isEmpty ? fields : nil
+            }
+            guard scanner.hasPrefix("<"), let close = scanner.firstIndex(of: ">") else { return nil }
+            let name = String(scanner[scanner.index(after: scanner.startIndex)..<close])
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
+            scanner = scanner[scanner.index(after: close)...]
+            guard let end = scanner.range(of: "</\(name)>") else { return nil }
+            var raw = scanner[..<end.lowerBound]
+            scanner = scanner[end.upperBound...]
+            var value = ""
+            while !raw.isEmpty {
+                if raw.hasPrefix("<![CDATA[") {
+                    raw = raw.dropFirst(9)
+                    guard let cdataEnd = raw.range(of: "]]>") else { return nil }
+                    value += raw[..<cdataEnd.lowerBound]
+                    raw = raw[cdataEnd.upperBound...]
+                } else if raw.hasPrefix("<") {
+                    return nil
+                } else {
+                    let next = raw.range(of: "<![CDATA[")?.lowerBound ?? raw.endIndex
+                    guard let text = unescape(raw[..<next]) else { return nil }
+                    value += text
+                    raw = raw[next...]
+                }
+            }
+            guard fields[name] == nil else { return nil }
+            fields[name] = value
+        }
+    }
+
+    static func unescape(_ text: Substring) -> String? {
+        guard text.contains("&") else { return String(text) }
+        var out = ""
+        var rest = text
+        while let amp = rest.firstIndex(of: "&") {
+            out += rest[..<amp]
+            guard let semi = rest[amp...].firstIndex(of: ";") else { return nil }
+            let entity = rest[rest.index(after: amp)..<semi]
+            switch entity {
+            case "lt": out += "<"
+            case "gt": out += ">"
+            case "amp": out += "&"
+            case "quot": out += "\""
+            case "apos": out += "'"
+            default:
+                let number = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16) : entity.hasPrefix("#") ? UInt32(entity.dropFirst(), radix: 10) : nil
+                guard let number, let scalar = Unicode.Scalar(number) else { return nil }
+                out.unicodeScalars.append(scalar)
+            }
+            rest = rest[rest.index(after: semi)...]
+        }
+        return out + rest
+    }
+
+    // MARK: HTTP
+
+    static func response(status: HTTPResponse.Status, contentType: String?, body: [UInt8], headers: [(String, String)] = []) -> Response {
+        var fields = HTTPFields()
+        if let contentType { fields[.contentType] = contentType }
+        for (name, value) in headers {
+            if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
+        }
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static var jsonEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func json(_ value: some Encodable) -> [UInt8] {
+        (try? Array(jsonEncoder.encode(value))) ?? Array("{}".utf8)
+    }
+
+    // MARK: gzip (stored blocks) for trade bills
+
+    static func gzip(_ data: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xFF]
+        var index = 0
+        repeat {
+            let count = min(0xFFFF, data.count - index)
+            out.append(index + count >= data.count ? 1 : 0)
+            out += [UInt8(count & 0xFF), UInt8(count >> 8), UInt8(~count & 0xFF), UInt8((~count >> 8) & 0xFF)]
+            out += data[index..<(index + count)]
+            index += count
+        } while index < data.count
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in data {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        crc ^= 0xFFFF_FFFF
+        let size = UInt32(truncatingIfNeeded: data.count)
+        for value in [crc, size] {
+            out += [UInt8(value & 0xFF), UInt8((value >> 8) & 0xFF), UInt8((value >> 16) & 0xFF), UInt8(value >> 24)]
+        }
+        return out
+    }
+}

@@ -1,0 +1,241 @@
+/// The flat `<xml>` documents WeChat Pay v2 speaks: one root element `<xml>` whose children are
+/// leaf elements holding text or CDATA.
+///
+/// The decoder is deliberately small and strict. It refuses document type declarations and entity
+/// declarations outright (WeChat's XXE advisory: a `<!DOCTYPE` with an external entity in a
+/// forged callback must never be expanded), nested elements, attributes on fields, and anything
+/// after the root element. Only the five predefined entities and numeric character references
+/// are expanded.
+public enum WeChatXML {
+    /// Why a document is not a WeChat v2 XML document.
+    public struct DecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+        public var reason: String
+        public var description: String { "malformed WeChat XML: \(reason)" }
+    }
+
+    /// Encodes fields as `<xml><name><![CDATA[value]]></name>…</xml>`; integers are written bare.
+    ///
+    /// Fields are written in byte order of their names, `sign` last, so the output is deterministic.
+    public static func encode(_ fields: [String: String]) -> String {
+        var names = fields.keys.filter { $0 != "sign" }
+        names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        if fields["sign"] != nil { names.append("sign") }
+        var out = "<xml>"
+        for name in names {
+            guard let value = fields[name] else { continue }
+            out += "<\(name)>"
+            if !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+                out += value
+            } else {
+                out += "<![CDATA["
+                // A CDATA section cannot contain `]]>`: split it across two sections.
+                out += value.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>")
+                out += "]]>"
+            }
+            out += "</\(name)>"
+        }
+        out += "</xml>"
+        return out
+    }
+
+    /// Decodes a flat `<xml>` document into its fields. A field that appears twice is an error.
+    public static func decode(_ bytes: [UInt8]) throws(DecodingError) -> [String: String] {
+        var parser = Parser(bytes: bytes)
+        return try parser.document()
+    }
+
+    /// Decodes a flat `<xml>` document from text.
+    public static func decode(_ text: String) throws(DecodingError) -> [String: String] {
+        try decode(Array(text.utf8))
+    }
+}
+
+extension WeChatXML {
+    fileprivate struct Parser {
+        let bytes: [UInt8]
+        var index = 0
+        static let maximumFields = 256
+
+        init(bytes: [UInt8]) {
+            // Skip a UTF-8 byte order mark.
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+                self.bytes = Array(bytes.dropFirst(3))
+            } else {
+                self.bytes = bytes
+            }
+        }
+
+        func fail(_ reason: String) -> DecodingError { DecodingError(reason: reason) }
+
+        mutating func document() throws(DecodingError) -> [String: String] {
+            try skipProlog()
+            try expect("<xml")
+            skipWhitespace()
+            try expect(">")
+            var fields: [String: String] = [:]
+            while true {
+                try skipMisc()
+                guard index < bytes.count else { throw fail("document ends inside <xml>") }
+                if starts(with: "</") {
+                    try expect("</xml")
+                    skipWhitespace()
+                    try expect(">")
+                    break
+                }
+                let (name, value) = try field()
+                guard fields[name] == nil else { throw fail("field <\(name)> appears twice") }
+                guard fields.count < Self.maximumFields else { throw fail("too many fields") }
+                fields[name] = value
+            }
+            try skipMisc()
+            guard index == bytes.count else { throw fail("content after </xml>") }
+            return fields
+        }
+
+        /// `<name>text-or-cdata</name>` or `<name/>`.
+        mutating func field() throws(DecodingError) -> (String, String) {
+            try expect("<")
+            let name = try self.name()
+            skipWhitespace()
+            if starts(with: "/>") {
+                index += 2
+                return (name, "")
+            }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ">") else {
+                throw fail("element <\(name)> has attributes or is not closed")
+            }
+            index += 1
+            var value: [UInt8] = []
+            while true {
+                guard index < bytes.count else { throw fail("document ends inside <\(name)>") }
+                if starts(with: "<![CDATA[") {
+                    index += 9
+                    guard let end = find("]]>") else { throw fail("unterminated CDATA in <\(name)>") }
+                    value += bytes[index..<end]
+                    index = end + 3
+                } else if starts(with: "</") {
+                    index += 2
+                    let closing = try self.name()
+                    guard closing == name else { throw fail("<\(name)> closed by </\(closing)>") }
+                    skipWhitespace()
+                    try expect(">")
+                    break
+                } else if starts(with: "<!--") {
+                    try skipComment()
+                } else if bytes[index] == UInt8(ascii: "<") {
+                    throw fail("nested element inside <\(name)>")
+                } else if bytes[index] == UInt8(ascii: "&") {
+                    value += try reference()
+                } else {
+                    value.append(bytes[index])
+                    index += 1
+                }
+            }
+            guard let text = String(validating: value, as: UTF8.self) else {
+                throw fail("<\(name)> is not valid UTF-8")
+            }
+            return (name, text)
+        }
+
+        mutating func name() throws(DecodingError) -> String {
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                let isNameByte = (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                    || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                    || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                    || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+                guard isNameByte else { break }
+                index += 1
+            }
+            guard index > start, index - start <= 64 else { throw fail("bad element name") }
+            return String(decoding: bytes[start..<index], as: UTF8.self)
+        }
+
+        /// `&lt;` `&gt;` `&amp;` `&quot;` `&apos;` `&#NN;` `&#xNN;`; nothing else (no custom entities).
+        mutating func reference() throws(DecodingError) -> [UInt8] {
+            guard let end = find(";"), end - index <= 12 else { throw fail("bad character reference") }
+            let body = String(decoding: bytes[(index + 1)..<end], as: UTF8.self)
+            index = end + 1
+            switch body {
+            case "lt": return [UInt8(ascii: "<")]
+            case "gt": return [UInt8(ascii: ">")]
+            case "amp": return [UInt8(ascii: "&")]
+            case "quot": return [UInt8(ascii: "\"")]
+            case "apos": return [UInt8(ascii: "'")]
+            default:
+                var scalarValue: UInt32?
+                if body.hasPrefix("#x") || body.hasPrefix("#X") {
+                    scalarValue = UInt32(body.dropFirst(2), radix: 16)
+                } else if body.hasPrefix("#") {
+                    scalarValue = UInt32(body.dropFirst(1), radix: 10)
+                }
+                guard let scalarValue, let scalar = Unicode.Scalar(scalarValue), scalarValue != 0 else {
+                    throw fail("unknown entity &\(body.prefix(16));")
+                }
+                return Array(String(Character(scalar)).utf8)
+            }
+        }
+
+        mutating func skipProlog() throws(DecodingError) {
+            skipWhitespace()
+            if starts(with: "<?xml") {
+                guard let end = find("?>") else { throw fail("unterminated XML declaration") }
+                index = end + 2
+            }
+            try skipMisc()
+        }
+
+        /// Whitespace and comments; a DOCTYPE or any other declaration is refused.
+        mutating func skipMisc() throws(DecodingError) {
+            while true {
+                skipWhitespace()
+                if starts(with: "<!--") {
+                    try skipComment()
+                } else if starts(with: "<!") {
+                    throw fail("DOCTYPE and ENTITY declarations are not accepted")
+                } else if starts(with: "<?") {
+                    throw fail("processing instructions are not accepted")
+                } else {
+                    return
+                }
+            }
+        }
+
+        mutating func skipComment() throws(DecodingError) {
+            guard let end = find("-->") else { throw fail("unterminated comment") }
+            index = end + 3
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func expect(_ literal: StaticString) throws(DecodingError) {
+            guard starts(with: literal) else { throw fail("expected \(literal)") }
+            index += literal.utf8CodeUnitCount
+        }
+
+        func starts(with literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return false }
+            return literal.withUTF8Buffer { buffer in
+                for offset in 0..<count where bytes[index + offset] != buffer[offset] { return false }
+                return true
+            }
+        }
+
+        func find(_ literal: StaticString) -> Int? {
+            let needle = literal.withUTF8Buffer { Array($0) }
+            guard !needle.isEmpty, bytes.count >= needle.count else { return nil }
+            var position = index
+            while position + needle.count <= bytes.count {
+                if bytes[position] == needle[0] && Array(bytes[position..<(position + needle.count)]) == needle {
+                    return position
+                }
+                position += 1
+            }
+            return nil
+        }
+    }
+}

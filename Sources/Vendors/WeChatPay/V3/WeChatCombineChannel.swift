@@ -1,0 +1,522 @@
+import Foundation
+import Logging
+import Payments
+import _CryptoExtras
+
+/// WeChat Pay APIv3 combine (合单) Native (`wechat-v3-combine`): combine create, query and close,
+/// the trade bill, and the encrypted payment notification.
+///
+/// ## Settings
+/// - `combine_appid`, `combine_mchid`, `merchant_serial_no` (serial of the merchant API certificate) — required
+/// - `api_base_url` (default `https://api.mch.weixin.qq.com`), `backup_api_base_url`
+///   (default `https://api2.mch.weixin.qq.com`; `none` disables failover)
+/// - `wechatpay_public_key_id`: the `PUB_KEY_ID_…` of the WeChat Pay public key, when one is configured
+/// - `platform_certificates`: `download` (default) to fetch and refresh platform certificates from
+///   `/v3/certificates`, `off` to rely on the public key alone
+/// - `payer_client_ip`: sent when an order has no `client_ip` (default `127.0.0.1`)
+///
+/// ## Secrets
+/// - `merchant_private_key`: PEM RSA private key of the merchant API certificate (PKCS#1 or PKCS#8)
+/// - `apiv3_key`: the 32-byte APIv3 key
+/// - `wechatpay_public_key`: PEM of the WeChat Pay public key (with `wechatpay_public_key_id`)
+///
+/// The order's `sub_orders` option lists 2–10 sub-orders (`out_trade_no`, `amount_fen`,
+/// `description`, optional `attach` and `mchid`) whose amounts add up to the order amount; the
+/// order's own `out_trade_no` is the `combine_out_trade_no`.
+public struct WeChatCombineChannel: PaymentChannel {
+    public let channel: ChannelID = .wechatV3Combine
+    public let merchant: String
+    public let policy: ChannelPolicy
+
+    let appID: String
+    let mchID: String
+    let credential: WeChatV3Credential
+    let apiV3Key: Secret
+    let defaultClientIP: String
+    let baseURLs: [String]
+    let keys: WeChatV3KeyStore
+    let verifier = WeChatV3SignatureVerifier()
+    let http: VendorHTTP
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    /// Reads and validates the account's settings and secrets. Nothing is downloaded here:
+    /// platform certificates are fetched lazily by the first call that needs them.
+    public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
+        try self.init(account: account, http: http, logger: logger, now: { Date() })
+    }
+
+    init(account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date) throws(ChannelError) {
+        guard account.channel == .wechatV3Combine else {
+            throw .configuration("merchant \(account.alias): channel is \(account.channel), not wechat-v3-combine")
+        }
+        merchant = account.alias
+        appID = try account.setting("combine_appid")
+        mchID = try account.setting("combine_mchid")
+        let serial = try account.setting("merchant_serial_no")
+        let privateKey: _RSA.Signing.PrivateKey
+        do {
+            privateKey = try WeChatV3Crypto.privateKey(pem: account.secret("merchant_private_key"))
+        } catch let error as ChannelError {
+            throw error
+        } catch {
+            throw .configuration("merchant \(account.alias): secret 'merchant_private_key' is not a usable RSA private key")
+        }
+        let credential = WeChatV3Credential(mchID: mchID, serialNumber: serial, privateKey: privateKey)
+        self.credential = credential
+        apiV3Key = try account.secret("apiv3_key")
+        guard apiV3Key.reveal().utf8.count == 32 else {
+            throw .configuration("merchant \(account.alias): secret 'apiv3_key' must be 32 bytes")
+        }
+        defaultClientIP = account.setting("payer_client_ip", default: "127.0.0.1")
+        let primary = WeChatPay.trimmed(account.setting("api_base_url", default: WeChatPay.primaryBaseURL))
+        guard primary.hasPrefix("http://") || primary.hasPrefix("https://") else {
+            throw .configuration("merchant \(account.alias): setting 'api_base_url' must be an http(s) URL")
+        }
+        let backup = account.setting("backup_api_base_url", default: WeChatPay.backupBaseURL)
+        let urls: [String]
+        if backup.lowercased() == "none" || WeChatPay.trimmed(backup) == primary {
+            urls = [primary]
+        } else {
+            guard backup.hasPrefix("http://") || backup.hasPrefix("https://") else {
+                throw .configuration("merchant \(account.alias): setting 'backup_api_base_url' must be an http(s) URL or none")
+            }
+            urls = [primary, WeChatPay.trimmed(backup)]
+        }
+        baseURLs = urls
+
+        var publicKeyID: String?
+        var publicKey: _RSA.Signing.PublicKey?
+        if let id = account.settings["wechatpay_public_key_id"], !id.isEmpty {
+            guard let pem = account.secrets["wechatpay_public_key"], !pem.isEmpty else {
+                throw .configuration("merchant \(account.alias): secret 'wechatpay_public_key' is missing (wechatpay_public_key_id is set)")
+            }
+            do {
+                publicKey = try WeChatV3Crypto.publicKey(pem: pem.reveal())
+            } catch {
+                throw .configuration("merchant \(account.alias): secret 'wechatpay_public_key' is not a PEM RSA public key")
+            }
+            publicKeyID = id
+        }
+        let certificates = account.setting("platform_certificates", default: "download").lowercased()
+        guard certificates == "download" || certificates == "off" else {
+            throw .configuration("merchant \(account.alias): setting 'platform_certificates' must be download or off")
+        }
+        if certificates == "off" && publicKey == nil {
+            throw .configuration("merchant \(account.alias): platform_certificates is off but no wechatpay_public_key_id/wechatpay_public_key is configured")
+        }
+        self.http = http
+        self.logger = logger
+        self.now = now
+        policy = ChannelPolicy(closeMinimumAge: .seconds(300))
+
+        // The downloader needs the transport but not the key store, so there is no cycle.
+        let transport = Transport(baseURLs: urls, credential: credential, http: http, logger: logger, now: now)
+        let apiV3Key = try account.secret("apiv3_key")
+        let staticKey = publicKeyID.flatMap { id in publicKey.map { (id, $0) } }
+        var downloader: WeChatV3KeyStore.Downloader?
+        if certificates == "download" {
+            downloader = { () async throws(ChannelError) -> [WeChatPlatformCertificate] in
+                try await Self.downloadCertificates(transport: transport, apiV3Key: apiV3Key, staticKey: staticKey)
+            }
+        }
+        keys = WeChatV3KeyStore(publicKeyID: publicKeyID, publicKey: publicKey, downloader: downloader)
+    }
+
+    // MARK: Orders
+
+    struct PlannedSubOrder: Hashable {
+        var outTradeNo: String
+        var amount: Money
+        var description: String
+        var attach: String?
+        var mchID: String
+    }
+
+    func subOrders(of order: PaymentOrder) throws(ChannelError) -> [PlannedSubOrder] {
+        guard let list = order.options["sub_orders"]?.arrayValue else {
+            throw .invalidRequest("wechat-v3-combine needs the sub_orders option")
+        }
+        guard (2...10).contains(list.count) else {
+            throw .invalidRequest("a direct merchant's combine order has 2-10 sub-orders, not \(list.count)")
+        }
+        var planned: [PlannedSubOrder] = []
+        var seen = Set<String>()
+        for (index, item) in list.enumerated() {
+            guard let outTradeNo = item["out_trade_no"]?.stringValue, WeChatPay.isValidOutTradeNo(outTradeNo, minimumLength: 6) else {
+                throw .invalidRequest("sub_orders[\(index)].out_trade_no must be 6-32 characters of digits, letters and _-|*")
+            }
+            guard seen.insert(outTradeNo).inserted, outTradeNo != order.outTradeNo else {
+                throw .invalidRequest("sub_orders[\(index)].out_trade_no repeats another order number")
+            }
+            guard let fen = item["amount_fen"]?.integerValue, fen > 0 else {
+                throw .invalidRequest("sub_orders[\(index)].amount_fen must be a positive integer")
+            }
+            guard let description = item["description"]?.stringValue, !description.isEmpty, description.utf8.count <= 127 else {
+                throw .invalidRequest("sub_orders[\(index)].description must be 1-127 bytes")
+            }
+            let attach = item["attach"]?.stringValue
+            if let attach, attach.utf8.count > 128 { throw .invalidRequest("sub_orders[\(index)].attach must be at most 128 bytes") }
+            let subMchID = item["mchid"]?.stringValue ?? mchID
+            planned.append(PlannedSubOrder(outTradeNo: outTradeNo, amount: Money(fen: fen), description: description, attach: attach, mchID: subMchID))
+        }
+        let total = planned.reduce(Int64(0)) { $0 + $1.amount.fen }
+        guard total == order.amount.fen else {
+            throw .invalidRequest("sub-order amounts add up to \(total) fen, the order is \(order.amount.fen) fen")
+        }
+        return planned
+    }
+
+    public func validate(_ order: PaymentOrder) throws(ChannelError) {
+        guard WeChatPay.isValidOutTradeNo(order.outTradeNo, minimumLength: 6) else {
+            throw .invalidRequest("combine_out_trade_no must be 6-32 characters of digits, letters and _-|*")
+        }
+        guard order.amount.fen > 0 else { throw .invalidRequest("the amount must be positive") }
+        try WeChatPay.validateNotifyURL(order.notifyURL)
+        _ = try subOrders(of: order)
+    }
+
+    public func create(_ order: PaymentOrder) async throws(ChannelError) -> CreateOutcome {
+        try validate(order)
+        let planned = try subOrders(of: order)
+        let request = WeChatCombine.CreateRequest(
+            combine_appid: appID, combine_mchid: mchID, combine_out_trade_no: order.outTradeNo,
+            scene_info: .init(payer_client_ip: order.clientIP ?? defaultClientIP, device_id: nil),
+            sub_orders: planned.map { sub in
+                WeChatCombine.CreateSubOrder(
+                    mchid: sub.mchID, attach: sub.attach ?? order.attach ?? order.outTradeNo,
+                    amount: .init(total_amount: sub.amount.fen, currency: "CNY"),
+                    out_trade_no: sub.outTradeNo, description: sub.description
+                )
+            },
+            time_start: nil,
+            time_expire: order.expiresAt.map(ChinaTime.rfc3339),
+            notify_url: order.notifyURL
+        )
+        let body = try WeChatCombine.encode(request)
+        let response: VerifiedResponse
+        do throws(ChannelError) {
+            response = try await call(method: "POST", path: "/v3/combine-transactions/native", body: body)
+        } catch where error.code == .timeout {
+            return .pending(.unknownResult, memo: [:])
+        }
+        switch response.status {
+        case 200:
+            guard let answer = WeChatCombine.decode(WeChatCombine.CreateResponse.self, response.body), !answer.code_url.isEmpty else {
+                throw .badResponse("combine create answer has no code_url")
+            }
+            return .prepared(Prepared(codeURL: answer.code_url, memo: ["combine_out_trade_no": order.outTradeNo]))
+        case 202:
+            return .pending(.userPaying, memo: [:])
+        default:
+            let failure = vendorError(response)
+            switch failure.code {
+            case "OUT_TRADE_NO_USED", "ORDERPAID", "ORDER_PAID":
+                return .duplicate
+            case "SYSTEM_ERROR", "SYSTEMERROR", "BANK_ERROR", "BANKERROR":
+                return .pending(.needQuery, memo: [:])
+            case "USERPAYING":
+                return .pending(.userPaying, memo: [:])
+            default:
+                if response.status >= 500 { return .pending(.needQuery, memo: [:]) }
+                try rethrowTransportLike(response, failure, operation: "combine create")
+                return .failed(failure)
+            }
+        }
+    }
+
+    public func query(_ reference: OrderReference) async throws(ChannelError) -> TradeStatus {
+        let path = "/v3/combine-transactions/out-trade-no/\(reference.order.outTradeNo)"
+        let response = try await call(method: "GET", path: path, body: [])
+        guard response.status == 200 else {
+            let failure = vendorError(response)
+            if response.status == 404 || failure.code == "ORDER_NOT_EXIST" || failure.code == "ORDERNOTEXIST" { return .notFound }
+            if response.status >= 500 { throw ChannelError(.vendorUnavailable, "combine query: \(failure.message)", vendorCode: failure.code) }
+            try rethrowTransportLike(response, failure, operation: "combine query")
+            throw ChannelError(.vendorRejected, "combine query refused: \(failure.message)", vendorCode: failure.code)
+        }
+        guard let result = WeChatCombine.decode(WeChatCombine.Result.self, response.body) else {
+            throw .badResponse("combine query answer is not the combine order JSON")
+        }
+        guard result.combine_out_trade_no == reference.order.outTradeNo, result.combine_mchid == mchID else {
+            throw .badResponse("combine query answer is about another order or merchant")
+        }
+        if let planned = try? subOrders(of: reference.order) {
+            let expected = Set(planned.map(\.outTradeNo))
+            let answered = Set(result.sub_orders.map(\.out_trade_no))
+            guard expected == answered else { throw .badResponse("combine query answer lists other sub-orders") }
+        }
+        return try WeChatCombine.status(of: result)
+    }
+
+    public func close(_ reference: OrderReference) async throws(ChannelError) -> CloseOutcome {
+        let age = now().timeIntervalSince(reference.order.createdAt)
+        if age < 300 {
+            return .tooEarly(retryAfter: .seconds(max(1, Int64((300 - age).rounded(.up)))))
+        }
+        // The close must name the same sub-orders as the create.
+        let planned = try subOrders(of: reference.order)
+        let request = WeChatCombine.CloseRequest(
+            combine_appid: appID,
+            sub_orders: planned.map { WeChatCombine.CloseSubOrder(mchid: $0.mchID, out_trade_no: $0.outTradeNo) }
+        )
+        let path = "/v3/combine-transactions/out-trade-no/\(reference.order.outTradeNo)/close"
+        let response = try await call(method: "POST", path: path, body: try WeChatCombine.encode(request))
+        switch response.status {
+        case 204, 200:
+            return .closed
+        default:
+            let failure = vendorError(response)
+            switch failure.code {
+            case "ORDER_CLOSED", "ORDERCLOSED": return .alreadyClosed
+            case "ORDERPAID", "ORDER_PAID":
+                return .alreadyPaid
+            case "TRADE_ERROR" where failure.message.contains("支付"):
+                return .alreadyPaid
+            case "ORDER_NOT_EXIST", "ORDERNOTEXIST": return .notFound
+            default:
+                if response.status == 404 { return .notFound }
+                if response.status >= 500 { throw ChannelError(.vendorUnavailable, "combine close: \(failure.message)", vendorCode: failure.code) }
+                try rethrowTransportLike(response, failure, operation: "combine close")
+                throw ChannelError(.vendorRejected, "combine close refused: \(failure.message)", vendorCode: failure.code)
+            }
+        }
+    }
+
+    /// 401 and 429 mean the same for every call: our signature/credentials are wrong, or slow down.
+    func rethrowTransportLike(_ response: VerifiedResponse, _ failure: VendorFailure, operation: String) throws(ChannelError) {
+        if response.status == 429 || failure.code == "FREQUENCY_LIMITED" {
+            throw ChannelError(.rateLimited, "\(operation): \(failure.message)", vendorCode: failure.code)
+        }
+        if response.status == 401 || failure.code == "SIGN_ERROR" {
+            throw ChannelError(.vendorRejected, "\(operation): WeChat did not accept our signature (\(failure.message))", vendorCode: failure.code)
+        }
+    }
+
+    func vendorError(_ response: VerifiedResponse) -> VendorFailure {
+        if let error = WeChatCombine.decode(WeChatCombine.ErrorBody.self, response.body) {
+            return VendorFailure(code: error.code, message: error.message ?? error.code)
+        }
+        return VendorFailure(code: "HTTP_\(response.status)", message: "HTTP \(response.status)")
+    }
+
+    // MARK: Callback
+
+    public func verifyCallback(_ callback: RawCallback) async throws(CallbackError) -> VerifiedCallback {
+        let headers: WeChatV3SignatureVerifier.SignedHeaders
+        do throws(WeChatV3SignatureVerifier.Failure) {
+            headers = try WeChatV3SignatureVerifier.SignedHeaders(headers: callback.headers)
+        } catch {
+            throw error.callbackError
+        }
+        if let type = callback.header("Wechatpay-Signature-Type"), !type.isEmpty, type != WeChatV3Credential.schema {
+            throw .malformed("unsupported Wechatpay-Signature-Type")
+        }
+        let current = now()
+        let key = await keys.key(serial: headers.serial, now: current)
+        do throws(WeChatV3SignatureVerifier.Failure) {
+            try verifier.verify(headers, body: callback.body, key: key, now: current)
+        } catch {
+            throw error.callbackError
+        }
+        let (notification, plaintext, result) = try decryptNotification(callback.body)
+        guard result.combine_mchid == mchID else {
+            throw CallbackError(.wrongMerchant, "notification names another combine_mchid")
+        }
+        if let appid = result.combine_appid, appid != appID {
+            throw CallbackError(.wrongMerchant, "notification names another combine_appid")
+        }
+        let status: TradeStatus
+        do throws(ChannelError) {
+            status = try WeChatCombine.status(of: result)
+        } catch {
+            throw .malformed(error.message)
+        }
+        let total = result.sub_orders.reduce(Int64(0)) { $0 + $1.amount.total_amount }
+        return VerifiedCallback(
+            outTradeNo: result.combine_out_trade_no, status: status, vendorMerchantID: result.combine_mchid,
+            amount: Money(fen: total), notificationID: notification.id,
+            fields: [
+                "id": notification.id, "event_type": notification.event_type,
+                "combine_out_trade_no": result.combine_out_trade_no, "combine_mchid": result.combine_mchid,
+                "resource": String(decoding: plaintext, as: UTF8.self),
+            ]
+        )
+    }
+
+    public func callbackOrderKey(_ callback: RawCallback) throws(CallbackError) -> String {
+        try decryptNotification(callback.body).2.combine_out_trade_no
+    }
+
+    /// Parses the envelope and decrypts its resource (no signature check: see ``verifyCallback(_:)``).
+    func decryptNotification(_ body: [UInt8]) throws(CallbackError) -> (WeChatCombine.Notification, [UInt8], WeChatCombine.Result) {
+        try Self.decryptNotification(body, apiV3Key: apiV3Key)
+    }
+
+    static func decryptNotification(
+        _ body: [UInt8], apiV3Key: Secret
+    ) throws(CallbackError) -> (WeChatCombine.Notification, [UInt8], WeChatCombine.Result) {
+        guard let notification = WeChatCombine.decode(WeChatCombine.Notification.self, body) else {
+            throw .malformed("notification is not the APIv3 notification JSON")
+        }
+        guard notification.resource.algorithm == "AEAD_AES_256_GCM" else {
+            throw .malformed("unsupported resource algorithm")
+        }
+        let plaintext: [UInt8]
+        do throws(WeChatV3Crypto.Failure) {
+            plaintext = try WeChatV3Crypto.decrypt(
+                apiV3Key: apiV3Key, nonce: notification.resource.nonce,
+                associatedData: notification.resource.associated_data ?? "",
+                ciphertextBase64: notification.resource.ciphertext
+            )
+        } catch {
+            throw CallbackError(.decryptionFailed, error.reason)
+        }
+        guard let result = WeChatCombine.decode(WeChatCombine.Result.self, plaintext) else {
+            throw .malformed("decrypted resource is not a combine payment result")
+        }
+        return (notification, plaintext, result)
+    }
+
+    public var acknowledgement: CallbackAcknowledgement { Self.acknowledgement }
+
+    /// APIv3 answers: 204 (no body) once durable; 500 with `{"code":"FAIL","message":"失败"}` to be called again.
+    public static let acknowledgement = CallbackAcknowledgement(
+        success: CallbackReply(status: 204, contentType: nil, body: ""),
+        failure: CallbackReply(status: 500, contentType: "application/json", body: #"{"code":"FAIL","message":"失败"}"#)
+    )
+
+    // MARK: Transport
+
+    /// A response whose signature verified (or an unsigned 5xx from a gateway).
+    struct VerifiedResponse {
+        var status: Int
+        var body: [UInt8]
+    }
+
+    /// Signs, sends (failing over to the backup host) and verifies one API call.
+    func call(method: String, path: String, body: [UInt8]) async throws(ChannelError) -> VerifiedResponse {
+        let transport = Transport(baseURLs: baseURLs, credential: credential, http: http, logger: logger, now: now)
+        let response = try await transport.send(method: method, pathAndQuery: path, body: body)
+        try await verify(response, path: path)
+        return VerifiedResponse(status: response.status, body: response.body)
+    }
+
+    func verify(_ response: VendorHTTPResponse, path: String) async throws(ChannelError) {
+        let headers: WeChatV3SignatureVerifier.SignedHeaders
+        do {
+            headers = try WeChatV3SignatureVerifier.SignedHeaders(headers: response.headers)
+        } catch {
+            if response.status >= 500 {
+                throw ChannelError(.vendorUnavailable, "\(path) answered HTTP \(response.status)")
+            }
+            throw .badResponse("\(path): answer is not signed (HTTP \(response.status))")
+        }
+        let current = now()
+        let key = await keys.key(serial: headers.serial, now: current)
+        do throws(WeChatV3SignatureVerifier.Failure) {
+            try verifier.verify(headers, body: response.body, key: key, now: current)
+        } catch {
+            throw ChannelError(.badResponse, "\(path): \(error.description)", vendorCode: "SIGN")
+        }
+    }
+
+    static func downloadCertificates(
+        transport: Transport, apiV3Key: Secret, staticKey: (String, _RSA.Signing.PublicKey)?
+    ) async throws(ChannelError) -> [WeChatPlatformCertificate] {
+        let path = "/v3/certificates"
+        let response = try await transport.send(method: "GET", pathAndQuery: path, body: [])
+        guard response.status == 200 else {
+            throw ChannelError(response.status >= 500 ? .vendorUnavailable : .vendorRejected, "\(path) answered HTTP \(response.status)")
+        }
+        guard let list = WeChatCombine.decode(WeChatCombine.CertificateList.self, response.body) else {
+            throw .badResponse("\(path) answer is not a certificate list")
+        }
+        var certificates: [WeChatPlatformCertificate] = []
+        for entry in list.data {
+            let pem: [UInt8]
+            do throws(WeChatV3Crypto.Failure) {
+                pem = try WeChatV3Crypto.decrypt(
+                    apiV3Key: apiV3Key, nonce: entry.encrypt_certificate.nonce,
+                    associatedData: entry.encrypt_certificate.associated_data ?? "",
+                    ciphertextBase64: entry.encrypt_certificate.ciphertext
+                )
+            } catch {
+                throw .badResponse("\(path): certificate \(entry.serial_no.prefix(40)) cannot be decrypted with the APIv3 key")
+            }
+            let certificate: WeChatPlatformCertificate
+            do throws(WeChatV3Crypto.Failure) {
+                certificate = try WeChatPlatformCertificate(pem: String(decoding: pem, as: UTF8.self))
+            } catch {
+                throw .badResponse("\(path): \(error.reason)")
+            }
+            guard certificate.serial == entry.serial_no.uppercased() else {
+                throw .badResponse("\(path): certificate serial does not match serial_no")
+            }
+            certificates.append(certificate)
+        }
+        // The list itself is signed by one of its certificates (or the public key).
+        let headers: WeChatV3SignatureVerifier.SignedHeaders
+        do {
+            headers = try WeChatV3SignatureVerifier.SignedHeaders(headers: response.headers)
+        } catch {
+            throw .badResponse("\(path): answer is not signed")
+        }
+        var key = certificates.first { $0.serial == headers.serial }?.publicKey
+        if key == nil, let staticKey, staticKey.0 == headers.serial { key = staticKey.1 }
+        do throws(WeChatV3SignatureVerifier.Failure) {
+            try WeChatV3SignatureVerifier().verify(headers, body: response.body, key: key, now: transport.now())
+        } catch {
+            throw .badResponse("\(path): \(error.description)")
+        }
+        return certificates
+    }
+
+    /// The signing HTTP client shared by the calls and the certificate download.
+    struct Transport: Sendable {
+        let baseURLs: [String]
+        let credential: WeChatV3Credential
+        let http: VendorHTTP
+        let logger: Logger
+        let now: @Sendable () -> Date
+
+        func send(method: String, pathAndQuery: String, body: [UInt8]) async throws(ChannelError) -> VendorHTTPResponse {
+            var lastError = ChannelError(.unreachable, "no WeChat host configured")
+            for (attempt, base) in baseURLs.enumerated() {
+                do throws(ChannelError) {
+                    return try await send(method: method, url: base + pathAndQuery, body: body)
+                } catch where error.code == .unreachable || error.code == .timeout {
+                    lastError = error
+                    if attempt + 1 < baseURLs.count {
+                        logger.notice("wechat v3 primary host failed, trying the backup host", metadata: [
+                            "path": "\(pathAndQuery)", "error": "\(error.code.rawValue)",
+                        ])
+                    }
+                }
+            }
+            throw lastError
+        }
+
+        /// One signed request to an absolute URL.
+        func send(method: String, url: String, body: [UInt8]) async throws(ChannelError) -> VendorHTTPResponse {
+            let authorization: String
+            do throws(WeChatV3Crypto.Failure) {
+                authorization = try credential.authorization(
+                    method: method, canonicalURL: WeChatV3Credential.canonicalURL(of: url), body: body,
+                    timestamp: Int64(now().timeIntervalSince1970), nonce: WeChatPay.nonce()
+                )
+            } catch {
+                throw .configuration("cannot sign the request: \(error.reason)")
+            }
+            var headers = [
+                ("Authorization", authorization), ("Accept", "application/json"),
+                ("User-Agent", "payfleet-wechatpay/1.0"),
+            ]
+            if !body.isEmpty { headers.append(("Content-Type", "application/json")) }
+            return try await http.send(
+                method: method == "GET" ? .GET : .POST, url: url, headers: headers,
+                body: body.isEmpty ? nil : body, logger: logger
+            )
+        }
+    }
+}
