@@ -122,6 +122,17 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "PaymentsTests", dependencies: ["Payments"]),
         .testTarget(
+            name: "AggregatorTests",
+            dependencies: [
+                "YunGouOS", "Leshouying", "StorePOS", "Payments", "Sandbox",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "WeChatPayTests",
             dependencies: [
                 "WeChatPay", "Payments", "Sandbox",

@@ -1,0 +1,72 @@
+import Foundation
+import Payments
+
+/// Parses and verifies YunGouOS payment callbacks: a form POST with `code` (1 = paid), `orderNo`,
+/// `outTradeNo`, `payNo`, `money` (yuan), `mchId`, `payChannel`, `time`, `attach`, `openId`, `sign`,
+/// where the signature covers only the six fields of ``YunGouOSSigning/API/notify``.
+public enum YunGouOSCallback {
+    /// The plain answer that stops YunGouOS's retries (`SUCCESS`, uppercase).
+    public static let acknowledgement = CallbackAcknowledgement(
+        success: CallbackReply(status: 200, contentType: "text/plain; charset=utf-8", body: "SUCCESS"),
+        failure: CallbackReply(status: 500, contentType: "text/plain; charset=utf-8", body: "FAIL")
+    )
+
+    /// The decoded form fields of a callback body (not verified).
+    public static func fields(_ body: [UInt8]) throws(CallbackError) -> [String: String] {
+        guard let text = String(validating: body, as: UTF8.self) else { throw .malformed("callback body is not UTF-8") }
+        guard let form = FormEncoding.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), !form.isEmpty else {
+            throw .malformed("callback body is not a form")
+        }
+        return form
+    }
+
+    /// The order the callback names, unverified (for partitioning).
+    public static func orderKey(_ body: [UInt8]) throws(CallbackError) -> String {
+        guard let key = try fields(body)["outTradeNo"], !key.isEmpty else { throw .malformed("callback has no outTradeNo") }
+        return key
+    }
+
+    /// Verifies and parses a callback.
+    /// - Parameters:
+    ///   - body: the raw form body.
+    ///   - key: the key for the callback's `payChannel` (`wxpay` / `alipay`); `nil` when none is configured for it.
+    public static func verify(_ body: [UInt8], key: (_ payChannel: String?) -> Secret?) throws(CallbackError) -> VerifiedCallback {
+        let form = try fields(body)
+        for name in YunGouOSSigning.API.notify.signedFields + ["sign"] {
+            guard let value = form[name], !value.isEmpty else { throw .malformed("callback field '\(name)' is missing") }
+        }
+        let payChannel = form["payChannel"]
+        guard let secret = key(payChannel) else {
+            throw .badSignature("no key is configured for payChannel '\(payChannel ?? "")'")
+        }
+        guard YunGouOSSigning.verify(form, api: .notify, signature: form["sign"] ?? "", key: secret) else {
+            throw .badSignature()
+        }
+        let moneyText = form["money"] ?? ""
+        let money: Money
+        do { money = try Money(yuan: moneyText) } catch { throw .malformed("callback money: \(error)") }
+        let code = form["code"] ?? ""
+        let orderNo = form["orderNo"] ?? ""
+        let status: TradeStatus
+        if code == "1" {
+            status = .succeeded(PaymentDetails(
+                transactionID: orderNo,
+                amount: money,
+                paidAt: form["time"].flatMap { ChinaTime.parse($0, "yyyy-MM-dd HH:mm:ss") },
+                vendorMerchantID: form["mchId"]
+            ))
+        } else {
+            status = .failed(VendorFailure(code: code, message: "YunGouOS callback code \(code)"))
+        }
+        var verified = form
+        verified.removeValue(forKey: "sign")
+        return VerifiedCallback(
+            outTradeNo: form["outTradeNo"] ?? "",
+            status: status,
+            vendorMerchantID: form["mchId"],
+            amount: money,
+            notificationID: nil,
+            fields: verified
+        )
+    }
+}

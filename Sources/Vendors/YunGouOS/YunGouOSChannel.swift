@@ -1,0 +1,278 @@
+import Foundation
+import Logging
+import NIOHTTP1
+import Payments
+
+/// The `yungouos` channel: YunGouOS WeChat Native pay (`nativePay`), order query
+/// (`getPayOrderInfo`, throttled per order), `closeOrder`, and its payment callbacks.
+///
+/// Amounts are yuan strings at this vendor; they are converted exactly with ``Money/yuanString``
+/// and ``Money/init(yuan:)``, and orders outside 0.01–999999 yuan are rejected before any call.
+public struct YunGouOSChannel: PaymentChannel {
+    public let channel: ChannelID = .yungouos
+    public let merchant: String
+    public let policy: ChannelPolicy
+    public var acknowledgement: CallbackAcknowledgement { YunGouOSCallback.acknowledgement }
+
+    /// The smallest and largest amount YunGouOS accepts: 0.01 and 999999 yuan.
+    public static let amountRange: ClosedRange<Money> = Money(fen: 1)...Money(fen: 99_999_900)
+
+    let configuration: YunGouOSConfiguration
+    let http: VendorHTTP
+    let logger: Logger
+    let throttle: QueryThrottle
+
+    /// Builds the channel, validating the account's settings and secrets.
+    public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
+        guard account.channel == .yungouos else {
+            throw .configuration("merchant \(account.alias) is not a yungouos account")
+        }
+        self.configuration = try YunGouOSConfiguration(account: account)
+        self.merchant = account.alias
+        self.http = http
+        self.logger = logger
+        self.throttle = QueryThrottle(interval: configuration.queryMinimumInterval)
+        self.policy = ChannelPolicy(minimumQueryInterval: configuration.queryMinimumInterval)
+    }
+
+    /// A complete account pointing at the sandbox, with obviously fake keys.
+    public static func sandboxDemoAccount(alias: String, sandboxBaseURL: String) -> MerchantAccount {
+        MerchantAccount(
+            alias: alias,
+            channel: .yungouos,
+            settings: [
+                "mch_id": "1600000001",
+                "api_base_url": sandboxBaseURL,
+                "qr_type": "1",
+                "query_min_interval_seconds": "0",
+            ],
+            secrets: [
+                "api_key": Secret("DEMO0YUNGOUOS0WXPAY0KEY000000000"),
+                "alipay_key": Secret("DEMO0YUNGOUOS0ALIPAY0KEY0000000"),
+            ]
+        )
+    }
+
+    // MARK: Validation
+
+    public func validate(_ order: PaymentOrder) throws(ChannelError) {
+        guard Self.amountRange.contains(order.amount) else {
+            throw .invalidRequest("yungouos amounts must be 0.01–999999 yuan, got \(order.amount.yuanString)")
+        }
+        let number = order.outTradeNo
+        guard !number.isEmpty, number.utf8.count <= 64,
+              number.unicodeScalars.allSatisfy({ $0.isASCII && !$0.properties.isWhitespace && $0.value > 0x20 })
+        else { throw .invalidRequest("out_trade_no must be 1–64 printable ASCII characters") }
+        guard !order.description.allSatisfy(\.isWhitespace) else {
+            throw .invalidRequest("description (body) must not be blank: YunGouOS signs it")
+        }
+        _ = try qrType(order)
+    }
+
+    func qrType(_ order: PaymentOrder) throws(ChannelError) -> String {
+        guard let option = order.options["qr_type"] else { return configuration.defaultQRType }
+        let text = option.stringValue ?? option.integerValue.map(String.init)
+        guard let text, text == "1" || text == "2" else { throw .invalidRequest("option qr_type must be 1 or 2") }
+        return text
+    }
+
+    // MARK: Create
+
+    public func create(_ order: PaymentOrder) async throws(ChannelError) -> CreateOutcome {
+        try validate(order)
+        let type = try qrType(order)
+        var parameters: [String: String] = [
+            "out_trade_no": order.outTradeNo,
+            "total_fee": order.amount.yuanString,
+            "mch_id": configuration.mchID,
+            "body": order.description,
+        ]
+        parameters["sign"] = YunGouOSSigning.sign(parameters, api: .nativePay, key: configuration.apiKey)
+        parameters["type"] = type
+        parameters["notify_url"] = order.notifyURL
+        if let appID = configuration.appID { parameters["app_id"] = appID }
+        if let attach = order.attach, !attach.isEmpty { parameters["attach"] = attach }
+        if let expiresAt = order.expiresAt { parameters["end_time"] = ChinaTime.format(expiresAt, "yyyy-MM-dd HH:mm:ss") }
+
+        let envelope: Envelope
+        do {
+            envelope = try await post("/api/pay/wxpay/nativePay", parameters)
+        } catch where error.code == .timeout {
+            logger.debug("yungouos create outcome unknown", metadata: ["out_trade_no": "\(order.outTradeNo)"])
+            return .pending(.unknownResult, memo: [:])
+        }
+        guard envelope.code == "0" else {
+            if Self.mentionsDuplicate(envelope.message) { return .duplicate }
+            if let error = Self.transientError(envelope) { throw error }
+            if Self.mentionsSignature(envelope.message) {
+                throw ChannelError(.vendorRejected, "yungouos rejected the request: \(envelope.message)", vendorCode: envelope.code)
+            }
+            return .failed(VendorFailure(code: envelope.code, message: envelope.message))
+        }
+        guard let data = envelope.data?.stringValue, !data.isEmpty else {
+            throw .badResponse("yungouos nativePay succeeded without data")
+        }
+        var memo = ["qr_type": type]
+        memo["mch_id"] = configuration.mchID
+        if type == "1" {
+            guard data.hasPrefix("weixin://") else { throw .badResponse("yungouos type=1 data is not a weixin:// link") }
+            return .prepared(Prepared(codeURL: data, memo: memo))
+        }
+        guard data.hasPrefix("http://") || data.hasPrefix("https://") else {
+            throw .badResponse("yungouos type=2 data is not an image URL")
+        }
+        return .prepared(Prepared(qrImageURL: data, memo: memo))
+    }
+
+    // MARK: Query
+
+    public func query(_ reference: OrderReference) async throws(ChannelError) -> TradeStatus {
+        let outTradeNo = reference.order.outTradeNo
+        if let wait = throttle.claim(outTradeNo) {
+            throw ChannelError(.rateLimited, "yungouos getPayOrderInfo for this order is limited to one call per \(configuration.queryMinimumInterval); retry in \(wait)")
+        }
+        var parameters = ["out_trade_no": outTradeNo, "mch_id": configuration.mchID]
+        parameters["sign"] = YunGouOSSigning.sign(parameters, api: .query, key: configuration.apiKey)
+        let envelope = try await get("/api/system/order/getPayOrderInfo", parameters)
+        guard envelope.code == "0" else {
+            if Self.mentionsNotFound(envelope.message) { return .notFound }
+            if let error = Self.transientError(envelope) { throw error }
+            throw ChannelError(.vendorRejected, "yungouos getPayOrderInfo failed: \(envelope.message)", vendorCode: envelope.code)
+        }
+        guard let data = envelope.data?.objectValue else {
+            if envelope.data == nil || envelope.data == .null { return .notFound }
+            throw .badResponse("yungouos getPayOrderInfo data is not an object")
+        }
+        if let echoed = Self.text(data["outTradeNo"]), echoed != outTradeNo {
+            throw .badResponse("yungouos getPayOrderInfo answered for another order")
+        }
+        switch Self.text(data["payStatus"]) {
+        case "0":
+            return .notPaid
+        case "1":
+            guard let moneyText = Self.text(data["money"]) else { throw .badResponse("paid order without money") }
+            let money: Money
+            do { money = try Money(yuan: moneyText) } catch { throw .badResponse("yungouos money: \(error)") }
+            guard let orderNo = Self.text(data["orderNo"]), !orderNo.isEmpty else {
+                throw .badResponse("paid order without orderNo")
+            }
+            return .succeeded(PaymentDetails(
+                transactionID: orderNo,
+                amount: money,
+                paidAt: nil,
+                vendorMerchantID: Self.text(data["mchid"]) ?? Self.text(data["mchId"])
+            ))
+        default:
+            throw .badResponse("yungouos payStatus is missing or unknown")
+        }
+    }
+
+    // MARK: Close
+
+    public func close(_ reference: OrderReference) async throws(ChannelError) -> CloseOutcome {
+        var parameters = ["out_trade_no": reference.order.outTradeNo, "mch_id": configuration.mchID]
+        parameters["sign"] = YunGouOSSigning.sign(parameters, api: .close, key: configuration.apiKey)
+        let envelope = try await post("/api/pay/wxpay/closeOrder", parameters)
+        if envelope.code == "0" { return .closed }
+        let message = envelope.message
+        if message.contains("已支付") || message.contains("已付款") || message.contains("支付成功") { return .alreadyPaid }
+        if message.contains("已关闭") { return .alreadyClosed }
+        if Self.mentionsNotFound(message) { return .notFound }
+        if let error = Self.transientError(envelope) { throw error }
+        throw ChannelError(.vendorRejected, "yungouos closeOrder failed: \(message)", vendorCode: envelope.code)
+    }
+
+    // MARK: Callbacks
+
+    public func verifyCallback(_ callback: RawCallback) async throws(CallbackError) -> VerifiedCallback {
+        let configuration = self.configuration
+        let verified = try YunGouOSCallback.verify(callback.body) { configuration.callbackKey(payChannel: $0) }
+        guard verified.vendorMerchantID == configuration.mchID else {
+            throw CallbackError(.wrongMerchant, "callback mchId does not match merchant \(merchant)")
+        }
+        return verified
+    }
+
+    public func callbackOrderKey(_ callback: RawCallback) throws(CallbackError) -> String {
+        try YunGouOSCallback.orderKey(callback.body)
+    }
+
+    // MARK: Transport
+
+    /// `{code, msg, data}`; `code` normalised to text.
+    struct Envelope {
+        var code: String
+        var message: String
+        var data: JSONValue?
+    }
+
+    func post(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> Envelope {
+        let body = FormEncoding.encode(parameters.sorted { $0.key < $1.key })
+        let response = try await http.send(
+            method: .POST,
+            url: configuration.baseURL + path,
+            headers: [("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8"), ("Accept", "application/json")],
+            body: Array(body.utf8),
+            logger: logger
+        )
+        return try Self.envelope(response, api: path)
+    }
+
+    func get(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> Envelope {
+        let query = FormEncoding.encode(parameters.sorted { $0.key < $1.key })
+        let response = try await http.send(
+            method: .GET, url: configuration.baseURL + path + "?" + query, headers: [("Accept", "application/json")], logger: logger
+        )
+        return try Self.envelope(response, api: path)
+    }
+
+    static func envelope(_ response: VendorHTTPResponse, api: String) throws(ChannelError) -> Envelope {
+        switch response.status {
+        case 200..<300: break
+        case 429: throw ChannelError(.rateLimited, "yungouos answered HTTP 429 to \(api)")
+        case 500...: throw ChannelError(.vendorUnavailable, "yungouos answered HTTP \(response.status) to \(api)")
+        default: throw .badResponse("yungouos answered HTTP \(response.status) to \(api)")
+        }
+        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(response.body)), let object = json.objectValue else {
+            throw .badResponse("yungouos answer to \(api) is not a JSON object")
+        }
+        guard let code = text(object["code"]) else { throw .badResponse("yungouos answer to \(api) has no code") }
+        return Envelope(code: code, message: text(object["msg"]) ?? "", data: object["data"])
+    }
+
+    /// A JSON scalar as text (`code` and `payStatus` arrive as numbers or strings).
+    static func text(_ value: JSONValue?) -> String? {
+        switch value {
+        case .string(let text): text
+        case .integer(let number): String(number)
+        case .number(let number) where number.rounded() == number && abs(number) < 1e15: String(Int64(number))
+        case .number(let number): String(number)
+        case .bool(let flag): flag ? "true" : "false"
+        default: nil
+        }
+    }
+
+    static func mentionsDuplicate(_ message: String) -> Bool {
+        message.contains("重复") || message.contains("已存在")
+    }
+
+    static func mentionsNotFound(_ message: String) -> Bool {
+        message.contains("不存在") || message.contains("未找到")
+    }
+
+    static func mentionsSignature(_ message: String) -> Bool {
+        message.contains("签名") || message.lowercased().contains("sign")
+    }
+
+    /// Errors that repeating later may fix: throttling and system trouble.
+    static func transientError(_ envelope: Envelope) -> ChannelError? {
+        let message = envelope.message
+        if message.contains("频繁") || message.contains("限流") || message.contains("稍后") {
+            return ChannelError(.rateLimited, "yungouos: \(message)", vendorCode: envelope.code)
+        }
+        if message.contains("系统") || message.contains("繁忙") {
+            return ChannelError(.vendorUnavailable, "yungouos: \(message)", vendorCode: envelope.code)
+        }
+        return nil
+    }
+}
