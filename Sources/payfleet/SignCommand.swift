@@ -14,8 +14,11 @@ struct SignCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The channel whose signing rule to use (wechat-v2).")
+    @Option(help: "The channel whose signing rule to use (wechat-v2, yungouos, leshouying, storepos).")
     var channel: String
+
+    @Option(help: "The vendor API the parameters are for; decides which fields are signed (yungouos: native-pay|query|close|notify; leshouying: minipay|query|close|notify|response; storepos: preorder|orderquery|cancel|notify|response).")
+    var api: String?
 
     @Option(help: "The signing key (WeChat v2: the 32-character API key).")
     var key: String
@@ -39,8 +42,8 @@ struct SignCommand: ParsableCommand {
             try signWeChatV2(parsed)
         case .wechatV3Combine:
             throw ValidationError("wechat-v3-combine requests are signed with the merchant's RSA key per request (Authorization header), not with a parameter signature")
-        default:
-            throw ValidationError("payfleet sign does not support \(channel) yet")
+        case .yungouos, .leshouying, .storepos:
+            try AggregatorOperatorTools.printSignature(channel: channel, api: api, parameters: parsed, key: key, explain: explain)
         }
     }
 

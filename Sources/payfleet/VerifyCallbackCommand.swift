@@ -13,6 +13,9 @@ struct VerifyCallbackCommand: ParsableCommand {
               prints the decrypted resource JSON when the callback is genuine.
             wechat-v2: --body FILE --key KEY
               prints the notification's fields when its sign verifies.
+            yungouos | leshouying | storepos: --body FILE --key KEY
+              (yungouos: the key of the paid channel; leshouying: the 机构密钥; storepos: the 商户密钥)
+              prints the order, status, amount and fields when the sign verifies.
             Exits 1 with the reason (bad signature, stale timestamp, unknown serial, decryption failure) otherwise.
             HEADERS FILE holds `Name: value` lines.
             """
@@ -55,8 +58,8 @@ struct VerifyCallbackCommand: ParsableCommand {
             try verifyWeChatV2(body: bodyBytes)
         case .wechatV3Combine:
             try verifyWeChatCombine(body: bodyBytes)
-        default:
-            throw ValidationError("payfleet verify-callback does not support \(channel) yet")
+        case .yungouos, .leshouying, .storepos:
+            try AggregatorOperatorTools.verifyCallback(channel: channel, body: bodyBytes, key: key)
         }
     }
 
