@@ -5,6 +5,6 @@ struct PayFleetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payfleet",
         abstract: "Kafka workers between order systems and Chinese payment vendors.",
-        subcommands: [SandboxCommand.self, SignCommand.self, VerifyCallbackCommand.self]
+        subcommands: [SandboxCommand.self, SignCommand.self, VerifyCallbackCommand.self, BrokerCommand.self, TopicsCommand.self, BenchCommand.self]
     )
 }

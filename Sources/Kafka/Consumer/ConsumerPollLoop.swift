@@ -1,0 +1,137 @@
+import CRdKafka
+import Logging
+import NIOConcurrencyHelpers
+
+extension KafkaConsumer {
+    /// The body of the consumer's poll thread.
+    ///
+    /// `Sendable`: immutable references to thread-safe objects.
+    struct PollLoop: Sendable {
+        let client: RDKafkaClient
+        let lifecycle: ClientLifecycle
+        let buffer: ConsumerMessageBuffer
+        let state: NIOLockedValueBox<ConsumerState>
+        let closeRequest: CloseRequest
+        let bufferSize: Int
+        let logger: Logger
+
+        static let maxBatch = 500
+
+        func run() {
+            let rk = client.handle
+            var batch: [KafkaConsumerMessage] = []
+            batch.reserveCapacity(Self.maxBatch)
+            var fatalReported = false
+            while !state.withLockedValue({ $0.stopRequested }) {
+                applyBackPressure()
+                let (startSeek, startRebalance) = state.withLockedValue { ($0.seekCounter, $0.rebalanceCount) }
+                // First call waits (serving rebalances and errors), then drain what is ready.
+                var timeout: Int32 = 100
+                while batch.count < Self.maxBatch, let message = rd_kafka_consumer_poll(rk, timeout) {
+                    timeout = 0
+                    defer { rd_kafka_message_destroy(message) }
+                    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                        batch.append(KafkaConsumerMessage(UnsafePointer(message)))
+                    } else {
+                        report(message)
+                    }
+                }
+                if !batch.isEmpty {
+                    // Under the state lock, so a concurrent seek cannot slip between the check and the append.
+                    state.withLockedValue { state in
+                        if state.seekCounter == startSeek && state.rebalanceCount == startRebalance {
+                            buffer.append(contentsOf: batch)
+                        } else {
+                            // A rebalance or seek happened while this batch was fetched: keep only messages
+                            // of still-assigned partitions that were not sought since the batch began.
+                            buffer.append(
+                                contentsOf: batch.filter {
+                                    let partition = $0.topicPartition
+                                    return state.assignment.contains(partition) && (state.soughtAt[partition] ?? Int.min) <= startSeek
+                                })
+                        }
+                    }
+                }
+                batch.removeAll(keepingCapacity: true)
+                if !fatalReported, let fatal = client.context.fatalError.withLockedValue({ $0 }) {
+                    fatalReported = true
+                    buffer.finish(error: fatal)
+                }
+            }
+            shutdown()
+        }
+
+        /// Pauses the whole assignment when the buffer is full, resumes at half.
+        private func applyBackPressure() {
+            let count = buffer.count
+            state.withLockedValue { state in
+                if !state.backPressurePaused && count >= bufferSize {
+                    state.backPressurePaused = true
+                    let list = RDKafkaTopicPartitionList(Array(state.assignment))
+                    rd_kafka_pause_partitions(client.handle, list.pointer)
+                    logger.debug("consumer buffer full; pausing fetch", metadata: ["buffered": "\(count)"])
+                } else if state.backPressurePaused && count <= bufferSize / 2 {
+                    state.backPressurePaused = false
+                    let list = RDKafkaTopicPartitionList(Array(state.assignment.subtracting(state.userPaused)))
+                    rd_kafka_resume_partitions(client.handle, list.pointer)
+                    logger.debug("consumer buffer drained; resuming fetch", metadata: ["buffered": "\(count)"])
+                }
+            }
+        }
+
+        private func report(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+            let err = message.pointee.err
+            if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return }
+            let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
+            let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+            let level: Logger.Level =
+                err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? .notice : .warning
+            logger.log(
+                level: level, "consumer error",
+                metadata: [
+                    "error": "\(String(cString: rd_kafka_err2name(err)))", "reason": "\(text)", "topic": "\(topic)",
+                    "partition": "\(message.pointee.partition)",
+                ])
+        }
+
+        /// Ends the sequence, commits stored offsets, leaves the group (serving the final revocation),
+        /// destroys the handle — within the close deadline.
+        private func shutdown() {
+            let rk = client.handle
+            let deadline = closeRequest.deadline ?? .now + .seconds(30)
+            buffer.finish()
+            if state.withLockedValue({ $0.abandon }) {
+                lifecycle.beginClosing()
+                lifecycle.waitUntilIdle(deadline: .now + .seconds(5))
+                client.destroy(flags: RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+                lifecycle.markClosed()
+                return
+            }
+            let hasAssignment = state.withLockedValue { !$0.assignment.isEmpty }
+            if hasAssignment {
+                let err = rd_kafka_commit(rk, nil, 0)
+                if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                    logger.warning("commit on close failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(err)))"])
+                }
+            }
+            var closed = false
+            if let queue = rd_kafka_queue_new(rk) {
+                if let error = rd_kafka_consumer_close_queue(rk, queue) {
+                    logger.warning("consumer close failed", metadata: ["error": "\(KafkaError.consuming(.consumer, "close", error))"])
+                } else {
+                    while rd_kafka_consumer_closed(rk) == 0 && ContinuousClock.now < deadline {
+                        _ = rd_kafka_queue_poll_callback(queue, 100)
+                    }
+                    closed = rd_kafka_consumer_closed(rk) != 0
+                }
+                rd_kafka_queue_destroy(queue)
+            }
+            if !closed { logger.warning("consumer did not leave the group before the close deadline") }
+            lifecycle.beginClosing()
+            lifecycle.waitUntilIdle(deadline: deadline + .seconds(5))
+            client.destroy(flags: closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+            lifecycle.markClosed()
+            logger.debug("consumer closed")
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/// Settings of a ``KafkaProducer``.
+public struct KafkaProducerConfiguration: Sendable {
+    /// Connection settings and pass-through librdkafka properties (they override ``defaultProperties``).
+    public var kafka: KafkaConfiguration
+    /// How long ``KafkaProducer/close(timeout:)`` waits for outstanding messages by default (Service shutdown).
+    public var closeTimeout: Duration
+    /// Longest wait between retries while librdkafka's local queue is full (back-pressure).
+    public var queueFullMaxBackoff: Duration
+
+    /// Producer defaults: idempotent (which implies `acks=all` and ordered retries) and Java-compatible
+    /// key partitioning (`murmur2_random`), so upstream Java producers and PayFleet agree on partitions.
+    public static let defaultProperties: [String: String] = [
+        "enable.idempotence": "true",
+        "acks": "all",
+        "partitioner": "murmur2_random",
+    ]
+
+    /// Creates a configuration.
+    public init(kafka: KafkaConfiguration, closeTimeout: Duration = .seconds(10), queueFullMaxBackoff: Duration = .milliseconds(20)) {
+        self.kafka = kafka
+        self.closeTimeout = closeTimeout
+        self.queueFullMaxBackoff = queueFullMaxBackoff
+    }
+
+    var effectiveProperties: [String: String] {
+        kafka.effectiveProperties(defaults: Self.defaultProperties)
+    }
+}
