@@ -71,19 +71,20 @@ public struct VendorHTTP: Sendable {
         let host = URLComponents(string: url)?.host ?? "vendor"
         if let error = error as? HTTPClientError {
             switch error {
-            case .connectTimeout, .remoteConnectionClosed where false:
+            case .connectTimeout:
                 return ChannelError(.unreachable, "could not connect to \(host): \(error.shortDescription)")
             case .deadlineExceeded, .readTimeout, .writeTimeout:
                 return ChannelError(.timeout, "no answer from \(host) in time")
             case .remoteConnectionClosed:
                 return ChannelError(.timeout, "\(host) closed the connection before answering")
-            case .responseBodyTooLong:
-                return ChannelError(.badResponse, "answer from \(host) is too large")
             default:
                 return ChannelError(.unreachable, "request to \(host) failed: \(error.shortDescription)")
             }
         }
-        if error is NIOConnectionError || error is ChannelError {
+        if error is NIOTooManyBytesError {
+            return ChannelError(.badResponse, "answer from \(host) is too large")
+        }
+        if error is ChannelError {
             return ChannelError(.unreachable, "could not connect to \(host)")
         }
         let text = String(describing: error)
