@@ -30,8 +30,8 @@ TOOLS="${PAYFLEET_DEPLOY_TOOLS:-${HOME:-/tmp}/.cache/payfleet-deploy-tools}"
 REQUIREMENTS="deploy/validate-requirements.txt"
 KUBE_DIR="deploy/kubernetes"
 STRIMZI_FILE="$KUBE_DIR/strimzi/kafkatopics.yaml"
-# The Kafka CR and namespace the generated KafkaTopics belong to (README "Kubernetes").
-STRIMZI_RENDER_ARGS=(topics render --format strimzi)
+# The Kafka CR and namespace the generated KafkaTopics belong to (deploy/README.md "Kubernetes").
+STRIMZI_RENDER_ARGS=(topics render --format strimzi --cluster payfleet --namespace kafka --topics-dir topics)
 KUBERNETES_VERSIONS=(1.29.0 1.37.0)
 
 WORK="$(mktemp -d)"
