@@ -2,11 +2,14 @@ import ArgumentParser
 import AsyncHTTPClient
 import Fleet
 import Foundation
+import Leshouying
 import Logging
 import Payments
 import Sandbox
 import ServiceLifecycle
+import StorePOS
 import WeChatPay
+import YunGouOS
 
 /// `payfleet sandbox`: the vendor simulator with every standard simulator, on one HTTP port.
 struct SandboxCommand: AsyncParsableCommand {
@@ -82,6 +85,9 @@ struct SandboxCommand: AsyncParsableCommand {
         [
             WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: sandboxBaseURL),
             WeChatCombineChannel.sandboxDemoAccount(alias: "demo-wechat-v3-combine", sandboxBaseURL: sandboxBaseURL),
+            YunGouOSChannel.sandboxDemoAccount(alias: "demo-yungouos", sandboxBaseURL: sandboxBaseURL),
+            LeshouyingChannel.sandboxDemoAccount(alias: "demo-leshouying", sandboxBaseURL: sandboxBaseURL),
+            StorePOSChannel.sandboxDemoAccount(alias: "demo-storepos", sandboxBaseURL: sandboxBaseURL),
         ]
     }
 

@@ -32,6 +32,7 @@ final class AggregatorHarness: Sendable {
     static func start(
         autopay: Duration? = nil,
         clientTimeout: Duration = .seconds(2),
+        timeScale: Double = 0.001,
         adjust: (inout [ChannelID: MerchantAccount]) -> Void = { _ in }
     ) async throws -> AggregatorHarness {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -51,7 +52,7 @@ final class AggregatorHarness: Sendable {
         var configuration = SandboxConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
-        configuration.timeScale = 0.001
+        configuration.timeScale = timeScale
         configuration.autopayAfter = autopay
         configuration.slowAnswer = clientTimeout + .seconds(1)
         configuration.merchants = accounts.values.map { account in
@@ -228,10 +229,11 @@ final class AggregatorHarness: Sendable {
 func withHarness(
     autopay: Duration? = nil,
     clientTimeout: Duration = .seconds(2),
+    timeScale: Double = 0.001,
     adjust: (inout [ChannelID: MerchantAccount]) -> Void = { _ in },
     _ body: (AggregatorHarness) async throws -> Void
 ) async throws {
-    let harness = try await AggregatorHarness.start(autopay: autopay, clientTimeout: clientTimeout, adjust: adjust)
+    let harness = try await AggregatorHarness.start(autopay: autopay, clientTimeout: clientTimeout, timeScale: timeScale, adjust: adjust)
     do {
         try await body(harness)
     } catch {

@@ -142,7 +142,8 @@ import Testing
     }
 
     @Test func cancelWindow() async throws {
-        try await withHarness { harness in
+        // Real time in the sandbox, so its 5-minute cancel window cannot pass during the test.
+        try await withHarness(timeScale: 1) { harness in
             let channel = try harness.storepos()
             let fresh = harness.order(.storepos, fen: 204)
             guard case .prepared(let prepared) = try await channel.create(fresh) else { Issue.record("not prepared"); return }
@@ -158,6 +159,19 @@ import Testing
             _ = try await channel.create(expired)
             #expect(try await channel.close(OrderReference(order: expired)) == .alreadyClosed)
             #expect(try await channel.close(OrderReference(order: harness.order(.storepos, fen: 204))) == .notFound)
+        }
+    }
+
+    @Test func sandboxRefusesCancelAfterItsWindow() async throws {
+        // ×0.001: the sandbox's 5-minute window is 300 ms; the client's own window is left at 300 s.
+        try await withHarness { harness in
+            let channel = try harness.storepos()
+            let order = harness.order(.storepos, fen: 304)
+            _ = try await channel.create(order)
+            try await Task.sleep(for: .milliseconds(400))
+            let error = await channelErrorCode { () async throws(ChannelError) in try await channel.close(OrderReference(order: order)) }
+            #expect(error == .vendorRejected)
+            #expect(try await harness.sandboxOrder(.storepos, order.outTradeNo)?.state == "NOTPAY")
         }
     }
 
