@@ -83,8 +83,7 @@ struct VerifyCallbackCommand: ParsableCommand {
     }
 
     static func reject(_ error: CallbackError) throws -> Never {
-        var standardError = FileHandle.standardError
-        print("callback rejected: \(error)", to: &standardError)
+        FileHandle.standardError.write(Data("callback rejected: \(error)\n".utf8))
         throw ExitCode(1)
     }
 
