@@ -1,0 +1,103 @@
+import Foundation
+import Kafka
+
+/// The settings of `payfleet worker`, read from the environment (12-factor).
+///
+/// ## Environment variables
+/// - `KAFKA_BOOTSTRAP_SERVERS` and every other `KAFKA_<NAME>` (passed to librdkafka as `<name>`).
+/// - `PAYFLEET_MERCHANTS`: the merchants file (required to run).
+/// - `PAYFLEET_NOTIFY_BASE_URL`: overrides the merchants file's `notify_base_url`.
+/// - `PAYFLEET_TOPICS_DIR` (default `topics`).
+/// - `PAYFLEET_GROUP_ID` (default `payfleet-worker`).
+/// - `PAYFLEET_ORDER_TTL` (default `2h`): expiry of orders without `expires_at`.
+/// - `PAYFLEET_STATE_RETENTION` (default `72h`): how long a terminal order's state is kept.
+/// - `PAYFLEET_MAX_IN_FLIGHT` (default 64): orders processed concurrently per worker.
+/// - `PAYFLEET_SHUTDOWN_TIMEOUT` (default `20s`): how long graceful shutdown and revocation wait for in-flight work.
+/// - `PAYFLEET_VENDOR_TIMEOUT` (default `10s`): deadline of one vendor HTTP call.
+/// - `PAYFLEET_HTTP_HOST` / `PAYFLEET_HTTP_PORT`, `PAYFLEET_LOG_LEVEL` / `PAYFLEET_LOG_FORMAT` (shared runtime).
+public struct WorkerSettings: Sendable {
+    /// Kafka connection and librdkafka pass-through properties.
+    public var kafka: KafkaConfiguration = KafkaConfiguration()
+    /// The consumer group of the workers.
+    public var groupID: String = "payfleet-worker"
+    /// Where the topic definitions live.
+    public var topicsDirectory: String = "topics"
+    /// The merchants file.
+    public var merchantsPath: String?
+    /// Overrides the merchants file's `notify_base_url`.
+    public var notifyBaseURL: String?
+    /// Expiry of orders whose request has no `expires_at`.
+    public var orderTTL: Duration = .seconds(7200)
+    /// How long a terminal order's state is kept before it is tombstoned.
+    public var stateRetention: Duration = .seconds(72 * 3600)
+    /// Orders processed concurrently by one worker (across its partitions).
+    public var maxInFlight: Int = 64
+    /// How long shutdown and partition revocation wait for in-flight orders.
+    public var shutdownTimeout: Duration = .seconds(20)
+    /// Deadline of one vendor HTTP call.
+    public var vendorTimeout: Duration = .seconds(10)
+    /// Probe and metrics server.
+    public var http: HTTPSettings = HTTPSettings()
+    /// Log level and format.
+    public var logging: LoggingSettings = LoggingSettings()
+
+    public init() {}
+
+    /// Reads the environment variables listed on the type.
+    ///
+    /// - Parameters:
+    ///   - environment: the variables (defaults to the process environment).
+    ///   - bootstrapServers: a `--bootstrap-servers` flag, which wins over `KAFKA_BOOTSTRAP_SERVERS`.
+    /// - Throws: ``RuntimeConfigurationError`` naming the variable (never echoing its value).
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        bootstrapServers: String? = nil
+    ) throws(RuntimeConfigurationError) {
+        kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
+        kafka.clientID = "payfleet-worker"
+        if let value = Self.nonEmpty(environment, "PAYFLEET_GROUP_ID") { groupID = value }
+        if let value = Self.nonEmpty(environment, "PAYFLEET_TOPICS_DIR") { topicsDirectory = value }
+        merchantsPath = Self.nonEmpty(environment, "PAYFLEET_MERCHANTS")
+        notifyBaseURL = Self.nonEmpty(environment, "PAYFLEET_NOTIFY_BASE_URL")
+        orderTTL = try Self.duration(environment, "PAYFLEET_ORDER_TTL", default: orderTTL, minimum: .seconds(1))
+        stateRetention = try Self.duration(
+            environment, "PAYFLEET_STATE_RETENTION", default: stateRetention, minimum: .seconds(60))
+        shutdownTimeout = try Self.duration(
+            environment, "PAYFLEET_SHUTDOWN_TIMEOUT", default: shutdownTimeout, minimum: .milliseconds(100))
+        vendorTimeout = try Self.duration(environment, "PAYFLEET_VENDOR_TIMEOUT", default: vendorTimeout, minimum: .milliseconds(100))
+        if let raw = Self.nonEmpty(environment, "PAYFLEET_MAX_IN_FLIGHT") {
+            guard let value = Int(raw), (1...100_000).contains(value) else {
+                throw RuntimeConfigurationError(variable: "PAYFLEET_MAX_IN_FLIGHT", message: "must be an integer from 1 to 100000")
+            }
+            maxInFlight = value
+        }
+        http = try HTTPSettings(environment: environment)
+        logging = try LoggingSettings(environment: environment)
+    }
+
+    /// The state machine configuration these settings imply.
+    public var machine: OrderMachineConfiguration {
+        var configuration = OrderMachineConfiguration()
+        configuration.defaultTTL = orderTTL
+        configuration.stateRetention = stateRetention
+        return configuration
+    }
+
+    static func nonEmpty(_ environment: [String: String], _ name: String) -> String? {
+        guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    static func duration(
+        _ environment: [String: String], _ name: String, default value: Duration, minimum: Duration
+    ) throws(RuntimeConfigurationError) -> Duration {
+        guard let raw = nonEmpty(environment, name) else { return value }
+        guard let parsed = DurationParser.parse(raw) else {
+            throw RuntimeConfigurationError(variable: name, message: "must be a duration such as 90s, 30m, 2h or 1h30m")
+        }
+        guard parsed >= minimum else {
+            throw RuntimeConfigurationError(variable: name, message: "must be at least \(minimum)")
+        }
+        return parsed
+    }
+}

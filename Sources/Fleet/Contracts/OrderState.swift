@@ -1,0 +1,262 @@
+import Foundation
+import Payments
+
+/// Everything the worker knows about one order: the value of its record on the compacted
+/// `payfleet.order-state` changelog (JSON, key = `out_trade_no`; a tombstone deletes it).
+///
+/// It carries the order as accepted (so query and close can be repeated with the same
+/// parameters after any restart), where it stands, what the vendor said, and the bookkeeping of
+/// its timer chains (so a duplicated or replayed timer never starts a second chain).
+public struct OrderState: Sendable, Hashable, Codable {
+    /// Where an order stands. `succeeded`, `failed` and `closed` are terminal and never regress.
+    public enum Status: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Accepted; the vendor create is being attempted (the intent is durable before the call).
+        case creating
+        /// Created at the vendor; the payer can pay with what `prepared` holds.
+        case prepared
+        /// The outcome is not known yet; the order is being queried.
+        case pending
+        case succeeded
+        case failed
+        case closed
+
+        public var isTerminal: Bool { self == .succeeded || self == .failed || self == .closed }
+    }
+
+    /// What a payer needs to pay (from the vendor's create answer).
+    public struct PreparedPayload: Sendable, Hashable, Codable {
+        public var codeURL: String?
+        public var qrImageURL: String?
+        public var payParameters: [String: String]
+        public var vendorOrderID: String?
+
+        public init(codeURL: String? = nil, qrImageURL: String? = nil, payParameters: [String: String] = [:], vendorOrderID: String? = nil) {
+            self.codeURL = codeURL
+            self.qrImageURL = qrImageURL
+            self.payParameters = payParameters
+            self.vendorOrderID = vendorOrderID
+        }
+
+        public init(_ prepared: Prepared) {
+            self.init(
+                codeURL: prepared.codeURL, qrImageURL: prepared.qrImageURL, payParameters: prepared.payParameters,
+                vendorOrderID: prepared.vendorOrderID)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case codeURL = "code_url"
+            case qrImageURL = "qr_image_url"
+            case payParameters = "pay_parameters"
+            case vendorOrderID = "vendor_order_id"
+        }
+    }
+
+    /// A payment the vendor confirmed.
+    public struct PaymentRecord: Sendable, Hashable, Codable {
+        public var transactionID: String
+        public var amountFen: Int64
+        public var paidAt: Date?
+        public var vendorMerchantID: String?
+        public var subPayments: [SubPaymentRecord]
+
+        public init(_ details: PaymentDetails) {
+            transactionID = details.transactionID
+            amountFen = details.amount.fen
+            paidAt = details.paidAt
+            vendorMerchantID = details.vendorMerchantID
+            subPayments = details.subPayments.map(SubPaymentRecord.init)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case transactionID = "transaction_id"
+            case amountFen = "amount_fen"
+            case paidAt = "paid_at"
+            case vendorMerchantID = "vendor_merchant_id"
+            case subPayments = "sub_payments"
+        }
+    }
+
+    /// One sub-order payment of a combine order.
+    public struct SubPaymentRecord: Sendable, Hashable, Codable {
+        public var outTradeNo: String
+        public var vendorMerchantID: String
+        public var transactionID: String?
+        public var amountFen: Int64
+        public var tradeState: String
+
+        public init(_ sub: SubPayment) {
+            outTradeNo = sub.outTradeNo
+            vendorMerchantID = sub.vendorMerchantID
+            transactionID = sub.transactionID
+            amountFen = sub.amount.fen
+            tradeState = sub.tradeState
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case outTradeNo = "out_trade_no"
+            case vendorMerchantID = "vendor_merchant_id"
+            case transactionID = "transaction_id"
+            case amountFen = "amount_fen"
+            case tradeState = "trade_state"
+        }
+    }
+
+    /// The record format version.
+    public var schema: Int = 1
+    public var outTradeNo: String
+    public var merchant: String
+    public var channel: ChannelID
+    public var amountFen: Int64
+    public var description: String
+    public var attach: String?
+    public var clientIP: String?
+    public var options: [String: JSONValue]
+    /// When PayFleet accepted the order (the request record's timestamp, so a replay computes the same).
+    public var createdAt: Date
+    public var expiresAt: Date
+    /// The canonical digest of the create request (discriminator of the order's state events).
+    public var requestDigest: String
+    public var status: Status
+    /// What the channel asked to remember from the create (for query and close).
+    public var memo: [String: String] = [:]
+    public var prepared: PreparedPayload?
+    /// `PendingReason` raw value, or `awaiting_payment` when a query found the order unpaid without pay parameters.
+    public var pendingReason: String?
+    public var pendingSince: Date?
+    public var payment: PaymentRecord?
+    public var failure: VendorFailure?
+    public var closedAt: Date?
+    /// `expired`, `requested` (upstream close) or `vendor` (the vendor reported it closed).
+    public var closeReason: String?
+    /// Whether the vendor confirmed the close (false when its close window had passed).
+    public var closedAtVendor: Bool?
+    public var terminalAt: Date?
+    /// Vendor create calls made so far.
+    public var createAttempts: Int = 0
+    /// Close attempts made so far.
+    public var closeAttempts: Int = 0
+    /// The highest pending-chain query attempt handled.
+    public var pendingQueries: Int = 0
+    /// The highest fallback-chain query attempt handled.
+    public var fallbackQueries: Int = 0
+    /// The current retry chain's attempt (0 when no retry is outstanding).
+    public var retryAttempt: Int = 0
+    public var lastQueryAt: Date?
+    /// When the last anomaly-triggered query was scheduled (rate limit).
+    public var lastAnomalyQueryAt: Date?
+    /// Upstream asked to close the order.
+    public var closeRequested: Bool = false
+    /// Incremented on every change.
+    public var revision: Int = 0
+
+    public init(
+        outTradeNo: String, merchant: String, channel: ChannelID, amount: Money, description: String,
+        attach: String? = nil, clientIP: String? = nil, options: [String: JSONValue] = [:], createdAt: Date,
+        expiresAt: Date, requestDigest: String, status: Status = .creating
+    ) {
+        self.outTradeNo = outTradeNo
+        self.merchant = merchant
+        self.channel = channel
+        self.amountFen = amount.fen
+        self.description = description
+        self.attach = attach
+        self.clientIP = clientIP
+        self.options = options
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.requestDigest = requestDigest
+        self.status = status
+    }
+
+    public var amount: Money { Money(fen: amountFen) }
+
+    /// The order as a channel needs it, with the notify URL of its merchant.
+    public func paymentOrder(notifyURL: String) -> PaymentOrder {
+        PaymentOrder(
+            outTradeNo: outTradeNo, amount: amount, description: description, attach: attach, createdAt: createdAt,
+            expiresAt: expiresAt, clientIP: clientIP, notifyURL: notifyURL, options: options)
+    }
+
+    /// The reference a channel needs to query or close the order.
+    public func reference(notifyURL: String) -> OrderReference {
+        OrderReference(order: paymentOrder(notifyURL: notifyURL), memo: memo)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schema
+        case outTradeNo = "out_trade_no"
+        case merchant, channel
+        case amountFen = "amount_fen"
+        case description, attach
+        case clientIP = "client_ip"
+        case options
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case requestDigest = "request_digest"
+        case status, memo, prepared
+        case pendingReason = "pending_reason"
+        case pendingSince = "pending_since"
+        case payment, failure
+        case closedAt = "closed_at"
+        case closeReason = "close_reason"
+        case closedAtVendor = "closed_at_vendor"
+        case terminalAt = "terminal_at"
+        case createAttempts = "create_attempts"
+        case closeAttempts = "close_attempts"
+        case pendingQueries = "pending_queries"
+        case fallbackQueries = "fallback_queries"
+        case retryAttempt = "retry_attempt"
+        case lastQueryAt = "last_query_at"
+        case lastAnomalyQueryAt = "last_anomaly_query_at"
+        case closeRequested = "close_requested"
+        case revision
+    }
+
+    // MARK: Record encoding
+
+    /// The changelog record value (sorted-key JSON, RFC 3339 times with milliseconds).
+    public func encoded() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
+        // Encoding plain strings, numbers and dates cannot fail.
+        return (try? encoder.encode(self)) ?? Data()
+    }
+
+    /// Reads a changelog record value.
+    public static func decode(_ data: Data) throws(OrderStateDecodingError) -> OrderState {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = RFC3339.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an RFC 3339 time")
+            }
+            return date
+        }
+        do {
+            return try decoder.decode(OrderState.self, from: data)
+        } catch {
+            throw OrderStateDecodingError(detail: "order-state record does not decode: \(Self.describe(error))")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, _)?: return "missing \(key.stringValue)"
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?, .dataCorrupted(let context)?:
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? "not JSON" : "bad \(path)"
+        default: return "undecodable"
+        }
+    }
+}
+
+/// An order-state record that cannot be read (a bug or a foreign writer); restore skips it and logs.
+public struct OrderStateDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var detail: String
+    public var description: String { detail }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Payments
+
+/// Fleet-wide rules of the order state machine.
+public struct OrderMachineConfiguration: Sendable, Hashable {
+    /// Expiry of orders whose request has no `expires_at` (`PAYFLEET_ORDER_TTL`, default 2 h).
+    public var defaultTTL: Duration = .seconds(7200)
+    /// How long a terminal order's state is kept before it is tombstoned (`PAYFLEET_STATE_RETENTION`, default 72 h).
+    public var stateRetention: Duration = .seconds(72 * 3600)
+    /// At most one anomaly-triggered query per order in this interval.
+    public var anomalyQueryInterval: Duration = .seconds(30)
+    /// First retry delay after a retryable vendor error; doubles per attempt.
+    public var retryBaseDelay: Duration = .seconds(5)
+    /// Longest retry delay.
+    public var retryMaximumDelay: Duration = .seconds(300)
+    /// Vendor creates allowed for one order when queries find it unknown at the vendor.
+    public var maximumCreateAttempts: Int = 3
+    /// Close attempts deferred because the payer is paying right now, before closing anyway.
+    public var maximumCloseDeferrals: Int = 12
+
+    public init() {}
+
+    /// The delay before retry `attempt` (1-based).
+    public func retryDelay(attempt: Int) -> Duration {
+        let exponent = min(max(attempt - 1, 0), 20)
+        let delay = retryBaseDelay * (1 << exponent)
+        return min(delay, retryMaximumDelay)
+    }
+}
+
+/// What the machine needs to know about the order's merchant account and channel.
+public struct OrderContext: Sendable {
+    /// The vendor's timing rules.
+    public var policy: ChannelPolicy
+    /// The notify URL vendors call back (`<notify_base_url>/notify/<channel>/<merchant>`).
+    public var notifyURL: String
+    /// The vendor merchant id of the account (checked against callbacks and payments), when known.
+    public var vendorMerchantID: String?
+    /// The channel's offline check of an order (`PaymentChannel.validate`).
+    public var validate: @Sendable (PaymentOrder) throws(ChannelError) -> Void
+
+    public init(
+        policy: ChannelPolicy, notifyURL: String, vendorMerchantID: String? = nil,
+        validate: @escaping @Sendable (PaymentOrder) throws(ChannelError) -> Void = { _ throws(ChannelError) in }
+    ) {
+        self.policy = policy
+        self.notifyURL = notifyURL
+        self.vendorMerchantID = vendorMerchantID
+        self.validate = validate
+    }
+}

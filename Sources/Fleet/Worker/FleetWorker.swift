@@ -1,0 +1,361 @@
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// `payfleet worker`: one member of the worker consumer group over `payfleet.order-requests`,
+/// `payfleet.callbacks` and `payfleet.query-jobs` (co-partitioned, `range` assignor), which owns
+/// every order of its partitions.
+///
+/// - On assignment of partition *p* the inputs of *p* are paused, the orders of *p* are restored
+///   from the compacted `payfleet.order-state` (its partition *p* is read from the beginning to
+///   the high watermark through the same group subscription, so the range assignor hands it to the
+///   same member), then *p* resumes.
+/// - Within a partition, different orders run concurrently (at most `maxInFlight` across the
+///   worker) and one order's messages strictly in order; an offset is stored only below the lowest
+///   unfinished message and only after all outputs of the messages below it were acknowledged.
+/// - On revocation (before the partitions go) nothing new starts, running work gets
+///   `shutdownTimeout` to finish, finished offsets are committed and the partitions' state dropped.
+/// - Graceful shutdown (SIGTERM through a `ServiceGroup`, or ``triggerGracefulShutdown()``): not
+///   ready, stop taking messages, finish in-flight work within `shutdownTimeout`, store and commit
+///   offsets, leave the group, flush and close the producer.
+///
+/// ```swift
+/// let worker = FleetWorker(settings: settings, channels: registry, logger: logger, health: health)
+/// try await worker.run()
+/// ```
+public final class FleetWorker: Service, Sendable {
+    /// The health component name this worker reports as.
+    public static let healthComponent = "worker"
+
+    private let settings: WorkerSettings
+    private let registry: ChannelRegistry
+    private let logger: Logger
+    private let health: HealthState
+    private let metrics: WorkerMetrics
+    private let ready = Mutex(false)
+    private let loopTask = Mutex<Task<Void, any Error>?>(nil)
+    private let shutdownRequested = Mutex(false)
+    private let tasks = Mutex<[Int32: [Int: Task<Void, Never>]]>([:])
+    private let taskCounter = Atomic<Int>(0)
+
+    /// Creates the worker; nothing starts before ``run()``.
+    ///
+    /// - Parameters:
+    ///   - settings: Kafka connection, group id, in-flight bound, timeouts, order TTL.
+    ///   - channels: the merchants' channels.
+    ///   - logger: the worker's logger (order lines carry `out_trade_no`).
+    ///   - health: where readiness and liveness are reported (shared with the runtime HTTP server).
+    public init(settings: WorkerSettings, channels: ChannelRegistry, logger: Logger, health: HealthState = HealthState()) {
+        self.settings = settings
+        self.registry = channels
+        self.logger = logger
+        self.health = health
+        self.metrics = WorkerMetrics(group: settings.groupID)
+        health.register(component: Self.healthComponent)
+    }
+
+    /// Whether the worker joined its group and is consuming (false again once shutdown begins).
+    public var isReady: Bool { ready.withLock { $0 } }
+
+    /// Begins graceful shutdown: stop taking messages, finish in-flight work, commit, leave the group.
+    public func triggerGracefulShutdown() {
+        shutdownRequested.withLock { $0 = true }
+        setReady(false)
+        loopTask.withLock { $0?.cancel() }
+    }
+
+    private func setReady(_ value: Bool) {
+        ready.withLock { $0 = value }
+        health.setReady(Self.healthComponent, value)
+    }
+
+    /// Runs until graceful shutdown (or cancellation), then drains and closes.
+    ///
+    /// - Throws: ``WorkerError`` when the co-partitioned topics' partition counts differ, or a
+    ///   ``KafkaError`` when the Kafka clients cannot be created or the consumer fails fatally.
+    public func run() async throws {
+        logger.info("worker starting", metadata: ["librdkafka": "\(KafkaLibrary.versionString)", "group": "\(settings.groupID)"])
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: settings.kafka, closeTimeout: settings.shutdownTimeout),
+            logger: logger)
+        do {
+            try await verifyPartitionCounts(producer)
+        } catch {
+            await producer.close(timeout: .seconds(1))
+            throw error
+        }
+        let core = WorkerCore(maxInFlight: settings.maxInFlight, logger: logger)
+        let consumerRef = ConsumerReference()
+        let processor = MessageProcessor(
+            registry: registry, configuration: settings.machine,
+            writer: OutputWriter(producer: producer, metrics: metrics), metrics: metrics, logger: logger)
+        let consumerConfiguration = KafkaConsumerConfiguration(
+            kafka: settings.kafka, groupID: settings.groupID,
+            messageBufferSize: max(settings.maxInFlight * 4, 256),
+            rebalanceHandlerTimeout: settings.shutdownTimeout + .seconds(10),
+            closeTimeout: settings.shutdownTimeout)
+        let consumer: KafkaConsumer
+        do {
+            consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger) { [self] event in
+                guard let consumer = consumerRef.consumer else { return }
+                await self.rebalance(event, consumer: consumer, core: core, processor: processor)
+            }
+        } catch {
+            await producer.close(timeout: .seconds(1))
+            throw error
+        }
+        consumerRef.consumer = consumer
+        let context = RunContext(consumer: consumer, core: core, processor: processor)
+
+        var failure: (any Error)?
+        do {
+            try consumer.subscribe(topics: FleetTopic.workerInputs + [FleetTopic.orderState])
+            let stallLimit = max(Duration.seconds(60), settings.vendorTimeout * 3)
+            health.registerLoop("worker.consume", stallLimit: stallLimit)
+            if !shutdownRequested.withLock({ $0 }) { setReady(true) }
+            try await withTaskCancellationHandler {
+                try await withGracefulShutdownHandler {
+                    try await consumeUntilStopped(context)
+                } onGracefulShutdown: {
+                    self.triggerGracefulShutdown()
+                }
+            } onCancel: {
+                self.triggerGracefulShutdown()
+            }
+        } catch is CancellationError {
+            // Stopped taking messages on request.
+        } catch {
+            failure = error
+            logger.error("worker consume loop failed", metadata: [LogKey.error: "\(error)"])
+        }
+        setReady(false)
+        health.unregisterLoop("worker.consume")
+        await drain(context)
+        await consumer.close(timeout: settings.shutdownTimeout)
+        await producer.close(timeout: settings.shutdownTimeout)
+        logger.info("worker stopped")
+        if let failure { throw failure }
+    }
+
+    /// What the loops share.
+    private struct RunContext: Sendable {
+        let consumer: KafkaConsumer
+        let core: WorkerCore
+        let processor: MessageProcessor
+    }
+
+    // MARK: Start-up
+
+    private func verifyPartitionCounts(_ producer: KafkaProducer) async throws {
+        var counts: [String: Int] = [:]
+        for topic in FleetTopic.coPartitioned {
+            counts[topic] = try await producer.partitionCount(topic: topic)
+        }
+        guard Set(counts.values).count == 1 else { throw WorkerError.partitionCountMismatch(counts) }
+    }
+
+    // MARK: Consuming
+
+    private func consumeUntilStopped(_ context: RunContext) async throws {
+        let task = Task { try await self.consume(context) }
+        let alreadyStopping = loopTask.withLock { current -> Bool in
+            current = task
+            return shutdownRequested.withLock { $0 }
+        }
+        if alreadyStopping { task.cancel() }
+        try await task.value
+    }
+
+    private func consume(_ context: RunContext) async throws {
+        let heartbeat = Task { [health, logger] in
+            while !Task.isCancelled {
+                if (context.consumer.stalledFor ?? .zero) < .seconds(30) { health.heartbeat("worker.consume") }
+                do { try await Task.sleep(for: .seconds(1)) } catch { break }
+            }
+            logger.trace("worker heartbeat stopped")
+        }
+        defer { heartbeat.cancel() }
+        for try await message in context.consumer.messages {
+            try Task.checkCancellation()
+            if message.topic == FleetTopic.orderState {
+                if let epoch = await context.core.restoreRecord(message) {
+                    await completeRestore(message.partition, epoch: epoch, context: context)
+                }
+                continue
+            }
+            metrics.consumed(topic: message.topic)
+            if let launch = await context.core.accept(message) { start(launch, context: context) }
+            await context.core.waitForCapacity()
+        }
+    }
+
+    /// Runs a launched message and then the following messages of the same order, in order.
+    private func start(_ launch: WorkerCore.Launch, context: RunContext) {
+        let id = taskCounter.add(1, ordering: .relaxed).newValue
+        let partition = launch.partition
+        tasks.withLock { tasks in
+            tasks[partition, default: [:]][id] = Task {
+                await self.execute(launch, context: context)
+                _ = self.tasks.withLock { $0[partition]?.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    private func execute(_ first: WorkerCore.Launch, context: RunContext) async {
+        var launch = first
+        while true {
+            let clock = ContinuousClock()
+            let started = clock.now
+            var change = MessageProcessor.StateChange.unchanged
+            var completed = false
+            do {
+                change = try await context.processor.process(launch.message, state: launch.state)
+                completed = true
+            } catch {
+                logger.notice(
+                    "message abandoned",
+                    metadata: [LogKey.topic: "\(launch.message.topic)", LogKey.partition: "\(launch.partition)",
+                               LogKey.offset: "\(launch.message.offset)", LogKey.error: "\(error)"])
+            }
+            metrics.processed(topic: launch.message.topic, duration: clock.now - started)
+            let release = await context.core.finished(launch, change: change, completed: completed)
+            if !release.offsets.isEmpty {
+                do {
+                    try context.consumer.storeOffsets(release.offsets)
+                } catch {
+                    logger.debug("offsets not stored (partition no longer assigned)", metadata: [LogKey.error: "\(error)"])
+                }
+            }
+            guard let next = release.next else { return }
+            launch = next
+        }
+    }
+
+    // MARK: Rebalancing
+
+    private func rebalance(_ event: KafkaRebalance, consumer: KafkaConsumer, core: WorkerCore, processor: MessageProcessor) async {
+        let context = RunContext(consumer: consumer, core: core, processor: processor)
+        let ours = Set(FleetTopic.workerInputs + [FleetTopic.orderState])
+        let numbers = Array(Set(event.partitions.filter { ours.contains($0.topic) }.map(\.partition))).sorted()
+        guard !numbers.isEmpty else { return }
+        switch event.kind {
+        case .assigned:
+            let epochs = await core.assigned(numbers)
+            do {
+                try consumer.pause(inputs(of: numbers))
+            } catch {
+                logger.error("pausing assigned partitions failed", metadata: [LogKey.error: "\(error)"])
+            }
+            for (partition, epoch) in epochs {
+                Task { await self.restore(partition, epoch: epoch, context: context) }
+            }
+        case .revoked:
+            await core.beginRevoking(numbers)
+            let finishedInTime = await core.waitUntilIdle(numbers, deadline: .now + settings.shutdownTimeout)
+            if !finishedInTime {
+                logger.warning("in-flight work abandoned at revocation", metadata: ["partitions": "\(numbers)"])
+                cancelTasks(of: numbers)
+                _ = await core.waitUntilIdle(numbers, deadline: .now + .seconds(2))
+            }
+            await commitFinished(numbers, context: context)
+            await core.drop(numbers)
+        default:
+            // Lost: another member may already own them; abandon without committing.
+            cancelTasks(of: numbers)
+            await core.drop(numbers)
+        }
+    }
+
+    private func inputs(of numbers: [Int32]) -> [KafkaTopicPartition] {
+        numbers.flatMap { number in FleetTopic.workerInputs.map { KafkaTopicPartition(topic: $0, partition: number) } }
+    }
+
+    private func cancelTasks(of numbers: [Int32]) {
+        let cancelled = tasks.withLock { tasks -> [Task<Void, Never>] in
+            numbers.flatMap { tasks.removeValue(forKey: $0).map { Array($0.values) } ?? [] }
+        }
+        for task in cancelled { task.cancel() }
+    }
+
+    private func commitFinished(_ numbers: [Int32], context: RunContext) async {
+        let offsets = await context.core.finalOffsets(numbers)
+        do {
+            try context.consumer.storeOffsets(offsets)
+            try await context.consumer.commit()
+        } catch {
+            logger.warning("committing finished offsets failed", metadata: [LogKey.error: "\(error)"])
+        }
+    }
+
+    // MARK: Restore
+
+    private func restore(_ partition: Int32, epoch: Int, context: RunContext) async {
+        var backoff = Duration.milliseconds(100)
+        while await context.core.isRestoring(partition, epoch: epoch) {
+            do {
+                let marks = try await context.consumer.watermarks(topic: FleetTopic.orderState, partition: partition)
+                let complete = await context.core.setRestoreTarget(
+                    partition, epoch: epoch, lowWatermark: marks.low, highWatermark: marks.high)
+                logger.debug(
+                    "restoring partition",
+                    metadata: [LogKey.partition: "\(partition)", "low": "\(marks.low)", "high": "\(marks.high)"])
+                if complete {
+                    await completeRestore(partition, epoch: epoch, context: context)
+                } else {
+                    // We never commit order-state offsets, so reading starts at the beginning anyway;
+                    // the seek makes that independent of auto.offset.reset.
+                    do {
+                        try await context.consumer.seek([
+                            KafkaTopicPartitionOffset(topic: FleetTopic.orderState, partition: partition, offset: KafkaOffset.beginning)
+                        ])
+                    } catch {
+                        logger.notice("seek of order-state failed; relying on the reset position", metadata: [LogKey.error: "\(error)"])
+                    }
+                }
+                return
+            } catch {
+                logger.warning("reading order-state watermarks failed; retrying", metadata: [LogKey.error: "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func completeRestore(_ partition: Int32, epoch: Int, context: RunContext) async {
+        let launches = await context.core.restoreFinished(partition, epoch: epoch)
+        do {
+            // The worker is the only writer of order-state p: stop reading it until the next assignment.
+            try context.consumer.pause([KafkaTopicPartition(topic: FleetTopic.orderState, partition: partition)])
+            try context.consumer.resume(inputs(of: [partition]))
+        } catch {
+            logger.warning("resuming restored partition failed", metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
+        }
+        for launch in launches { start(launch, context: context) }
+    }
+
+    // MARK: Shutdown
+
+    private func drain(_ context: RunContext) async {
+        await context.core.beginRevokingAll()
+        let numbers = await context.core.partitionNumbers
+        let finishedInTime = await context.core.waitUntilIdle(numbers, deadline: .now + settings.shutdownTimeout)
+        if !finishedInTime {
+            logger.warning("in-flight work abandoned at shutdown")
+            cancelTasks(of: numbers)
+            _ = await context.core.waitUntilIdle(numbers, deadline: .now + .seconds(2))
+        }
+        await commitFinished(numbers, context: context)
+    }
+}
+
+/// Lets the consumer's rebalance handler reach the consumer it was created for.
+private final class ConsumerReference: Sendable {
+    private let storage = Mutex<KafkaConsumer?>(nil)
+
+    var consumer: KafkaConsumer? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}
