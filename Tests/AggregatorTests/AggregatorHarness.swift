@@ -21,8 +21,12 @@ final class AggregatorHarness: Sendable {
     let sandboxURL: String
     let notifyBase: String
     let received: NIOLockedValueBox<[String: [RawCallback]]>
+    /// Per-channel answer the receiver gives instead of the channel's acknowledgement.
+    let replies: NIOLockedValueBox<[String: CallbackReply]>
     let http: VendorHTTP
     let accounts: [ChannelID: MerchantAccount]
+    /// The logger the channels and the sandbox log to.
+    let logger: Logger
 
     static let logger = Logger(label: "aggregator-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -33,11 +37,13 @@ final class AggregatorHarness: Sendable {
         autopay: Duration? = nil,
         clientTimeout: Duration = .seconds(2),
         timeScale: Double = 0.001,
+        logger: Logger = AggregatorHarness.logger,
         adjust: (inout [ChannelID: MerchantAccount]) -> Void = { _ in }
     ) async throws -> AggregatorHarness {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let received = NIOLockedValueBox<[String: [RawCallback]]>([:])
-        let receiver = try await startReceiver(received)
+        let replies = NIOLockedValueBox<[String: CallbackReply]>([:])
+        let receiver = try await startReceiver(received, replies: replies)
         let receiverPort = await receiver.port()
 
         // The sandbox merchants must be known before it starts, and the client accounts need its port:
@@ -79,14 +85,16 @@ final class AggregatorHarness: Sendable {
         return AggregatorHarness(
             client: client, sandbox: sandbox, sandboxTask: sandboxTask, receiverTask: receiver.task,
             sandboxURL: base, notifyBase: "http://127.0.0.1:\(receiverPort)/notify",
-            received: received, http: VendorHTTP(client: client, timeout: clientTimeout), accounts: accounts
+            received: received, replies: replies, http: VendorHTTP(client: client, timeout: clientTimeout), accounts: accounts,
+            logger: logger
         )
     }
 
     private init(
         client: HTTPClient, sandbox: VendorSandbox, sandboxTask: Task<Void, any Error>, receiverTask: Task<Void, any Error>,
-        sandboxURL: String, notifyBase: String, received: NIOLockedValueBox<[String: [RawCallback]]>, http: VendorHTTP,
-        accounts: [ChannelID: MerchantAccount]
+        sandboxURL: String, notifyBase: String, received: NIOLockedValueBox<[String: [RawCallback]]>,
+        replies: NIOLockedValueBox<[String: CallbackReply]>, http: VendorHTTP, accounts: [ChannelID: MerchantAccount],
+        logger: Logger
     ) {
         self.client = client
         self.sandbox = sandbox
@@ -95,8 +103,10 @@ final class AggregatorHarness: Sendable {
         self.sandboxURL = sandboxURL
         self.notifyBase = notifyBase
         self.received = received
+        self.replies = replies
         self.http = http
         self.accounts = accounts
+        self.logger = logger
     }
 
     func shutdown() async {
@@ -113,19 +123,19 @@ final class AggregatorHarness: Sendable {
     func yungouos(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> YunGouOSChannel {
         var account = accounts[.yungouos]!
         change(&account)
-        return try YunGouOSChannel(account: account, http: http, logger: Self.logger)
+        return try YunGouOSChannel(account: account, http: http, logger: logger)
     }
 
     func leshouying(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> LeshouyingChannel {
         var account = accounts[.leshouying]!
         change(&account)
-        return try LeshouyingChannel(account: account, http: http, logger: Self.logger)
+        return try LeshouyingChannel(account: account, http: http, logger: logger)
     }
 
     func storepos(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> StorePOSChannel {
         var account = accounts[.storepos]!
         change(&account)
-        return try StorePOSChannel(account: account, http: http, logger: Self.logger)
+        return try StorePOSChannel(account: account, http: http, logger: logger)
     }
 
     /// A fresh order number (letters and digits only, ≤ 32, valid for every vendor).
@@ -192,7 +202,9 @@ final class AggregatorHarness: Sendable {
     }
 
     /// A merchant-side notify endpoint that keeps every callback and answers with the channel's acknowledgement.
-    static func startReceiver(_ received: NIOLockedValueBox<[String: [RawCallback]]>) async throws -> Receiver {
+    static func startReceiver(
+        _ received: NIOLockedValueBox<[String: [RawCallback]]>, replies: NIOLockedValueBox<[String: CallbackReply]>
+    ) async throws -> Receiver {
         let router = Router()
         router.post("/notify/:channel/:merchant") { request, context -> Response in
             let channel = try context.parameters.require("channel")
@@ -202,11 +214,12 @@ final class AggregatorHarness: Sendable {
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let callback = RawCallback(body: Array(body.readableBytesView), headers: headers, receivedAt: Date())
             received.withLockedValue { $0[channel, default: []].append(callback) }
-            let reply: CallbackReply = switch channel {
+            let override = replies.withLockedValue { $0[channel] }
+            let reply: CallbackReply = if let override { override } else { switch channel {
             case "yungouos": YunGouOSCallback.acknowledgement.success
             case "leshouying": LeshouyingCallback.jsonAcknowledgement.success
             default: StorePOSCallback.acknowledgement.success
-            }
+            } }
             return Response(
                 status: .init(code: reply.status),
                 headers: [.contentType: reply.contentType ?? "text/plain"],
@@ -230,10 +243,11 @@ func withHarness(
     autopay: Duration? = nil,
     clientTimeout: Duration = .seconds(2),
     timeScale: Double = 0.001,
+    logger: Logger = AggregatorHarness.logger,
     adjust: (inout [ChannelID: MerchantAccount]) -> Void = { _ in },
     _ body: (AggregatorHarness) async throws -> Void
 ) async throws {
-    let harness = try await AggregatorHarness.start(autopay: autopay, clientTimeout: clientTimeout, timeScale: timeScale, adjust: adjust)
+    let harness = try await AggregatorHarness.start(autopay: autopay, clientTimeout: clientTimeout, timeScale: timeScale, logger: logger, adjust: adjust)
     do {
         try await body(harness)
     } catch {
