@@ -15,6 +15,8 @@ import ServiceLifecycle
 final class SandboxHarness: Sendable {
     struct Received: Sendable {
         var channel: String
+        /// The order the callback names, found without verifying it (as the ingress does).
+        var orderKey: String?
         var raw: RawCallback
         var result: Result<VerifiedCallback, CallbackError>
     }
@@ -141,7 +143,8 @@ final class SandboxHarness: Sendable {
         } catch {
             result = .failure(error)
         }
-        received.withLockedValue { $0.append(Received(channel: channel, raw: raw, result: result)) }
+        let orderKey = try? client.callbackOrderKey(raw)
+        received.withLockedValue { $0.append(Received(channel: channel, orderKey: orderKey, raw: raw, result: result)) }
         let reply: CallbackReply
         switch result {
         case .success: reply = client.acknowledgement.success
@@ -157,7 +160,7 @@ final class SandboxHarness: Sendable {
 
     /// Callbacks received for an order so far.
     func callbacks(for outTradeNo: String) -> [Received] {
-        received.withLockedValue { $0.filter { (try? $0.result.get().outTradeNo) == outTradeNo || String(decoding: $0.raw.body, as: UTF8.self).contains(outTradeNo) } }
+        received.withLockedValue { $0.filter { $0.orderKey == outTradeNo } }
     }
 
     /// Waits until `condition` holds for the callbacks of an order (or fails after `timeout`).
@@ -170,7 +173,14 @@ final class SandboxHarness: Sendable {
             if condition(current) { return current }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw HarnessError(message: "callbacks for \(outTradeNo) did not arrive as expected: \(callbacks(for: outTradeNo).count)")
+        let attempts = sandbox.context.dispatcher.history.filter { $0.outTradeNo == outTradeNo }.map { "\($0.attempt):\($0.status.map(String.init) ?? "-")" }
+        let results = callbacks(for: outTradeNo).map { received in
+            switch received.result {
+            case .success: "verified"
+            case .failure(let error): error.description
+            }
+        }
+        throw HarnessError(message: "callbacks for \(outTradeNo) did not arrive as expected: \(results), sandbox attempts \(attempts)")
     }
 
     func pay(_ channel: ChannelID, _ outTradeNo: String) async throws -> Int {

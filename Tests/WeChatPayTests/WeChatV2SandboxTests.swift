@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func faultScenarios() async throws {
-        try await SandboxHarness.with(slowAnswer: .seconds(1), httpTimeout: .milliseconds(300)) { harness in
+        try await SandboxHarness.with(slowAnswer: .seconds(4), httpTimeout: .milliseconds(1500)) { harness in
             let channel = try Self.channel(harness)
             // …01 pending: USERPAYING, paid after two queries.
             let pending = Self.order(harness, fen: 101)

@@ -65,7 +65,7 @@ import Testing
 
     @Test func decodesTheDocumentationExample() throws {
         let fields = try WeChatXML.decode(Self.documentationExample)
-        #expect(fields.count == 14)
+        #expect(fields.count == 13)
         #expect(fields["attach"] == "支付测试")
         #expect(fields["total_fee"] == "1")
         #expect(fields["sign"] == "0CB01533B8C1EF103065174F50BCA001")

@@ -417,6 +417,14 @@ public struct WeChatCombineChannel: PaymentChannel {
         do throws(WeChatV3SignatureVerifier.Failure) {
             try verifier.verify(headers, body: response.body, key: key, now: current)
         } catch {
+            if response.status == 401, error.kind == .unknownSerial {
+                // WeChat refused our own signature, so the platform certificates cannot be fetched
+                // either; the refusal cannot be verified, but it can only ever stop the call.
+                throw ChannelError(
+                    .vendorRejected, "\(path): WeChat answered 401 (merchant key, serial or clock is wrong); the answer could not be verified",
+                    vendorCode: WeChatCombine.decode(WeChatCombine.ErrorBody.self, response.body)?.code ?? "SIGN_ERROR"
+                )
+            }
             throw ChannelError(.badResponse, "\(path): \(error.description)", vendorCode: "SIGN")
         }
     }
