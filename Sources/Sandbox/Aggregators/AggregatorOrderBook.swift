@@ -1,35 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// One order held by an aggregator simulator.
-struct AggregatorOrder: Sendable {
-    enum State: String, Sendable {
-        case notPaid = "NOTPAY"
-        case paid = "SUCCESS"
-        case closed = "CLOSED"
-        /// Paid, then reversed by storepos `cancel`.
-        case revoked = "REVOKED"
-    }
-
-    var merchantID: String
-    var outTradeNo: String
-    var amountFen: Int64
-    var scenario: SandboxScenario
-    var state: State = .notPaid
-    /// The vendor's own order number.
-    var vendorOrderNo: String
-    /// The payment's transaction id, once paid.
-    var transactionID: String?
-    var paidAt: Date?
-    var createdAt: Date = Date()
-    var notifyURL: String?
-    var attach: String?
-    var queries = 0
-    var callbacksSent = 0
-    /// Vendor-specific values (pay_time, pay_type, paytype, trade_type, time_expire, body, …).
-    var extra: [String: String] = [:]
-}
-
 /// The simulator's orders, keyed by `out_trade_no`, under a lock.
 final class AggregatorOrderBook: Sendable {
     private let orders = NIOLockedValueBox<[String: AggregatorOrder]>([:])
@@ -80,24 +51,4 @@ final class AggregatorOrderBook: Sendable {
             callbacksSent: order.callbacksSent
         )
     }
-}
-
-/// Callback retry schedules (delays after the first, immediate, attempt).
-enum AggregatorRetrySchedules {
-    /// storepos, from its docs: 0/15s/15s/15s/30s/3m/3m/30m/30m/30m/30m/1h.
-    static let storepos: [Duration] = [
-        .seconds(15), .seconds(15), .seconds(15), .seconds(30), .seconds(180), .seconds(180),
-        .seconds(1800), .seconds(1800), .seconds(1800), .seconds(1800), .seconds(3600),
-    ]
-    /// YunGouOS: "retries up to 15 times" (unverified third-party doc); the intervals are an
-    /// assumption borrowed from WeChat Pay v2, whose notifications YunGouOS relays:
-    /// 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h.
-    static let yungouos: [Duration] = [
-        .seconds(15), .seconds(15), .seconds(30), .seconds(180), .seconds(600), .seconds(1200), .seconds(1800),
-        .seconds(1800), .seconds(1800), .seconds(3600), .seconds(10800), .seconds(10800), .seconds(10800),
-        .seconds(21600), .seconds(21600),
-    ]
-    /// 乐收赢 only says it keeps notifying until acknowledged ("否则乐收赢会一直通知"); assumed to
-    /// follow the same 15-retry schedule as YunGouOS.
-    static let leshouying: [Duration] = yungouos
 }
