@@ -9,9 +9,8 @@ import Synchronization
 /// every order of its partitions.
 ///
 /// - On assignment of partition *p* the inputs of *p* are paused, the orders of *p* are restored
-///   from the compacted `payfleet.order-state` (its partition *p* is read from the beginning to
-///   the high watermark through the same group subscription, so the range assignor hands it to the
-///   same member), then *p* resumes.
+///   from the compacted `payfleet.order-state` (partition *p* read from the beginning to the high
+///   watermark by a ``KafkaPartitionReader`` outside the group), then *p* resumes.
 /// - Within a partition, different orders run concurrently (at most `maxInFlight` across the
 ///   worker) and one order's messages strictly in order; an offset is stored only below the lowest
 ///   unfinished message and only after all outputs of the messages below it were acknowledged.
@@ -39,6 +38,8 @@ public final class FleetWorker: Service, Sendable {
     private let shutdownRequested = Mutex(false)
     private let tasks = Mutex<[Int32: [Int: Task<Void, Never>]]>([:])
     private let taskCounter = Atomic<Int>(0)
+    /// Restores run one after another (the partition reader reads one sequence at a time).
+    private let restoreChain = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates the worker; nothing starts before ``run()``.
     ///
@@ -86,6 +87,13 @@ public final class FleetWorker: Service, Sendable {
             await producer.close(timeout: .seconds(1))
             throw error
         }
+        let reader: KafkaPartitionReader
+        do {
+            reader = try KafkaPartitionReader(configuration: settings.kafka, logger: logger)
+        } catch {
+            await producer.close(timeout: .seconds(1))
+            throw error
+        }
         let core = WorkerCore(maxInFlight: settings.maxInFlight, logger: logger)
         let consumerRef = ConsumerReference()
         let processor = MessageProcessor(
@@ -100,18 +108,19 @@ public final class FleetWorker: Service, Sendable {
         do {
             consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger) { [self] event in
                 guard let consumer = consumerRef.consumer else { return }
-                await self.rebalance(event, consumer: consumer, core: core, processor: processor)
+                await self.rebalance(event, context: RunContext(consumer: consumer, core: core, processor: processor, reader: reader))
             }
         } catch {
+            await reader.close()
             await producer.close(timeout: .seconds(1))
             throw error
         }
         consumerRef.consumer = consumer
-        let context = RunContext(consumer: consumer, core: core, processor: processor)
+        let context = RunContext(consumer: consumer, core: core, processor: processor, reader: reader)
 
         var failure: (any Error)?
         do {
-            try consumer.subscribe(topics: FleetTopic.workerInputs + [FleetTopic.orderState])
+            try consumer.subscribe(topics: FleetTopic.workerInputs)
             let stallLimit = max(Duration.seconds(60), settings.vendorTimeout * 3)
             health.registerLoop("worker.consume", stallLimit: stallLimit)
             if !shutdownRequested.withLock({ $0 }) { setReady(true) }
@@ -134,6 +143,8 @@ public final class FleetWorker: Service, Sendable {
         health.unregisterLoop("worker.consume")
         await drain(context)
         await consumer.close(timeout: settings.shutdownTimeout)
+        _ = await restoreChain.withLock { $0 }?.value
+        await reader.close()
         await producer.close(timeout: settings.shutdownTimeout)
         logger.info("worker stopped")
         if let failure { throw failure }
@@ -144,6 +155,7 @@ public final class FleetWorker: Service, Sendable {
         let consumer: KafkaConsumer
         let core: WorkerCore
         let processor: MessageProcessor
+        let reader: KafkaPartitionReader
     }
 
     // MARK: Start-up
@@ -179,12 +191,6 @@ public final class FleetWorker: Service, Sendable {
         defer { heartbeat.cancel() }
         for try await message in context.consumer.messages {
             try Task.checkCancellation()
-            if message.topic == FleetTopic.orderState {
-                if let epoch = await context.core.restoreRecord(message) {
-                    await completeRestore(message.partition, epoch: epoch, context: context)
-                }
-                continue
-            }
             metrics.consumed(topic: message.topic)
             if let launch = await context.core.accept(message) { start(launch, context: context) }
             await context.core.waitForCapacity()
@@ -235,9 +241,10 @@ public final class FleetWorker: Service, Sendable {
 
     // MARK: Rebalancing
 
-    private func rebalance(_ event: KafkaRebalance, consumer: KafkaConsumer, core: WorkerCore, processor: MessageProcessor) async {
-        let context = RunContext(consumer: consumer, core: core, processor: processor)
-        let ours = Set(FleetTopic.workerInputs + [FleetTopic.orderState])
+    private func rebalance(_ event: KafkaRebalance, context: RunContext) async {
+        let consumer = context.consumer
+        let core = context.core
+        let ours = Set(FleetTopic.workerInputs)
         let numbers = Array(Set(event.partitions.filter { ours.contains($0.topic) }.map(\.partition))).sorted()
         guard !numbers.isEmpty else { return }
         switch event.kind {
@@ -248,8 +255,13 @@ public final class FleetWorker: Service, Sendable {
             } catch {
                 logger.error("pausing assigned partitions failed", metadata: [LogKey.error: "\(error)"])
             }
-            for (partition, epoch) in epochs {
-                Task { await self.restore(partition, epoch: epoch, context: context) }
+            guard !epochs.isEmpty else { return }
+            restoreChain.withLock { chain in
+                let previous = chain
+                chain = Task {
+                    await previous?.value
+                    await self.restore(epochs, context: context)
+                }
             }
         case .revoked:
             await core.beginRevoking(numbers)
@@ -291,32 +303,33 @@ public final class FleetWorker: Service, Sendable {
 
     // MARK: Restore
 
-    private func restore(_ partition: Int32, epoch: Int, context: RunContext) async {
-        var backoff = Duration.milliseconds(100)
-        while await context.core.isRestoring(partition, epoch: epoch) {
+    /// Reads `payfleet.order-state` for these partitions from the beginning to the high watermark,
+    /// then lets them run. Retried (from the beginning) while they are still assigned.
+    private func restore(_ epochs: [Int32: Int], context: RunContext) async {
+        var backoff = Duration.milliseconds(200)
+        while true {
+            var pending: [Int32: Int] = [:]
+            for (partition, epoch) in epochs {
+                if await context.core.isRestoring(partition, epoch: epoch) { pending[partition] = epoch }
+            }
+            guard !pending.isEmpty else { return }
+            let clock = ContinuousClock()
+            let started = clock.now
+            var records = 0
             do {
-                let marks = try await context.consumer.watermarks(topic: FleetTopic.orderState, partition: partition)
-                let complete = await context.core.setRestoreTarget(
-                    partition, epoch: epoch, lowWatermark: marks.low, highWatermark: marks.high)
-                logger.debug(
-                    "restoring partition",
-                    metadata: [LogKey.partition: "\(partition)", "low": "\(marks.low)", "high": "\(marks.high)"])
-                if complete {
+                for try await record in context.reader.readToEnd(topic: FleetTopic.orderState, partitions: pending.keys.sorted()) {
+                    await context.core.restoreRecord(record)
+                    records += 1
+                }
+                logger.info(
+                    "partitions restored",
+                    metadata: ["partitions": "\(pending.keys.sorted())", "records": "\(records)", "duration": "\(clock.now - started)"])
+                for (partition, epoch) in pending {
                     await completeRestore(partition, epoch: epoch, context: context)
-                } else {
-                    // We never commit order-state offsets, so reading starts at the beginning anyway;
-                    // the seek makes that independent of auto.offset.reset.
-                    do {
-                        try await context.consumer.seek([
-                            KafkaTopicPartitionOffset(topic: FleetTopic.orderState, partition: partition, offset: KafkaOffset.beginning)
-                        ])
-                    } catch {
-                        logger.notice("seek of order-state failed; relying on the reset position", metadata: [LogKey.error: "\(error)"])
-                    }
                 }
                 return
             } catch {
-                logger.warning("reading order-state watermarks failed; retrying", metadata: [LogKey.error: "\(error)"])
+                logger.warning("restoring order-state failed; retrying", metadata: [LogKey.error: "\(error)"])
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
@@ -326,8 +339,6 @@ public final class FleetWorker: Service, Sendable {
     private func completeRestore(_ partition: Int32, epoch: Int, context: RunContext) async {
         let launches = await context.core.restoreFinished(partition, epoch: epoch)
         do {
-            // The worker is the only writer of order-state p: stop reading it until the next assignment.
-            try context.consumer.pause([KafkaTopicPartition(topic: FleetTopic.orderState, partition: partition)])
             try context.consumer.resume(inputs(of: [partition]))
         } catch {
             logger.warning("resuming restored partition failed", metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])

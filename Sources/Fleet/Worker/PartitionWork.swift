@@ -7,8 +7,8 @@ import Kafka
 /// three input topic-partitions.
 struct PartitionWork: Sendable {
     enum Phase: Sendable, Equatable {
-        /// Reading `payfleet.order-state` up to `target` (exclusive high watermark; `nil` until asked).
-        case restoring(target: Int64?)
+        /// Reading `payfleet.order-state`; input messages are held.
+        case restoring
         /// Processing.
         case ready
         /// Being revoked: nothing new starts; running work finishes or is abandoned.
@@ -18,13 +18,11 @@ struct PartitionWork: Sendable {
     let partition: Int32
     /// Distinguishes this assignment of *p* from a later one.
     let epoch: Int
-    var phase: Phase = .restoring(target: nil)
+    var phase: Phase = .restoring
     /// The orders of this partition.
     var orders: [String: OrderState] = [:]
     /// Restore: the latest record offset applied per key.
     var restoredOffsets: [String: Int64] = [:]
-    /// Restore: the highest order-state offset read.
-    var restoredUpTo: Int64 = -1
     /// Input messages per order key; the head of a key in ``running`` is being processed.
     var queues: [String: Deque<KafkaConsumerMessage>] = [:]
     /// Keys with a message being processed.
@@ -42,7 +40,6 @@ struct PartitionWork: Sendable {
     /// Applies one `payfleet.order-state` record (latest record per key wins; a tombstone deletes).
     /// - Returns: whether the record could not be read (it is skipped).
     mutating func applyRestoreRecord(key: String, offset: Int64, value: Data?) -> OrderStateDecodingError? {
-        restoredUpTo = max(restoredUpTo, offset)
         if let previous = restoredOffsets[key], previous >= offset { return nil }
         restoredOffsets[key] = offset
         guard let value else {
@@ -55,12 +52,6 @@ struct PartitionWork: Sendable {
         } catch {
             return error
         }
-    }
-
-    /// Whether the restore has read everything below its target.
-    var restoreComplete: Bool {
-        guard case .restoring(let target?) = phase else { return false }
-        return restoredUpTo >= target - 1
     }
 
     /// The number of input messages taken and not finished.

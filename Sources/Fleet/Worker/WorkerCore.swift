@@ -46,7 +46,7 @@ actor WorkerCore {
     // MARK: Flow control
 
     /// Messages taken and not finished in ready partitions (a restoring partition's held messages do
-    /// not count: its restore needs the consume loop to keep reading).
+    /// not count: they wait for the restore, not for capacity).
     private var bufferedCount: Int {
         partitions.values.reduce(0) { $0 + ($1.phase == .ready ? $1.unfinishedCount : 0) }
     }
@@ -78,27 +78,15 @@ actor WorkerCore {
         return epochs
     }
 
-    /// The restore of `partition` must read up to (excluding) `highWatermark`.
-    /// - Returns: whether the restore is already complete (empty partition).
-    func setRestoreTarget(_ partition: Int32, epoch: Int, lowWatermark: Int64, highWatermark: Int64) -> Bool {
-        guard var work = partitions[partition], work.epoch == epoch, case .restoring = work.phase else { return false }
-        work.phase = .restoring(target: highWatermark)
-        if highWatermark <= lowWatermark { work.restoredUpTo = max(work.restoredUpTo, highWatermark - 1) }
-        partitions[partition] = work
-        return work.restoreComplete
-    }
-
-    /// An order-state record read during restore.
-    /// - Returns: the partition's epoch when this record completed its restore.
-    func restoreRecord(_ message: KafkaConsumerMessage) -> Int? {
-        guard var work = partitions[message.partition], case .restoring = work.phase, let key = message.keyString else { return nil }
+    /// An order-state record read during restore (ignored unless its partition is restoring).
+    func restoreRecord(_ message: KafkaConsumerMessage) {
+        guard var work = partitions[message.partition], case .restoring = work.phase, let key = message.keyString else { return }
         if let problem = work.applyRestoreRecord(key: key, offset: message.offset, value: message.value) {
             logger.error(
                 "order-state record skipped",
                 metadata: [LogKey.outTradeNo: "\(key)", LogKey.offset: "\(message.offset)", LogKey.error: "\(problem)"])
         }
         partitions[message.partition] = work
-        return work.restoreComplete ? work.epoch : nil
     }
 
     /// Ends the restore of `partition`: it is ready, and the messages held meanwhile start.
