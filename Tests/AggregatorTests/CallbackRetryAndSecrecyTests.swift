@@ -67,6 +67,25 @@ import Testing
         }
     }
 
+    @Test func autopayPaysEveryOrderButTheNeverPaidOne() async throws {
+        try await withHarness(autopay: .milliseconds(50)) { harness in
+            let l = try harness.leshouying(), s = try harness.storepos()
+            let wechat: [String: JSONValue] = ["openid": .string("o1")]
+            let paidL = harness.order(.leshouying, fen: 300, options: wechat), neverL = harness.order(.leshouying, fen: 304, options: wechat)
+            let paidS = harness.order(.storepos, fen: 300), neverS = harness.order(.storepos, fen: 304)
+            for order in [paidL, neverL] { _ = try await l.create(order) }
+            for order in [paidS, neverS] { _ = try await s.create(order) }
+            try await Self.waitUntil { Self.attempts(harness, paidL.outTradeNo).count + Self.attempts(harness, paidS.outTradeNo).count >= 2 }
+            try await Task.sleep(for: .milliseconds(200))
+            guard case .succeeded = try await l.query(OrderReference(order: paidL)) else { Issue.record("leshouying not autopaid"); return }
+            guard case .succeeded = try await s.query(OrderReference(order: paidS)) else { Issue.record("storepos not autopaid"); return }
+            #expect(try await l.query(OrderReference(order: neverL)) == .paying)
+            #expect(try await s.query(OrderReference(order: neverS)) == .notPaid)
+            #expect(try await l.close(OrderReference(order: neverL)) == .closed)
+            // (storepos cancel is not tried here: ×0.001 makes its 5-minute window 300 ms.)
+        }
+    }
+
     @Test func noKeyInLogsOrErrors() async throws {
         let lines = NIOLockedValueBox<[String]>([])
         let logger = Logger(label: "capture") { _ in CapturingLogHandler(lines: lines) }
