@@ -6,12 +6,15 @@
 struct OffsetTracker: Sendable, Hashable {
     private(set) var unfinished: Set<Int64> = []
     private(set) var highestDelivered: Int64?
+    /// The first offset delivered (where consumption started; storing it would be no progress).
+    private(set) var firstDelivered: Int64?
     /// The next offset to commit that was last handed out by ``takeCommittable()``.
     private(set) var stored: Int64?
 
     /// A message was taken from the consumer.
     mutating func delivered(_ offset: Int64) {
         unfinished.insert(offset)
+        if firstDelivered == nil { firstDelivered = offset }
         if highestDelivered.map({ offset > $0 }) ?? true { highestDelivered = offset }
     }
 
@@ -30,6 +33,7 @@ struct OffsetTracker: Sendable, Hashable {
     mutating func takeCommittable() -> Int64? {
         guard let next = committable else { return nil }
         if let stored, next <= stored { return nil }
+        if let firstDelivered, next <= firstDelivered { return nil }
         stored = next
         return next
     }

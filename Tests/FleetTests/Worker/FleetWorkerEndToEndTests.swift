@@ -151,6 +151,82 @@ struct FleetWorkerEndToEndTests {
         _ = try? await infrastructureTask.value
     }
 
+    @Test("a slow vendor does not serialize a partition; state survives a worker restart", .timeLimit(.minutes(3)))
+    func slowVendorAndRestart() async throws {
+        let logger = Self.logger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        // One partition: every order shares it.
+        for topic in FleetTopic.coPartitioned + [FleetTopic.paymentEvents, FleetTopic.deadLetters] + DelayTier.all.map(\.topic) {
+            try cluster.createTopic(topic, partitions: 1)
+        }
+        var sandboxConfiguration = SandboxConfiguration()
+        sandboxConfiguration.slowAnswer = .seconds(4)
+        let demo = WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: "http://127.0.0.1:1")
+        sandboxConfiguration.merchants = [
+            SandboxMerchant(channel: demo.channel.rawValue, settings: demo.settings, secrets: demo.secrets.mapValues { $0.reveal() })
+        ]
+        let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: sandboxConfiguration, logger: logger)
+        let sandboxContext = SandboxContext(configuration: sandboxConfiguration, dispatcher: dispatcher, logger: logger)
+        let sandbox = VendorSandbox(context: sandboxContext, simulators: VendorSandbox.standardSimulators(context: sandboxContext))
+        let infrastructure = ServiceGroup(configuration: .init(services: [sandbox], logger: logger))
+        let infrastructureTask = Task { try await infrastructure.run() }
+        defer { infrastructureTask.cancel() }
+        let sandboxPort = await sandbox.boundPort()
+        let account = WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: "http://127.0.0.1:\(sandboxPort)")
+        let directory = MerchantDirectory(notifyBaseURL: "http://127.0.0.1:9", accounts: [account.alias: account])
+        let registry = try ChannelRegistry(
+            directory: directory, http: VendorHTTP(client: HTTPClient.shared, timeout: .seconds(2)), logger: logger)
+
+        var settings = WorkerSettings()
+        settings.kafka = cluster.configuration(properties: Self.fastGroup)
+        settings.groupID = "worker-restart-\(UUID().uuidString)"
+        settings.shutdownTimeout = .seconds(8)
+        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger)
+        func create(_ outTradeNo: String, amount: Int) -> KafkaProducerMessage {
+            let json = #"{"action":"create","out_trade_no":"\#(outTradeNo)","merchant":"demo-wechat-v2","channel":"wechat-v2","amount_fen":\#(amount),"description":"e2e tea"}"#
+            return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: outTradeNo, value: Data(json.utf8))
+        }
+        let slow = "SLOW\(Int.random(in: 100_000...999_999))"
+        let fast = "FAST\(Int.random(in: 100_000...999_999))"
+
+        let first = FleetWorker(settings: settings, channels: registry, logger: logger)
+        let firstTask = Task { try await first.run() }
+        // The slow create (sandbox answers after 4 s, the client gives up after 2 s) goes first, on the same partition.
+        try await upstream.sendAll([create(slow, amount: 1203), create(fast, amount: 1200)])
+        let events = try await Self.collectEvents(cluster, logger: logger, timeout: .seconds(60)) { events in
+            events.contains { $0.subject == slow } && events.contains { $0.subject == fast }
+        }
+        let order = events.map(\.subject)
+        let fastIndex = try #require(order.firstIndex(of: fast))
+        let slowIndex = try #require(order.firstIndex(of: slow))
+        #expect(fastIndex < slowIndex, "the fast order waited for the slow vendor: \(order)")
+        #expect(events[slowIndex].type == PaymentEvent.Kind.pending.rawValue)
+        #expect(events[slowIndex].data["reason"] == .string("unknown_result"))
+        #expect(events[fastIndex].type == PaymentEvent.Kind.prepared.rawValue)
+
+        first.triggerGracefulShutdown()
+        try await firstTask.value
+
+        // A new worker restores the orders from payfleet.order-state: a conflicting create for the
+        // fast order is recognised as a duplicate instead of creating a second order.
+        let second = FleetWorker(settings: settings, channels: registry, logger: logger)
+        let secondTask = Task { try await second.run() }
+        try await upstream.send(create(fast, amount: 999))
+        let after = try await Self.collectEvents(cluster, logger: logger, timeout: .seconds(60)) { events in
+            events.contains { $0.subject == fast && $0.type == PaymentEvent.Kind.rejected.rawValue }
+        }
+        let rejected = try #require(after.first { $0.subject == fast && $0.type == PaymentEvent.Kind.rejected.rawValue })
+        #expect(rejected.data["reason"] == .string("duplicate_out_trade_no"))
+        #expect(after.filter { $0.subject == fast && $0.type == PaymentEvent.Kind.prepared.rawValue }.count == 1)
+
+        second.triggerGracefulShutdown()
+        try await secondTask.value
+        await upstream.close(timeout: .seconds(5))
+        await infrastructure.triggerGracefulShutdown()
+        _ = try? await infrastructureTask.value
+    }
+
     @Test("the worker refuses to start when the co-partitioned topics' partition counts differ", .timeLimit(.minutes(1)))
     func refusesMismatchedPartitions() async throws {
         let logger = Self.logger()
