@@ -12,6 +12,7 @@ extension KafkaConsumer {
         let buffer: ConsumerMessageBuffer
         let state: NIOLockedValueBox<ConsumerState>
         let closeRequest: CloseRequest
+        let rebalance: RebalanceCoordinator
         let bufferSize: Int
         let logger: Logger
 
@@ -119,8 +120,15 @@ extension KafkaConsumer {
                 if let error = rd_kafka_consumer_close_queue(rk, queue) {
                     logger.warning("consumer close failed", metadata: ["error": "\(KafkaError.consuming(.consumer, "close", error))"])
                 } else {
+                    // Serve the close queue with the event API: it also receives fetched messages, which
+                    // rd_kafka_queue_poll_callback would assert on (rdkafka_queue.c "res != PASS").
                     while rd_kafka_consumer_closed(rk) == 0 && ContinuousClock.now < deadline {
-                        _ = rd_kafka_queue_poll_callback(queue, 100)
+                        guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
+                        if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
+                            rebalance.handle(
+                                rk: rk, err: rd_kafka_event_error(event), partitions: rd_kafka_event_topic_partition_list(event))
+                        }
+                        rd_kafka_event_destroy(event)
                     }
                     closed = rd_kafka_consumer_closed(rk) != 0
                 }

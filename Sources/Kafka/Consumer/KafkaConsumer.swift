@@ -80,7 +80,7 @@ public final class KafkaConsumer: Sendable, Service {
         self.logger = logger
         let loop = PollLoop(
             client: client, lifecycle: lifecycle, buffer: buffer, state: state, closeRequest: closeRequest,
-            bufferSize: configuration.messageBufferSize, logger: logger)
+            rebalance: rebalance, bufferSize: configuration.messageBufferSize, logger: logger)
         let thread = Thread { loop.run() }
         thread.name = "payfleet-kafka-consumer"
         thread.start()
