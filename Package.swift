@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "FleetTests",
             dependencies: [
-                "Fleet", "Kafka", "Payments", "Sandbox", "WeChatPay",
+                "Fleet", "Kafka", "Payments", "Sandbox", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -55,60 +55,17 @@ struct FleetWorkerEndToEndTests {
     @Test("create → prepared → pay → callback → succeeded, once; bad input is rejected and the partition keeps flowing",
           .timeLimit(.minutes(3)))
     func orderSucceeds() async throws {
-        let logger = Self.logger()
-        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
-        defer { cluster.shutdown() }
-        for topic in FleetTopic.coPartitioned { try cluster.createTopic(topic, partitions: 2) }
-        for topic in [FleetTopic.paymentEvents, FleetTopic.deadLetters] + DelayTier.all.map(\.topic) {
-            try cluster.createTopic(topic, partitions: 2)
-        }
-
-        // The vendor sandbox, paying every order 300 ms after its creation.
-        var sandboxConfiguration = SandboxConfiguration()
-        sandboxConfiguration.autopayAfter = .milliseconds(300)
-        let demo = WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: "http://127.0.0.1:1")
-        sandboxConfiguration.merchants = [
-            SandboxMerchant(channel: demo.channel.rawValue, settings: demo.settings, secrets: demo.secrets.mapValues { $0.reveal() })
-        ]
-        let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: sandboxConfiguration, logger: logger)
-        let sandboxContext = SandboxContext(configuration: sandboxConfiguration, dispatcher: dispatcher, logger: logger)
-        let sandbox = VendorSandbox(context: sandboxContext, simulators: VendorSandbox.standardSimulators(context: sandboxContext))
-
-        // The real ingress on a free port; its merchant lookup is filled in once the registry exists.
-        let registryBox = RegistryBox()
-        let health = HealthState()
-        let ingress = try IngressRole(
-            kafka: cluster.configuration(), settings: IngressSettings(), health: health, logger: logger
-        ) { merchant in registryBox.registry?.channel(for: merchant) }
-        let http = RuntimeHTTPServer(settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: logger) {
-            ingress.installRoutes(on: $0)
-        }
-
-        let infrastructure = ServiceGroup(configuration: .init(services: [sandbox, ingress.producer, http], logger: logger))
-        let infrastructureTask = Task { try await infrastructure.run() }
-        defer { infrastructureTask.cancel() }
-        let sandboxPort = await sandbox.boundPort()
-        let ingressPort = await http.boundPort()
-
-        var account = WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: "http://127.0.0.1:\(sandboxPort)")
-        account.alias = "demo-wechat-v2"
-        let directory = MerchantDirectory(notifyBaseURL: "http://127.0.0.1:\(ingressPort)", accounts: [account.alias: account])
-        let registry = try ChannelRegistry(directory: directory, http: VendorHTTP(client: HTTPClient.shared, timeout: .seconds(5)), logger: logger)
-        registryBox.registry = registry
-
-        var settings = WorkerSettings()
-        settings.kafka = cluster.configuration(properties: Self.fastGroup)
-        settings.groupID = "worker-e2e-\(UUID().uuidString)"
-        settings.maxInFlight = 8
-        settings.shutdownTimeout = .seconds(5)
-        let worker = FleetWorker(settings: settings, channels: registry, logger: logger, health: health)
+        let stack = try await EndToEndStack(partitions: 2, autopay: .milliseconds(300), logger: Self.logger())
+        let logger = stack.logger
+        let cluster = stack.cluster
+        let settings = stack.workerSettings()
+        let worker = FleetWorker(settings: settings, channels: stack.registry, logger: logger, health: stack.health)
         let workerTask = Task { try await worker.run() }
 
         // Upstream: one good order, then garbage on the same key (same partition), then a second good order.
         let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger)
         func create(_ outTradeNo: String, amount: Int) -> KafkaProducerMessage {
-            let json = #"{"action":"create","out_trade_no":"\#(outTradeNo)","merchant":"demo-wechat-v2","channel":"wechat-v2","amount_fen":\#(amount),"description":"e2e tea"}"#
-            return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: outTradeNo, value: Data(json.utf8))
+            EndToEndStack.create(.wechatV2, outTradeNo: outTradeNo, amount: Int64(amount))
         }
         let first = "E2E\(Int.random(in: 100_000...999_999))A"
         let second = "E2E\(Int.random(in: 100_000...999_999))B"
@@ -147,45 +104,20 @@ struct FleetWorkerEndToEndTests {
         try await workerTask.value
         #expect(!worker.isReady)
         await upstream.close(timeout: .seconds(5))
-        await infrastructure.triggerGracefulShutdown()
-        _ = try? await infrastructureTask.value
+        await stack.stop()
     }
 
     @Test("a slow vendor does not serialize a partition; state survives a worker restart", .timeLimit(.minutes(3)))
     func slowVendorAndRestart() async throws {
-        let logger = Self.logger()
-        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
-        defer { cluster.shutdown() }
         // One partition: every order shares it.
-        for topic in FleetTopic.coPartitioned + [FleetTopic.paymentEvents, FleetTopic.deadLetters] + DelayTier.all.map(\.topic) {
-            try cluster.createTopic(topic, partitions: 1)
-        }
-        var sandboxConfiguration = SandboxConfiguration()
-        sandboxConfiguration.slowAnswer = .seconds(4)
-        let demo = WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: "http://127.0.0.1:1")
-        sandboxConfiguration.merchants = [
-            SandboxMerchant(channel: demo.channel.rawValue, settings: demo.settings, secrets: demo.secrets.mapValues { $0.reveal() })
-        ]
-        let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: sandboxConfiguration, logger: logger)
-        let sandboxContext = SandboxContext(configuration: sandboxConfiguration, dispatcher: dispatcher, logger: logger)
-        let sandbox = VendorSandbox(context: sandboxContext, simulators: VendorSandbox.standardSimulators(context: sandboxContext))
-        let infrastructure = ServiceGroup(configuration: .init(services: [sandbox], logger: logger))
-        let infrastructureTask = Task { try await infrastructure.run() }
-        defer { infrastructureTask.cancel() }
-        let sandboxPort = await sandbox.boundPort()
-        let account = WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: "http://127.0.0.1:\(sandboxPort)")
-        let directory = MerchantDirectory(notifyBaseURL: "http://127.0.0.1:9", accounts: [account.alias: account])
-        let registry = try ChannelRegistry(
-            directory: directory, http: VendorHTTP(client: HTTPClient.shared, timeout: .seconds(2)), logger: logger)
-
-        var settings = WorkerSettings()
-        settings.kafka = cluster.configuration(properties: Self.fastGroup)
-        settings.groupID = "worker-restart-\(UUID().uuidString)"
-        settings.shutdownTimeout = .seconds(8)
+        let stack = try await EndToEndStack(partitions: 1, autopay: nil, logger: Self.logger())
+        let logger = stack.logger
+        let cluster = stack.cluster
+        let registry = stack.registry
+        let settings = stack.workerSettings()
         let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger)
         func create(_ outTradeNo: String, amount: Int) -> KafkaProducerMessage {
-            let json = #"{"action":"create","out_trade_no":"\#(outTradeNo)","merchant":"demo-wechat-v2","channel":"wechat-v2","amount_fen":\#(amount),"description":"e2e tea"}"#
-            return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: outTradeNo, value: Data(json.utf8))
+            EndToEndStack.create(.wechatV2, outTradeNo: outTradeNo, amount: Int64(amount))
         }
         let slow = "SLOW\(Int.random(in: 100_000...999_999))"
         let fast = "FAST\(Int.random(in: 100_000...999_999))"
@@ -223,8 +155,47 @@ struct FleetWorkerEndToEndTests {
         second.triggerGracefulShutdown()
         try await secondTask.value
         await upstream.close(timeout: .seconds(5))
-        await infrastructure.triggerGracefulShutdown()
-        _ = try? await infrastructureTask.value
+        await stack.stop()
+    }
+
+    @Test("every channel: create → prepared → paid → callback through the ingress → succeeded exactly once; a pending create is queried to success",
+          .timeLimit(.minutes(4)))
+    func everyChannel() async throws {
+        let stack = try await EndToEndStack(partitions: 3, autopay: .milliseconds(300), logger: Self.logger())
+        let worker = FleetWorker(settings: stack.workerSettings(), channels: stack.registry, logger: stack.logger, health: stack.health)
+        let workerTask = Task { try await worker.run() }
+        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: stack.cluster.configuration()), logger: stack.logger)
+        let run = Int.random(in: 100_000...999_999)
+        var orders: [String: ChannelID] = [:]
+        var messages: [KafkaProducerMessage] = []
+        for channel in ChannelID.allCases {
+            let normal = "N\(run)\(channel.rawValue.prefix(3).uppercased())"
+            orders[normal] = channel
+            messages.append(EndToEndStack.create(channel, outTradeNo: normal, amount: 1200))
+        }
+        // …01: the create answers NEED_QUERY / USERPAYING and the order becomes paid after two queries.
+        let pending = "P\(run)POS"
+        orders[pending] = .storepos
+        messages.append(EndToEndStack.create(.storepos, outTradeNo: pending, amount: 1201))
+        try await upstream.sendAll(messages)
+
+        let expected = Set(orders.keys)
+        let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(150)) { events in
+            let succeeded = Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject))
+            return succeeded.isSuperset(of: expected)
+        }
+        for (order, channel) in orders.sorted(by: { $0.key < $1.key }) {
+            let types = events.filter { $0.subject == order }.map(\.type)
+            #expect(types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(channel) \(order): \(types)")
+            #expect(!types.contains(PaymentEvent.Kind.anomaly.rawValue), "\(channel) \(order): \(types)")
+            #expect(types.last == PaymentEvent.Kind.succeeded.rawValue, "\(channel) \(order): \(types)")
+        }
+        #expect(events.filter { $0.subject == pending }.map(\.type).first == PaymentEvent.Kind.pending.rawValue)
+
+        worker.triggerGracefulShutdown()
+        try await workerTask.value
+        await upstream.close(timeout: .seconds(5))
+        await stack.stop()
     }
 
     @Test("the worker refuses to start when the co-partitioned topics' partition counts differ", .timeLimit(.minutes(1)))
@@ -244,11 +215,3 @@ struct FleetWorkerEndToEndTests {
     }
 }
 
-/// The ingress's merchant lookup, filled in once the registry (which needs the ingress port) exists.
-final class RegistryBox: Sendable {
-    private let storage = Mutex<ChannelRegistry?>(nil)
-    var registry: ChannelRegistry? {
-        get { storage.withLock { $0 } }
-        set { storage.withLock { $0 = newValue } }
-    }
-}

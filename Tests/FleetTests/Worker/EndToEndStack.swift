@@ -1,0 +1,130 @@
+import AsyncHTTPClient
+import Foundation
+import Kafka
+import Leshouying
+import Logging
+import Payments
+import Sandbox
+import ServiceLifecycle
+import StorePOS
+import Synchronization
+import WeChatPay
+import YunGouOS
+@testable import Fleet
+
+/// The embedded broker, the vendor sandbox (all five demo merchants) and the real ingress, wired
+/// for worker tests. Call ``stop()`` at the end.
+final class EndToEndStack: Sendable {
+    let cluster: EmbeddedKafkaCluster
+    let registry: ChannelRegistry
+    let health: HealthState
+    let logger: Logger
+    private let infrastructure: ServiceGroup
+    private let infrastructureTask: Task<Void, any Error>
+
+    static let demoAliases: [ChannelID: String] = [
+        .wechatV2: "demo-wechat-v2", .wechatV3Combine: "demo-wechat-v3-combine", .yungouos: "demo-yungouos",
+        .leshouying: "demo-leshouying", .storepos: "demo-storepos",
+    ]
+
+    init(partitions: Int, autopay: Duration?, logger: Logger) async throws {
+        self.logger = logger
+        cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        for topic in FleetTopic.coPartitioned + [FleetTopic.paymentEvents, FleetTopic.deadLetters] + DelayTier.all.map(\.topic) {
+            try cluster.createTopic(topic, partitions: partitions)
+        }
+        // Accounts are made once (WeChat APIv3 keys are generated per call) with a placeholder base URL
+        // that is replaced by the sandbox's real address once it listens.
+        let placeholder = "http://sandbox.invalid"
+        let accounts = [
+            WeChatV2Channel.sandboxDemoAccount(alias: Self.demoAliases[.wechatV2]!, sandboxBaseURL: placeholder),
+            WeChatCombineChannel.sandboxDemoAccount(alias: Self.demoAliases[.wechatV3Combine]!, sandboxBaseURL: placeholder),
+            YunGouOSChannel.sandboxDemoAccount(alias: Self.demoAliases[.yungouos]!, sandboxBaseURL: placeholder),
+            LeshouyingChannel.sandboxDemoAccount(alias: Self.demoAliases[.leshouying]!, sandboxBaseURL: placeholder),
+            StorePOSChannel.sandboxDemoAccount(alias: Self.demoAliases[.storepos]!, sandboxBaseURL: placeholder),
+        ]
+        var sandboxConfiguration = SandboxConfiguration()
+        sandboxConfiguration.autopayAfter = autopay
+        sandboxConfiguration.slowAnswer = .seconds(4)
+        sandboxConfiguration.merchants = accounts.map {
+            SandboxMerchant(channel: $0.channel.rawValue, settings: $0.settings, secrets: $0.secrets.mapValues { $0.reveal() })
+        }
+        let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: sandboxConfiguration, logger: logger)
+        let sandboxContext = SandboxContext(configuration: sandboxConfiguration, dispatcher: dispatcher, logger: logger)
+        let sandbox = VendorSandbox(context: sandboxContext, simulators: VendorSandbox.standardSimulators(context: sandboxContext))
+
+        let box = RegistryBox()
+        let health = HealthState()
+        let ingress = try IngressRole(kafka: cluster.configuration(), settings: IngressSettings(), health: health, logger: logger) {
+            merchant in box.registry?.channel(for: merchant)
+        }
+        let http = RuntimeHTTPServer(settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: logger) {
+            ingress.installRoutes(on: $0)
+        }
+        let infrastructure = ServiceGroup(configuration: .init(services: [sandbox, ingress.producer, http], logger: logger))
+        infrastructureTask = Task { try await infrastructure.run() }
+        self.infrastructure = infrastructure
+        let sandboxURL = "http://127.0.0.1:\(await sandbox.boundPort())"
+        let ingressURL = "http://127.0.0.1:\(await http.boundPort())"
+        var resolved: [String: MerchantAccount] = [:]
+        for var account in accounts {
+            account.settings = account.settings.mapValues { $0.replacingOccurrences(of: placeholder, with: sandboxURL) }
+            resolved[account.alias] = account
+        }
+        registry = try ChannelRegistry(
+            directory: MerchantDirectory(notifyBaseURL: ingressURL, accounts: resolved),
+            http: VendorHTTP(client: HTTPClient.shared, timeout: .seconds(2)), logger: logger)
+        box.registry = registry
+        self.health = health
+    }
+
+    /// Worker settings against this stack's broker.
+    func workerSettings(group: String = "worker-\(UUID().uuidString)") -> WorkerSettings {
+        var settings = WorkerSettings()
+        settings.kafka = cluster.configuration(properties: FleetWorkerEndToEndTests.fastGroup)
+        settings.groupID = group
+        settings.maxInFlight = 16
+        settings.shutdownTimeout = .seconds(8)
+        return settings
+    }
+
+    /// A create request for the channel's demo merchant with the options the channel needs.
+    static func create(_ channel: ChannelID, outTradeNo: String, amount: Int64) -> KafkaProducerMessage {
+        var object: [String: JSONValue] = [
+            "action": .string("create"), "out_trade_no": .string(outTradeNo), "merchant": .string(demoAliases[channel]!),
+            "channel": .string(channel.rawValue), "amount_fen": .integer(amount), "description": .string("e2e tea"),
+        ]
+        switch channel {
+        case .wechatV2:
+            object["options"] = .object(["trade_type": .string("NATIVE"), "product_id": .string("SKU1")])
+        case .wechatV3Combine:
+            object["options"] = .object(["sub_orders": .array([
+                .object(["out_trade_no": .string(outTradeNo + "A"), "amount_fen": .integer(amount / 2), "description": .string("A")]),
+                .object(["out_trade_no": .string(outTradeNo + "B"), "amount_fen": .integer(amount - amount / 2), "description": .string("B")]),
+            ])])
+        case .yungouos:
+            break
+        case .leshouying:
+            object["options"] = .object(["pay_type": .string("wechat"), "openid": .string("oDemoPayer0000000000000000001")])
+        case .storepos:
+            object["options"] = .object(["pay_type": .string("wechat")])
+        }
+        let value = (try? JSONEncoder().encode(JSONValue.object(object))) ?? Data()
+        return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: outTradeNo, value: value)
+    }
+
+    func stop() async {
+        await infrastructure.triggerGracefulShutdown()
+        _ = try? await infrastructureTask.value
+        cluster.shutdown()
+    }
+}
+
+/// The ingress's merchant lookup, filled in once the registry (which needs the ingress port) exists.
+final class RegistryBox: Sendable {
+    private let storage = Mutex<ChannelRegistry?>(nil)
+    var registry: ChannelRegistry? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}
