@@ -33,6 +33,15 @@ final class SandboxHarness: Sendable {
 
     var sandboxURL: String { "http://127.0.0.1:\(sandboxPort)" }
 
+    /// The client the channels use, configured as a vendor client should be: a refused connection
+    /// fails at once (no re-dialling until the deadline), so failover to the backup host is immediate.
+    static let vendorClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(2)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     private init(sandbox: VendorSandbox, sandboxPort: Int, receiverPort: Int, v2: MerchantAccount, v3: MerchantAccount, http: VendorHTTP, logger: Logger) {
         self.sandbox = sandbox
         self.sandboxPort = sandboxPort
@@ -112,7 +121,7 @@ final class SandboxHarness: Sendable {
         liveV3.settings["backup_api_base_url"] = base
         let harness = SandboxHarness(
             sandbox: sandbox, sandboxPort: port, receiverPort: receiverBound, v2: liveV2, v3: liveV3,
-            http: VendorHTTP(client: HTTPClient.shared, timeout: httpTimeout), logger: logger
+            http: VendorHTTP(client: Self.vendorClient, timeout: httpTimeout), logger: logger
         )
         holder.harness.withLockedValue { $0 = harness }
         do {
