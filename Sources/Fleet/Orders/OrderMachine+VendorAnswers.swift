@@ -82,7 +82,10 @@ extension OrderMachine {
         case .succeeded(let details), .refunded(let details):
             outputs += paid(details, now: now).outputs
         case .closed:
-            outputs += close(reason: "vendor", atVendor: true, now: now)
+            // Closed at the vendor: by our own expiry/close flow, or by the vendor on its own.
+            var reason = "vendor"
+            if case .beforeClose = purpose { reason = state?.closeRequested == true ? "requested" : "expired" }
+            outputs += close(reason: reason, atVendor: true, now: now)
         case .failed(let failure):
             outputs += fail(failure, now: now)
         case .paying:

@@ -42,6 +42,15 @@ struct OrderMachineCloseTests {
         #expect(try #require(step.timers.first).dueAt == Fixture.at(300))
     }
 
+    @Test("the pre-close query finds the order already closed by the vendor: closed as expired, no close call")
+    func vendorClosedAtExpiry() throws {
+        var machine = Fixture.preparedMachine()
+        _ = machine.jobDue(Fixture.job(.close, .expiry), now: Fixture.at(7200))
+        let step = machine.queryAnswered(.success(.closed), now: Fixture.at(7200))
+        #expect(step.call == nil)
+        #expect(try #require(step.events.first).data["reason"] == .string("expired"))
+    }
+
     @Test("the pre-close query finds the payment: succeeded, no close")
     func paidAtExpiry() {
         var machine = Fixture.preparedMachine()

@@ -27,7 +27,7 @@ final class EndToEndStack: Sendable {
         .leshouying: "demo-leshouying", .storepos: "demo-storepos",
     ]
 
-    init(partitions: Int, autopay: Duration?, logger: Logger) async throws {
+    init(partitions: Int, autopay: Duration?, scheduler: Bool = false, logger: Logger) async throws {
         self.logger = logger
         cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
         for topic in FleetTopic.coPartitioned + [FleetTopic.paymentEvents, FleetTopic.deadLetters] + DelayTier.all.map(\.topic) {
@@ -61,7 +61,15 @@ final class EndToEndStack: Sendable {
         let http = RuntimeHTTPServer(settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: logger) {
             ingress.installRoutes(on: $0)
         }
-        let infrastructure = ServiceGroup(configuration: .init(services: [sandbox, ingress.producer, http], logger: logger))
+        var services: [any Service] = [sandbox, ingress.producer, http]
+        if scheduler {
+            var schedulerSettings = SchedulerSettings()
+            schedulerSettings.groupID = "scheduler-\(UUID().uuidString)"
+            services.append(DelayScheduler(
+                kafka: cluster.configuration(properties: FleetWorkerEndToEndTests.fastGroup), settings: schedulerSettings,
+                health: health, logger: logger))
+        }
+        let infrastructure = ServiceGroup(configuration: .init(services: services, logger: logger))
         infrastructureTask = Task { try await infrastructure.run() }
         self.infrastructure = infrastructure
         let sandboxURL = "http://127.0.0.1:\(await sandbox.boundPort())"
@@ -89,11 +97,12 @@ final class EndToEndStack: Sendable {
     }
 
     /// A create request for the channel's demo merchant with the options the channel needs.
-    static func create(_ channel: ChannelID, outTradeNo: String, amount: Int64) -> KafkaProducerMessage {
+    static func create(_ channel: ChannelID, outTradeNo: String, amount: Int64, expiresAt: Date? = nil) -> KafkaProducerMessage {
         var object: [String: JSONValue] = [
             "action": .string("create"), "out_trade_no": .string(outTradeNo), "merchant": .string(demoAliases[channel]!),
             "channel": .string(channel.rawValue), "amount_fen": .integer(amount), "description": .string("e2e tea"),
         ]
+        if let expiresAt { object["expires_at"] = .string(RFC3339.format(expiresAt)) }
         switch channel {
         case .wechatV2:
             object["options"] = .object(["trade_type": .string("NATIVE"), "product_id": .string("SKU1")])

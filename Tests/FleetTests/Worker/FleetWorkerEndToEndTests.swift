@@ -198,6 +198,36 @@ struct FleetWorkerEndToEndTests {
         await stack.stop()
     }
 
+    @Test("timers through the scheduler: NEED_QUERY is queried to success, an unpaid order is cancelled at expiry",
+          .timeLimit(.minutes(3)))
+    func timers() async throws {
+        let stack = try await EndToEndStack(partitions: 2, autopay: nil, scheduler: true, logger: Self.logger())
+        let worker = FleetWorker(settings: stack.workerSettings(), channels: stack.registry, logger: stack.logger, health: stack.health)
+        let workerTask = Task { try await worker.run() }
+        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: stack.cluster.configuration()), logger: stack.logger)
+        let run = Int.random(in: 100_000...999_999)
+        let pending = "TP\(run)"
+        let unpaid = "TU\(run)"
+        try await upstream.sendAll([
+            EndToEndStack.create(.storepos, outTradeNo: pending, amount: 1201),
+            EndToEndStack.create(.storepos, outTradeNo: unpaid, amount: 1204, expiresAt: Date() + 4),
+        ])
+        let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(90)) { events in
+            events.contains { $0.subject == pending && $0.type == PaymentEvent.Kind.succeeded.rawValue }
+                && events.contains { $0.subject == unpaid && $0.type == PaymentEvent.Kind.closed.rawValue }
+        }
+        #expect(events.filter { $0.subject == pending }.map(\.type) == [PaymentEvent.Kind.pending.rawValue, PaymentEvent.Kind.succeeded.rawValue])
+        #expect(events.filter { $0.subject == unpaid }.map(\.type) == [PaymentEvent.Kind.prepared.rawValue, PaymentEvent.Kind.closed.rawValue])
+        let closed = try #require(events.first { $0.subject == unpaid && $0.type == PaymentEvent.Kind.closed.rawValue })
+        #expect(closed.data["closed_at_vendor"] == .bool(true))
+        #expect(closed.data["reason"] == .string("expired"))
+
+        worker.triggerGracefulShutdown()
+        try await workerTask.value
+        await upstream.close(timeout: .seconds(5))
+        await stack.stop()
+    }
+
     @Test("the worker refuses to start when the co-partitioned topics' partition counts differ", .timeLimit(.minutes(1)))
     func refusesMismatchedPartitions() async throws {
         let logger = Self.logger()
