@@ -43,7 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let directory = try MerchantsFileLoader(environment: environment, notifyBaseURLOverride: settings.notifyBaseURL)
             .load(path: path)
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let httpClient = VendorHTTP.makeClient()
         do {
             let registry = try ChannelRegistry(
                 directory: directory, http: VendorHTTP(client: httpClient, timeout: settings.vendorTimeout), logger: logger)

@@ -150,3 +150,22 @@ public enum FormEncoding {
         return String(validating: bytes, as: UTF8.self)
     }
 }
+
+extension VendorHTTP {
+    /// The `HTTPClient` configuration for vendor calls: a short connect timeout and no silent
+    /// re-dialling of a refused connection, so an unreachable primary host fails fast as
+    /// ``ChannelError/Code/unreachable`` and a channel can fail over to its backup host well
+    /// inside the request deadline.
+    public static func clientConfiguration(connectTimeout: Duration = .seconds(3)) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .milliseconds(Int64(connectTimeout.components.seconds * 1000))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
+    /// A shared-event-loop `HTTPClient` configured by ``clientConfiguration(connectTimeout:)``.
+    /// Shut it down with `shutdown()` when the process stops.
+    public static func makeClient(connectTimeout: Duration = .seconds(3)) -> HTTPClient {
+        HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration(connectTimeout: connectTimeout))
+    }
+}
