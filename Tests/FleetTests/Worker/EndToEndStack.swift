@@ -137,3 +137,18 @@ final class RegistryBox: Sendable {
         set { storage.withLock { $0 = newValue } }
     }
 }
+
+/// Events read so far, shared between the reader and the timeout that reports them.
+final class EventLog: Sendable {
+    private let storage = Mutex<[ReceivedPaymentEvent]>([])
+
+    /// Appends and returns everything read so far.
+    func append(_ event: ReceivedPaymentEvent) -> [ReceivedPaymentEvent] {
+        storage.withLock { events in
+            events.append(event)
+            return events
+        }
+    }
+
+    var events: [ReceivedPaymentEvent] { storage.withLock { $0 } }
+}

@@ -33,18 +33,20 @@ struct FleetWorkerEndToEndTests {
             logger: logger)
         try consumer.subscribe(topics: [FleetTopic.paymentEvents])
         defer { Task { await consumer.close(timeout: .seconds(5)) } }
+        let seen = EventLog()
         return try await withThrowingTaskGroup(of: [ReceivedPaymentEvent].self) { group in
             group.addTask {
-                var events: [ReceivedPaymentEvent] = []
                 for try await message in consumer.messages {
-                    if let event = ReceivedPaymentEvent(headers: message.headers, value: message.value) { events.append(event) }
-                    if done(events) { break }
+                    guard let event = ReceivedPaymentEvent(headers: message.headers, value: message.value) else { continue }
+                    let events = seen.append(event)
+                    if done(events) { return events }
                 }
-                return events
+                return seen.events
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
-                throw KafkaError(.timedOut, "events did not arrive within \(timeout)")
+                let summary = seen.events.map { "\($0.subject):\($0.type.split(separator: ".").last ?? "")" }
+                throw KafkaError(.timedOut, "events did not arrive within \(timeout); seen: \(summary.joined(separator: " "))")
             }
             let events = try await group.next() ?? []
             group.cancelAll()
@@ -198,23 +200,39 @@ struct FleetWorkerEndToEndTests {
         await stack.stop()
     }
 
-    @Test("timers through the scheduler: NEED_QUERY is queried to success, an unpaid order is cancelled at expiry",
-          .timeLimit(.minutes(3)))
+    @Test("""
+        timers through the scheduler: NEED_QUERY is queried to success, an unpaid order is cancelled at expiry, \
+        forged and amount-mismatched callbacks become anomalies and the query finds the payment
+        """, .timeLimit(.minutes(3)))
     func timers() async throws {
-        let stack = try await EndToEndStack(partitions: 2, autopay: nil, scheduler: true, logger: Self.logger())
+        let stack = try await EndToEndStack(partitions: 2, autopay: .milliseconds(300), scheduler: true, logger: Self.logger())
         let worker = FleetWorker(settings: stack.workerSettings(), channels: stack.registry, logger: stack.logger, health: stack.health)
         let workerTask = Task { try await worker.run() }
         let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: stack.cluster.configuration()), logger: stack.logger)
         let run = Int.random(in: 100_000...999_999)
         let pending = "TP\(run)"
         let unpaid = "TU\(run)"
+        let forged = "TF\(run)"
+        let mismatched = "TM\(run)"
         try await upstream.sendAll([
             EndToEndStack.create(.storepos, outTradeNo: pending, amount: 1201),
             EndToEndStack.create(.storepos, outTradeNo: unpaid, amount: 1204, expiresAt: Date() + 4),
+            EndToEndStack.create(.wechatV2, outTradeNo: forged, amount: 1206),
+            EndToEndStack.create(.storepos, outTradeNo: mismatched, amount: 1207),
         ])
         let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(90)) { events in
-            events.contains { $0.subject == pending && $0.type == PaymentEvent.Kind.succeeded.rawValue }
+            let succeeded = Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject))
+            return succeeded.isSuperset(of: [pending, forged, mismatched])
                 && events.contains { $0.subject == unpaid && $0.type == PaymentEvent.Kind.closed.rawValue }
+        }
+        for (order, anomaly) in [(forged, "bad_signature"), (mismatched, "amount_mismatch")] {
+            let mine = events.filter { $0.subject == order }
+            let types = mine.map(\.type)
+            #expect(types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(order): \(types)")
+            #expect(types.last == PaymentEvent.Kind.succeeded.rawValue, "\(order): \(types)")
+            let firstAnomaly = try #require(mine.firstIndex { $0.type == PaymentEvent.Kind.anomaly.rawValue }, "\(order): \(types)")
+            #expect(mine[firstAnomaly].data["anomaly"] == .string(anomaly))
+            #expect(firstAnomaly < types.lastIndex(of: PaymentEvent.Kind.succeeded.rawValue)!, "\(order): \(types)")
         }
         #expect(events.filter { $0.subject == pending }.map(\.type) == [PaymentEvent.Kind.pending.rawValue, PaymentEvent.Kind.succeeded.rawValue])
         #expect(events.filter { $0.subject == unpaid }.map(\.type) == [PaymentEvent.Kind.prepared.rawValue, PaymentEvent.Kind.closed.rawValue])
