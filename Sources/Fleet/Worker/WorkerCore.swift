@@ -35,7 +35,7 @@ actor WorkerCore {
     private var partitions: [Int32: PartitionWork] = [:]
     private var nextEpoch = 0
     private var runningKeys = 0
-    private var capacityWaiters: [CheckedContinuation<Void, Never>] = []
+    private var capacityWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
 
     init(maxInFlight: Int, logger: Logger) {
         self.maxInFlight = maxInFlight
@@ -52,16 +52,31 @@ actor WorkerCore {
     }
     private var hasCapacity: Bool { runningKeys < maxInFlight && bufferedCount < maxBuffered }
 
-    /// Waits until another message may be taken from the consumer.
+    /// Waits until another message may be taken from the consumer (or the task is cancelled).
     func waitForCapacity() async {
         if hasCapacity { return }
-        await withCheckedContinuation { capacityWaiters.append($0) }
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    capacityWaiters[id] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.releaseWaiter(id) }
+        }
+    }
+
+    private func releaseWaiter(_ id: UUID) {
+        capacityWaiters.removeValue(forKey: id)?.resume()
     }
 
     private func signalCapacity() {
         guard hasCapacity, !capacityWaiters.isEmpty else { return }
-        let waiters = capacityWaiters
-        capacityWaiters = []
+        let waiters = capacityWaiters.values
+        capacityWaiters = [:]
         for waiter in waiters { waiter.resume() }
     }
 

@@ -90,4 +90,14 @@ struct WorkerCoreTests {
         _ = await core.finished(a, change: .unchanged, completed: true)
         await waiter.value
     }
+
+    @Test("a consume loop waiting for capacity stops waiting when it is cancelled (shutdown)")
+    func capacityCancellation() async throws {
+        let core = await readyCore(maxInFlight: 1)
+        _ = try #require(await core.accept(message("A", 0)))
+        let waiter = Task { await core.waitForCapacity() }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await waiter.value
+    }
 }
