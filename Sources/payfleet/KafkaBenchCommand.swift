@@ -12,18 +12,19 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         discussion: """
             Both clients produce keyed messages with idempotence, acks=all and murmur2_random to their own \
             topic of the same embedded cluster, then read the same topic back from the beginning \
+            (the mock keeps only the last few MB per partition, so keep messages/partitions modest) \
             (kcat -C -e vs KafkaPartitionReader, and a group KafkaConsumer). Wall time includes client start-up.
             """
     )
 
     @Option(help: "Messages per run.")
-    var messages: Int = 200_000
+    var messages: Int = 100_000
 
     @Option(help: "Value size in bytes.")
     var valueSize: Int = 200
 
     @Option(help: "Partitions of the benchmark topics.")
-    var partitions: Int = 4
+    var partitions: Int = 8
 
     @Option(help: "Path of the kcat binary.")
     var kcat: String = "kcat"

@@ -24,7 +24,7 @@ struct GroupTests {
         try a.subscribe(topics: topics)
         try b.subscribe(topics: topics)
 
-        let shared = try await eventually(timeout: .seconds(30)) {
+        let shared = try await eventually(timeout: .seconds(45)) {
             a.assignment.count + b.assignment.count == 18 && !a.assignment.isEmpty && !b.assignment.isEmpty
         }
         #expect(shared, "both members hold partitions: a=\(a.assignment.count) b=\(b.assignment.count)")
@@ -165,6 +165,8 @@ struct GroupTests {
         var count = 0
         for try await message in consumer.messages {
             if count % 200 == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            // One long stall: the poll loop pauses the assignment (and keeps serving the group), then resumes.
+            if count == 1000 { try await Task.sleep(for: .milliseconds(1500)) }
             seen[message.partition, default: []].append(message.offset)
             count += 1
             if count == 3000 { break }

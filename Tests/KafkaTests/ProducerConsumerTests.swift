@@ -71,6 +71,18 @@ struct ProducerConsumerTests {
         await producer.close(timeout: .seconds(5))
     }
 
+    @Test func aFullLocalQueueMeansWaitingNotFailing() async throws {
+        let logger = testLogger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("full", partitions: 2)
+        let producer = try KafkaProducer(
+            configuration: producerConfiguration(cluster, ["queue.buffering.max.messages": "5"]), logger: logger)
+        let reports = try await producer.sendAll((0..<300).map { KafkaProducerMessage(topic: "full", key: "k\($0)", value: Data(count: 200)) })
+        #expect(reports.count == 300)
+        await producer.close(timeout: .seconds(5))
+    }
+
     @Test func sendAfterCloseFailsClearly() async throws {
         let logger = testLogger()
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)

@@ -19,7 +19,11 @@ func producerConfiguration(_ cluster: EmbeddedKafkaCluster, _ properties: [Strin
 func consumerConfiguration(
     _ cluster: EmbeddedKafkaCluster, group: String, _ properties: [String: String] = [:]
 ) -> KafkaConsumerConfiguration {
-    var merged = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "topic.metadata.refresh.interval.ms": "1000"]
+    var merged = [
+        "session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "topic.metadata.refresh.interval.ms": "1000",
+        // The mock coordinator waits up to the rebalance timeout (= max.poll.interval.ms) for members to rejoin.
+        "max.poll.interval.ms": "10000",
+    ]
     for (k, v) in properties { merged[k] = v }
     return KafkaConsumerConfiguration(
         kafka: cluster.configuration(properties: merged), groupID: group, rebalanceHandlerTimeout: .seconds(10),

@@ -135,7 +135,7 @@ struct TopicsTests {
         defer { other.shutdown() }
         let otherAdmin = try KafkaAdminClient(configuration: other.configuration(), logger: logger)
         await #expect(throws: KafkaError.self) {
-            _ = try await TopicApplier(admin: otherAdmin, logger: logger).apply(catalog, replicationFactor: 1)
+            _ = try await TopicApplier(admin: otherAdmin, logger: logger, timeout: .seconds(5)).apply(catalog, replicationFactor: 1)
         }
         await admin.close()
         await otherAdmin.close()

@@ -1,4 +1,5 @@
 import CRdKafka
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 
@@ -23,7 +24,9 @@ extension KafkaConsumer {
             var batch: [KafkaConsumerMessage] = []
             batch.reserveCapacity(Self.maxBatch)
             var fatalReported = false
+            var fullSince: ContinuousClock.Instant?
             while !state.withLockedValue({ $0.stopRequested }) {
+                if holdWhileFull(&fullSince) { continue }
                 applyBackPressure()
                 let (startSeek, startRebalance) = state.withLockedValue { ($0.seekCounter, $0.rebalanceCount) }
                 // First call waits (serving rebalances and errors), then drain what is ready.
@@ -62,7 +65,29 @@ extension KafkaConsumer {
             shutdown()
         }
 
-        /// Pauses the whole assignment when the buffer is full, resumes at half.
+        /// Short stalls: while the buffer is full, stop polling (librdkafka's own prefetch queue is bounded
+        /// by `queued.max.messages.kbytes`) and wait for the application to drain it. Returns `true` when
+        /// the caller should skip this poll. After ``stallThreshold`` the loop falls back to pausing the
+        /// assignment and polling again, so rebalances are still served while the application is stuck.
+        private func holdWhileFull(_ fullSince: inout ContinuousClock.Instant?) -> Bool {
+            guard buffer.count >= bufferSize, !state.withLockedValue({ $0.backPressurePaused }) else {
+                fullSince = nil
+                return false
+            }
+            let now = ContinuousClock.now
+            let since = fullSince ?? now
+            fullSince = since
+            guard since.duration(to: now) < Self.stallThreshold else { return false }
+            let until = now + .milliseconds(50)
+            while buffer.count > bufferSize / 2 && ContinuousClock.now < until {
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+            return true
+        }
+
+        static let stallThreshold = Duration.seconds(1)
+
+        /// Pauses the whole assignment when the buffer stays full, resumes at half.
         private func applyBackPressure() {
             let count = buffer.count
             state.withLockedValue { state in

@@ -9,6 +9,9 @@ import NIOConcurrencyHelpers
 /// (``provision(_:)`` does it for a topic catalog). Faults can be injected for tests.
 ///
 /// - Important: Call ``shutdown()`` when done; clients still connected see their brokers disappear.
+///   The mock keeps data in memory only, ignores topic configs (no compaction) and drops the oldest
+///   records of a partition once it holds a few MB (the low watermark moves up): development and
+///   tests only.
 public final class EmbeddedKafkaCluster: Sendable {
     /// Comma-separated `host:port` list of the mock brokers (all on 127.0.0.1).
     public let bootstrapServers: String

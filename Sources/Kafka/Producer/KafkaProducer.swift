@@ -85,6 +85,7 @@ public final class KafkaProducer: Sendable, Service {
         let batch = DeliveryBatch(count: messages.count)
         for (index, message) in messages.enumerated() {
             do {
+                if try produce(message, batch: batch, index: index) == .enqueued { continue }
                 try await enqueue(message, batch: batch, index: index)
             } catch {
                 batch.complete(index, .failure(error))
@@ -95,6 +96,8 @@ public final class KafkaProducer: Sendable, Service {
 
     /// Enqueues one message, waiting while the local queue is full.
     private func enqueue(_ message: KafkaProducerMessage, batch: DeliveryBatch, index: Int) async throws(KafkaError) {
+        // Fast path without suspension; only a full queue makes us wait.
+        if try produce(message, batch: batch, index: index) == .enqueued { return }
         var backoff = Duration.milliseconds(1)
         var waitedSince: ContinuousClock.Instant?
         while true {
@@ -141,53 +144,58 @@ public final class KafkaProducer: Sendable, Service {
         let error: OpaquePointer? = message.topic.withCString { topic in
             withOptionalBytes(message.key) { keyPointer, keyLength in
                 withOptionalBytes(message.value) { valuePointer, valueLength in
-                    var vus: [rd_kafka_vu_t] = []
-                    vus.reserveCapacity(8)
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
+                    var count = 0
+                    func append(_ vu: rd_kafka_vu_t) {
+                        vus[count] = vu
+                        count += 1
+                    }
                     var vu = rd_kafka_vu_t()
                     vu.vtype = RD_KAFKA_VTYPE_TOPIC
                     vu.u.cstr = topic
-                    vus.append(vu)
+                    append(vu)
                     if let partition = message.partition {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_PARTITION
                         vu.u.i32 = partition
-                        vus.append(vu)
+                        append(vu)
                     }
                     if let keyPointer {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_KEY
                         vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
                         vu.u.mem.size = keyLength
-                        vus.append(vu)
+                        append(vu)
                     }
                     if let valuePointer {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_VALUE
                         vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePointer)
                         vu.u.mem.size = valueLength
-                        vus.append(vu)
+                        append(vu)
                     }
                     vu = rd_kafka_vu_t()
                     vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS
                     vu.u.i = RD_KAFKA_MSG_F_COPY
-                    vus.append(vu)
+                    append(vu)
                     vu = rd_kafka_vu_t()
                     vu.vtype = RD_KAFKA_VTYPE_OPAQUE
                     vu.u.ptr = ticket.toOpaque()
-                    vus.append(vu)
+                    append(vu)
                     if let timestamp = message.timestamp {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_TIMESTAMP
                         vu.u.i64 = Int64((timestamp.timeIntervalSince1970 * 1000).rounded())
-                        vus.append(vu)
+                        append(vu)
                     }
                     if let headers {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_HEADERS
                         vu.u.headers = headers
-                        vus.append(vu)
+                        append(vu)
                     }
-                    return rd_kafka_produceva(client.handle, vus, vus.count)
+                    return rd_kafka_produceva(client.handle, vus.baseAddress, count)
+                    }
                 }
             }
         }

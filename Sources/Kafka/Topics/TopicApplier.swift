@@ -16,11 +16,15 @@ public struct TopicApplyReport: Sendable {
 public struct TopicApplier: Sendable {
     private let admin: KafkaAdminClient
     private let logger: Logger
+    private let timeout: Duration
 
     /// Creates an applier using an admin client.
-    public init(admin: KafkaAdminClient, logger: Logger) {
+    ///
+    /// - Parameter timeout: bound of each admin request (create, describe configs).
+    public init(admin: KafkaAdminClient, logger: Logger, timeout: Duration = .seconds(30)) {
         self.admin = admin
         self.logger = logger
+        self.timeout = timeout
     }
 
     /// Applies the catalog.
@@ -30,7 +34,7 @@ public struct TopicApplier: Sendable {
     public func apply(_ catalog: TopicCatalog, replicationFactor: Int? = nil) async throws -> TopicApplyReport {
         var report = TopicApplyReport()
         let names = catalog.topics.map(\.name)
-        var existing = try await admin.describeTopics(names)
+        var existing = try await admin.describeTopics(names, timeout: timeout)
         let missing = catalog.topics.filter { existing[$0.name] == nil }
 
         // Refuse before creating anything when existing topics already break a co-partition group.
@@ -40,7 +44,7 @@ public struct TopicApplier: Sendable {
             logger.info("creating topics", metadata: ["topics": "\(missing.map(\.name).joined(separator: ","))"])
             let results: [String: KafkaError?]
             do {
-                results = try await admin.createTopics(missing.map { $0.newTopic(replicationFactor: replicationFactor) })
+                results = try await admin.createTopics(missing.map { $0.newTopic(replicationFactor: replicationFactor) }, timeout: timeout)
             } catch let error as KafkaError {
                 throw KafkaError(
                     .admin,
@@ -62,7 +66,7 @@ public struct TopicApplier: Sendable {
             // Wait until the new topics appear in metadata, then verify everything again.
             let deadline = ContinuousClock.now + .seconds(30)
             repeat {
-                existing = try await admin.describeTopics(names)
+                existing = try await admin.describeTopics(names, timeout: timeout)
                 if catalog.topics.allSatisfy({ existing[$0.name] != nil }) { break }
                 try await Task.sleep(for: .milliseconds(200))
             } while ContinuousClock.now < deadline
