@@ -94,6 +94,7 @@ let package = Package(
             name: "Fleet",
             dependencies: [
                 "Kafka", "Payments", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
+                "Sandbox",  // `payfleet dev` and the end-to-end tests run the vendor simulator in-process
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

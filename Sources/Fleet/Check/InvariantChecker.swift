@@ -1,0 +1,149 @@
+import Foundation
+import Kafka
+
+/// Checks PayFleet's guarantees (DESIGN.md "Guarantees") over what the topics hold: every accepted
+/// order has exactly one terminal event, terminal events never conflict or regress, each order's
+/// events are in causal order, every create was answered, and every callback the ingress
+/// acknowledged is in `payfleet.callbacks`. Pure: the inputs are records already read.
+public struct InvariantChecker: Sendable {
+    /// A callback delivery that a vendor saw acknowledged (e.g. the sandbox's callback history).
+    public struct AcknowledgedCallback: Sendable, Hashable {
+        public var channel: String
+        public var outTradeNo: String
+
+        public init(channel: String, outTradeNo: String) {
+            self.channel = channel
+            self.outTradeNo = outTradeNo
+        }
+    }
+
+    /// The outcome.
+    public struct Report: Sendable {
+        public var violations: [InvariantViolation]
+        /// Orders with payment events.
+        public var acceptedOrders: Int
+        /// Accepted orders per terminal type (`succeeded`, `failed`, `closed`), distinct events.
+        public var terminalCounts: [String: Int]
+        /// Create requests seen.
+        public var createRequests: Int
+        /// Requests rejected.
+        public var rejected: Int
+        /// Callback records seen.
+        public var callbackRecords: Int
+
+        public var isClean: Bool { violations.isEmpty }
+    }
+
+    /// Whether an accepted order without a terminal event is a violation (a settled system) or
+    /// normal (orders still in flight).
+    public var requireTerminal: Bool
+    /// Only orders whose out_trade_no is in this set are checked (`nil`: all).
+    public var only: Set<String>?
+
+    public init(requireTerminal: Bool = true, only: Set<String>? = nil) {
+        self.requireTerminal = requireTerminal
+        self.only = only
+    }
+
+    /// Checks the records.
+    /// - Parameters:
+    ///   - requests: `payfleet.order-requests` records.
+    ///   - events: `payfleet.payment-events` records, in partition order.
+    ///   - callbacks: `payfleet.callbacks` records.
+    ///   - acknowledged: callback deliveries that were acknowledged to the vendor.
+    public func check(
+        requests: [KafkaConsumerMessage], events: [KafkaConsumerMessage], callbacks: [KafkaConsumerMessage],
+        acknowledged: [AcknowledgedCallback] = []
+    ) -> Report {
+        var violations: [InvariantViolation] = []
+        func included(_ key: String) -> Bool { only.map { $0.contains(key) } ?? true }
+
+        // Create requests, by key.
+        var creates: Set<String> = []
+        for record in requests {
+            guard let key = record.keyString, included(key), let value = record.value,
+                  let object = try? JSONSerialization.jsonObject(with: value) as? [String: Any],
+                  object["action"] as? String == "create"
+            else { continue }
+            creates.insert(key)
+        }
+
+        // Events per order, in topic order (one partition per key).
+        var perOrder: [String: [ReceivedPaymentEvent]] = [:]
+        var rejectedOrders: Set<String> = []
+        var rejectedCount = 0
+        for record in events {
+            guard let event = ReceivedPaymentEvent(headers: record.headers, value: record.value), included(event.subject) else { continue }
+            if event.type == PaymentEvent.Kind.rejected.rawValue {
+                rejectedOrders.insert(event.subject)
+                rejectedCount += 1
+                continue
+            }
+            perOrder[event.subject, default: []].append(event)
+        }
+
+        var terminalCounts: [String: Int] = [:]
+        for (order, orderEvents) in perOrder.sorted(by: { $0.key < $1.key }) {
+            var terminalIDs: [String: String] = [:]  // ce_id -> type
+            var seenTerminal: String?
+            var lastTime: Date?
+            for event in orderEvents {
+                let kind = PaymentEvent.Kind(rawValue: event.type)
+                if let time = event.time {
+                    if let lastTime, time < lastTime.addingTimeInterval(-0.001) {
+                        violations.append(.init(
+                            kind: .outOfOrder, outTradeNo: order,
+                            detail: "\(kind.shortName) at \(RFC3339.format(time)) follows an event at \(RFC3339.format(lastTime))"))
+                    }
+                    lastTime = max(lastTime ?? time, time)
+                }
+                if kind.isTerminal {
+                    terminalIDs[event.id] = kind.shortName
+                    seenTerminal = kind.shortName
+                } else if let terminal = seenTerminal, kind == .prepared || kind == .pending {
+                    violations.append(.init(kind: .regression, outTradeNo: order, detail: "\(kind.shortName) after \(terminal)"))
+                }
+            }
+            let types = Set(terminalIDs.values)
+            if terminalIDs.isEmpty {
+                if requireTerminal {
+                    violations.append(.init(
+                        kind: .missingTerminal, outTradeNo: order,
+                        detail: "events \(orderEvents.map { PaymentEvent.Kind(rawValue: $0.type).shortName }.joined(separator: ",")) but no terminal event"))
+                }
+            } else if types.count > 1 {
+                violations.append(.init(
+                    kind: .conflictingTerminal, outTradeNo: order, detail: "terminal events \(types.sorted().joined(separator: ", "))"))
+            } else if terminalIDs.count > 1 {
+                violations.append(.init(
+                    kind: .multipleTerminal, outTradeNo: order, detail: "\(terminalIDs.count) distinct \(types.first ?? "") events"))
+            }
+            for type in types { terminalCounts[type, default: 0] += 1 }
+        }
+
+        for order in creates.sorted() where perOrder[order] == nil && !rejectedOrders.contains(order) {
+            violations.append(.init(kind: .unansweredCreate, outTradeNo: order, detail: "create request without any event"))
+        }
+
+        // Acknowledged callbacks must be durable: per (channel, key), records >= acknowledged deliveries.
+        var recorded: [AcknowledgedCallback: Int] = [:]
+        for record in callbacks {
+            guard let key = record.keyString, let channel = record.headers.string(CallbackRecord.channelHeader) else { continue }
+            recorded[AcknowledgedCallback(channel: channel, outTradeNo: key), default: 0] += 1
+        }
+        var acked: [AcknowledgedCallback: Int] = [:]
+        for callback in acknowledged where included(callback.outTradeNo) { acked[callback, default: 0] += 1 }
+        for (callback, count) in acked.sorted(by: { $0.key.outTradeNo < $1.key.outTradeNo }) {
+            let found = recorded[callback] ?? 0
+            if found < count {
+                violations.append(.init(
+                    kind: .missingCallback, outTradeNo: callback.outTradeNo,
+                    detail: "\(count) acknowledged \(callback.channel) callbacks, \(found) in payfleet.callbacks"))
+            }
+        }
+
+        return Report(
+            violations: violations, acceptedOrders: perOrder.count, terminalCounts: terminalCounts,
+            createRequests: creates.count, rejected: rejectedCount, callbackRecords: callbacks.count)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Kafka
+import Logging
+
+/// Reads a topic from the beginning up to the high watermarks it had when the read started, with
+/// a throw-away consumer group that commits nothing. For the invariant checker and tests.
+public enum TopicSnapshot {
+    /// Every record of `topics` present when the call started, per topic in partition+offset order.
+    /// - Throws: ``KafkaError`` when the broker cannot be reached or the read does not finish in `timeout`.
+    public static func read(
+        topics: [String], kafka: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(60)
+    ) async throws -> [String: [KafkaConsumerMessage]] {
+        var configuration = kafka
+        configuration.clientID = "payfleet-check"
+        configuration.properties["enable.auto.commit"] = "false"
+        configuration.properties["auto.offset.reset"] = "earliest"
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(
+                kafka: configuration, groupID: "payfleet-check-\(UUID().uuidString.lowercased())", messageBufferSize: 10_000),
+            logger: logger)
+        let deadline = ContinuousClock.now + timeout
+        var remaining: [KafkaTopicPartition: Int64] = [:]
+        do {
+            let metadata = try await consumer.metadata(timeout: .seconds(10))
+            for topic in topics {
+                guard let described = metadata.topic(topic) else {
+                    throw KafkaError(.metadata, "topic \(topic) does not exist")
+                }
+                for partition in described.partitions {
+                    let marks = try await consumer.watermarks(topic: topic, partition: partition.id, timeout: .seconds(10))
+                    if marks.high > marks.low { remaining[KafkaTopicPartition(topic: topic, partition: partition.id)] = marks.high }
+                }
+            }
+        } catch {
+            await consumer.close(timeout: .seconds(5))
+            throw error
+        }
+        var result: [String: [KafkaConsumerMessage]] = Dictionary(uniqueKeysWithValues: topics.map { ($0, []) })
+        if remaining.isEmpty {
+            await consumer.close(timeout: .seconds(5))
+            return result
+        }
+        try consumer.subscribe(topics: topics)
+        let timer = Task {
+            try? await Task.sleep(until: deadline)
+            await consumer.close(timeout: .seconds(5))
+        }
+        defer { timer.cancel() }
+        for try await message in consumer.messages {
+            let key = message.topicPartition
+            guard let high = remaining[key] else { continue }
+            if message.offset < high { result[message.topic, default: []].append(message) }
+            if message.offset + 1 >= high { remaining.removeValue(forKey: key) }
+            if remaining.isEmpty { break }
+        }
+        await consumer.close(timeout: .seconds(5))
+        guard remaining.isEmpty else {
+            throw KafkaError(.timedOut, "reading \(topics.joined(separator: ",")) did not finish in \(timeout)")
+        }
+        for topic in topics {
+            result[topic]?.sort { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,178 @@
+import AsyncHTTPClient
+import Foundation
+import Kafka
+import Leshouying
+import Logging
+import Payments
+import Sandbox
+import ServiceLifecycle
+import StorePOS
+import WeChatPay
+import YunGouOS
+
+/// Everything `payfleet dev` runs in one process — the embedded broker with the topics of
+/// `topics/`, the vendor sandbox with the five demo merchants, the callback ingress, a worker and
+/// the scheduler — built so that the end-to-end tests can run exactly the same stack.
+///
+/// Build it with ``init(options:logger:)`` (starts the broker and provisions topics), run
+/// ``runner`` (its services), and call ``shutdown()`` after the runner returned.
+public final class DevStack: Sendable {
+    /// What to start.
+    public struct Options: Sendable {
+        /// Mock brokers.
+        public var brokers = 1
+        /// Where the topic definitions are.
+        public var topicsDirectory = "topics"
+        /// Sandbox port (`nil`: a free one).
+        public var sandboxPort: Int?
+        /// Ingress (and probes) address; port `nil`: a free one.
+        public var httpHost = "127.0.0.1"
+        public var httpPort: Int?
+        /// Sandbox time scale (vendor delays such as callback retries are multiplied by it).
+        public var sandboxTimeScale = 1.0
+        /// Pay every order this long after creation (`nil`: only `/_sandbox/pay` pays).
+        public var sandboxAutopay: Duration?
+        /// Worker settings (Kafka and HTTP fields are filled in by the stack).
+        public var worker = WorkerSettings()
+        /// Scheduler settings.
+        public var scheduler = SchedulerSettings()
+        /// Ingress settings.
+        public var ingress = IngressSettings()
+        /// Whether to run a worker in this process (tests that spawn worker processes turn it off).
+        public var runWorker = true
+        /// Whether to run the scheduler in this process.
+        public var runScheduler = true
+
+        public init() {}
+    }
+
+    /// The five demo merchant aliases, one per channel.
+    public static let demoMerchants: [(alias: String, channel: ChannelID)] = [
+        ("demo-wechat-v2", .wechatV2),
+        ("demo-wechat-v3-combine", .wechatV3Combine),
+        ("demo-yungouos", .yungouos),
+        ("demo-leshouying", .leshouying),
+        ("demo-storepos", .storepos),
+    ]
+
+    public let cluster: EmbeddedKafkaCluster
+    public let sandbox: VendorSandbox
+    /// The demo accounts (the sandbox holds the same keys).
+    public let accounts: [MerchantAccount]
+    public let registry: ChannelRegistry
+    public let sandboxURL: String
+    public let ingressURL: String
+    public let health: HealthState
+    public let http: RuntimeHTTPServer
+    public let ingress: IngressRole
+    public let worker: FleetWorker?
+    public let scheduler: DelayScheduler?
+    /// Kafka settings pointing at the embedded broker.
+    public let kafka: KafkaConfiguration
+    /// The worker settings in use (for starting more workers, e.g. as subprocesses).
+    public let workerSettings: WorkerSettings
+    /// The merchants directory in use.
+    public let directory: MerchantDirectory
+    private let httpClient: HTTPClient
+    private let logger: Logger
+
+    /// Starts the embedded broker, provisions the topics and builds (does not start) the other parts.
+    public init(options: Options, logger: Logger) throws {
+        self.logger = logger
+        let catalog = try TopicCatalog.load(directory: options.topicsDirectory)
+        let cluster = try EmbeddedKafkaCluster(brokers: options.brokers, logger: logger)
+        do {
+            try cluster.provision(catalog)
+            let sandboxPort = try options.sandboxPort ?? LocalPort.free()
+            let httpPort = try options.httpPort ?? LocalPort.free()
+            let sandboxURL = "http://127.0.0.1:\(sandboxPort)"
+            let ingressURL = "http://\(options.httpHost == "0.0.0.0" ? "127.0.0.1" : options.httpHost):\(httpPort)"
+            let accounts = Self.demoAccounts(sandboxBaseURL: sandboxURL)
+
+            var sandboxConfiguration = SandboxConfiguration()
+            sandboxConfiguration.port = sandboxPort
+            sandboxConfiguration.timeScale = options.sandboxTimeScale
+            sandboxConfiguration.autopayAfter = options.sandboxAutopay
+            sandboxConfiguration.merchants = accounts.map {
+                SandboxMerchant(channel: $0.channel.rawValue, settings: $0.settings, secrets: $0.secrets.mapValues { $0.reveal() })
+            }
+            let httpClient = VendorHTTP.makeClient()
+            var sandboxLogger = logger
+            sandboxLogger[metadataKey: LogKey.role] = "sandbox"
+            let dispatcher = CallbackDispatcher(client: httpClient, configuration: sandboxConfiguration, logger: sandboxLogger)
+            let context = SandboxContext(configuration: sandboxConfiguration, dispatcher: dispatcher, logger: sandboxLogger)
+            let sandbox = VendorSandbox(context: context, simulators: VendorSandbox.standardSimulators(context: context))
+
+            let directory = MerchantDirectory(
+                notifyBaseURL: ingressURL, accounts: Dictionary(uniqueKeysWithValues: accounts.map { ($0.alias, $0) }))
+            var workerSettings = options.worker
+            let kafka = cluster.configuration()
+            workerSettings.kafka = kafka
+            workerSettings.kafka.clientID = "payfleet-worker"
+            workerSettings.topicsDirectory = options.topicsDirectory
+            let registry = try ChannelRegistry(
+                directory: directory, http: VendorHTTP(client: httpClient, timeout: workerSettings.vendorTimeout), logger: logger)
+
+            let health = HealthState()
+            var ingressLogger = logger
+            ingressLogger[metadataKey: LogKey.role] = "ingress"
+            let ingress = try IngressRole(kafka: kafka, settings: options.ingress, health: health, logger: ingressLogger) {
+                registry.channel(for: $0)
+            }
+            let http = RuntimeHTTPServer(
+                settings: HTTPSettings(host: options.httpHost, port: httpPort), health: health, logger: ingressLogger
+            ) { ingress.installRoutes(on: $0) }
+            var workerLogger = logger
+            workerLogger[metadataKey: LogKey.role] = "worker"
+            var schedulerLogger = logger
+            schedulerLogger[metadataKey: LogKey.role] = "scheduler"
+
+            self.cluster = cluster
+            self.sandbox = sandbox
+            self.accounts = accounts
+            self.registry = registry
+            self.sandboxURL = sandboxURL
+            self.ingressURL = ingressURL
+            self.health = health
+            self.http = http
+            self.ingress = ingress
+            self.kafka = kafka
+            self.workerSettings = workerSettings
+            self.directory = directory
+            self.httpClient = httpClient
+            self.worker = options.runWorker
+                ? FleetWorker(settings: workerSettings, channels: registry, logger: workerLogger, health: health) : nil
+            self.scheduler = options.runScheduler
+                ? DelayScheduler(kafka: kafka, settings: options.scheduler, health: health, logger: schedulerLogger) : nil
+        } catch {
+            cluster.shutdown()
+            throw error
+        }
+    }
+
+    /// The services in start order: the ingress producer and the sandbox before the HTTP server,
+    /// then the ingress readiness probe, the scheduler and the worker.
+    public var runner: RoleRunner {
+        var services: [any Service] = [ingress.readiness]
+        if let scheduler { services.append(scheduler) }
+        if let worker { services.append(worker) }
+        return RoleRunner(foundation: [ingress.producer, sandbox], http: http, services: services, health: health, logger: logger)
+    }
+
+    /// Stops the broker and the HTTP client. Call after the runner returned.
+    public func shutdown() async {
+        try? await httpClient.shutdown()
+        cluster.shutdown()
+    }
+
+    /// The demo accounts of the five channels, pointing at a sandbox.
+    public static func demoAccounts(sandboxBaseURL: String) -> [MerchantAccount] {
+        [
+            WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: sandboxBaseURL),
+            WeChatCombineChannel.sandboxDemoAccount(alias: "demo-wechat-v3-combine", sandboxBaseURL: sandboxBaseURL),
+            YunGouOSChannel.sandboxDemoAccount(alias: "demo-yungouos", sandboxBaseURL: sandboxBaseURL),
+            LeshouyingChannel.sandboxDemoAccount(alias: "demo-leshouying", sandboxBaseURL: sandboxBaseURL),
+            StorePOSChannel.sandboxDemoAccount(alias: "demo-storepos", sandboxBaseURL: sandboxBaseURL),
+        ]
+    }
+}

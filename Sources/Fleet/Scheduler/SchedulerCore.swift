@@ -1,0 +1,354 @@
+import Foundation
+import Kafka
+import Logging
+import Metrics
+
+/// The scheduler's orchestration: one actor owning the per-partition state, fed by the consume
+/// loop, the rebalance handler, timers and acknowledgements. Decisions come from ``TimerPlanner``;
+/// this type only carries them out.
+actor SchedulerCore {
+    private let planner: TimerPlanner
+    private let settings: SchedulerSettings
+    private let publisher: any RecordPublisher
+    private let statistics: SchedulerStatistics
+    private let health: HealthState
+    private let logger: Logger
+    private var consumer: KafkaConsumer?
+    private var partitions: [KafkaTopicPartition: SchedulerPartition] = [:]
+    private var nextGeneration = 0
+    private var stopping = false
+
+    init(settings: SchedulerSettings, publisher: any RecordPublisher, statistics: SchedulerStatistics, health: HealthState, logger: Logger) {
+        self.settings = settings
+        self.planner = TimerPlanner(tiers: settings.tiers, resumeLead: settings.resumeLead)
+        self.publisher = publisher
+        self.statistics = statistics
+        self.health = health
+        self.logger = logger
+    }
+
+    func attach(_ consumer: KafkaConsumer) {
+        self.consumer = consumer
+    }
+
+    static func nowMilliseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    // MARK: Messages
+
+    /// Handles one record from a delay tier.
+    func handle(_ message: KafkaConsumerMessage) async {
+        let key = message.topicPartition
+        guard !stopping, var partition = partitions[key] else { return }
+        // Records fetched before a pause or seek took effect are dropped; the fetcher re-reads them.
+        if partition.waiting != nil { return }
+        if let position = partition.position, message.offset < position { return }
+
+        let due: Int64
+        if let header = TimerJob.dueAtMilliseconds(headers: message.headers) {
+            due = header
+        } else if let job = try? TimerJob.decode(message.value) {
+            due = job.dueAtMilliseconds
+        } else {
+            partition.position = message.offset + 1
+            partition.tracker.start(message.offset)
+            partitions[key] = partition
+            deadLetter(message, generation: partition.generation)
+            return
+        }
+
+        let now = Self.nowMilliseconds()
+        var decision = planner.decide(
+            tier: partition.tier,
+            recordTimestampMilliseconds: message.timestamp.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
+            dueAtMilliseconds: due, nowMilliseconds: now)
+        if case .hold = decision, partition.holds.count >= settings.maximumHeldPerPartition {
+            decision = .wait(untilMilliseconds: now + 500)
+        }
+
+        switch decision {
+        case .emit:
+            start(message, in: &partition)
+            partition.sends[message.offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: partition.generation)
+        case .hop(let tier):
+            start(message, in: &partition)
+            partition.sends[message.offset] = send(message, to: tier.topic, due: due, emit: false, generation: partition.generation)
+        case .hold(let until):
+            start(message, in: &partition)
+            partition.holds[message.offset] = hold(message, until: until, generation: partition.generation)
+        case .wait(let until):
+            partitions[key] = partition
+            await pause(key, at: message.offset, until: until, generation: partition.generation)
+            return
+        }
+        partitions[key] = partition
+    }
+
+    private func start(_ message: KafkaConsumerMessage, in partition: inout SchedulerPartition) {
+        partition.position = message.offset + 1
+        partition.tracker.start(message.offset)
+    }
+
+    /// Forwards (or hops) a record and reports back once acknowledged, retrying until it is or the
+    /// partition is no longer ours.
+    private func send(_ message: KafkaConsumerMessage, to topic: String, due: Int64, emit: Bool, generation: Int) -> Task<Void, Never> {
+        let outgoing = KafkaProducerMessage(topic: topic, key: message.key, value: message.value, headers: message.headers)
+        let publisher = self.publisher
+        let source = message.topicPartition
+        let offset = message.offset
+        let logger = self.logger
+        return Task {
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try await publisher.publish(outgoing)
+                    await self.sent(source, offset: offset, generation: generation, due: due, emit: emit, topic: topic)
+                    return
+                } catch {
+                    logger.warning("timer forward failed, retrying", metadata: [
+                        LogKey.topic: "\(topic)", LogKey.error: "\(error)", "attempt": "\(attempt)",
+                    ])
+                    guard await self.owns(source, generation: generation) else { return }
+                    try? await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
+                }
+            }
+        }
+    }
+
+    private func hold(_ message: KafkaConsumerMessage, until due: Int64, generation: Int) -> Task<Void, Never> {
+        let source = message.topicPartition
+        let offset = message.offset
+        return Task {
+            let delay = due - Self.nowMilliseconds()
+            if delay > 0 {
+                do { try await Task.sleep(for: .milliseconds(delay)) } catch { return }
+            }
+            await self.holdExpired(message, source: source, offset: offset, due: due, generation: generation)
+        }
+    }
+
+    private func holdExpired(_ message: KafkaConsumerMessage, source: KafkaTopicPartition, offset: Int64, due: Int64, generation: Int) {
+        guard !stopping, var partition = partitions[source], partition.generation == generation,
+              partition.holds.removeValue(forKey: offset) != nil
+        else { return }
+        partition.sends[offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: generation)
+        partitions[source] = partition
+    }
+
+    private func owns(_ source: KafkaTopicPartition, generation: Int) -> Bool {
+        !stopping && partitions[source]?.generation == generation
+    }
+
+    private func sent(_ source: KafkaTopicPartition, offset: Int64, generation: Int, due: Int64, emit: Bool, topic: String) {
+        let tierName = planner.tier(topic: source.topic)?.name ?? "unknown"
+        if emit {
+            let lateness = Self.nowMilliseconds() - due
+            statistics.recordEmission(latenessMilliseconds: lateness)
+            Metrics.Timer(label: MetricName.schedulerLateness).recordMilliseconds(max(0, lateness))
+            Counter(label: MetricName.schedulerJobs, dimensions: [("tier", tierName), ("action", "emitted")]).increment()
+        } else {
+            statistics.recordHop()
+            Counter(label: MetricName.schedulerJobs, dimensions: [("tier", tierName), ("action", "hopped")]).increment()
+        }
+        Counter(label: MetricName.sentMessages, dimensions: [("messaging_system", "kafka"), ("messaging_destination_name", topic)])
+            .increment()
+        guard var partition = partitions[source], partition.generation == generation else { return }
+        partition.sends.removeValue(forKey: offset)
+        partition.tracker.finish(offset)
+        partitions[source] = partition
+    }
+
+    private func deadLetter(_ message: KafkaConsumerMessage, generation: Int) {
+        let letter = DeadLetter(
+            reason: .missingDueAt,
+            detail: "the timer record has no usable \(TimerJob.dueAtHeader) header and its value is not a timer job",
+            message: message, role: "scheduler")
+        let publisher = self.publisher
+        let source = message.topicPartition
+        let offset = message.offset
+        let logger = self.logger
+        let topic = settings.deadLettersTopic
+        statistics.recordInvalid()
+        Counter(label: MetricName.deadLetters, dimensions: [("reason", RejectionReason.missingDueAt.rawValue), ("role", "scheduler")]).increment()
+        let task = Task {
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try await publisher.publish(letter.message(topic: topic))
+                    logger.notice("undecodable timer record sent to dead-letters", metadata: [
+                        LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.offset: "\(offset)",
+                    ])
+                    await self.deadLettered(source, offset: offset, generation: generation)
+                    return
+                } catch {
+                    guard await self.owns(source, generation: generation) else { return }
+                    try? await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
+                }
+            }
+        }
+        partitions[source]?.sends[offset] = task
+    }
+
+    private func deadLettered(_ source: KafkaTopicPartition, offset: Int64, generation: Int) {
+        guard var partition = partitions[source], partition.generation == generation else { return }
+        partition.sends.removeValue(forKey: offset)
+        partition.tracker.finish(offset)
+        partitions[source] = partition
+    }
+
+    // MARK: Pausing
+
+    private func pause(_ source: KafkaTopicPartition, at offset: Int64, until: Int64, generation: Int) async {
+        guard let consumer else { return }
+        do {
+            try consumer.pause([source])
+            try await consumer.seek([KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: offset)])
+        } catch {
+            // Not paused (or not sought back): make sure it flows again and re-decide when the head comes back.
+            logger.warning("could not pause a delay partition on its head", metadata: [
+                LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
+            ])
+            try? consumer.resume([source])
+            return
+        }
+        guard var partition = partitions[source], partition.generation == generation else {
+            try? consumer.resume([source])
+            return
+        }
+        let wake = Task {
+            let delay = until - Self.nowMilliseconds()
+            if delay > 0 {
+                do { try await Task.sleep(for: .milliseconds(delay)) } catch { return }
+            }
+            await self.wake(source, generation: generation)
+        }
+        partition.waiting = SchedulerPartition.Waiting(offset: offset, untilMilliseconds: until, wake: wake)
+        partition.position = offset
+        partitions[source] = partition
+        Gauge(label: MetricName.schedulerPausedPartitions).record(pausedCount)
+    }
+
+    private func wake(_ source: KafkaTopicPartition, generation: Int) {
+        guard var partition = partitions[source], partition.generation == generation, partition.waiting != nil else { return }
+        partition.waiting = nil
+        partitions[source] = partition
+        do {
+            try consumer?.resume([source])
+        } catch {
+            logger.warning("could not resume a delay partition", metadata: [
+                LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
+            ])
+        }
+        Gauge(label: MetricName.schedulerPausedPartitions).record(pausedCount)
+    }
+
+    private var pausedCount: Int { partitions.values.count { $0.waiting != nil } }
+
+    // MARK: Rebalance
+
+    func rebalance(_ event: KafkaRebalance) async {
+        switch event.kind {
+        case .assigned:
+            for source in event.partitions {
+                guard let tier = planner.tier(topic: source.topic) else { continue }
+                partitions[source]?.cancelAll()
+                nextGeneration += 1
+                partitions[source] = SchedulerPartition(generation: nextGeneration, tier: tier)
+            }
+            // A partition assigned again must never stay paused from an earlier assignment.
+            if let consumer {
+                let stale = consumer.pausedPartitions.intersection(event.partitions)
+                if !stale.isEmpty { try? consumer.resume(Array(stale)) }
+            }
+            logger.info("delay partitions assigned", metadata: ["partitions": "\(event.partitions.count)"])
+        case .revoked:
+            storeOffsets(of: event.partitions)
+            forget(event.partitions)
+            logger.info("delay partitions revoked", metadata: ["partitions": "\(event.partitions.count)"])
+        default:
+            forget(event.partitions)
+            logger.warning("delay partitions lost", metadata: ["partitions": "\(event.partitions.count)"])
+        }
+        Gauge(label: MetricName.schedulerPausedPartitions).record(pausedCount)
+    }
+
+    private func forget(_ sources: [KafkaTopicPartition]) {
+        for source in sources {
+            partitions.removeValue(forKey: source)?.cancelAll()
+        }
+    }
+
+    // MARK: Housekeeping
+
+    /// Stores committable offsets and repairs any partition left paused without a pending wake-up.
+    func sweep() {
+        storeOffsets(of: Array(partitions.keys))
+        guard let consumer else { return }
+        let now = Self.nowMilliseconds()
+        var stray: [KafkaTopicPartition] = []
+        for source in consumer.pausedPartitions {
+            guard let partition = partitions[source], let waiting = partition.waiting else {
+                stray.append(source)
+                continue
+            }
+            if now - waiting.untilMilliseconds > 2000 {
+                // The wake-up did not happen (should not occur): resume rather than stall the tier.
+                partitions[source]?.waiting = nil
+                stray.append(source)
+            }
+        }
+        if !stray.isEmpty {
+            logger.warning("resuming delay partitions that were paused without a pending wake-up", metadata: [
+                "partitions": "\(stray.sorted().map(\.description).joined(separator: ","))",
+            ])
+            try? consumer.resume(stray)
+        }
+    }
+
+    private func storeOffsets(of sources: [KafkaTopicPartition]) {
+        guard let consumer else { return }
+        var offsets: [KafkaTopicPartitionOffset] = []
+        for source in sources {
+            guard let partition = partitions[source], let committable = partition.tracker.committable,
+                  committable != partition.stored
+            else { continue }
+            offsets.append(KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: committable))
+            partitions[source]?.stored = committable
+        }
+        guard !offsets.isEmpty else { return }
+        do {
+            try consumer.storeOffsets(offsets)
+        } catch {
+            logger.debug("could not store scheduler offsets", metadata: [LogKey.error: "\(error)"])
+        }
+    }
+
+    /// The commit positions of assigned partitions (next offset to read), for the pending gauge.
+    func positions() -> [KafkaTopicPartition: Int64?] {
+        partitions.mapValues { $0.tracker.committable ?? $0.waiting?.offset ?? $0.position }
+    }
+
+    /// Timers held in memory right now.
+    func heldCount() -> Int { partitions.values.reduce(0) { $0 + $1.holds.count } }
+
+    // MARK: Shutdown
+
+    /// Stops taking new work, waits (bounded) for forwards in flight, drops held timers (they are
+    /// uncommitted and re-read by the next owner) and stores the final offsets.
+    func stop(drainTimeout: Duration) async {
+        stopping = true
+        for partition in partitions.values {
+            for task in partition.holds.values { task.cancel() }
+            partition.waiting?.wake.cancel()
+        }
+        let deadline = ContinuousClock.now + drainTimeout
+        while ContinuousClock.now < deadline, partitions.values.contains(where: { !$0.sends.isEmpty }) {
+            // Acknowledgements arrive through `sent`, which does not check `stopping`.
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        storeOffsets(of: Array(partitions.keys))
+    }
+}

@@ -1,0 +1,38 @@
+import Kafka
+
+/// What the scheduler knows about one assigned delay-tier partition.
+struct SchedulerPartition {
+    /// Bumped on every assignment; work started under an older generation is ignored when it ends.
+    let generation: Int
+    let tier: DelayTier
+    var tracker = TimerOffsetTracker()
+    /// The next offset expected from the fetcher (`nil` until the first message).
+    var position: Int64?
+    /// Set while the partition is paused on a head that is not awake yet.
+    var waiting: Waiting?
+    /// Timers held in memory until due, by offset.
+    var holds: [Int64: Task<Void, Never>] = [:]
+    /// Forwards and hops waiting for their acknowledgement, by offset.
+    var sends: [Int64: Task<Void, Never>] = [:]
+    /// The last offset handed to the consumer's offset store.
+    var stored: Int64?
+
+    struct Waiting {
+        /// The head record the fetch position was moved back to.
+        var offset: Int64
+        /// When to resume (Unix ms).
+        var untilMilliseconds: Int64
+        var wake: Task<Void, Never>
+    }
+
+    init(generation: Int, tier: DelayTier) {
+        self.generation = generation
+        self.tier = tier
+    }
+
+    /// Cancels every timer and pending wake-up (revocation, loss, shutdown).
+    func cancelAll() {
+        for task in holds.values { task.cancel() }
+        waiting?.wake.cancel()
+    }
+}

@@ -1,0 +1,28 @@
+/// Settings of the delay scheduler.
+public struct SchedulerSettings: Sendable {
+    /// The consumer group (`PAYFLEET_SCHEDULER_GROUP_ID`, default `payfleet-scheduler`).
+    public var groupID: String = "payfleet-scheduler"
+    /// The delay tiers consumed (default ``DelayTier/all``).
+    public var tiers: [DelayTier] = DelayTier.all
+    /// Where due jobs go.
+    public var queryJobsTopic: String = FleetTopic.queryJobs
+    /// Where undecodable timer records go.
+    public var deadLettersTopic: String = FleetTopic.deadLetters
+    /// How long before a paused partition's head wakes it is resumed.
+    public var resumeLead: Duration = .seconds(1)
+    /// Most timers one partition holds in memory; beyond it the partition is paused until some are emitted.
+    public var maximumHeldPerPartition: Int = 20_000
+    /// How often stored offsets are refreshed and paused partitions are checked.
+    public var sweepInterval: Duration = .milliseconds(250)
+    /// How often the timers-pending gauge is refreshed from the broker's watermarks.
+    public var pendingGaugeInterval: Duration = .seconds(5)
+    /// How long graceful shutdown waits for in-flight forwards.
+    public var drainTimeout: Duration = .seconds(10)
+
+    public init() {}
+
+    /// Reads `PAYFLEET_SCHEDULER_GROUP_ID`.
+    public init(environment: [String: String]) {
+        if let group = environment["PAYFLEET_SCHEDULER_GROUP_ID"], !group.isEmpty { groupID = group }
+    }
+}
