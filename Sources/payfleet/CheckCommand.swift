@@ -1,0 +1,63 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Fleet
+import Foundation
+import Kafka
+
+/// `payfleet check`: reports violations of PayFleet's guarantees found in the topics.
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check the topics for broken guarantees; exits non-zero on any violation.",
+        discussion: """
+            Reads payfleet.order-requests, payfleet.payment-events and payfleet.callbacks from the beginning up to \
+            their current ends and reports: accepted orders without exactly one terminal event (with \
+            --require-terminal), conflicting terminal events, regressions, events out of causal order, create \
+            requests that were never answered, and (with --sandbox) callbacks the sandbox saw acknowledged that \
+            are missing from payfleet.callbacks.
+            """
+    )
+
+    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
+    var bootstrapServers: String?
+
+    @Flag(help: "Treat accepted orders without a terminal event as violations (a settled system).")
+    var requireTerminal = false
+
+    @Option(help: "Sandbox URL whose callback history lists the acknowledged callbacks.")
+    var sandbox: String?
+
+    @Option(help: "Seconds allowed for reading the topics.")
+    var timeout = 60
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var logging = try LoggingSettings(environment: environment)
+        if environment["PAYFLEET_LOG_FORMAT"] == nil { logging.format = .text }
+        if environment["PAYFLEET_LOG_LEVEL"] == nil { logging.level = .warning }
+        FleetLogging.bootstrap(logging)
+        let logger = FleetLogging.logger(role: "check")
+        let kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
+        guard !kafka.bootstrapServers.isEmpty else {
+            throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
+        }
+        let topics = [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks]
+        let records = try await TopicSnapshot.read(topics: topics, kafka: kafka, logger: logger, timeout: .seconds(timeout))
+        var acknowledged: [InvariantChecker.AcknowledgedCallback] = []
+        if let sandbox {
+            acknowledged = try await SandboxCallbackHistory.acknowledged(sandboxURL: sandbox)
+        }
+        let report = InvariantChecker(requireTerminal: requireTerminal).check(
+            requests: records[FleetTopic.orderRequests] ?? [], events: records[FleetTopic.paymentEvents] ?? [],
+            callbacks: records[FleetTopic.callbacks] ?? [], acknowledged: acknowledged)
+        print("orders accepted=\(report.acceptedOrders) creates=\(report.createRequests) rejected=\(report.rejected) callbacks=\(report.callbackRecords) acknowledged_callbacks=\(acknowledged.count)")
+        print("terminal " + report.terminalCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        for violation in report.violations { print("VIOLATION \(violation)") }
+        if report.isClean {
+            print("ok: no violations")
+        } else {
+            print("\(report.violations.count) violations")
+            throw ExitCode(1)
+        }
+    }
+}

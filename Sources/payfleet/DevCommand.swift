@@ -1,0 +1,138 @@
+import ArgumentParser
+import Fleet
+import Foundation
+import Kafka
+import Logging
+
+/// `payfleet dev`: the whole fleet on the embedded default, in one process.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Run broker, topics, vendor sandbox, ingress, worker and scheduler in one process.",
+        discussion: """
+            Starts librdkafka's mock cluster on loopback with the topics of topics/, the vendor sandbox with the \
+            five demo merchants (demo-wechat-v2, demo-wechat-v3-combine, demo-yungouos, demo-leshouying, \
+            demo-storepos), the callback ingress, a worker and the scheduler. Prints bootstrap.servers=…, \
+            sandbox=… and ingress=… first. With --demo it then submits one order per channel plus one that is \
+            never paid and prints the events as they arrive. Stop with Ctrl-C (SIGINT) or SIGTERM.
+            """
+    )
+
+    @Option(help: "Mock brokers.")
+    var brokers = 1
+
+    @Option(help: "Directory of topic definitions (env PAYFLEET_TOPICS_DIR, default topics).")
+    var topicsDir: String?
+
+    @Option(help: "Ingress and probes port (env PAYFLEET_HTTP_PORT, default 8080; 0 picks a free one).")
+    var httpPort: Int?
+
+    @Option(help: "Sandbox port (env PAYFLEET_SANDBOX_PORT, default 8090; 0 picks a free one).")
+    var sandboxPort: Int?
+
+    @Option(name: .customLong("sandbox-autopay-ms"), help: "Pay every order this many ms after it is created (env PAYFLEET_SANDBOX_AUTOPAY_MS).")
+    var sandboxAutopayMilliseconds: Int?
+
+    @Option(name: .customLong("sandbox-time-scale"), help: "Multiplier for vendor delays such as callback retries (env PAYFLEET_SANDBOX_TIME_SCALE, default 1).")
+    var sandboxTimeScale: Double?
+
+    @Option(name: .customLong("order-ttl"), help: "Expiry of orders without expires_at (env PAYFLEET_ORDER_TTL, default 2h).")
+    var orderTTL: String?
+
+    @Flag(help: "Submit one order per channel (and one never paid) and print the events.")
+    var demo = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var logging = try LoggingSettings(environment: environment)
+        if environment["PAYFLEET_LOG_FORMAT"] == nil { logging.format = .text }
+        if environment["PAYFLEET_LOG_LEVEL"] == nil { logging.level = .notice }
+        FleetLogging.bootstrap(logging)
+        FleetMetrics.bootstrap()
+        let logger = FleetLogging.logger(role: "dev")
+        try KafkaLibrary.ensureSupported(logger: logger)
+
+        var options = DevStack.Options()
+        options.brokers = brokers
+        options.topicsDirectory = topicsDir ?? environment["PAYFLEET_TOPICS_DIR"] ?? "topics"
+        let http = try HTTPSettings(environment: environment)
+        options.httpHost = environment["PAYFLEET_HTTP_HOST"] ?? "127.0.0.1"
+        let requestedHTTP = httpPort ?? (environment["PAYFLEET_HTTP_PORT"] != nil ? http.port : 8080)
+        options.httpPort = requestedHTTP == 0 ? nil : requestedHTTP
+        let requestedSandbox = try sandboxPort ?? Self.integer(environment, "PAYFLEET_SANDBOX_PORT") ?? 8090
+        options.sandboxPort = requestedSandbox == 0 ? nil : requestedSandbox
+        if let scale = try sandboxTimeScale ?? Self.double(environment, "PAYFLEET_SANDBOX_TIME_SCALE") {
+            guard scale > 0, scale.isFinite else { throw ValidationError("the sandbox time scale must be positive") }
+            options.sandboxTimeScale = scale
+        }
+        if let autopay = try sandboxAutopayMilliseconds ?? Self.integer(environment, "PAYFLEET_SANDBOX_AUTOPAY_MS") {
+            guard autopay >= 0 else { throw ValidationError("--sandbox-autopay-ms must be >= 0") }
+            options.sandboxAutopay = .milliseconds(autopay)
+        }
+        var workerEnvironment = environment
+        if let orderTTL { workerEnvironment["PAYFLEET_ORDER_TTL"] = orderTTL }
+        options.worker = try WorkerSettings(environment: workerEnvironment)
+        options.scheduler = SchedulerSettings(environment: environment)
+        options.ingress = try IngressSettings(environment: environment)
+
+        let stack = try DevStack(options: options, logger: logger)
+        print("bootstrap.servers=\(stack.cluster.bootstrapServers)")
+        print("sandbox=\(stack.sandboxURL)")
+        print("ingress=\(stack.ingressURL)")
+        print("merchants=\(DevStack.demoMerchants.map(\.alias).joined(separator: ","))")
+        fflush(nil)
+
+        let group = stack.runner.serviceGroup()
+        let demoTask: Task<Void, Never>? = demo ? Task {
+            await Self.runDemo(stack: stack, payPrepared: options.sandboxAutopay == nil, logger: logger)
+        } : nil
+        do {
+            try await group.run()
+        } catch {
+            demoTask?.cancel()
+            await stack.shutdown()
+            throw error
+        }
+        demoTask?.cancel()
+        await stack.shutdown()
+    }
+
+    /// Waits for the stack to be ready, then runs the demo and prints the events.
+    static func runDemo(stack: DevStack, payPrepared: Bool, logger: Logger) async {
+        while !stack.health.readiness().ok {
+            do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+        }
+        do {
+            let client = try DemoClient(kafka: stack.kafka, sandboxURL: stack.sandboxURL, logger: logger)
+            let runID = String(UInt32(Date().timeIntervalSince1970) % 100_000_000, radix: 16).uppercased()
+            let orders = DemoClient.demoOrders(runID: runID, closeAfter: .seconds(15))
+            print("demo: submitting \(orders.count) orders (one per channel, and \(orders.last?.outTradeNo ?? "") that is never paid and closes at expiry)")
+            fflush(nil)
+            try await client.submit(orders)
+            let terminal = try await client.follow(orders, payPrepared: payPrepared, timeout: .seconds(120)) { order, event in
+                print(DemoClient.describe(event, order: order))
+                fflush(nil)
+            }
+            let summary = orders.map { "\($0.outTradeNo)=\(terminal[$0.outTradeNo] ?? "no terminal event yet")" }
+            print("demo: done: \(summary.joined(separator: " "))")
+            print("demo: the fleet keeps running; Ctrl-C to stop")
+            fflush(nil)
+            await client.close()
+        } catch {
+            print("demo: failed: \(error)")
+            fflush(nil)
+        }
+    }
+
+    static func integer(_ environment: [String: String], _ name: String) throws -> Int? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        guard let value = Int(text) else { throw ValidationError("\(name) must be an integer") }
+        return value
+    }
+
+    static func double(_ environment: [String: String], _ name: String) throws -> Double? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        guard let value = Double(text) else { throw ValidationError("\(name) must be a number") }
+        return value
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Fleet
+import Foundation
+import Kafka
+import Payments
+
+/// `payfleet ingress`: the HTTP server for vendor callbacks.
+struct IngressCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingress",
+        abstract: "Receive vendor callbacks at POST /notify/<channel>/<merchant> and write them to payfleet.callbacks.",
+        discussion: """
+            Answers the vendor's success body only after the broker acknowledged the raw callback (acks=all), \
+            otherwise the vendor's failure body so the vendor retries. Serves /livez, /readyz, /startupz and \
+            /metrics on the same port. Environment: KAFKA_BOOTSTRAP_SERVERS and KAFKA_*, PAYFLEET_MERCHANTS, \
+            PAYFLEET_HTTP_HOST/PORT, PAYFLEET_INGRESS_ACK_TIMEOUT_MS, PAYFLEET_INGRESS_MAX_BODY_BYTES, \
+            PAYFLEET_LOG_LEVEL/FORMAT.
+            """
+    )
+
+    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
+    var bootstrapServers: String?
+
+    @Option(help: "The merchants file (overrides PAYFLEET_MERCHANTS).")
+    var merchants: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        FleetLogging.bootstrap(try LoggingSettings(environment: environment))
+        FleetMetrics.bootstrap()
+        let logger = FleetLogging.logger(role: "ingress")
+        try KafkaLibrary.ensureSupported(logger: logger)
+
+        let kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
+        guard !kafka.bootstrapServers.isEmpty else {
+            throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
+        }
+        guard let path = merchants ?? environment["PAYFLEET_MERCHANTS"], !path.isEmpty else {
+            throw ValidationError("no merchants file: set PAYFLEET_MERCHANTS or --merchants")
+        }
+        let directory = try MerchantsFileLoader(
+            environment: environment, notifyBaseURLOverride: environment["PAYFLEET_NOTIFY_BASE_URL"]
+        ).load(path: path)
+        let httpClient = VendorHTTP.makeClient()
+        do {
+            let registry = try ChannelRegistry(directory: directory, http: VendorHTTP(client: httpClient), logger: logger)
+            let health = HealthState()
+            let role = try IngressRole(
+                kafka: kafka, settings: try IngressSettings(environment: environment), health: health, logger: logger
+            ) { registry.channel(for: $0) }
+            let http = RuntimeHTTPServer(settings: try HTTPSettings(environment: environment), health: health, logger: logger) {
+                role.installRoutes(on: $0)
+            }
+            try await RoleRunner(foundation: [role.producer], http: http, services: [role.readiness], health: health, logger: logger).run()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
+    }
+}

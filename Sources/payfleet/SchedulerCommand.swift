@@ -1,0 +1,39 @@
+import ArgumentParser
+import Fleet
+import Foundation
+import Kafka
+
+/// `payfleet scheduler`: delayed delivery of timer jobs over the `payfleet.delay.<tier>` topics.
+struct SchedulerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler",
+        abstract: "Forward timer jobs from payfleet.delay.<tier> to payfleet.query-jobs when they are due.",
+        discussion: """
+            Each tier partition is paused until its head is due, then the job is forwarded (same key, value and \
+            headers) or hopped to a smaller tier, and the offset is committed after the broker acknowledged. \
+            Environment: KAFKA_BOOTSTRAP_SERVERS and KAFKA_*, PAYFLEET_SCHEDULER_GROUP_ID (default \
+            payfleet-scheduler), PAYFLEET_HTTP_HOST/PORT, PAYFLEET_LOG_LEVEL/FORMAT.
+            """
+    )
+
+    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
+    var bootstrapServers: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        FleetLogging.bootstrap(try LoggingSettings(environment: environment))
+        FleetMetrics.bootstrap()
+        let logger = FleetLogging.logger(role: "scheduler")
+        try KafkaLibrary.ensureSupported(logger: logger)
+        var kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
+        guard !kafka.bootstrapServers.isEmpty else {
+            throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
+        }
+        kafka.clientID = "payfleet"
+        let health = HealthState()
+        let scheduler = DelayScheduler(
+            kafka: kafka, settings: SchedulerSettings(environment: environment), health: health, logger: logger)
+        let http = RuntimeHTTPServer(settings: try HTTPSettings(environment: environment), health: health, logger: logger)
+        try await RoleRunner(http: http, services: [scheduler], health: health, logger: logger).run()
+    }
+}
