@@ -25,6 +25,9 @@ public final class KafkaProducer: Sendable, Service {
     private let configuration: KafkaProducerConfiguration
     private let logger: Logger
     private let closeRequest: CloseRequest
+    /// `rd_kafka_topic_t` handles by name: producing by handle avoids librdkafka's per-message topic
+    /// lookup under the client-wide lock. Destroyed by the poll thread before the client.
+    private let topicHandles: NIOLockedValueBox<[String: TopicHandle]>
 
     /// Creates the producer and starts its delivery-report thread.
     ///
@@ -44,8 +47,14 @@ public final class KafkaProducer: Sendable, Service {
         self.configuration = configuration
         self.logger = logger
         self.closeRequest = CloseRequest()
-        let thread = Thread { [client, lifecycle, closeRequest, logger] in
+        self.topicHandles = NIOLockedValueBox([:])
+        let thread = Thread { [client, lifecycle, closeRequest, logger, topicHandles] in
             KafkaProducer.pollLoop(client: client, lifecycle: lifecycle, closeRequest: closeRequest, logger: logger)
+            for handle in topicHandles.withLockedValue({ $0.values }) { rd_kafka_topic_destroy(handle.pointer) }
+            topicHandles.withLockedValue { $0.removeAll() }
+            client.destroy()
+            lifecycle.markClosed()
+            logger.debug("producer closed")
         }
         thread.name = "payfleet-kafka-producer"
         thread.start()
@@ -140,8 +149,15 @@ public final class KafkaProducer: Sendable, Service {
             headers = list
         }
 
+        let topic: OpaquePointer
+        do {
+            topic = try topicHandle(message.topic)
+        } catch {
+            if let headers { rd_kafka_headers_destroy(headers) }
+            throw error
+        }
         let ticket = Unmanaged.passRetained(DeliveryTicket(batch: batch, index: index))
-        let error: OpaquePointer? = message.topic.withCString { topic in
+        let error: OpaquePointer? = message.topic.withCString { _ in
             withOptionalBytes(message.key) { keyPointer, keyLength in
                 withOptionalBytes(message.value) { valuePointer, valueLength in
                     withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
@@ -151,8 +167,8 @@ public final class KafkaProducer: Sendable, Service {
                         count += 1
                     }
                     var vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_TOPIC
-                    vu.u.cstr = topic
+                    vu.vtype = RD_KAFKA_VTYPE_RKT
+                    vu.u.rkt = topic
                     append(vu)
                     if let partition = message.partition {
                         vu = rd_kafka_vu_t()
@@ -317,10 +333,25 @@ public final class KafkaProducer: Sendable, Service {
                 rd_kafka_poll(client.handle, 50)
             }
         }
-        client.destroy()
-        lifecycle.markClosed()
-        logger.debug("producer closed")
     }
+
+    /// The cached topic handle for a name (created on first use).
+    private func topicHandle(_ name: String) throws(KafkaError) -> OpaquePointer {
+        let result: OpaquePointer? = topicHandles.withLockedValue { handles in
+            if let handle = handles[name] { return handle.pointer }
+            guard let created = rd_kafka_topic_new(client.handle, name, nil) else { return nil }
+            handles[name] = TopicHandle(pointer: created)
+            return created
+        }
+        guard let result else { throw KafkaError.rd(.delivery, "topic \(name)", rd_kafka_last_error()) }
+        return result
+    }
+}
+
+/// `rd_kafka_topic_t*`. `@unchecked Sendable`: topic handles are thread-safe and live until the
+/// producer's poll thread destroys them after the last produce call.
+struct TopicHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
 }
 
 /// The deadline handed from ``KafkaProducer/close(timeout:)`` to the poll thread.
