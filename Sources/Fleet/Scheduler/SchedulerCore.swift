@@ -79,7 +79,7 @@ actor SchedulerCore {
             partition.holds[message.offset] = hold(message, until: until, generation: partition.generation)
         case .wait(let until):
             partitions[key] = partition
-            await pause(key, at: message.offset, until: until, generation: partition.generation)
+            await pause(message, until: until, due: due, generation: partition.generation)
             return
         }
         partitions[key] = partition
@@ -201,23 +201,14 @@ actor SchedulerCore {
 
     // MARK: Pausing
 
-    private func pause(_ source: KafkaTopicPartition, at offset: Int64, until: Int64, generation: Int) async {
-        guard let consumer else { return }
-        do {
-            try consumer.pause([source])
-            try await consumer.seek([KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: offset)])
-        } catch {
-            // Not paused (or not sought back): make sure it flows again and re-decide when the head comes back.
-            logger.warning("could not pause a delay partition on its head", metadata: [
-                LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
-            ])
-            try? consumer.resume([source])
-            return
-        }
-        guard var partition = partitions[source], partition.generation == generation else {
-            try? consumer.resume([source])
-            return
-        }
+    /// Pauses the partition on `message` (its head) until `until`, seeking back so the head is
+    /// fetched again on resume. The waiting state is recorded *before* the pause takes effect, so
+    /// the sweeper never mistakes a partition being paused for a stray one; if pausing or seeking
+    /// fails, the head is timed in memory instead, so it is never skipped.
+    private func pause(_ message: KafkaConsumerMessage, until: Int64, due: Int64, generation: Int) async {
+        let source = message.topicPartition
+        let offset = message.offset
+        guard let consumer, partitions[source]?.generation == generation else { return }
         let wake = Task {
             let delay = until - Self.nowMilliseconds()
             if delay > 0 {
@@ -225,9 +216,25 @@ actor SchedulerCore {
             }
             await self.wake(source, generation: generation)
         }
-        partition.waiting = SchedulerPartition.Waiting(offset: offset, untilMilliseconds: until, wake: wake)
-        partition.position = offset
-        partitions[source] = partition
+        partitions[source]?.waiting = SchedulerPartition.Waiting(offset: offset, untilMilliseconds: until, wake: wake)
+        partitions[source]?.position = offset
+        do {
+            try consumer.pause([source])
+            try await consumer.seek([KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: offset)])
+        } catch {
+            logger.warning("could not pause a delay partition on its head; timing the head in memory", metadata: [
+                LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
+            ])
+            wake.cancel()
+            guard var partition = partitions[source], partition.generation == generation else { return }
+            partition.waiting = nil
+            partition.position = offset + 1
+            partition.tracker.start(offset)
+            partition.holds[offset] = hold(message, until: due, generation: generation)
+            partitions[source] = partition
+            try? consumer.resume([source])
+            return
+        }
         Gauge(label: MetricName.schedulerPausedPartitions).record(pausedCount)
     }
 
@@ -345,9 +352,9 @@ actor SchedulerCore {
             partition.waiting?.wake.cancel()
         }
         let deadline = ContinuousClock.now + drainTimeout
-        while ContinuousClock.now < deadline, partitions.values.contains(where: { !$0.sends.isEmpty }) {
+        while ContinuousClock.now < deadline, !Task.isCancelled, partitions.values.contains(where: { !$0.sends.isEmpty }) {
             // Acknowledgements arrive through `sent`, which does not check `stopping`.
-            try? await Task.sleep(for: .milliseconds(20))
+            do { try await Task.sleep(for: .milliseconds(20)) } catch { break }
         }
         storeOffsets(of: Array(partitions.keys))
     }
