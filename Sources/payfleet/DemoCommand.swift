@@ -2,6 +2,7 @@ import ArgumentParser
 import Fleet
 import Foundation
 import Kafka
+import Payments
 
 /// `payfleet demo`: the demo orders against a running fleet (e.g. `payfleet dev`).
 struct DemoCommand: AsyncParsableCommand {
@@ -22,6 +23,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for every order to reach a terminal event.")
     var timeout = 120
 
+    @Option(help: "Rate benchmark: submit this many paid orders (round-robin over the five channels) and print orders/s from request to succeeded.")
+    var bench: Int?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var logging = try LoggingSettings(environment: environment)
@@ -34,6 +38,24 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let client = try DemoClient(kafka: kafka, sandboxURL: sandbox, logger: logger)
         let runID = String(UInt32(Date().timeIntervalSince1970) % 100_000_000, radix: 16).uppercased()
+        if let bench {
+            guard bench > 0 else { throw ValidationError("--bench must be positive") }
+            let channels = ChannelID.allCases
+            let orders = (0..<bench).map { index in
+                DemoOrder.sample(
+                    channel: channels[index % channels.count], outTradeNo: "B\(runID)N\(index)",
+                    amountFen: 1000 + Int64(index % 50) * 100, description: "PayFleet rate benchmark")
+            }
+            let started = ContinuousClock.now
+            try await client.submit(orders)
+            let terminal = try await client.follow(orders, payPrepared: sandbox != nil, timeout: .seconds(timeout))
+            let elapsed = ContinuousClock.now - started
+            await client.close()
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let succeeded = terminal.values.filter { $0 == "succeeded" }.count
+            print("e2e rate: \(succeeded)/\(bench) orders succeeded in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(succeeded) / seconds)) orders/s (request to succeeded)")
+            return
+        }
         let orders = DemoClient.demoOrders(runID: runID, closeAfter: .seconds(closeAfter))
         try await client.submit(orders)
         print("submitted \(orders.count) orders")
