@@ -156,10 +156,18 @@ extension VendorHTTP {
     /// re-dialling of a refused connection, so an unreachable primary host fails fast as
     /// ``ChannelError/Code/unreachable`` and a channel can fail over to its backup host well
     /// inside the request deadline.
-    public static func clientConfiguration(connectTimeout: Duration = .seconds(3)) -> HTTPClient.Configuration {
+    ///
+    /// The pool allows `connectionsPerHost` HTTP/1 connections per vendor host (AsyncHTTPClient's
+    /// default of 8 makes a worker with 64 orders in flight queue for connections until
+    /// "get connection from pool timeout").
+    public static func clientConfiguration(
+        connectTimeout: Duration = .seconds(3),
+        connectionsPerHost: Int = 64
+    ) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .milliseconds(Int64(connectTimeout.components.seconds * 1000))
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         return configuration
     }
 
