@@ -216,7 +216,8 @@ struct FleetWorkerEndToEndTests {
         let mismatched = "TM\(run)"
         try await upstream.sendAll([
             EndToEndStack.create(.storepos, outTradeNo: pending, amount: 1201),
-            EndToEndStack.create(.storepos, outTradeNo: unpaid, amount: 1204, expiresAt: Date() + 4),
+            // Far enough ahead that a worker still joining the group on a loaded machine does not see it already expired.
+            EndToEndStack.create(.storepos, outTradeNo: unpaid, amount: 1204, expiresAt: Date() + 20),
             EndToEndStack.create(.wechatV2, outTradeNo: forged, amount: 1206),
             EndToEndStack.create(.storepos, outTradeNo: mismatched, amount: 1207),
         ])
