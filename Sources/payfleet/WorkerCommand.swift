@@ -50,7 +50,9 @@ struct WorkerCommand: AsyncParsableCommand {
             let health = HealthState()
             let worker = FleetWorker(settings: settings, channels: registry, logger: logger, health: health)
             let http = RuntimeHTTPServer(settings: settings.http, health: health, logger: logger)
-            try await RoleRunner(http: http, services: [worker], health: health, logger: logger).run()
+            var runner = RoleRunner(http: http, services: [worker], health: health, logger: logger)
+            runner.maximumGracefulShutdown = settings.gracefulShutdownBound
+            try await runner.run()
         } catch {
             try? await httpClient.shutdown()
             throw error

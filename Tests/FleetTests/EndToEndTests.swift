@@ -46,7 +46,7 @@ struct EndToEndTests {
         String(UInt32.random(in: 0..<UInt32.max), radix: 16).uppercased()
     }
 
-    @Test("every channel: create → prepared → pay → callback → ingress → exactly one succeeded; never paid → closed; duplicate, forged and amount-mismatched callbacks never double or fake a success", .timeLimit(.minutes(4)))
+    @Test("every channel: create → prepared → pay → callback → ingress → exactly one succeeded; NEED_QUERY / USERPAYING / timeout → pending → query → succeeded; never paid → closed; duplicate, forged and amount-mismatched callbacks never double or fake a success", .timeLimit(.minutes(4)))
     func allChannels() async throws {
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
@@ -57,9 +57,11 @@ struct EndToEndTests {
         let run = Self.runID()
         var orders = DemoClient.demoOrders(runID: run, closeAfter: .seconds(6))
         var expected: [String: String] = Dictionary(uniqueKeysWithValues: orders.map { ($0.outTradeNo, $0.amountFen % 100 == 4 ? "closed" : "succeeded") })
-        // Sandbox scenarios by amount: …05 duplicate callback, …06 forged callback (really paid), …07 amount mismatch (really paid).
+        // Sandbox scenarios by amount: …01 the create answers NEED_QUERY / USERPAYING / PAY_IN_PROCESS (pending, paid once
+        // queried), …03 the create times out (pending, the query finds the order), …05 duplicate callback, …06 forged
+        // callback (really paid), …07 amount mismatch (really paid).
         for (index, channel) in ChannelID.allCases.enumerated() {
-            for scenario: Int64 in [5, 6, 7] {
+            for scenario: Int64 in [1, 3, 5, 6, 7] {
                 let order = DemoOrder.sample(
                     channel: channel, outTradeNo: "E\(run)\(index)S\(scenario)", amountFen: 1000 + scenario,
                     description: "scenario \(scenario)")
@@ -77,6 +79,9 @@ struct EndToEndTests {
             #expect(terminal[order.outTradeNo] == expected[order.outTradeNo], "\(order.merchant) \(order.outTradeNo) (amount \(order.amountFen)): \(events.withLock { $0[order.outTradeNo] ?? [] })")
         }
         let seen = events.withLock { $0 }
+        for order in orders where order.amountFen % 100 == 1 || order.amountFen % 100 == 3 {
+            #expect(seen[order.outTradeNo]?.first == "pending", "\(order.merchant) \(order.outTradeNo) starts pending: \(seen[order.outTradeNo] ?? [])")
+        }
         for order in orders where order.amountFen % 100 == 6 || order.amountFen % 100 == 7 {
             #expect(seen[order.outTradeNo]?.contains("anomaly") == true, "a forged or mismatched callback of \(order.outTradeNo) is reported as an anomaly")
         }

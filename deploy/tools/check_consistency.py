@@ -94,9 +94,10 @@ def check_pod_template(report: Report, name: str, workload: dict[str, Any], http
         grace = pod.get("terminationGracePeriodSeconds", 30)
         if timeout is not None:
             bound = seconds(str(timeout))
-            # In-flight wait + commit + close + flush + the process' cancellation margin.
-            report.check(bound is not None and grace >= bound + 20,
-                         f"{where} terminationGracePeriodSeconds {grace} >= PAYFLEET_SHUTDOWN_TIMEOUT {timeout} + 20 s")
+            # The worker bounds its whole graceful shutdown by PAYFLEET_SHUTDOWN_TIMEOUT + 20 s
+            # (WorkerSettings.gracefulShutdownBound); 5 s more covers the preStop and process exit.
+            report.check(bound is not None and grace >= bound + 25,
+                         f"{where} terminationGracePeriodSeconds {grace} >= PAYFLEET_SHUTDOWN_TIMEOUT {timeout} + 25 s")
         vendor = (env_of(container).get("PAYFLEET_VENDOR_TIMEOUT") or {}).get("value")
         if vendor is not None and timeout is not None:
             report.check((seconds(str(vendor)) or 0) < (seconds(str(timeout)) or 0),

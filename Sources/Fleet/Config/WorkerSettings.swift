@@ -13,6 +13,8 @@ import Kafka
 /// - `PAYFLEET_STATE_RETENTION` (default `72h`): how long a terminal order's state is kept.
 /// - `PAYFLEET_MAX_IN_FLIGHT` (default 64): orders processed concurrently per worker.
 /// - `PAYFLEET_SHUTDOWN_TIMEOUT` (default `20s`): how long graceful shutdown and revocation wait for in-flight work.
+///   The whole graceful shutdown takes at most this plus 20 s (``gracefulShutdownBound``); give the
+///   container a grace period of at least this plus 25 s.
 /// - `PAYFLEET_VENDOR_TIMEOUT` (default `10s`): deadline of one vendor HTTP call.
 /// - `PAYFLEET_HTTP_HOST` / `PAYFLEET_HTTP_PORT`, `PAYFLEET_LOG_LEVEL` / `PAYFLEET_LOG_FORMAT` (shared runtime).
 public struct WorkerSettings: Sendable {
@@ -73,6 +75,18 @@ public struct WorkerSettings: Sendable {
         }
         http = try HTTPSettings(environment: environment)
         logging = try LoggingSettings(environment: environment)
+    }
+
+    /// After in-flight work: the final commit, revocation and LeaveGroup.
+    public static let consumerCloseBound: Duration = .seconds(10)
+    /// After the consumer closed: flushing the producer.
+    public static let producerCloseBound: Duration = .seconds(5)
+
+    /// The upper bound of the worker's whole graceful shutdown: in-flight work (`shutdownTimeout`,
+    /// plus 2 s for cancelled calls to unwind and the finished offsets to be committed), the consumer
+    /// close and the producer flush. The process cancels whatever is still running after it.
+    public var gracefulShutdownBound: Duration {
+        shutdownTimeout + .seconds(3) + Self.consumerCloseBound + Self.producerCloseBound
     }
 
     /// The state machine configuration these settings imply.

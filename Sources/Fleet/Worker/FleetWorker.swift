@@ -141,11 +141,14 @@ public final class FleetWorker: Service, Sendable {
         }
         setReady(false)
         health.unregisterLoop("worker.consume")
+        // Bounded as a whole by `WorkerSettings.gracefulShutdownBound`: in-flight work gets
+        // `shutdownTimeout`, then commit + LeaveGroup and the producer flush get fixed slices (the
+        // outputs were acknowledged before their offsets were stored, so the flush has little to do).
         await drain(context)
-        await consumer.close(timeout: settings.shutdownTimeout)
+        await consumer.close(timeout: WorkerSettings.consumerCloseBound)
         _ = await restoreChain.withLock { $0 }?.value
         await reader.close()
-        await producer.close(timeout: settings.shutdownTimeout)
+        await producer.close(timeout: WorkerSettings.producerCloseBound)
         logger.info("worker stopped")
         if let failure { throw failure }
     }

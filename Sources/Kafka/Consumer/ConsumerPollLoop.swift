@@ -159,12 +159,17 @@ extension KafkaConsumer {
                 }
                 rd_kafka_queue_destroy(queue)
             }
-            if !closed { logger.warning("consumer did not leave the group before the close deadline") }
+            if closed {
+                // A dynamic member has sent its LeaveGroup; a static one (group.instance.id) keeps its
+                // membership until session.timeout.ms by design.
+                logger.info("consumer closed and left the group")
+            } else {
+                logger.warning("consumer did not leave the group before the close deadline")
+            }
             lifecycle.beginClosing()
             lifecycle.waitUntilIdle(deadline: deadline + .seconds(5))
             client.destroy(flags: closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
             lifecycle.markClosed()
-            logger.debug("consumer closed")
         }
     }
 }
