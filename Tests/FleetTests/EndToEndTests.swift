@@ -73,13 +73,18 @@ struct EndToEndTests {
         try await client.submit(orders)
         let terminal = try await client.follow(orders, payPrepared: true, timeout: .seconds(150)) { order, event in
             events.withLock { $0[order.outTradeNo, default: []].append(PaymentEvent.Kind(rawValue: event.type).shortName) }
+            // The payer of an order whose create timed out pays anyway; the worker learns it by querying.
+            if order.amountFen % 100 == 3, event.type == PaymentEvent.Kind.pending.rawValue {
+                Task { try await client.pay(order) }
+            }
         }
         await client.close()
         for order in orders {
             #expect(terminal[order.outTradeNo] == expected[order.outTradeNo], "\(order.merchant) \(order.outTradeNo) (amount \(order.amountFen)): \(events.withLock { $0[order.outTradeNo] ?? [] })")
         }
         let seen = events.withLock { $0 }
-        for order in orders where order.amountFen % 100 == 1 || order.amountFen % 100 == 3 {
+        // YunGouOS has no in-progress answer to a create (its …01 orders are prepared, then paid once queried).
+        for order in orders where order.amountFen % 100 == 3 || (order.amountFen % 100 == 1 && order.channel != .yungouos) {
             #expect(seen[order.outTradeNo]?.first == "pending", "\(order.merchant) \(order.outTradeNo) starts pending: \(seen[order.outTradeNo] ?? [])")
         }
         for order in orders where order.amountFen % 100 == 6 || order.amountFen % 100 == 7 {

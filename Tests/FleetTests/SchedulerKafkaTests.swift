@@ -94,25 +94,26 @@ struct SchedulerKafkaTests {
         #expect(arrivals.count == jobs.count, "every job arrives")
         var lateness: [Int64] = []
         for job in jobs {
-            guard let (arrival, message) = arrivals[job.id] else { continue }
-            #expect(arrival >= job.due - 5, "job \(job.id) arrived \(job.due - arrival) ms early")
-            lateness.append(arrival - job.due)
+            guard let (_, message) = arrivals[job.id] else { continue }
+            // When the scheduler emitted it: the query-jobs record's create time, set by the
+            // scheduler's producer. (The collector's own arrival times are no measure: it is a new
+            // group, and the embedded broker answers a new group's first JoinGroup after 3 s, so the
+            // earliest jobs would seem 3 s late.)
+            let emitted = try #require(message.timestamp.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) })
+            #expect(emitted >= job.due - 5, "job \(job.id) emitted \(job.due - emitted) ms early")
+            lateness.append(emitted - job.due)
             #expect(message.headers.string(TimerJob.dueAtHeader) == String(job.due))
             #expect(message.headers.string("x-test") == "kept")
             #expect(message.value == Data("{\"job\":\"query\",\"out_trade_no\":\"\(job.id)\",\"timer_id\":\"\(job.id)\"}".utf8))
         }
         lateness.sort()
         let snapshot = scheduler.statistics.snapshot
-        print("scheduler lateness (arrival at a consumer − due), ms: p50=\(lateness[lateness.count / 2]) p99=\(lateness[lateness.count * 99 / 100]) max=\(lateness.last ?? -1); scheduler-side p50=\(snapshot.latenessQuantile(0.5) ?? -1) p99=\(snapshot.latenessQuantile(0.99) ?? -1) max=\(snapshot.latenessQuantile(1) ?? -1); hops=\(snapshot.hopped)")
+        print("scheduler lateness (query-jobs record timestamp − due), ms: p50=\(lateness[lateness.count / 2]) p99=\(lateness[lateness.count * 99 / 100]) max=\(lateness.last ?? -1); scheduler-side, with the warm-up job due before the scheduler joined: p50=\(snapshot.latenessQuantile(0.5) ?? -1) p99=\(snapshot.latenessQuantile(0.99) ?? -1) max=\(snapshot.latenessQuantile(1) ?? -1); hops=\(snapshot.hopped)")
         #expect(snapshot.invalid == 1)
         #expect(snapshot.emitted == jobs.count + 1)
         #expect(snapshot.hopped > 0, "jobs due after more than the 1 s hold horizon hop down from the 3 s tier")
-        // No job may wait a whole extra tier. Known issue: on the mock broker an occasional job
-        // arrives about one 3 s tier delay late (seen as max ≈ 3.0 s while p50 ≈ 25 ms); under
-        // investigation (suspected interplay of pause/seek with the consumer's fetch position).
-        withKnownIssue("occasional job late by one tier delay", isIntermittent: true) {
-            #expect((lateness.last ?? 0) < 1000)
-        }
+        // Lateness stays under a second (the issue's bound) for every job, not just the median.
+        #expect((lateness.last ?? 0) < 1000, "a job was emitted \(lateness.last ?? 0) ms after it was due")
         #expect(lateness[lateness.count / 2] < 1000, "median lateness stays well under a second")
 
         let letters = try await TopicSnapshot.read(topics: [FleetTopic.deadLetters], kafka: kafka, logger: logger)
@@ -135,7 +136,12 @@ struct SchedulerKafkaTests {
         for tier in Self.tiers { try cluster.createTopic(tier.topic, partitions: 2) }
         try cluster.createTopic(FleetTopic.queryJobs, partitions: 3)
         try cluster.createTopic(FleetTopic.deadLetters, partitions: 1)
-        let kafka = cluster.configuration()
+        var kafka = cluster.configuration()
+        // The embedded broker answers the JoinGroup that follows a member's LeaveGroup only after
+        // session.timeout.ms − 1 s (45 s by default; a real broker answers once the remaining
+        // members have rejoined): a short session keeps the hand-over to the second scheduler short.
+        kafka.properties["session.timeout.ms"] = "6000"
+        kafka.properties["heartbeat.interval.ms"] = "1000"
         var settings = SchedulerSettings()
         settings.tiers = Self.tiers
         settings.resumeLead = .milliseconds(200)

@@ -28,6 +28,19 @@ struct SchedulerPlannerTests {
             == .hold(untilMilliseconds: now + 1))
     }
 
+    @Test("the smallest tier is never paused: everything a writer puts there is held in memory")
+    func smallestTierHoldsEverything() {
+        // Written now into the 5 s tier, due in 29 s (less than the 30 s tier): held, not paused on.
+        // Were it paused until +4 s, a 100 ms job written behind it would be emitted ~4 s late.
+        #expect(planner.decide(tier: tier("5s"), recordTimestampMilliseconds: now, dueAtMilliseconds: now + 29_000, nowMilliseconds: now)
+            == .hold(untilMilliseconds: now + 29_000))
+        #expect(planner.holdHorizon(in: tier("5s")) == .seconds(30))
+        #expect(planner.holdHorizon(in: tier("30s")) == .seconds(5))
+        // A record misfiled into the smallest tier (due beyond the next tier) still waits for its wake time.
+        #expect(planner.decide(tier: tier("5s"), recordTimestampMilliseconds: now, dueAtMilliseconds: now + 60_000, nowMilliseconds: now)
+            == .wait(untilMilliseconds: now + 4_000))
+    }
+
     @Test("a record not awake in its tier pauses the partition until shortly before its wake time")
     func waitsForWake() {
         // Written now into the 30 s tier, due in 45 s: wakes at +30 s, resumed 1 s earlier.
@@ -101,5 +114,7 @@ struct SchedulerPlannerTests {
         #expect(custom.holdHorizon == .seconds(1))  // never below the smallest tier
         #expect(custom.decide(tier: custom.tiers[1], recordTimestampMilliseconds: now, dueAtMilliseconds: now + 3000, nowMilliseconds: now)
             == .wait(untilMilliseconds: now + 1900))
+        #expect(custom.decide(tier: custom.tiers[0], recordTimestampMilliseconds: now, dueAtMilliseconds: now + 1999, nowMilliseconds: now)
+            == .hold(untilMilliseconds: now + 1999))
     }
 }

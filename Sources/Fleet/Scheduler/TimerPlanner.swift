@@ -11,7 +11,12 @@
 /// 1. `due <= now` → ``TimerDecision/emit``.
 /// 2. `due - now <= holdHorizon` → ``TimerDecision/hold(untilMilliseconds:)`` until `due`: short
 ///    remainders are timed in memory (uncommitted until forwarded), which keeps lateness in
-///    milliseconds and lets the smallest tier flow without pausing.
+///    milliseconds. In the smallest tier the horizon is the *next* tier's delay, i.e. everything a
+///    writer puts there is held: that tier also takes jobs shorter than its own delay, so its
+///    records are not FIFO by due time, and pausing it on a head would make a short job queued
+///    behind that head late by up to the tier's delay. Every other tier is FIFO by due time
+///    (a writer or hop puts a job in tier *T* only when at least *T.delay* is left), so pausing
+///    it on its head delays nothing behind it.
 /// 3. Its wake time in *T* is `min(due, ts + T.delay)`. While `wake - resumeLead > now` it is not
 ///    awake: ``TimerDecision/wait(untilMilliseconds:)`` until `wake - resumeLead` (resuming a little
 ///    early hides the re-fetch after seeking back).
@@ -46,6 +51,13 @@ public struct TimerPlanner: Sendable, Hashable {
         tiers.first { $0.topic == topic }
     }
 
+    /// Remainders up to this are held in memory for a record of `tier`: ``holdHorizon``, or in the
+    /// smallest tier (when there are several) the next tier's delay.
+    public func holdHorizon(in tier: DelayTier) -> Duration {
+        guard tiers.count > 1, tier == tiers[0] else { return holdHorizon }
+        return max(holdHorizon, tiers[1].delay)
+    }
+
     /// Decides what to do with a record of `tier`.
     /// - Parameters:
     ///   - tier: the tier the record was read from.
@@ -60,7 +72,7 @@ public struct TimerPlanner: Sendable, Hashable {
     ) -> TimerDecision {
         let remaining = due - now
         if remaining <= 0 { return .emit }
-        if remaining <= holdHorizon.wholeMilliseconds { return .hold(untilMilliseconds: due) }
+        if remaining <= holdHorizon(in: tier).wholeMilliseconds { return .hold(untilMilliseconds: due) }
         let tierWake = recordTimestampMilliseconds.map { $0 + tier.delay.wholeMilliseconds } ?? due
         let resumeAt = min(due, tierWake) - resumeLead.wholeMilliseconds
         if resumeAt > now { return .wait(untilMilliseconds: resumeAt) }

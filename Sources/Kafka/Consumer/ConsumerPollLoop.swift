@@ -151,7 +151,8 @@ extension KafkaConsumer {
                         guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
                         if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
                             rebalance.handle(
-                                rk: rk, err: rd_kafka_event_error(event), partitions: rd_kafka_event_topic_partition_list(event))
+                                rk: rk, err: rd_kafka_event_error(event), partitions: rd_kafka_event_topic_partition_list(event),
+                                closing: true)
                         }
                         rd_kafka_event_destroy(event)
                     }

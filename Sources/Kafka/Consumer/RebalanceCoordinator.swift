@@ -25,7 +25,14 @@ final class RebalanceCoordinator: Sendable {
         self.logger = logger
     }
 
-    func handle(rk: OpaquePointer, err: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+    /// - Parameter closing: the event is served by the consumer close. Then nothing but the
+    ///   (un)assign itself may call into librdkafka: pause and resume are synchronous requests to
+    ///   the partitions' queues, and once the close has unassigned them nothing serves those
+    ///   queues, so the call would never return (seen with 2.0.2 as a close hanging forever).
+    func handle(
+        rk: OpaquePointer, err: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        closing: Bool = false
+    ) {
         let list = RDKafkaTopicPartitionList.partitions(of: partitions)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
@@ -38,7 +45,15 @@ final class RebalanceCoordinator: Sendable {
                 state.rebalanceCount += 1
                 return state.backPressurePaused
             }
-            if pauseAll, let partitions { rd_kafka_pause_partitions(rk, partitions) }
+            // librdkafka keeps a partition's pause flag across assignments: a partition assigned
+            // again starts flowing unless the whole consumer is held back.
+            if !closing, let partitions {
+                if pauseAll {
+                    rd_kafka_pause_partitions(rk, partitions)
+                } else {
+                    rd_kafka_resume_partitions(rk, partitions)
+                }
+            }
             logger.info("partitions assigned", metadata: ["partitions": "\(list.sorted().map(\.description).joined(separator: ","))"])
             invoke(KafkaRebalance(kind: .assigned, partitions: list))
 
@@ -53,8 +68,6 @@ final class RebalanceCoordinator: Sendable {
                 ])
             invoke(KafkaRebalance(kind: lost ? .lost : .revoked, partitions: list))
             rd_kafka_assign(rk, nil)
-            // Clear pause flags so a partition assigned again later starts flowing.
-            if let partitions { rd_kafka_resume_partitions(rk, partitions) }
             state.withLockedValue { state in
                 state.assignment.subtract(list)
                 state.userPaused.subtract(list)

@@ -32,6 +32,11 @@ final class EventCollector: Sendable {
         }
     }
 
+    /// The events read so far.
+    func snapshot() -> [ReceivedPaymentEvent] {
+        events.withLock { $0 }
+    }
+
     /// Waits until `done` holds for the events read so far; returns them.
     @discardableResult
     func waitUntil(timeout: Duration, _ done: ([ReceivedPaymentEvent]) -> Bool) async throws -> [ReceivedPaymentEvent] {

@@ -1,0 +1,156 @@
+import Fleet
+import Foundation
+import Kafka
+import Logging
+import Payments
+import Testing
+
+/// Crashes and rebalances with the real `payfleet` binary for every role, under load, over four
+/// channels (wechat-v2, yungouos, 乐收赢, storepos) and a mix of sandbox scenarios (paid, NEED_QUERY,
+/// create timeout, duplicate callback, never paid). Afterwards the invariant checker reads the
+/// topics: every order has exactly one terminal event of the expected kind, nothing regressed or
+/// conflicts, every create was answered, and every callback the sandbox saw acknowledged is in
+/// `payfleet.callbacks`.
+///
+/// The members run with `session.timeout.ms` 6 s, so a SIGKILLed member is noticed within seconds
+/// (the embedded broker then waits `session.timeout.ms` − 1 s more before it completes the rebalance).
+@Suite("Crashes and rebalances (payfleet binary)", .serialized)
+struct CrashTests {
+    /// Paid normally, NEED_QUERY (queried to success), create timeout (pending, queried), a
+    /// duplicate callback, and — on the aggregators — never paid (closed at expiry).
+    static func mixedScenario(_ index: Int, _ channel: ChannelID) -> Int64 {
+        switch index % 10 {
+        case 1: return 1
+        case 3: return 3
+        case 5: return 5
+        case 7 where channel != .wechatV2: return 4
+        default: return 0
+        }
+    }
+
+    /// Waits for every order's terminal event, then checks each order's events and the invariants.
+    static func expectSettled(_ orders: [DemoOrder], fleet: ProcessFleet, collector: EventCollector, timeout: Duration) async throws {
+        let expected = Dictionary(uniqueKeysWithValues: orders.map { ($0.outTradeNo, ProcessFleet.expectedTerminal($0)) })
+        let events = try await collector.waitUntil(timeout: timeout) { events in
+            let done = Set(events.filter { expected[$0.subject] == $0.type }.map(\.subject))
+            return done.count == expected.count
+        }
+        // Late duplicates (callback retries, queries) have a moment to show up before the check.
+        try await Task.sleep(for: .seconds(3))
+        let terminal = Set([PaymentEvent.Kind.succeeded, .failed, .closed].map(\.rawValue))
+        for order in orders {
+            let types = events.filter { $0.subject == order.outTradeNo }.map(\.type)
+            #expect(types.filter(terminal.contains) == [expected[order.outTradeNo]!],
+                    "\(order.channel.rawValue) \(order.outTradeNo) amount \(order.amountFen): \(types)")
+        }
+        let report = try await fleet.check(orders)
+        #expect(report.violations.isEmpty, "\(report.violations)")
+        #expect(report.acceptedOrders == orders.count)
+        #expect(report.callbackRecords > 0)
+    }
+
+    @Test("SIGKILL a worker mid-stream, start another: every order ends once, no acknowledged callback is missing",
+          .timeLimit(.minutes(5)))
+    func killWorkerMidStream() async throws {
+        let fleet = try await ProcessFleet(name: "kill-worker")
+        defer { fleet.stop() }
+        _ = try await fleet.startScheduler("scheduler")
+        let workerA = try await fleet.startWorker("worker-a")
+        let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
+        let collecting = Task { try await collector.run() }
+        defer { collecting.cancel() }
+        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
+
+        let run = UUID().uuidString.prefix(5).uppercased()
+        let orders = ProcessFleet.orders(prefix: "KW\(run)", count: 120, scenario: Self.mixedScenario)
+        try await fleet.submit(Array(orders[..<80]), producer: upstream)
+        // Kill it while it is busy: some orders answered, others in flight or not yet read.
+        try await collector.waitUntil(timeout: .seconds(60)) { events in
+            Set(events.map(\.subject)).count >= 25
+        }
+        workerA.process.kill()
+        #expect(try await workerA.process.waitForExit(timeout: .seconds(5)) != nil, "worker A survived SIGKILL")
+        // Load (and the sandbox's callbacks) keep coming while no worker runs.
+        try await fleet.submit(Array(orders[80...]), producer: upstream)
+        _ = try await fleet.startWorker("worker-b")
+
+        try await Self.expectSettled(orders, fleet: fleet, collector: collector, timeout: .seconds(150))
+        await collector.close()
+        await upstream.close(timeout: .seconds(5))
+    }
+
+    @Test("two workers rebalance under load (one joins, later one leaves): every order ends once",
+          .timeLimit(.minutes(5)))
+    func rebalanceUnderLoad() async throws {
+        let fleet = try await ProcessFleet(name: "rebalance")
+        defer { fleet.stop() }
+        _ = try await fleet.startScheduler("scheduler")
+        let workerA = try await fleet.startWorker("worker-a")
+        let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
+        let collecting = Task { try await collector.run() }
+        defer { collecting.cancel() }
+        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
+
+        let run = UUID().uuidString.prefix(5).uppercased()
+        let orders = ProcessFleet.orders(prefix: "RB\(run)", count: 150, scenario: Self.mixedScenario)
+        // A steady stream: 10 orders every 250 ms, while the group changes twice.
+        let feeding = Task {
+            for batch in stride(from: 0, to: orders.count, by: 10) {
+                try await fleet.submit(Array(orders[batch..<min(batch + 10, orders.count)]), producer: upstream)
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        try await collector.waitUntil(timeout: .seconds(60)) { Set($0.map(\.subject)).count >= 20 }
+        let workerB = try await fleet.startWorker("worker-b")
+        try await collector.waitUntil(timeout: .seconds(90)) { Set($0.map(\.subject)).count >= 90 }
+        workerA.process.terminate()
+        let status = try await workerA.process.waitForExit(timeout: .seconds(40))
+        #expect(status == 0, "worker A exit status \(String(describing: status)): \(workerA.process.stderrTail)")
+        try await feeding.value
+
+        try await Self.expectSettled(orders, fleet: fleet, collector: collector, timeout: .seconds(150))
+        // Both members worked: B took partitions over while A still ran.
+        #expect(workerB.process.logRecords().contains { $0["msg"] as? String == "partitions assigned" })
+        await collector.close()
+        await upstream.close(timeout: .seconds(5))
+    }
+
+    @Test("SIGKILL the scheduler with query and close timers pending: a new scheduler fires them all",
+          .timeLimit(.minutes(5)))
+    func killSchedulerWithTimersPending() async throws {
+        let fleet = try await ProcessFleet(name: "kill-scheduler")
+        defer { fleet.stop() }
+        let schedulerA = try await fleet.startScheduler("scheduler-a")
+        _ = try await fleet.startWorker("worker")
+        let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
+        let collecting = Task { try await collector.run() }
+        defer { collecting.cancel() }
+        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
+
+        // Every order needs a timer to end: NEED_QUERY and create timeouts need queries (the first
+        // at +5 s), never-paid orders need their close at expiry (20 s out).
+        let run = UUID().uuidString.prefix(5).uppercased()
+        let orders = ProcessFleet.orders(prefix: "KS\(run)", count: 40) { index, channel in
+            switch index % 3 {
+            case 0: return 1
+            case 1: return 3
+            default: return channel == .wechatV2 ? 1 : 4
+            }
+        }
+        try await fleet.submit(orders, producer: upstream)
+        // Every order has started (pending or prepared), so its timers are in the delay topics.
+        try await collector.waitUntil(timeout: .seconds(60)) { Set($0.map(\.subject)).isSuperset(of: orders.map(\.outTradeNo)) }
+        schedulerA.process.kill()
+        #expect(try await schedulerA.process.waitForExit(timeout: .seconds(5)) != nil, "scheduler A survived SIGKILL")
+        let settledBefore = collector.snapshot().filter {
+            $0.type == PaymentEvent.Kind.succeeded.rawValue || $0.type == PaymentEvent.Kind.closed.rawValue
+        }.count
+        try await Task.sleep(for: .seconds(2))
+        _ = try await fleet.startScheduler("scheduler-b")
+
+        try await Self.expectSettled(orders, fleet: fleet, collector: collector, timeout: .seconds(150))
+        #expect(settledBefore < orders.count, "the timers were still pending when the scheduler was killed")
+        await collector.close()
+        await upstream.close(timeout: .seconds(5))
+    }
+}
