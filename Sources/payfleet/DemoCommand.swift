@@ -23,8 +23,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for every order to reach a terminal event.")
     var timeout = 120
 
-    @Option(help: "Rate benchmark: submit this many paid orders (round-robin over the five channels) and print orders/s from request to succeeded.")
+    @Option(help: "Rate benchmark: submit this many paid orders (round-robin over the channels) and print orders/s from request to succeeded.")
     var bench: Int?
+
+    @Option(help: "Channels the benchmark uses, comma-separated (default: all five; their demo-<channel> merchants must be configured).")
+    var channels: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -40,7 +43,16 @@ struct DemoCommand: AsyncParsableCommand {
         let runID = String(UInt32(Date().timeIntervalSince1970) % 100_000_000, radix: 16).uppercased()
         if let bench {
             guard bench > 0 else { throw ValidationError("--bench must be positive") }
-            let channels = ChannelID.allCases
+            var channels = ChannelID.allCases
+            if let list = self.channels {
+                channels = try list.split(separator: ",").map { name in
+                    guard let channel = ChannelID(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                        throw ValidationError("unknown channel \(name); channels: \(ChannelID.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    return channel
+                }
+                guard !channels.isEmpty else { throw ValidationError("--channels lists no channel") }
+            }
             let orders = (0..<bench).map { index in
                 DemoOrder.sample(
                     channel: channels[index % channels.count], outTradeNo: "B\(runID)N\(index)",

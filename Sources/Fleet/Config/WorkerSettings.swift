@@ -86,7 +86,7 @@ public struct WorkerSettings: Sendable {
     /// plus 2 s for cancelled calls to unwind and the finished offsets to be committed), the consumer
     /// close and the producer flush. The process cancels whatever is still running after it.
     public var gracefulShutdownBound: Duration {
-        shutdownTimeout + .seconds(3) + Self.consumerCloseBound + Self.producerCloseBound
+        shutdownTimeout + .seconds(5) + Self.consumerCloseBound + Self.producerCloseBound
     }
 
     /// The state machine configuration these settings imply.
