@@ -43,6 +43,13 @@ struct CrashTests {
             #expect(types.filter(terminal.contains) == [expected[order.outTradeNo]!],
                     "\(order.channel.rawValue) \(order.outTradeNo) amount \(order.amountFen): \(types)")
         }
+        // The slowest order, for the log: which path took longest to settle.
+        let firstSeen = Dictionary(events.map { ($0.subject, $0.time ?? .distantPast) }, uniquingKeysWith: min)
+        let settledAt = Dictionary(events.filter { terminal.contains($0.type) }.map { ($0.subject, $0.time ?? .distantPast) }, uniquingKeysWith: min)
+        if let slowest = orders.max(by: { (settledAt[$0.outTradeNo] ?? .distantPast) < (settledAt[$1.outTradeNo] ?? .distantPast) }),
+           let end = settledAt[slowest.outTradeNo], let begin = firstSeen.values.min() {
+            print("settled \(orders.count) orders; the last, \(slowest.channel.rawValue) \(slowest.outTradeNo) (amount \(slowest.amountFen)), \(String(format: "%.1f", end.timeIntervalSince(begin))) s after the first event: \(events.filter { $0.subject == slowest.outTradeNo }.map { PaymentEvent.Kind(rawValue: $0.type).shortName })")
+        }
         let report = try await fleet.check(orders)
         #expect(report.violations.isEmpty, "\(report.violations)")
         #expect(report.acceptedOrders == orders.count)

@@ -83,7 +83,7 @@ public struct WorkerSettings: Sendable {
     public static let producerCloseBound: Duration = .seconds(5)
 
     /// The upper bound of the worker's whole graceful shutdown: in-flight work (`shutdownTimeout`,
-    /// plus 2 s for cancelled calls to unwind and the finished offsets to be committed), the consumer
+    /// plus 5 s for cancelled calls to unwind and the finished offsets to be committed), the consumer
     /// close and the producer flush. The process cancels whatever is still running after it.
     public var gracefulShutdownBound: Duration {
         shutdownTimeout + .seconds(5) + Self.consumerCloseBound + Self.producerCloseBound

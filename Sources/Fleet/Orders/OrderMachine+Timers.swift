@@ -81,7 +81,7 @@ extension OrderMachine {
     /// locally when the vendor's close window has passed.
     mutating func closeAtVendor(found status: TradeStatus, now: Date) -> OrderStep {
         guard let current = state else { return OrderStep() }
-        if case .paying = status, current.closeAttempts < configuration.maximumCloseDeferrals {
+        if case .paying = status, policy.payingMeansPayerActive, current.closeAttempts < configuration.maximumCloseDeferrals {
             // The payer is paying right now; look again shortly instead of closing under them.
             return OrderStep(outputs: scheduleClose(at: now + policy.pendingQueryInterval.timeInterval))
         }

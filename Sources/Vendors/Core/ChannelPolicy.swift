@@ -14,6 +14,11 @@ public struct ChannelPolicy: Sendable, Hashable {
     public var closeMinimumAge: Duration
     /// An order older than this can no longer be closed/cancelled at the vendor (storepos cancel), if limited.
     public var closeMaximumAge: Duration?
+    /// Whether a query answer of `paying` means a payer is paying right now, so that an expiry close
+    /// is deferred a little instead of closing under them. False for a vendor whose query answers
+    /// the same "in process" for an order nobody has started to pay (乐收赢 `PAY_IN_PROCESS`):
+    /// there the deferral would only delay every expiry.
+    public var payingMeansPayerActive: Bool
 
     public init(
         pendingFirstQuery: Duration = .seconds(5),
@@ -22,7 +27,8 @@ public struct ChannelPolicy: Sendable, Hashable {
         fallbackQueries: [Duration] = [.seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600)],
         minimumQueryInterval: Duration = .zero,
         closeMinimumAge: Duration = .zero,
-        closeMaximumAge: Duration? = nil
+        closeMaximumAge: Duration? = nil,
+        payingMeansPayerActive: Bool = true
     ) {
         self.pendingFirstQuery = pendingFirstQuery
         self.pendingQueryInterval = pendingQueryInterval
@@ -31,5 +37,6 @@ public struct ChannelPolicy: Sendable, Hashable {
         self.minimumQueryInterval = minimumQueryInterval
         self.closeMinimumAge = closeMinimumAge
         self.closeMaximumAge = closeMaximumAge
+        self.payingMeansPayerActive = payingMeansPayerActive
     }
 }

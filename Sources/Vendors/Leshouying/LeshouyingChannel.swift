@@ -13,7 +13,9 @@ import Payments
 public struct LeshouyingChannel: PaymentChannel {
     public let channel: ChannelID = .leshouying
     public let merchant: String
-    public let policy: ChannelPolicy = ChannelPolicy()
+    /// `queryorder` answers `PAY_IN_PROCESS` both while a payer pays and for an order nobody has
+    /// started to pay, so it says nothing about an active payer (see ``ChannelPolicy/payingMeansPayerActive``).
+    public let policy: ChannelPolicy = ChannelPolicy(payingMeansPayerActive: false)
     public var acknowledgement: CallbackAcknowledgement { configuration.acknowledgement }
 
     let configuration: LeshouyingConfiguration

@@ -90,6 +90,18 @@ struct OrderMachineCloseTests {
         #expect(try #require(c.timers.first).job == .close)
     }
 
+    @Test("乐收赢: its query says PAY_IN_PROCESS for any unpaid order, so 'paying' does not postpone the close at expiry")
+    func payingWithoutActivePayer() {
+        var machine = Fixture.preparedMachine(policy: ChannelPolicy(payingMeansPayerActive: false))
+        _ = machine.jobDue(Fixture.job(.close, .expiry), now: Fixture.at(7200))
+        let step = machine.queryAnswered(.success(.paying), now: Fixture.at(7200))
+        guard case .close = step.call else {
+            Issue.record("expected the close call at once, got \(String(describing: step.call))")
+            return
+        }
+        #expect(step.timers.isEmpty)
+    }
+
     @Test("storepos: past the cancel window the order is closed locally (the vendor cannot cancel it any more)")
     func cancelWindowPassed() throws {
         var machine = Fixture.preparedMachine(policy: Fixture.storeposPolicy)

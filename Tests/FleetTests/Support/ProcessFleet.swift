@@ -71,7 +71,7 @@ final class ProcessFleet: @unchecked Sendable {
             "PAYFLEET_TOPICS_DIR": FleetProcess.repositoryTopicsDirectory,
             "PAYFLEET_HTTP_HOST": "127.0.0.1",
             "PAYFLEET_LOG_FORMAT": "json",
-            "PAYFLEET_LOG_LEVEL": "info",
+            "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_TEST_LOG_LEVEL"] ?? "info",
         ]
         let sandbox = try FleetProcess(name: "sandbox", binary: binary, arguments: [
             "sandbox", "--host", "127.0.0.1", "--port", "\(sandboxPort)", "--autopay-ms", "\(autopayMilliseconds)",
