@@ -50,6 +50,28 @@ import _CryptoExtras
         #expect(await store.key(serial: certificate.serial, now: certificate.notValidAfter.addingTimeInterval(1)) == nil)
     }
 
+    @Test func concurrentFirstCallsShareOneDownloadAndAllFindTheKey() async throws {
+        let certificate = try Self.certificate()
+        let downloads = NIOLockedValueBox(0)
+        let store = WeChatV3KeyStore(
+            publicKeyID: nil, publicKey: nil,
+            downloader: { () async throws(ChannelError) -> [WeChatPlatformCertificate] in
+                downloads.withLockedValue { $0 += 1 }
+                try? await Task.sleep(for: .milliseconds(200))
+                return [certificate]
+            }
+        )
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let found = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<8 {
+                group.addTask { await store.key(serial: certificate.serial, now: start.addingTimeInterval(Double(index) * 0.01)) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(found == Array(repeating: true, count: 8), "every concurrent first call finds the certificate")
+        #expect(downloads.withLockedValue { $0 } == 1)
+    }
+
     @Test func aFailedDownloadIsRetriedAfterTheBackoff() async throws {
         let downloads = NIOLockedValueBox(0)
         let store = WeChatV3KeyStore(

@@ -39,7 +39,10 @@ actor WeChatV3KeyStore {
     func key(serial: String, now: Date) async -> _RSA.Signing.PublicKey? {
         if let publicKeyID, serial == publicKeyID { return publicKey }
         guard downloader != nil else { return nil }
-        if refreshDue(now: now) || (certificates[serial] == nil && unknownSerialMayRefresh(now: now)) {
+        // A download already in flight (the first calls after start-up run concurrently) is joined
+        // rather than skipped: skipping it answered "unknown serial" for every call but the first.
+        let inFlight = refreshing != nil && certificates[serial] == nil
+        if inFlight || refreshDue(now: now) || (certificates[serial] == nil && unknownSerialMayRefresh(now: now)) {
             _ = await refresh(now: now)
         }
         guard let certificate = certificates[serial], certificate.notValidAfter > now else { return nil }
