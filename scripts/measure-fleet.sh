@@ -53,7 +53,7 @@ for port in $INGRESS_PORT $WORKER_PORT $SCHEDULER_PORT; do wait_200 "http://127.
 sleep 2
 
 ROLES=(broker sandbox ingress worker scheduler)
-ROLE_PIDS=($BROKER $SANDBOX $INGRESS $WORKER $SCHEDULER)
+ROLE_PIDS=("$BROKER" "$SANDBOX" "$INGRESS" "$WORKER" "$SCHEDULER")
 TICKS=$(getconf CLK_TCK)
 rss() { awk '/^VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {print int($2/1024)}' "/proc/$1/status"; }

@@ -12,7 +12,7 @@
 #   6. cross-file consistency (deploy/tools/check_consistency.py)
 #   7. Strimzi KafkaTopics regenerated from topics/ by `payfleet topics render --format strimzi`
 #      and diffed against the committed deploy/kubernetes/strimzi/kafkatopics.yaml
-#   8. shellcheck on this script
+#   8. shellcheck on the scripts
 #
 # Environment:
 #   PAYFLEET_DEPLOY_TOOLS   venv for the validators (default ~/.cache/payfleet-deploy-tools);
@@ -167,9 +167,9 @@ strimzi_topics() {
     fi
 }
 
-# --- 8. this script ---------------------------------------------------------------------------
+# --- 8. the shell scripts ---------------------------------------------------------------------
 lint_shell() {
-    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh
+    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev
 }
 
 step "hadolint deploy/Dockerfile" lint_dockerfile
@@ -179,7 +179,7 @@ step "check-jsonschema KEDA + Strimzi custom resources" custom_resources
 step "yamllint deploy/" lint_yaml
 step "cross-file consistency" consistency
 step "Strimzi KafkaTopics match topics/" strimzi_topics
-step "shellcheck scripts/validate-deploy.sh" lint_shell
+step "shellcheck scripts/" lint_shell
 
 if ((${#FAILED[@]})); then
     echo "validate-deploy: ${#FAILED[@]} step(s) failed:" >&2
