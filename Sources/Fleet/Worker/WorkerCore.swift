@@ -52,6 +52,17 @@ actor WorkerCore {
     }
     private var hasCapacity: Bool { runningKeys < maxInFlight && bufferedCount < maxBuffered }
 
+    /// Mutates the work of `partition` in place; `nil` when the partition is not held.
+    ///
+    /// Never copy a `PartitionWork` out of ``partitions`` to mutate it and write it back: while the
+    /// dictionary still holds the old value, the first write to the copy duplicates every
+    /// collection inside it — all orders of the partition — so each message cost time in
+    /// proportion to the orders retained.
+    private func modify<Result>(_ partition: Int32, _ body: (inout PartitionWork) -> Result) -> Result? {
+        guard partitions[partition] != nil else { return nil }
+        return body(&partitions[partition]!)
+    }
+
     /// Waits until another message may be taken from the consumer (or the task is cancelled).
     func waitForCapacity() async {
         if hasCapacity { return }
@@ -95,24 +106,29 @@ actor WorkerCore {
 
     /// An order-state record read during restore (ignored unless its partition is restoring).
     func restoreRecord(_ message: KafkaConsumerMessage) {
-        guard var work = partitions[message.partition], case .restoring = work.phase, let key = message.keyString else { return }
-        if let problem = work.applyRestoreRecord(key: key, offset: message.offset, value: message.value) {
+        guard let key = message.keyString else { return }
+        let problem = modify(message.partition) { work -> OrderStateDecodingError? in
+            guard case .restoring = work.phase else { return nil }
+            return work.applyRestoreRecord(key: key, offset: message.offset, value: message.value)
+        }
+        if let problem = problem ?? nil {
             logger.error(
                 "order-state record skipped",
                 metadata: [LogKey.outTradeNo: "\(key)", LogKey.offset: "\(message.offset)", LogKey.error: "\(problem)"])
         }
-        partitions[message.partition] = work
     }
 
     /// Ends the restore of `partition`: it is ready, and the messages held meanwhile start.
     func restoreFinished(_ partition: Int32, epoch: Int) -> [Launch] {
-        guard var work = partitions[partition], work.epoch == epoch, case .restoring = work.phase else { return [] }
-        work.phase = .ready
-        work.restoredOffsets = [:]
-        let held = work.held
-        work.held = []
-        partitions[partition] = work
-        logger.debug("partition restored", metadata: [LogKey.partition: "\(partition)", "orders": "\(work.orders.count)"])
+        let taken = modify(partition) { work -> [KafkaConsumerMessage]? in
+            guard work.epoch == epoch, case .restoring = work.phase else { return nil }
+            work.phase = .ready
+            work.restoredOffsets = [:]
+            defer { work.held = [] }
+            return work.held
+        }
+        guard let held = taken ?? nil else { return [] }
+        logger.debug("partition restored", metadata: [LogKey.partition: "\(partition)", "orders": "\(partitions[partition]?.orders.count ?? 0)"])
         var launches: [Launch] = []
         for message in held {
             if let launch = enqueue(message, partition: partition) { launches.append(launch) }
@@ -131,76 +147,66 @@ actor WorkerCore {
     /// An input message from the consumer.
     /// - Returns: a launch when its key was idle and its partition ready.
     func accept(_ message: KafkaConsumerMessage) -> Launch? {
-        guard var work = partitions[message.partition] else {
-            // Not (or no longer) ours: the consumer dropped the assignment; the next owner processes it.
-            return nil
+        // Not (or no longer) ours when absent: the consumer dropped the assignment; the next owner processes it.
+        let phase = modify(message.partition) { work -> PartitionWork.Phase in
+            work.trackers[message.topic, default: OffsetTracker()].delivered(message.offset)
+            if case .restoring = work.phase { work.held.append(message) }
+            return work.phase
         }
-        work.trackers[message.topic, default: OffsetTracker()].delivered(message.offset)
-        switch work.phase {
-        case .restoring:
-            work.held.append(message)
-            partitions[message.partition] = work
-            return nil
-        case .revoking:
-            partitions[message.partition] = work
-            return nil
-        case .ready:
-            partitions[message.partition] = work
-            return enqueue(message, partition: message.partition)
-        }
+        guard case .ready = phase else { return nil }
+        return enqueue(message, partition: message.partition)
     }
 
     private func enqueue(_ message: KafkaConsumerMessage, partition: Int32) -> Launch? {
-        guard var work = partitions[partition] else { return nil }
         let key = orderKey(of: message)
-        work.queues[key, default: []].append(message)
-        guard !work.running.contains(key) else {
-            partitions[partition] = work
-            return nil
+        let launch = modify(partition) { work -> Launch? in
+            work.queues[key, default: []].append(message)
+            guard !work.running.contains(key) else { return nil }
+            work.running.insert(key)
+            return Launch(partition: partition, epoch: work.epoch, key: key, message: message, state: work.orders[key])
         }
-        work.running.insert(key)
+        guard let launch = launch ?? nil else { return nil }
         runningKeys += 1
-        partitions[partition] = work
-        return Launch(partition: partition, epoch: work.epoch, key: key, message: message, state: work.orders[key])
+        return launch
     }
 
     /// A launched message is done. `change` is what happened to its order's state; `completed` is
     /// false when its work was abandoned (its offset must not move past it).
     func finished(_ launch: Launch, change: MessageProcessor.StateChange, completed: Bool) -> Release {
         defer { signalCapacity() }
-        guard var work = partitions[launch.partition], work.epoch == launch.epoch else {
-            return Release(next: nil, offsets: [])
-        }
-        switch change {
-        case .unchanged: break
-        case .set(let state): work.orders[launch.key] = state
-        case .removed: work.orders[launch.key] = nil
-        }
-        if completed {
-            work.trackers[launch.message.topic]?.finished(launch.message.offset)
-        }
-        var queue = work.queues[launch.key] ?? []
-        if !queue.isEmpty { queue.removeFirst() }
-        var next: Launch?
-        if completed, work.phase == .ready, let head = queue.first {
-            next = Launch(partition: launch.partition, epoch: work.epoch, key: launch.key, message: head, state: work.orders[launch.key])
-            work.queues[launch.key] = queue
-        } else {
-            work.queues[launch.key] = queue.isEmpty ? nil : queue
-            work.running.remove(launch.key)
-            runningKeys -= 1
-        }
-        var offsets: [KafkaTopicPartitionOffset] = []
-        if completed, work.phase == .ready {
-            for (topic, var tracker) in work.trackers {
-                if let offset = tracker.takeCommittable() {
-                    offsets.append(KafkaTopicPartitionOffset(topic: topic, partition: launch.partition, offset: offset))
-                }
-                work.trackers[topic] = tracker
+        let outcome = modify(launch.partition) { work -> (release: Release, keyIdle: Bool)? in
+            guard work.epoch == launch.epoch else { return nil }
+            switch change {
+            case .unchanged: break
+            case .set(let state): work.orders[launch.key] = state
+            case .removed: work.orders[launch.key] = nil
             }
+            if completed {
+                work.trackers[launch.message.topic]?.finished(launch.message.offset)
+            }
+            if work.queues[launch.key]?.isEmpty == false { work.queues[launch.key]?.removeFirst() }
+            var next: Launch?
+            var keyIdle = false
+            if completed, work.phase == .ready, let head = work.queues[launch.key]?.first {
+                next = Launch(partition: launch.partition, epoch: work.epoch, key: launch.key, message: head, state: work.orders[launch.key])
+            } else {
+                if work.queues[launch.key]?.isEmpty ?? true { work.queues[launch.key] = nil }
+                work.running.remove(launch.key)
+                keyIdle = true
+            }
+            var offsets: [KafkaTopicPartitionOffset] = []
+            if completed, work.phase == .ready {
+                for topic in Array(work.trackers.keys) {
+                    if let offset = work.trackers[topic]?.takeCommittable() {
+                        offsets.append(KafkaTopicPartitionOffset(topic: topic, partition: launch.partition, offset: offset))
+                    }
+                }
+            }
+            return (Release(next: next, offsets: offsets), keyIdle)
         }
-        partitions[launch.partition] = work
-        return Release(next: next, offsets: offsets)
+        guard let outcome = outcome ?? nil else { return Release(next: nil, offsets: []) }
+        if outcome.keyIdle { runningKeys -= 1 }
+        return outcome.release
     }
 
     // MARK: Revocation and shutdown
@@ -208,10 +214,10 @@ actor WorkerCore {
     /// Stops starting work on these partitions (queued messages stay unfinished, so no offset passes them).
     func beginRevoking(_ numbers: [Int32]) {
         for number in numbers {
-            guard var work = partitions[number] else { continue }
-            work.phase = .revoking
-            work.held = []
-            partitions[number] = work
+            modify(number) { work in
+                work.phase = .revoking
+                work.held = []
+            }
         }
     }
 
@@ -235,14 +241,13 @@ actor WorkerCore {
     func finalOffsets(_ numbers: [Int32]) -> [KafkaTopicPartitionOffset] {
         var offsets: [KafkaTopicPartitionOffset] = []
         for number in numbers {
-            guard var work = partitions[number] else { continue }
-            for (topic, var tracker) in work.trackers {
-                if let offset = tracker.takeCommittable() {
-                    offsets.append(KafkaTopicPartitionOffset(topic: topic, partition: number, offset: offset))
+            modify(number) { work in
+                for topic in Array(work.trackers.keys) {
+                    if let offset = work.trackers[topic]?.takeCommittable() {
+                        offsets.append(KafkaTopicPartitionOffset(topic: topic, partition: number, offset: offset))
+                    }
                 }
-                work.trackers[topic] = tracker
             }
-            partitions[number] = work
         }
         return offsets
     }
