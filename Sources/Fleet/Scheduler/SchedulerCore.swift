@@ -37,52 +37,71 @@ actor SchedulerCore {
 
     // MARK: Messages
 
+    /// Mutates the state of `source` in place when it is held (at `generation`, if given).
+    ///
+    /// Copying a `SchedulerPartition` out of ``partitions`` and writing it back would duplicate its
+    /// held timers and sends on every record while the dictionary still holds the old value. The
+    /// body must not touch ``partitions`` itself.
+    private func modify<Result>(
+        _ source: KafkaTopicPartition, generation: Int? = nil, _ body: (inout SchedulerPartition) -> Result
+    ) -> Result? {
+        guard let held = partitions[source]?.generation, generation.map({ $0 == held }) ?? true else { return nil }
+        return body(&partitions[source]!)
+    }
+
+    /// A head that is not awake yet: the partition pauses on it.
+    private struct PauseRequest {
+        let until: Int64
+        let due: Int64
+        let generation: Int
+    }
+
     /// Handles one record from a delay tier.
     func handle(_ message: KafkaConsumerMessage) async {
-        let key = message.topicPartition
-        guard !stopping, var partition = partitions[key] else { return }
-        // Records fetched before a pause or seek took effect are dropped; the fetcher re-reads them.
-        if partition.waiting != nil { return }
-        if let position = partition.position, message.offset < position { return }
+        guard !stopping else { return }
+        let request = modify(message.topicPartition) { partition -> PauseRequest? in
+            // Records fetched before a pause or seek took effect are dropped; the fetcher re-reads them.
+            if partition.waiting != nil { return nil }
+            if let position = partition.position, message.offset < position { return nil }
 
-        let due: Int64
-        if let header = TimerJob.dueAtMilliseconds(headers: message.headers) {
-            due = header
-        } else if let job = try? TimerJob.decode(message.value) {
-            due = job.dueAtMilliseconds
-        } else {
-            partition.position = message.offset + 1
-            partition.tracker.start(message.offset)
-            partitions[key] = partition
-            deadLetter(message, generation: partition.generation)
-            return
-        }
+            let due: Int64
+            if let header = TimerJob.dueAtMilliseconds(headers: message.headers) {
+                due = header
+            } else if let job = try? TimerJob.decode(message.value) {
+                due = job.dueAtMilliseconds
+            } else {
+                start(message, in: &partition)
+                partition.sends[message.offset] = deadLetter(message, generation: partition.generation)
+                return nil
+            }
 
-        let now = Self.nowMilliseconds()
-        var decision = planner.decide(
-            tier: partition.tier,
-            recordTimestampMilliseconds: message.timestamp.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
-            dueAtMilliseconds: due, nowMilliseconds: now)
-        if case .hold = decision, partition.holds.count >= settings.maximumHeldPerPartition {
-            decision = .wait(untilMilliseconds: now + 500)
-        }
+            let now = Self.nowMilliseconds()
+            var decision = planner.decide(
+                tier: partition.tier,
+                recordTimestampMilliseconds: message.timestamp.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
+                dueAtMilliseconds: due, nowMilliseconds: now)
+            if case .hold = decision, partition.holds.count >= settings.maximumHeldPerPartition {
+                decision = .wait(untilMilliseconds: now + 500)
+            }
 
-        switch decision {
-        case .emit:
-            start(message, in: &partition)
-            partition.sends[message.offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: partition.generation)
-        case .hop(let tier):
-            start(message, in: &partition)
-            partition.sends[message.offset] = send(message, to: tier.topic, due: due, emit: false, generation: partition.generation)
-        case .hold(let until):
-            start(message, in: &partition)
-            partition.holds[message.offset] = hold(message, until: until, generation: partition.generation)
-        case .wait(let until):
-            partitions[key] = partition
-            await pause(message, until: until, due: due, generation: partition.generation)
-            return
+            switch decision {
+            case .emit:
+                start(message, in: &partition)
+                partition.sends[message.offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: partition.generation)
+            case .hop(let tier):
+                start(message, in: &partition)
+                partition.sends[message.offset] = send(message, to: tier.topic, due: due, emit: false, generation: partition.generation)
+            case .hold(let until):
+                start(message, in: &partition)
+                partition.holds[message.offset] = hold(message, until: until, generation: partition.generation)
+            case .wait(let until):
+                return PauseRequest(until: until, due: due, generation: partition.generation)
+            }
+            return nil
         }
-        partitions[key] = partition
+        if let request = request ?? nil {
+            await pause(message, until: request.until, due: request.due, generation: request.generation)
+        }
     }
 
     private func start(_ message: KafkaConsumerMessage, in partition: inout SchedulerPartition) {
@@ -130,11 +149,11 @@ actor SchedulerCore {
     }
 
     private func holdExpired(_ message: KafkaConsumerMessage, source: KafkaTopicPartition, offset: Int64, due: Int64, generation: Int) {
-        guard !stopping, var partition = partitions[source], partition.generation == generation,
-              partition.holds.removeValue(forKey: offset) != nil
-        else { return }
-        partition.sends[offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: generation)
-        partitions[source] = partition
+        guard !stopping else { return }
+        modify(source, generation: generation) { partition in
+            guard partition.holds.removeValue(forKey: offset) != nil else { return }
+            partition.sends[offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: generation)
+        }
     }
 
     private func owns(_ source: KafkaTopicPartition, generation: Int) -> Bool {
@@ -154,13 +173,20 @@ actor SchedulerCore {
         }
         Counter(label: MetricName.sentMessages, dimensions: [("messaging_system", "kafka"), ("messaging_destination_name", topic)])
             .increment()
-        guard var partition = partitions[source], partition.generation == generation else { return }
-        partition.sends.removeValue(forKey: offset)
-        partition.tracker.finish(offset)
-        partitions[source] = partition
+        finish(source, offset: offset, generation: generation)
     }
 
-    private func deadLetter(_ message: KafkaConsumerMessage, generation: Int) {
+    /// A forward, hop or dead letter was acknowledged: its offset may be committed.
+    private func finish(_ source: KafkaTopicPartition, offset: Int64, generation: Int) {
+        modify(source, generation: generation) { partition in
+            partition.sends.removeValue(forKey: offset)
+            partition.tracker.finish(offset)
+        }
+    }
+
+    /// Sends an undecodable record to dead-letters (retrying until acknowledged or no longer ours).
+    /// - Returns: the sending task, to be kept with the partition's sends.
+    private func deadLetter(_ message: KafkaConsumerMessage, generation: Int) -> Task<Void, Never> {
         let letter = DeadLetter(
             reason: .missingDueAt,
             detail: "the timer record has no usable \(TimerJob.dueAtHeader) header and its value is not a timer job",
@@ -172,7 +198,7 @@ actor SchedulerCore {
         let topic = settings.deadLettersTopic
         statistics.recordInvalid()
         Counter(label: MetricName.deadLetters, dimensions: [("reason", RejectionReason.missingDueAt.rawValue), ("role", "scheduler")]).increment()
-        let task = Task {
+        return Task {
             var attempt = 0
             while true {
                 attempt += 1
@@ -181,7 +207,7 @@ actor SchedulerCore {
                     logger.notice("undecodable timer record sent to dead-letters", metadata: [
                         LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.offset: "\(offset)",
                     ])
-                    await self.deadLettered(source, offset: offset, generation: generation)
+                    await self.finish(source, offset: offset, generation: generation)
                     return
                 } catch {
                     guard await self.owns(source, generation: generation) else { return }
@@ -189,14 +215,6 @@ actor SchedulerCore {
                 }
             }
         }
-        partitions[source]?.sends[offset] = task
-    }
-
-    private func deadLettered(_ source: KafkaTopicPartition, offset: Int64, generation: Int) {
-        guard var partition = partitions[source], partition.generation == generation else { return }
-        partition.sends.removeValue(forKey: offset)
-        partition.tracker.finish(offset)
-        partitions[source] = partition
     }
 
     // MARK: Pausing
@@ -226,12 +244,13 @@ actor SchedulerCore {
                 LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
             ])
             wake.cancel()
-            guard var partition = partitions[source], partition.generation == generation else { return }
-            partition.waiting = nil
-            partition.position = offset + 1
-            partition.tracker.start(offset)
-            partition.holds[offset] = hold(message, until: due, generation: generation)
-            partitions[source] = partition
+            let timed = modify(source, generation: generation) { partition in
+                partition.waiting = nil
+                partition.position = offset + 1
+                partition.tracker.start(offset)
+                partition.holds[offset] = hold(message, until: due, generation: generation)
+            }
+            guard timed != nil else { return }
             try? consumer.resume([source])
             return
         }
@@ -239,9 +258,11 @@ actor SchedulerCore {
     }
 
     private func wake(_ source: KafkaTopicPartition, generation: Int) {
-        guard var partition = partitions[source], partition.generation == generation, partition.waiting != nil else { return }
-        partition.waiting = nil
-        partitions[source] = partition
+        let wasWaiting = modify(source, generation: generation) { partition -> Bool in
+            defer { partition.waiting = nil }
+            return partition.waiting != nil
+        }
+        guard wasWaiting == true else { return }
         do {
             try consumer?.resume([source])
         } catch {
@@ -319,11 +340,14 @@ actor SchedulerCore {
         guard let consumer else { return }
         var offsets: [KafkaTopicPartitionOffset] = []
         for source in sources {
-            guard let partition = partitions[source], let committable = partition.tracker.committable,
-                  committable != partition.stored
-            else { continue }
-            offsets.append(KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: committable))
-            partitions[source]?.stored = committable
+            let moved = modify(source) { partition -> Int64? in
+                guard let committable = partition.tracker.committable, committable != partition.stored else { return nil }
+                partition.stored = committable
+                return committable
+            }
+            if let committable = moved ?? nil {
+                offsets.append(KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: committable))
+            }
         }
         guard !offsets.isEmpty else { return }
         do {
