@@ -10,8 +10,9 @@ struct CheckCommand: AsyncParsableCommand {
         commandName: "check",
         abstract: "Check the topics for broken guarantees; exits non-zero on any violation.",
         discussion: """
-            Reads payfleet.order-requests, payfleet.payment-events and payfleet.callbacks from the beginning up to \
-            their current ends and reports: accepted orders without exactly one terminal event (with \
+            Reads payfleet.order-requests, payfleet.payment-events, payfleet.callbacks and payfleet.query-jobs from the \
+            beginning up to their current ends and reports: records on a partition that does not own their key \
+            (murmur2; forwarded ones are listed, unforwarded ones are violations with --require-terminal), accepted orders without exactly one terminal event (with \
             --require-terminal), conflicting terminal events, regressions, events out of causal order, create \
             requests that were never answered, and (with --sandbox) callbacks the sandbox saw acknowledged that \
             are missing from payfleet.callbacks.
@@ -41,17 +42,25 @@ struct CheckCommand: AsyncParsableCommand {
         guard !kafka.bootstrapServers.isEmpty else {
             throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
         }
-        let topics = [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks]
-        let records = try await TopicSnapshot.read(topics: topics, kafka: kafka, logger: logger, timeout: .seconds(timeout))
+        let topics = [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks, FleetTopic.queryJobs]
+        let snapshot = try await TopicSnapshot.snapshot(topics: topics, kafka: kafka, logger: logger, timeout: .seconds(timeout))
+        let records = snapshot.records
         var acknowledged: [InvariantChecker.AcknowledgedCallback] = []
         if let sandbox {
             acknowledged = try await SandboxCallbackHistory.acknowledged(sandboxURL: sandbox)
         }
         let report = InvariantChecker(requireTerminal: requireTerminal).check(
             requests: records[FleetTopic.orderRequests] ?? [], events: records[FleetTopic.paymentEvents] ?? [],
-            callbacks: records[FleetTopic.callbacks] ?? [], acknowledged: acknowledged)
+            callbacks: records[FleetTopic.callbacks] ?? [], acknowledged: acknowledged,
+            queryJobs: records[FleetTopic.queryJobs] ?? [], partitionCounts: snapshot.partitionCounts)
         print("orders accepted=\(report.acceptedOrders) creates=\(report.createRequests) rejected=\(report.rejected) callbacks=\(report.callbackRecords) acknowledged_callbacks=\(acknowledged.count)")
         print("terminal " + report.terminalCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        let forwarded = report.misplaced.filter(\.forwarded)
+        if !report.misplaced.isEmpty {
+            print("mis-partitioned records=\(report.misplaced.count) forwarded=\(forwarded.count) (their producer does not partition by murmur2)")
+            for item in report.misplaced.prefix(20) { print("MISPLACED \(item)") }
+            if report.misplaced.count > 20 { print("… \(report.misplaced.count - 20) more") }
+        }
         for violation in report.violations { print("VIOLATION \(violation)") }
         if report.isClean {
             print("ok: no violations")

@@ -17,6 +17,23 @@ public struct InvariantChecker: Sendable {
         }
     }
 
+    /// A record of a co-partitioned topic found on a partition that does not own its key.
+    public struct Misplacement: Sendable, Hashable, CustomStringConvertible {
+        public var topic: String
+        public var partition: Int32
+        public var offset: Int64
+        public var outTradeNo: String
+        /// The partition murmur2 of the key picks.
+        public var owner: Int32
+        /// Whether a worker forwarded it (a record on `owner` carries `payfleet-rerouted-from` naming it).
+        public var forwarded: Bool
+
+        public var description: String {
+            "\(topic) \(partition)/\(offset) key \(outTradeNo) belongs to partition \(owner)"
+                + (forwarded ? ", forwarded there" : ", not forwarded")
+        }
+    }
+
     /// The outcome.
     public struct Report: Sendable {
         public var violations: [InvariantViolation]
@@ -30,6 +47,9 @@ public struct InvariantChecker: Sendable {
         public var rejected: Int
         /// Callback records seen.
         public var callbackRecords: Int
+        /// Records of the co-partitioned topics on a partition that does not own their key
+        /// (written by a producer with another partitioner). Forwarded ones are reported, not violations.
+        public var misplaced: [Misplacement] = []
 
         public var isClean: Bool { violations.isEmpty }
     }
@@ -51,12 +71,42 @@ public struct InvariantChecker: Sendable {
     ///   - events: `payfleet.payment-events` records, in partition order.
     ///   - callbacks: `payfleet.callbacks` records.
     ///   - acknowledged: callback deliveries that were acknowledged to the vendor.
+    ///   - queryJobs: `payfleet.query-jobs` records (checked for their partition only).
+    ///   - partitionCounts: partitions per topic; where known, each record's partition is checked
+    ///     against murmur2 of its key.
     public func check(
         requests: [KafkaConsumerMessage], events: [KafkaConsumerMessage], callbacks: [KafkaConsumerMessage],
-        acknowledged: [AcknowledgedCallback] = []
+        acknowledged: [AcknowledgedCallback] = [], queryJobs: [KafkaConsumerMessage] = [],
+        partitionCounts: [String: Int] = [:]
     ) -> Report {
         var violations: [InvariantViolation] = []
         func included(_ key: String) -> Bool { only.map { $0.contains(key) } ?? true }
+
+        // Records on a partition that does not own their key, and whether a worker forwarded them.
+        var misplaced: [Misplacement] = []
+        var forwardedOrigins: Set<String> = []
+        for topicRecords in [requests, callbacks, queryJobs] {
+            for record in topicRecords {
+                if let origin = record.headers.string(PartitionOwnership.reroutedFromHeader) { forwardedOrigins.insert(origin) }
+            }
+        }
+        var misplacedOrigins: Set<String> = []
+        for topicRecords in [requests, callbacks, queryJobs] {
+            for record in topicRecords {
+                guard let count = partitionCounts[record.topic], count > 0, let key = record.keyString, included(key),
+                      let owner = PartitionOwnership(partitionCount: count).misplacement(of: record)
+                else { continue }
+                let origin = PartitionOwnership.origin(of: record)
+                misplacedOrigins.insert(origin)
+                let item = Misplacement(
+                    topic: record.topic, partition: record.partition, offset: record.offset, outTradeNo: key, owner: owner,
+                    forwarded: forwardedOrigins.contains(origin))
+                misplaced.append(item)
+                if !item.forwarded && requireTerminal {
+                    violations.append(.init(kind: .misPartitioned, outTradeNo: key, detail: item.description))
+                }
+            }
+        }
 
         // Create requests, by key.
         var creates: Set<String> = []
@@ -128,6 +178,9 @@ public struct InvariantChecker: Sendable {
         // Acknowledged callbacks must be durable: per (channel, key), records >= acknowledged deliveries.
         var recorded: [AcknowledgedCallback: Int] = [:]
         for record in callbacks {
+            // A forwarded record is counted once, at its owner.
+            if misplacedOrigins.contains(PartitionOwnership.origin(of: record)),
+               forwardedOrigins.contains(PartitionOwnership.origin(of: record)) { continue }
             guard let key = record.keyString, let channel = record.headers.string(CallbackRecord.channelHeader) else { continue }
             recorded[AcknowledgedCallback(channel: channel, outTradeNo: key), default: 0] += 1
         }
@@ -144,6 +197,6 @@ public struct InvariantChecker: Sendable {
 
         return Report(
             violations: violations, acceptedOrders: perOrder.count, terminalCounts: terminalCounts,
-            createRequests: creates.count, rejected: rejectedCount, callbackRecords: callbacks.count)
+            createRequests: creates.count, rejected: rejectedCount, callbackRecords: callbacks.count, misplaced: misplaced)
     }
 }

@@ -16,6 +16,8 @@ public struct InvariantViolation: Sendable, Hashable, CustomStringConvertible {
         case unansweredCreate = "unanswered_create"
         /// A vendor callback the ingress acknowledged that is not in the callbacks topic.
         case missingCallback = "missing_callback"
+        /// A record on a partition that does not own its key (murmur2), not forwarded to the owner.
+        case misPartitioned = "mis_partitioned"
     }
 
     public var kind: Kind

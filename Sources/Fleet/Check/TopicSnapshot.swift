@@ -5,11 +5,26 @@ import Logging
 /// Reads a topic from the beginning up to the high watermarks it had when the read started, with
 /// a throw-away consumer group that commits nothing. For the invariant checker and tests.
 public enum TopicSnapshot {
+    /// What a snapshot read: the records, and each topic's partition count (to tell which
+    /// partition owns a key).
+    public struct Contents: Sendable {
+        public var records: [String: [KafkaConsumerMessage]]
+        public var partitionCounts: [String: Int]
+    }
+
     /// Every record of `topics` present when the call started, per topic in partition+offset order.
     /// - Throws: ``KafkaError`` when the broker cannot be reached or the read does not finish in `timeout`.
     public static func read(
         topics: [String], kafka: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(60)
     ) async throws -> [String: [KafkaConsumerMessage]] {
+        try await snapshot(topics: topics, kafka: kafka, logger: logger, timeout: timeout).records
+    }
+
+    /// Every record of `topics` present when the call started, with the topics' partition counts.
+    /// - Throws: ``KafkaError`` when the broker cannot be reached or the read does not finish in `timeout`.
+    public static func snapshot(
+        topics: [String], kafka: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(60)
+    ) async throws -> Contents {
         var configuration = kafka
         configuration.clientID = "payfleet-check"
         configuration.properties["enable.auto.commit"] = "false"
@@ -20,12 +35,14 @@ public enum TopicSnapshot {
             logger: logger)
         let deadline = ContinuousClock.now + timeout
         var remaining: [KafkaTopicPartition: Int64] = [:]
+        var partitionCounts: [String: Int] = [:]
         do {
             let metadata = try await consumer.metadata(timeout: .seconds(10))
             for topic in topics {
                 guard let described = metadata.topic(topic) else {
                     throw KafkaError(.metadata, "topic \(topic) does not exist")
                 }
+                partitionCounts[topic] = described.partitionCount
                 for partition in described.partitions {
                     let marks = try await consumer.watermarks(topic: topic, partition: partition.id, timeout: .seconds(10))
                     if marks.high > marks.low { remaining[KafkaTopicPartition(topic: topic, partition: partition.id)] = marks.high }
@@ -38,7 +55,7 @@ public enum TopicSnapshot {
         var result: [String: [KafkaConsumerMessage]] = Dictionary(uniqueKeysWithValues: topics.map { ($0, []) })
         if remaining.isEmpty {
             await consumer.close(timeout: .seconds(5))
-            return result
+            return Contents(records: result, partitionCounts: partitionCounts)
         }
         try consumer.subscribe(topics: topics)
         let timer = Task {
@@ -60,6 +77,6 @@ public enum TopicSnapshot {
         for topic in topics {
             result[topic]?.sort { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
         }
-        return result
+        return Contents(records: result, partitionCounts: partitionCounts)
     }
 }

@@ -30,10 +30,16 @@ extension OrderMachine {
         return PaymentEvent(kind: .prepared, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: now, data: data)
     }
 
-    static func pendingEvent(_ state: OrderState, now: Date) -> PaymentEvent {
+    static func pendingEvent(_ state: OrderState, now: Date, vendor error: ChannelError? = nil) -> PaymentEvent {
         var data = baseData(state)
         data["reason"] = .string(state.pendingReason ?? PendingReason.unknownResult.rawValue)
         data["expires_at"] = .string(RFC3339.format(state.expiresAt))
+        if let error {
+            // What kept the create from being answered: the error's code, and the vendor's own code
+            // and message when it sent them (never secrets: ChannelError messages carry none).
+            data["vendor_code"] = .string(error.vendorCode ?? error.code.rawValue)
+            data["vendor_message"] = .string(String(error.message.prefix(200)))
+        }
         return PaymentEvent(kind: .pending, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: now, data: data)
     }
 

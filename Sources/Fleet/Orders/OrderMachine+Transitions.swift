@@ -29,11 +29,14 @@ extension OrderMachine {
             state = current
             return [persist()].compactMap { $0 } + schedulePendingQuery(now: now, first: false)
         }
+        // A create whose answer could not be read already told upstream `pending` (one pending
+        // event per order: its ce_id is the order's request digest).
+        let announced = current.status == .creating && current.pendingReason != nil
         current.status = .pending
         current.pendingReason = reason
         current.pendingSince = now
         state = current
-        return [persist(), .publish(Self.pendingEvent(current, now: now))].compactMap { $0 }
+        return [persist(), announced ? nil : .publish(Self.pendingEvent(current, now: now))].compactMap { $0 }
             + schedulePendingQuery(now: now, first: true)
     }
 

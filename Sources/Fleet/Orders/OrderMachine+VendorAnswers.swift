@@ -35,10 +35,30 @@ extension OrderMachine {
                 // The request may have reached the vendor: its outcome is unknown until queried.
                 return OrderStep(outputs: enterPending(PendingReason.unknownResult.rawValue, now: now))
             case .unreachable, .vendorUnavailable, .rateLimited, .badResponse, .configuration:
-                return OrderStep(outputs: scheduleRetry(now: now))
+                return OrderStep(outputs: createUnanswered(error, now: now))
             }
         }
     }
+
+    /// A create whose answer could not be read (refused connection, 5xx, rate limit, an answer that
+    /// is not the vendor's format): the create is sent again later (idempotent by `out_trade_no`).
+    /// Upstream hears of it at once: the first such answer publishes `payment.pending` with the
+    /// reason, so no create goes unanswered while the retries run; the expiry still closes the
+    /// order if it never gets through.
+    private mutating func createUnanswered(_ error: ChannelError, now: Date) -> [OrderOutput] {
+        guard var current = state, current.status == .creating else { return scheduleRetry(now: now) }
+        guard current.pendingReason == nil else { return scheduleRetry(now: now) }
+        current.pendingReason = Self.createUnansweredReason
+        current.pendingSince = now
+        state = current
+        let event = Self.pendingEvent(current, now: now, vendor: error)
+        var outputs = scheduleRetry(now: now)
+        outputs.insert(.publish(event), at: outputs.firstIndex { if case .persist = $0 { true } else { false } }.map { $0 + 1 } ?? 0)
+        return outputs
+    }
+
+    /// The `reason` of the pending event of a create whose answer could not be read.
+    static let createUnansweredReason = "create_unanswered"
 
     /// The vendor's answer to the query this machine asked for.
     public mutating func queryAnswered(_ result: Result<TradeStatus, ChannelError>, now: Date) -> OrderStep {

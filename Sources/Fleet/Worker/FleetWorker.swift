@@ -81,8 +81,9 @@ public final class FleetWorker: Service, Sendable {
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(kafka: settings.kafka, closeTimeout: settings.shutdownTimeout),
             logger: logger)
+        let partitionCount: Int
         do {
-            try await verifyPartitionCounts(producer)
+            partitionCount = try await verifyPartitionCounts(producer)
         } catch {
             await producer.close(timeout: .seconds(1))
             throw error
@@ -98,7 +99,8 @@ public final class FleetWorker: Service, Sendable {
         let consumerRef = ConsumerReference()
         let processor = MessageProcessor(
             registry: registry, configuration: settings.machine,
-            writer: OutputWriter(producer: producer, metrics: metrics), metrics: metrics, logger: logger)
+            writer: OutputWriter(producer: producer, metrics: metrics), metrics: metrics, logger: logger,
+            ownership: PartitionOwnership(partitionCount: partitionCount))
         let consumerConfiguration = KafkaConsumerConfiguration(
             kafka: settings.kafka, groupID: settings.groupID,
             messageBufferSize: max(settings.maxInFlight * 4, 256),
@@ -163,12 +165,16 @@ public final class FleetWorker: Service, Sendable {
 
     // MARK: Start-up
 
-    private func verifyPartitionCounts(_ producer: KafkaProducer) async throws {
+    /// The partition count the co-partitioned topics share.
+    private func verifyPartitionCounts(_ producer: KafkaProducer) async throws -> Int {
         var counts: [String: Int] = [:]
         for topic in FleetTopic.coPartitioned {
             counts[topic] = try await producer.partitionCount(topic: topic)
         }
-        guard Set(counts.values).count == 1 else { throw WorkerError.partitionCountMismatch(counts) }
+        guard Set(counts.values).count == 1, let count = counts.values.first, count > 0 else {
+            throw WorkerError.partitionCountMismatch(counts)
+        }
+        return count
     }
 
     // MARK: Consuming

@@ -19,6 +19,9 @@ struct MessageProcessor: Sendable {
     let writer: OutputWriter
     let metrics: WorkerMetrics
     let logger: Logger
+    /// Which partition owns each key; `nil` skips the check (tests that feed messages directly).
+    let ownership: PartitionOwnership?
+    let reroutes = RerouteReporter()
     let decoder = OrderRequestDecoder()
 
     /// Processes `message` for the order whose current state is `state`.
@@ -31,6 +34,15 @@ struct MessageProcessor: Sendable {
         logger[metadataKey: LogKey.topic] = "\(message.topic)"
         logger[metadataKey: LogKey.partition] = "\(message.partition)"
         logger[metadataKey: LogKey.offset] = "\(message.offset)"
+        if let owner = ownership?.misplacement(of: message) {
+            // Its order lives on `owner` (state, callbacks, timers): handling it here would act on
+            // an order this partition does not know. Forwarded in this key's lane, so the key's
+            // order is kept, and acknowledged before this offset can be stored.
+            try await writer.forward([PartitionOwnership.forwarded(message, to: owner)], logger: logger)
+            metrics.rerouted(topic: message.topic)
+            reroutes.forwarded(message, to: owner, logger: logger)
+            return .unchanged
+        }
         switch message.topic {
         case FleetTopic.orderRequests: return try await request(message, state: state, logger: logger)
         case FleetTopic.callbacks: return try await callback(message, state: state, logger: logger)

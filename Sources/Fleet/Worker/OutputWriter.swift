@@ -33,17 +33,28 @@ struct OutputWriter: Sendable {
     /// `CancellationError` and the input's offset is not stored.
     func write(_ outputs: [OrderOutput], input message: KafkaConsumerMessage, now: Date, logger: Logger) async throws {
         guard !outputs.isEmpty else { return }
-        var pending = records(outputs, input: message, now: now)
+        try await send(records(outputs, input: message, now: now), logger: logger)
+        for output in outputs {
+            if case .publish(let event) = output { metrics.event(type: event.kind.shortName) }
+            if case .deadLetter(let reason, _) = output { metrics.deadLetter(reason: reason.rawValue) }
+        }
+    }
+
+    /// Sends `records` as they are (a mis-partitioned input forwarded to its owning partition) with
+    /// the same acknowledgement and retry rules as ``write(_:input:now:logger:)``.
+    func forward(_ records: [KafkaProducerMessage], logger: Logger) async throws {
+        guard !records.isEmpty else { return }
+        try await send(records, logger: logger)
+    }
+
+    private func send(_ records: [KafkaProducerMessage], logger: Logger) async throws {
+        var pending = records
         var backoff = Duration.milliseconds(100)
         while true {
             try Task.checkCancellation()
             let results = try await producer.sendAllSettled(pending)
             guard let firstFailure = results.firstIndex(where: { if case .failure = $0 { true } else { false } }) else {
                 count(pending)
-                for output in outputs {
-                    if case .publish(let event) = output { metrics.event(type: event.kind.shortName) }
-                    if case .deadLetter(let reason, _) = output { metrics.deadLetter(reason: reason.rawValue) }
-                }
                 return
             }
             count(Array(pending[..<firstFailure]))

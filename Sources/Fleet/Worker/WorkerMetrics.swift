@@ -11,6 +11,8 @@ final class WorkerMetrics: Sendable {
     static let callbacks = "payfleet_worker_callbacks_total"
     /// Counter: events published, labels `type` (prepared, succeeded, …).
     static let events = "payfleet_payment_events_total"
+    /// Counter: inputs found on a partition that does not own their key and forwarded to the owner, label `topic`.
+    static let rerouted = "payfleet_requests_rerouted_total"
 
     private let group: String
     private let counters = Mutex<[String: Counter]>([:])
@@ -70,6 +72,10 @@ final class WorkerMetrics: Sendable {
 
     func deadLetter(reason: String) {
         counter(MetricName.deadLetters, [("reason", reason)]).increment()
+    }
+
+    func rerouted(topic: String) {
+        counter(Self.rerouted, [("topic", topic)]).increment()
     }
 
     func event(type: String) {

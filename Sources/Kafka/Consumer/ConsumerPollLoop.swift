@@ -94,12 +94,12 @@ extension KafkaConsumer {
                 if !state.backPressurePaused && count >= bufferSize {
                     state.backPressurePaused = true
                     let list = RDKafkaTopicPartitionList(Array(state.assignment))
-                    rd_kafka_pause_partitions(client.handle, list.pointer)
+                    list.withPointer { _ = rd_kafka_pause_partitions(client.handle, $0) }
                     logger.debug("consumer buffer full; pausing fetch", metadata: ["buffered": "\(count)"])
                 } else if state.backPressurePaused && count <= bufferSize / 2 {
                     state.backPressurePaused = false
                     let list = RDKafkaTopicPartitionList(Array(state.assignment.subtracting(state.userPaused)))
-                    rd_kafka_resume_partitions(client.handle, list.pointer)
+                    list.withPointer { _ = rd_kafka_resume_partitions(client.handle, $0) }
                     logger.debug("consumer buffer drained; resuming fetch", metadata: ["buffered": "\(count)"])
                 }
             }

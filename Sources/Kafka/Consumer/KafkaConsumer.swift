@@ -93,7 +93,7 @@ public final class KafkaConsumer: Sendable, Service {
     public func subscribe(topics: [String]) throws {
         try lifecycle.using { () throws(KafkaError) in
             let list = RDKafkaTopicPartitionList(topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
-            let err = rd_kafka_subscribe(client.handle, list.pointer)
+            let err = list.withPointer { rd_kafka_subscribe(client.handle, $0) }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw KafkaError.rd(.consumer, "subscribing to \(topics.joined(separator: ","))", err)
             }
@@ -118,8 +118,9 @@ public final class KafkaConsumer: Sendable, Service {
         guard !offsets.isEmpty else { return }
         try lifecycle.using { () throws(KafkaError) in
             let list = RDKafkaTopicPartitionList(offsets)
-            let err = rd_kafka_offsets_store(client.handle, list.pointer)
-            let failures = RDKafkaTopicPartitionList.errors(of: list.pointer)
+            let (err, failures) = list.withPointer { pointer in
+                (rd_kafka_offsets_store(client.handle, pointer), RDKafkaTopicPartitionList.errors(of: pointer))
+            }
             if let (partition, partitionError) = failures.first {
                 let code: KafkaError.Code = partitionError == RD_KAFKA_RESP_ERR__STATE ? .notAssigned : .consumer
                 throw KafkaError.rd(code, "storing offset for \(partition)", partitionError)
@@ -146,7 +147,8 @@ public final class KafkaConsumer: Sendable, Service {
         try await client.blocking { () throws(KafkaError) in
             try lifecycle.using { () throws(KafkaError) in
                 let list = offsets.map { RDKafkaTopicPartitionList($0) }
-                let err = rd_kafka_commit(client.handle, list?.pointer, 0)
+                let err = list.map { list in list.withPointer { rd_kafka_commit(client.handle, $0, 0) } }
+                    ?? rd_kafka_commit(client.handle, nil, 0)
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
                 throw KafkaError.rd(.consumer, "commit failed", err)
             }
@@ -160,9 +162,11 @@ public final class KafkaConsumer: Sendable, Service {
         return try await client.blocking { () throws(KafkaError) in
             try lifecycle.using { () throws(KafkaError) in
                 let list = RDKafkaTopicPartitionList(partitions)
-                let err = rd_kafka_committed(client.handle, list.pointer, timeout.clampedMilliseconds)
-                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "fetching committed offsets", err) }
-                return RDKafkaTopicPartitionList.elements(of: list.pointer)
+                return try list.withPointer { pointer throws(KafkaError) in
+                    let err = rd_kafka_committed(client.handle, pointer, timeout.clampedMilliseconds)
+                    guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "fetching committed offsets", err) }
+                    return RDKafkaTopicPartitionList.elements(of: pointer)
+                }
             }
         }
     }
@@ -181,7 +185,7 @@ public final class KafkaConsumer: Sendable, Service {
             let err = state.withLockedValue { state in
                 state.userPaused.formUnion(partitions)
                 let list = RDKafkaTopicPartitionList(partitions)
-                return rd_kafka_pause_partitions(client.handle, list.pointer)
+                return list.withPointer { rd_kafka_pause_partitions(client.handle, $0) }
             }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "pausing partitions", err) }
         }
@@ -196,7 +200,7 @@ public final class KafkaConsumer: Sendable, Service {
                 // While back-pressure holds everything, the poll loop resumes these later.
                 guard !state.backPressurePaused else { return RD_KAFKA_RESP_ERR_NO_ERROR }
                 let list = RDKafkaTopicPartitionList(partitions)
-                return rd_kafka_resume_partitions(client.handle, list.pointer)
+                return list.withPointer { rd_kafka_resume_partitions(client.handle, $0) }
             }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "resuming partitions", err) }
         }
@@ -222,10 +226,12 @@ public final class KafkaConsumer: Sendable, Service {
                 var pending = offsets
                 while true {
                     let list = RDKafkaTopicPartitionList(pending)
-                    if let error = rd_kafka_seek_partitions(client.handle, list.pointer, timeout.clampedMilliseconds) {
-                        throw KafkaError.consuming(.consumer, "seek failed", error)
+                    let failures = try list.withPointer { pointer throws(KafkaError) in
+                        if let error = rd_kafka_seek_partitions(client.handle, pointer, timeout.clampedMilliseconds) {
+                            throw KafkaError.consuming(.consumer, "seek failed", error)
+                        }
+                        return RDKafkaTopicPartitionList.errors(of: pointer)
                     }
-                    let failures = RDKafkaTopicPartitionList.errors(of: list.pointer)
                     guard !failures.isEmpty else { return }
                     let retriable = failures.allSatisfy { $0.1 == RD_KAFKA_RESP_ERR__TIMED_OUT }
                     guard retriable, ContinuousClock.now < deadline else {

@@ -2,9 +2,19 @@ import CRdKafka
 
 /// Owned `rd_kafka_topic_partition_list_t` with conversions from and to Swift values.
 ///
-/// Not thread-safe; used only within a single call.
+/// Not thread-safe; used only within a single call. The C list is reachable only inside
+/// ``withPointer(_:)``, which keeps this owner alive until the C call returns: handing out the bare
+/// pointer would let ARC free the list after its last Swift use, before librdkafka reads it.
 final class RDKafkaTopicPartitionList {
-    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    private let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+
+    /// Calls `body` with the list; the list lives at least until `body` returns.
+    func withPointer<Result, Failure: Error>(
+        _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        defer { withExtendedLifetime(self) {} }
+        return try body(pointer)
+    }
 
     init(capacity: Int = 1) {
         pointer = rd_kafka_topic_partition_list_new(Int32(max(capacity, 1)))

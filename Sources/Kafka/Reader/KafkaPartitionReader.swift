@@ -130,7 +130,7 @@ public final class KafkaPartitionReader: Sendable {
                         }
                     }
                     let list = RDKafkaTopicPartitionList(starts)
-                    let err = rd_kafka_assign(client.handle, list.pointer)
+                    let err = list.withPointer { rd_kafka_assign(client.handle, $0) }
                     guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "assigning \(topic)", err) }
                     return targets
                 }

@@ -136,7 +136,11 @@ struct OrderMachineCreateTests {
         var machine = Fixture.machine()
         _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
         let failed = machine.createAnswered(.failure(ChannelError(.unreachable, "connection refused")), now: Fixture.at(1))
-        #expect(failed.events.isEmpty)
+        // Upstream hears at once that the create is not answered yet (no create goes unanswered).
+        #expect(failed.eventKinds == [.pending])
+        #expect(failed.events.first?.data["reason"] == .string("create_unanswered"))
+        #expect(failed.events.first?.data["vendor_code"] == .string("unreachable"))
+        #expect(machine.state?.status == .creating)
         let retry = try #require(failed.timers.first)
         #expect(retry.reason == .retry && retry.attempt == 1 && retry.dueAt == Fixture.at(6))
         let again = machine.jobDue(retry, now: Fixture.at(6))
@@ -145,8 +149,39 @@ struct OrderMachineCreateTests {
         #expect(machine.state?.createAttempts == 2)
         let second = machine.createAnswered(.failure(ChannelError(.vendorUnavailable, "SYSTEMERROR")), now: Fixture.at(7))
         #expect(second.timers.first?.dueAt == Fixture.at(17))  // 10 s: doubled
+        #expect(second.events.isEmpty, "pending is announced once")
         // The first retry job, delivered again, is stale.
         #expect(machine.jobDue(retry, now: Fixture.at(8)) == OrderStep())
+    }
+
+    @Test("every unreadable create answer (HTML page, 5xx, rate limit, refused connection) publishes pending once; the order is prepared when a create gets through")
+    func unreadableCreateAnswers() throws {
+        let errors: [ChannelError] = [
+            ChannelError(.badResponse, "answer is not XML: <html>"), ChannelError(.vendorUnavailable, "HTTP 502"),
+            ChannelError(.rateLimited, "HTTP 429"), ChannelError(.unreachable, "connection refused"),
+        ]
+        for error in errors {
+            var machine = Fixture.machine()
+            _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
+            let first = machine.createAnswered(.failure(error), now: Fixture.at(1))
+            #expect(first.eventKinds == [.pending], "\(error)")
+            #expect(first.persisted?.pendingReason == "create_unanswered")
+            let retry = try #require(first.timers.first { $0.reason == .retry })
+            let again = machine.jobDue(retry, now: retry.dueAt)
+            #expect(again.isCreate, "the create is sent again, not queried: \(error)")
+            let prepared = machine.createAnswered(.success(.prepared(Fixture.prepared)), now: retry.dueAt + 1)
+            #expect(prepared.eventKinds == [.prepared])
+            #expect(machine.state?.status == .prepared)
+        }
+        // A later unknown outcome (a timeout) moves it to the query chain without a second pending event.
+        var machine = Fixture.machine()
+        _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
+        _ = machine.createAnswered(.failure(ChannelError(.vendorUnavailable, "HTTP 503")), now: Fixture.at(1))
+        let retry = try #require(machine.jobDue(Fixture.job(.retry), now: Fixture.at(6)).call)
+        guard case .create = retry else { Issue.record("expected a create"); return }
+        let timedOut = machine.createAnswered(.failure(ChannelError(.timeout, "no answer")), now: Fixture.at(8))
+        #expect(timedOut.events.isEmpty)
+        #expect(machine.state?.status == .pending)
     }
 
     @Test("the same create again: nothing new when prepared, a repeated create while still creating")
