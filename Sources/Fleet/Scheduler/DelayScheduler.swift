@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Kafka-native delayed delivery: consumes the `payfleet.delay.<tier>` topics, holds each partition
 /// until its head is due (pause + seek back, resume at wake time), then forwards the record —
@@ -50,22 +51,22 @@ public final class DelayScheduler: Service, Sendable {
 
         let (stopStream, stopContinuation) = AsyncStream<Void>.makeStream()
         let loopName = "scheduler-consume"
-        try await withTaskCancellationHandler {
-            try await withGracefulShutdownHandler {
-                try await withThrowingTaskGroup(of: Void.self) { group in
+        // A consume loop that fails for good (subscribe refused, a fatal consumer error) stops the
+        // scheduler and is rethrown, so the process exits non-zero and is restarted, instead of
+        // staying up without consuming.
+        let consumeFailure = FailureBox()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { [self] in
-                        try await self.waitForBroker(producer)
-                        try consumer.subscribe(topics: self.settings.tiers.map(\.topic))
-                        self.health.setReady(self.component, true)
-                        self.logger.info("scheduler consuming delay tiers", metadata: [
-                            "tiers": "\(self.settings.tiers.map(\.name).joined(separator: ","))",
-                        ])
-                        for try await message in consumer.messages {
-                            Counter(label: MetricName.consumedMessages, dimensions: [
-                                ("messaging_system", "kafka"), ("messaging_destination_name", message.topic),
-                                ("messaging_consumer_group_name", self.settings.groupID),
-                            ]).increment()
-                            await core.handle(message)
+                        do {
+                            try await self.consume(consumer: consumer, core: core, producer: producer)
+                        } catch is CancellationError {
+                            // Shutting down.
+                        } catch {
+                            consumeFailure.record(error)
+                            self.logger.error("scheduler consume loop failed", metadata: [LogKey.error: "\(error)"])
+                            stopContinuation.yield()
                         }
                     }
                     group.addTask { [self] in
@@ -102,11 +103,29 @@ public final class DelayScheduler: Service, Sendable {
         }
         health.unregisterLoop(loopName)
         await producer.close(timeout: .seconds(10))
+        if let failure = consumeFailure.first { throw failure }
         let snapshot = statistics.snapshot
         logger.info("scheduler stopped", metadata: [
             "emitted": "\(snapshot.emitted)", "hopped": "\(snapshot.hopped)",
             "lateness_p99_ms": "\(snapshot.latenessQuantile(0.99).map(String.init) ?? "-")",
         ])
+    }
+
+    /// Waits for the broker, subscribes to the tiers and hands every message to the core.
+    private func consume(consumer: KafkaConsumer, core: SchedulerCore, producer: KafkaProducer) async throws {
+        try await waitForBroker(producer)
+        try consumer.subscribe(topics: settings.tiers.map(\.topic))
+        health.setReady(component, true)
+        logger.info("scheduler consuming delay tiers", metadata: [
+            "tiers": "\(settings.tiers.map(\.name).joined(separator: ","))",
+        ])
+        for try await message in consumer.messages {
+            Counter(label: MetricName.consumedMessages, dimensions: [
+                ("messaging_system", "kafka"), ("messaging_destination_name", message.topic),
+                ("messaging_consumer_group_name", settings.groupID),
+            ]).increment()
+            await core.handle(message)
+        }
     }
 
     /// Waits until the producer sees the cluster and the tier topics exist.
@@ -141,4 +160,15 @@ public final class DelayScheduler: Service, Sendable {
             Gauge(label: MetricName.timersPending, dimensions: [("tier", tier)]).record(count)
         }
     }
+}
+
+/// The first error a concurrent task reported.
+private final class FailureBox: Sendable {
+    private let error = Mutex<(any Error)?>(nil)
+
+    func record(_ failure: any Error) {
+        error.withLock { if $0 == nil { $0 = failure } }
+    }
+
+    var first: (any Error)? { error.withLock { $0 } }
 }

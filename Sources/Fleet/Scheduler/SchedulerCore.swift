@@ -123,13 +123,13 @@ actor SchedulerCore {
                 attempt += 1
                 do {
                     try await publisher.publish(outgoing)
-                    await self.sent(source, offset: offset, generation: generation, due: due, emit: emit, topic: topic)
+                    self.sent(source, offset: offset, generation: generation, due: due, emit: emit, topic: topic)
                     return
                 } catch {
                     logger.warning("timer forward failed, retrying", metadata: [
                         LogKey.topic: "\(topic)", LogKey.error: "\(error)", "attempt": "\(attempt)",
                     ])
-                    guard await self.owns(source, generation: generation) else { return }
+                    guard self.owns(source, generation: generation) else { return }
                     try? await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
                 }
             }
@@ -144,7 +144,7 @@ actor SchedulerCore {
             if delay > 0 {
                 do { try await Task.sleep(for: .milliseconds(delay)) } catch { return }
             }
-            await self.holdExpired(message, source: source, offset: offset, due: due, generation: generation)
+            self.holdExpired(message, source: source, offset: offset, due: due, generation: generation)
         }
     }
 
@@ -207,10 +207,10 @@ actor SchedulerCore {
                     logger.notice("undecodable timer record sent to dead-letters", metadata: [
                         LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.offset: "\(offset)",
                     ])
-                    await self.finish(source, offset: offset, generation: generation)
+                    self.finish(source, offset: offset, generation: generation)
                     return
                 } catch {
-                    guard await self.owns(source, generation: generation) else { return }
+                    guard self.owns(source, generation: generation) else { return }
                     try? await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
                 }
             }
@@ -232,7 +232,7 @@ actor SchedulerCore {
             if delay > 0 {
                 do { try await Task.sleep(for: .milliseconds(delay)) } catch { return }
             }
-            await self.wake(source, generation: generation)
+            self.wake(source, generation: generation)
         }
         partitions[source]?.waiting = SchedulerPartition.Waiting(offset: offset, untilMilliseconds: until, wake: wake)
         partitions[source]?.position = offset
@@ -244,13 +244,14 @@ actor SchedulerCore {
                 LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
             ])
             wake.cancel()
-            let timed = modify(source, generation: generation) { partition in
+            // `modify` answers nil when the partition (at this generation) is no longer held.
+            let held: Void? = modify(source, generation: generation) { partition in
                 partition.waiting = nil
                 partition.position = offset + 1
                 partition.tracker.start(offset)
                 partition.holds[offset] = hold(message, until: due, generation: generation)
             }
-            guard timed != nil else { return }
+            guard held != nil else { return }
             try? consumer.resume([source])
             return
         }
