@@ -37,10 +37,10 @@ struct LeshouyingSimulator: VendorSimulator {
         SandboxWire.json(["return_code": "FAIL", "return_msg": message])
     }
 
-    /// Members the documents mark optional (or that PayFleet can do without), left out by some shapes.
+    /// Members the minipay table does not mark 必含 (`shop_no`, `shop_name`, `attach`), and the
+    /// query/close/callback members only a third-party list names; left out by some shapes.
     static let optionalMembers: Set<String> = [
-        "return_msg", "mch_name", "shop_no", "shop_name", "pay_type", "pay_time", "attach", "query_trace_no",
-        "close_trace_no", "close_time", "mch_no", "end_time", "inst_no", "trade_type",
+        "shop_no", "shop_name", "attach", "query_trace_no", "close_trace_no", "close_time", "end_time", "inst_no", "trade_type",
     ]
     /// Members whose value is a number, sent as JSON numbers by some shapes.
     static let numericMembers: Set<String> = ["total_amount", "pay_type", "pay_time", "end_time", "inst_no", "timeStamp", "close_time"]
