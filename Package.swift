@@ -131,7 +131,9 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "WeChatPayTests",
@@ -165,5 +167,6 @@ var vendorDeps: [Target.Dependency] {
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
     ]
 }

@@ -77,7 +77,11 @@ import YunGouOS
         let sandboxFields = try #require(SandboxWire.jsonFields(Array(json.utf8)))
         #expect(SandboxMD5Rule.leshouying.plain(sandboxFields, key: Self.leshouyingKey) == expected)
         #expect(SandboxMD5Rule.leshouying.sign(sandboxFields, key: Self.leshouyingKey) == digest)
-        #expect(!LeshouyingSigning.verify(fields, signature: digest.uppercased(), key: Secret(Self.leshouyingKey)))
+        // Received digests are compared without regard to case; what PayFleet sends is lowercase unless `sign_case: upper`.
+        #expect(LeshouyingSigning.verify(fields, signature: digest.uppercased(), key: Secret(Self.leshouyingKey)))
+        #expect(LeshouyingSigning.verify(fields, signature: digest, key: Secret(Self.leshouyingKey)))
+        #expect(!LeshouyingSigning.verify(fields, signature: "65a3f1bdd5b856518f5a2181ac167615", key: Secret(Self.leshouyingKey)))
+        #expect(LeshouyingSigning.sign(fields, key: Secret(Self.leshouyingKey), uppercase: true) == digest.uppercased())
     }
 
     @Test func leshouyingResponseOrderIsBytewise() {

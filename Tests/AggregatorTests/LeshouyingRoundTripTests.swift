@@ -116,12 +116,55 @@ import Testing
         }
     }
 
+    /// Plug-in mode (`attach=assPost`): no openid, the answer's `miniapp_data` makes the order prepared.
+    @Test func pluginModeRoundTrip() async throws {
+        try await withHarness { harness in
+            let channel = try harness.leshouying()
+            var order = harness.order(.leshouying, fen: 2345, options: ["pay_type": .string("wechat")])
+            order.attach = LeshouyingChannel.pluginAttach
+            guard case .prepared(let prepared) = try await channel.create(order) else { Issue.record("plug-in order not prepared"); return }
+            let miniapp = try #require(prepared.payParameters["miniapp_data"])
+            let tradeNo = try #require(prepared.memo["trade_no"])
+            #expect(miniapp.contains("/pages/cashier/cashier?p=" + tradeNo))
+            #expect(prepared.payParameters["paySign"] == nil)
+            try await harness.pay(.leshouying, order.outTradeNo)
+            let callbacks = try await harness.waitForCallbacks(.leshouying, outTradeNo: order.outTradeNo, key: Self.key)
+            let verified = try await channel.verifyCallback(try #require(callbacks.first))
+            #expect(verified.fields["attach"] == nil || verified.fields["attach"] == "assPost")
+            guard case .succeeded(let payment) = verified.status else { Issue.record("callback not paid"); return }
+            #expect(payment.transactionID == tradeNo)
+        }
+    }
+
+    /// The guessed points are merchant settings: `openid` as the member name, uppercase request
+    /// digests, and a close confirmed by a query before the order is called closed.
+    @Test func guessedPointsAreSettings() async throws {
+        try await withHarness { harness in
+            let channel = try harness.leshouying {
+                $0.settings["openid_field"] = "openid"
+                $0.settings["sign_case"] = "upper"
+                $0.settings["close_success"] = "query"
+            }
+            let order = harness.order(.leshouying, fen: 1304, options: Self.wechat)
+            guard case .prepared(let prepared) = try await channel.create(order) else { Issue.record("not prepared"); return }
+            let reference = OrderReference(order: order, memo: prepared.memo)
+            #expect(try await channel.close(reference) == .closed)
+            #expect(try await harness.sandboxOrder(.leshouying, order.outTradeNo)?.state == "CLOSED")
+            for (name, value) in [("openid_field", "open-id"), ("sign_case", "mixed"), ("close_success", "maybe"), ("timestamp_ms", "round")] {
+                #expect(throws: ChannelError.self) { try harness.leshouying { $0.settings[name] = value } }
+            }
+        }
+    }
+
     @Test func timeStampNormalisation() throws {
         #expect(try LeshouyingChannel.normalisedTimeStamp("1414561699") == "1414561699")
         #expect(try LeshouyingChannel.normalisedTimeStamp("1414561699123") == "1414561699")
         for bad in ["", "14145616", "1414561699.5", "-414561699", "14145616991234"] {
             #expect(throws: ChannelError.self) { try LeshouyingChannel.normalisedTimeStamp(bad) }
         }
+        // `timestamp_ms: reject` refuses milliseconds instead of cutting them.
+        #expect(throws: ChannelError.self) { try LeshouyingChannel.normalisedTimeStamp("1414561699123", truncateMilliseconds: false) }
+        #expect(try LeshouyingChannel.normalisedTimeStamp("1414561699", truncateMilliseconds: false) == "1414561699")
     }
 
     @Test func hostsAndAcknowledgementAreConfigurable() throws {

@@ -42,7 +42,9 @@ import YunGouOS
             ("bad escape", Array("code=1&money=%zz".utf8), .malformed),
             ("not utf8", [0xff, 0xfe, 0x3d], .malformed),
             ("empty", [], .malformed),
-            ("missing payNo", Self.yungouosBody(money: "1.00", drop: "payNo"), .malformed),
+            // payNo is not required (blank members are left out of the signature), but it was signed here.
+            ("signed payNo removed", Self.yungouosBody(money: "1.00", drop: "payNo"), .badSignature),
+            ("missing outTradeNo", Self.yungouosBody(money: "1.00", drop: "outTradeNo"), .malformed),
             ("missing sign", Self.yungouosBody(money: "1.00", drop: "sign"), .malformed),
             ("wrong key", Self.yungouosBody(money: "1.00", key: Secret("WRONG")), .badSignature),
             ("alipay without alipay key", Self.yungouosBody(money: "1.00", payChannel: "alipay"), .badSignature),

@@ -37,10 +37,31 @@ struct LeshouyingSimulator: VendorSimulator {
         SandboxWire.json(["return_code": "FAIL", "return_msg": message])
     }
 
-    func signed(_ fields: [String: String], merchant: SandboxMerchant, forge: Bool = false) -> Response {
-        var fields = fields
-        fields["sign"] = SandboxMD5Rule.leshouying.sign(fields, key: forge ? "forged-key" : (merchant.secrets["inst_key"] ?? ""))
-        return SandboxWire.json(fields)
+    /// Members the minipay table does not mark 必含 (`shop_no`, `shop_name`, `attach`), and the
+    /// query/close/callback members only a third-party list names; left out by some shapes.
+    static let optionalMembers: Set<String> = [
+        "shop_no", "shop_name", "attach", "query_trace_no", "close_trace_no", "close_time", "end_time", "inst_no", "trade_type",
+    ]
+    /// Members whose value is a number, sent as JSON numbers by some shapes.
+    static let numericMembers: Set<String> = ["total_amount", "pay_type", "pay_time", "end_time", "inst_no", "timeStamp", "close_time"]
+
+    /// The signed JSON answer in the order's shape: optional members dropped, unknown members
+    /// added, numbers as numbers, the digest in either hex case, all as the shape says.
+    func signed(_ fields: [String: String], merchant: SandboxMerchant, forge: Bool = false, outTradeNo: String? = nil) -> Response {
+        SandboxWire.json(Self.shaped(fields, key: forge ? "forged-key" : (merchant.secrets["inst_key"] ?? ""), outTradeNo: outTradeNo))
+    }
+
+    static func shaped(_ fields: [String: String], key: String, outTradeNo: String?, keep: Set<String> = []) -> [String: Any] {
+        guard let outTradeNo else {
+            var fields = fields
+            fields["sign"] = SandboxMD5Rule.leshouying.sign(fields, key: key)
+            return fields
+        }
+        let shape = SandboxAnswerShape(outTradeNo: outTradeNo)
+        var shaped = shape.extended(shape.trimmed(fields, optional: optionalMembers.subtracting(keep)))
+        let signature = SandboxMD5Rule.leshouying.sign(shaped, key: key)
+        shaped["sign"] = shape.uppercaseDigest ? signature.uppercased() : signature
+        return shape.json(shaped, numeric: numericMembers)
     }
 
     func authenticate(_ body: [UInt8], required: [String]) -> SandboxAuthentication {
@@ -51,7 +72,8 @@ struct LeshouyingSimulator: VendorSimulator {
         guard let merchant = merchants[(fields["inst_no"] ?? "") + "/" + (fields["mch_no"] ?? "")] else {
             return .rejected(Self.failure("机构号或商户号不存在"))
         }
-        guard SandboxMD5Rule.leshouying.matches(fields, key: merchant.secrets["inst_key"] ?? "") else {
+        // The merchant may send its digest in either hex case (`sign_case`).
+        guard SandboxMD5Rule.leshouying.matches(fields, key: merchant.secrets["inst_key"] ?? "", ignoringCase: true) else {
             return .rejected(Self.failure("签名错误"))
         }
         return .accepted(fields, merchant)
@@ -68,7 +90,9 @@ struct LeshouyingSimulator: VendorSimulator {
         guard payType == "300" || payType == "400" else { return Self.failure("pay_type不合法") }
         guard let fen = SandboxWire.fen(request["total_amount"] ?? "") else { return Self.failure("total_amount不合法") }
         guard SandboxWire.parseChinaTime(request["pay_time"] ?? "", "yyyyMMddHHmmss") != nil else { return Self.failure("pay_time格式错误") }
-        guard !(request["open_id"] ?? "").isEmpty || request["attach"] == "assPost" else { return Self.failure("open_id不能为空") }
+        // The parameter table says open_id, the request example openid: both are taken.
+        let payer = request["open_id"].flatMap { $0.isEmpty ? nil : $0 } ?? request["openid"]
+        guard !(payer ?? "").isEmpty || request["attach"] == "assPost" else { return Self.failure("open_id不能为空") }
         let scenario = SandboxScenario(amountFen: fen)
         if scenario == .vendorError { return Self.failure("系统繁忙，请稍后再试") }
         let traceNo = request["pay_trace_no"] ?? ""
@@ -81,7 +105,7 @@ struct LeshouyingSimulator: VendorSimulator {
         if scenario == .refused {
             base["return_msg"] = "商户交易权限已关闭"
             base["result_code"] = "PAY_FAIL"
-            return signed(base, merchant: checked.merchant)
+            return signed(base, merchant: checked.merchant, outTradeNo: traceNo)
         }
         var order = AggregatorOrder(
             merchantID: request["mch_no"] ?? "", outTradeNo: traceNo, amountFen: fen, scenario: scenario,
@@ -100,11 +124,20 @@ struct LeshouyingSimulator: VendorSimulator {
         if scenario == .pending {
             base["return_msg"] = "支付中"
             base["result_code"] = "PAY_IN_PROCESS"
-            return signed(base, merchant: checked.merchant)
+            return signed(base, merchant: checked.merchant, outTradeNo: traceNo)
         }
         base["return_msg"] = "下单成功"
         base["result_code"] = "PAY_IN_PROCESS"
-        if payType == "400" {
+        if request["attach"] == "assPost" {
+            // Plug-in mode: "miniapp_data 小程序插件扩展参数,参数中【path】字段值使用固定值,如
+            // /pages/cashier/cashier?p=XXX, XXX是乐收赢订单号"; no paySign, the plug-in pays.
+            let data: [String: String] = [
+                "appId": request["appid"] ?? checked.merchant.settings["appid"] ?? "wxsandbox00000000",
+                "path": "/pages/cashier/cashier?p=" + order.vendorOrderNo,
+            ]
+            let text = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            base["miniapp_data"] = String(decoding: text, as: UTF8.self)
+        } else if payType == "400" {
             // Milliseconds, as "部分系统" return them: the client must cut them to 10-digit seconds.
             base["timeStamp"] = String(Int64(Date().timeIntervalSince1970 * 1000))
             base["appId"] = request["appid"] ?? checked.merchant.settings["appid"] ?? "wxsandbox00000000"
@@ -115,7 +148,7 @@ struct LeshouyingSimulator: VendorSimulator {
         } else {
             base["ali_trade_no"] = "2026" + SandboxWire.digits(24)
         }
-        return signed(base, merchant: checked.merchant, forge: scenario == .badResponseSignature)
+        return signed(base, merchant: checked.merchant, forge: scenario == .badResponseSignature, outTradeNo: traceNo)
     }
 
     /// Finds the order named by `trade_no`, or by `pay_trace_no` + `pay_time`.
@@ -166,7 +199,7 @@ struct LeshouyingSimulator: VendorSimulator {
             answer["result_code"] = "PAY_FAIL"
             answer["return_msg"] = "订单已关闭"
         }
-        return signed(answer, merchant: checked.merchant)
+        return signed(answer, merchant: checked.merchant, outTradeNo: order.outTradeNo)
     }
 
     func closeOrder(_ body: [UInt8]) -> Response {
@@ -194,7 +227,9 @@ struct LeshouyingSimulator: VendorSimulator {
         ]
         answer["result_code"] = closed ? "PAY_SUCCESS" : "PAY_FAIL"
         answer["return_msg"] = closed ? "关闭成功" : "订单已支付，不能关闭"
-        return signed(answer, merchant: checked.merchant)
+        // The close page spells the success code PAY_SUCEESS; some shapes answer it that way.
+        if closed, SandboxAnswerShape(outTradeNo: found.outTradeNo).numbersAsNumbers { answer["result_code"] = "PAY_SUCEESS" }
+        return signed(answer, merchant: checked.merchant, outTradeNo: found.outTradeNo)
     }
 
     // MARK: Control
@@ -232,8 +267,8 @@ struct LeshouyingSimulator: VendorSimulator {
         ]
         if let attach = order.attach { fields["attach"] = attach }
         let key = order.scenario == .forgedCallback ? "forged-key" : (merchant.secrets["inst_key"] ?? "")
-        fields["sign"] = SandboxMD5Rule.leshouying.sign(fields, key: key)
-        let body = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let shaped = Self.shaped(fields, key: key, outTradeNo: order.outTradeNo, keep: ["mch_no"])
+        let body = (try? JSONSerialization.data(withJSONObject: shaped, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         let copies = order.scenario == .duplicateCallback ? 2 : 1
         let schedule = order.scenario == .forgedCallback ? [] : AggregatorRetrySchedules.leshouying
         for _ in 0..<copies {

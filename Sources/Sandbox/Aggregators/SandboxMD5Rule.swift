@@ -42,8 +42,9 @@ struct SandboxMD5Rule: Sendable {
         return uppercase ? text.uppercased() : text
     }
 
-    func matches(_ fields: [String: String], only: [String]? = nil, key: String) -> Bool {
+    func matches(_ fields: [String: String], only: [String]? = nil, key: String, ignoringCase: Bool = false) -> Bool {
         guard let given = fields["sign"] else { return false }
-        return given == sign(fields, only: only, key: key)
+        let expected = sign(fields, only: only, key: key)
+        return ignoringCase ? given.lowercased() == expected.lowercased() : given == expected
     }
 }

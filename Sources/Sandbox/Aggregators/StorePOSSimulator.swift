@@ -35,11 +35,27 @@ struct StorePOSSimulator: VendorSimulator {
         SandboxWire.json(["state": state, "code": code, "msg": message])
     }
 
+    /// Answer members the tables mark optional (`否`), left out by some shapes.
+    static let optionalMembers: Set<String> = [
+        "msg", "trade_state", "fee_type", "attach", "out_transaction_id", "token_id", "appid", "sub_openid",
+        "coupon_fee", "wx_mch_id", "wx_sub_mch_id",
+    ]
+    /// Notification members the 通知参数 tables mark optional (`否`).
+    static let optionalNotifyMembers: Set<String> = [
+        "device_info", "out_transaction_id", "fee_type", "coupon_fee", "invoice_amount", "bank_type", "sub_appid",
+        "sub_openid", "buyer_logon_id", "fund_bill_list", "promotion_detail", "wx_mch_id", "wx_sub_mch_id", "gmt_create", "attach",
+    ]
+    /// Members whose value is a number, sent as JSON numbers by some shapes (the samples quote them).
+    static let numericMembers: Set<String> = ["code", "total_fee", "base_fee", "coupon_fee", "time_end"]
+
+    /// A signed answer in the order's shape (optional members dropped, unknown members added,
+    /// numbers as numbers, as the shape says).
     func signed(_ fields: [String: String], merchant: SandboxMerchant, forge: Bool = false) -> Response {
-        var fields = fields
+        let shape = SandboxAnswerShape(outTradeNo: fields["out_trade_no"] ?? "")
+        var fields = shape.extended(shape.trimmed(fields, optional: Self.optionalMembers))
         fields["nonce_str"] = SandboxWire.hex32()
         fields["sign"] = SandboxMD5Rule.storepos.sign(fields, key: forge ? "forged-key" : (merchant.secrets["merchant_key"] ?? ""))
-        return SandboxWire.json(fields)
+        return SandboxWire.json(shape.json(fields, numeric: Self.numericMembers))
     }
 
     func gateway(_ body: [UInt8]) async -> Response {
@@ -181,7 +197,8 @@ struct StorePOSSimulator: VendorSimulator {
         }
         var answer: [String: String] = [
             "state": "SUCCESS", "mch_id": order.merchantID, "out_trade_no": outTradeNo, "paytype": order.extra["paytype"] ?? "",
-            "total_fee": String(order.amountFen), "fee_type": "CNY", "trade_type": Self.notifyTradeType(order),
+            "total_fee": String(order.amountFen), "base_fee": String(order.amountFen), "coupon_fee": "0", "fee_type": "CNY",
+            "trade_type": Self.notifyTradeType(order),
         ]
         if let attach = order.attach { answer["attach"] = attach }
         switch order.state {
@@ -281,6 +298,8 @@ struct StorePOSSimulator: VendorSimulator {
             fields["bank_type"] = "CFT"
             if !(order.extra["sub_appid"] ?? "").isEmpty { fields["sub_appid"] = order.extra["sub_appid"] }
         }
+        let shape = SandboxAnswerShape(outTradeNo: order.outTradeNo)
+        fields = shape.extended(shape.trimmed(fields, optional: Self.optionalNotifyMembers))
         let keyName = merchant.settings["callback_key"] == "agent" ? "agent_key" : "merchant_key"
         let key = order.scenario == .forgedCallback ? "forged-key" : (merchant.secrets[keyName] ?? "")
         fields["sign"] = SandboxMD5Rule.storepos.sign(fields, key: key)

@@ -93,7 +93,15 @@ struct YunGouOSSimulator: VendorSimulator {
         let data = type == "1"
             ? "weixin://wxpay/bizpayurl?pr=" + SandboxWire.hex32().prefix(7)
             : "https://sandbox.payfleet.invalid/yungouos/native/code/\(order.vendorOrderNo).png"
-        return SandboxWire.json(["code": 0, "msg": "微信下单成功，请扫码支付", "data": data])
+        return Self.answer(shape: SandboxAnswerShape(outTradeNo: outTradeNo), msg: "微信下单成功，请扫码支付", data: data)
+    }
+
+    /// A success `{code: 0, msg, data}` in the order's shape: `code` a number or a string, unknown members added.
+    static func answer(shape: SandboxAnswerShape, msg: String?, data: Any?) -> Response {
+        var envelope = shape.json(shape.extended(["code": "0"]), numeric: ["code"])
+        if let msg { envelope["msg"] = msg }
+        if let data { envelope["data"] = data }
+        return SandboxWire.json(envelope)
     }
 
     func query(_ queryString: String) -> Response {
@@ -115,14 +123,18 @@ struct YunGouOSSimulator: VendorSimulator {
         if order.scenario == .pending, order.queries >= 2, order.state == .notPaid {
             order = payNow(outTradeNo) ?? order
         }
-        var data: [String: Any] = [
+        // The members of the SDK's PayOrder; `payStatus` is an int there, sent as a number or a string.
+        let shape = SandboxAnswerShape(outTradeNo: outTradeNo)
+        var fields: [String: String] = [
             "orderNo": order.vendorOrderNo, "outTradeNo": order.outTradeNo, "money": SandboxWire.yuan(order.amountFen),
             "body": order.extra["body"] ?? "", "mchid": order.merchantID, "payChannel": "wxpay", "payType": "NATIVE",
-            "attach": order.attach ?? "", "payStatus": order.state == .paid ? 1 : 0,
-            "addTime": SandboxWire.chinaTime(order.createdAt, "yyyy-MM-dd HH:mm:ss"),
+            "attach": order.attach ?? "", "payStatus": order.state == .paid ? "1" : "0",
+            "addTime": SandboxWire.chinaTime(order.createdAt, "yyyy-MM-dd HH:mm:ss"), "payNo": order.transactionID ?? "",
         ]
-        data["payNo"] = order.transactionID ?? ""
-        return SandboxWire.json(["code": 0, "msg": "查询成功", "data": data])
+        fields = shape.extended(shape.trimmed(fields, optional: ["body", "mchid", "payChannel", "payType", "attach", "addTime", "payNo", "outTradeNo"]))
+        var data = shape.json(fields, numeric: ["payStatus"])
+        if shape.omitsOptional, order.state != .paid { data["payNo"] = NSNull() }
+        return Self.answer(shape: shape, msg: "查询成功", data: data)
     }
 
     func close(_ body: [UInt8]) -> Response {
@@ -145,7 +157,9 @@ struct YunGouOSSimulator: VendorSimulator {
         switch outcome {
         case .none: return Self.failure("订单不存在")
         case .some(.some(let refusal)): return Self.failure(refusal)
-        case .some(.none): return SandboxWire.json(["code": 0, "msg": "关闭成功", "data": "关闭成功"])
+        case .some(.none):
+            let shape = SandboxAnswerShape(outTradeNo: outTradeNo)
+            return Self.answer(shape: shape, msg: shape.omitsOptional ? nil : "关闭成功", data: shape.omitsOptional ? nil : outTradeNo)
         }
     }
 
@@ -180,6 +194,9 @@ struct YunGouOSSimulator: VendorSimulator {
             "time": SandboxWire.chinaTime(order.paidAt ?? Date(), "yyyy-MM-dd HH:mm:ss"),
             "attach": order.attach ?? "", "openId": "oSandboxPayer000000000000000",
         ]
+        // Optional, unsigned members come and go; unknown members appear (PaySign.php signs only the six).
+        let shape = SandboxAnswerShape(outTradeNo: order.outTradeNo)
+        fields = shape.extended(shape.trimmed(fields, optional: ["payChannel", "time", "attach", "openId"]))
         fields["sign"] = SandboxMD5Rule.yungouos.sign(fields, only: Self.notifyFields, key: merchant.secrets["api_key"] ?? "")
         if order.scenario == .forgedCallback {
             fields["sign"] = SandboxMD5Rule.yungouos.sign(fields, only: Self.notifyFields, key: "forged-key")

@@ -127,69 +127,39 @@ public struct LeshouyingChannel: PaymentChannel {
         if let shopNo = configuration.shopNo { parameters["shop_no"] = shopNo }
         if let terminalNo = configuration.terminalNo { parameters["terminal_no"] = terminalNo }
         if payType == "400", let appID = configuration.appID { parameters["appid"] = appID }
-        if let openID = openID(order) { parameters["open_id"] = openID }
+        // "走小程序插件时不传": no payer id in plug-in mode.
+        if order.attach != Self.pluginAttach, let openID = openID(order) { parameters[configuration.openIDField] = openID }
         if let attach = order.attach { parameters["attach"] = attach }
         if let ip = order.clientIP, !ip.isEmpty { parameters["reqip"] = ip }
         if let detail = order.options["goods_detail"].flatMap(goodsDetail) { parameters["goods_detail"] = detail }
-        var memo = ["pay_trace_no": order.outTradeNo, "pay_time": payTime, "pay_type": payType]
+        let memo = ["pay_trace_no": order.outTradeNo, "pay_time": payTime, "pay_type": payType]
 
-        let answer: [String: String]
+        let answer: LeshouyingAnswer
         do {
             answer = try await call("/v3/minipay", parameters)
         } catch where error.code == .timeout {
             logger.debug("leshouying create outcome unknown", metadata: ["out_trade_no": "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: memo)
         }
-        let message = answer["return_msg"] ?? ""
-        guard answer["return_code"] == "SUCCESS" else {
-            if message.contains("重复") || message.contains("已存在") { return .duplicate }
-            throw Self.failure(answer, api: "minipay")
-        }
-        if let echoed = answer["pay_trace_no"], !echoed.isEmpty, echoed != order.outTradeNo {
-            throw .badResponse("leshouying minipay answered for another pay_trace_no")
-        }
-        if let tradeNo = answer["trade_no"], !tradeNo.isEmpty { memo["trade_no"] = tradeNo }
-        if answer["result_code"] == "PAY_FAIL" {
-            return .failed(VendorFailure(code: "PAY_FAIL", message: message))
-        }
-        if let parameters = try Self.payParameters(answer, payType: payType) {
-            return .prepared(Prepared(payParameters: parameters, vendorOrderID: memo["trade_no"], memo: memo))
-        }
-        switch answer["result_code"] {
-        case "PAY_IN_PROCESS": return .pending(.userPaying, memo: memo)
-        case "PAY_SUCCESS": return .pending(.needQuery, memo: memo)
-        default: throw .badResponse("leshouying minipay answered without pay parameters or a known result_code")
-        }
+        return try answer.createOutcome(
+            outTradeNo: order.outTradeNo, payType: payType, pluginMode: order.attach == Self.pluginAttach, memo: memo,
+            truncateMilliseconds: configuration.truncateMillisecondTimeStamp, logger: logger
+        )
     }
 
-    /// The mini-program pay parameters, `nil` when the answer carries none.
-    static func payParameters(_ answer: [String: String], payType: String) throws(ChannelError) -> [String: String]? {
-        if payType == "300" {
-            guard let tradeNo = answer["ali_trade_no"], !tradeNo.isEmpty else { return nil }
-            return ["tradeNO": tradeNo]
-        }
-        guard let paySign = answer["paySign"], !paySign.isEmpty else { return nil }
-        var result: [String: String] = ["paySign": paySign]
-        for (vendorName, name) in [("appId", "appId"), ("nonceStr", "nonceStr"), ("packages", "package"), ("signType", "signType")] {
-            guard let value = answer[vendorName], !value.isEmpty else {
-                throw .badResponse("leshouying minipay pay parameters lack \(vendorName)")
-            }
-            result[name] = value
-        }
-        result["timeStamp"] = try normalisedTimeStamp(answer["timeStamp"] ?? "")
-        if let miniapp = answer["miniapp_data"], !miniapp.isEmpty { result["miniapp_data"] = miniapp }
-        return result
-    }
+    /// `attach=assPost` asks for 乐收赢's mini-program plug-in: the answer's `miniapp_data` is what the payer needs.
+    public static let pluginAttach = "assPost"
 
-    /// `timeStamp` must be 10-digit seconds; some systems return 13-digit milliseconds, which are truncated to seconds.
-    public static func normalisedTimeStamp(_ text: String) throws(ChannelError) -> String {
-        guard text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-            throw .badResponse("leshouying timeStamp is not a number")
+    /// `timeStamp` must be 10-digit seconds; some systems return 13-digit milliseconds ("部分系统取到的值为毫秒级,
+    /// 需要转换成秒"), which are truncated to seconds unless `truncateMilliseconds` is off (`timestamp_ms: reject`).
+    public static func normalisedTimeStamp(_ text: String, truncateMilliseconds: Bool = true) throws(ChannelError) -> String {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw .badResponse("leshouying field 'timeStamp' is not a number")
         }
         switch text.utf8.count {
         case 10: return text
-        case 13: return String(text.prefix(10))
-        default: throw .badResponse("leshouying timeStamp has \(text.utf8.count) digits (expected 10 or 13)")
+        case 13 where truncateMilliseconds: return String(text.prefix(10))
+        default: throw .badResponse("leshouying field 'timeStamp' has \(text.utf8.count) digits (expected 10\(truncateMilliseconds ? " or 13" : ""))")
         }
     }
 
@@ -203,35 +173,7 @@ public struct LeshouyingChannel: PaymentChannel {
         ]
         identify(reference, into: &parameters)
         let answer = try await call("/v3/queryorder", parameters)
-        let message = answer["return_msg"] ?? ""
-        guard answer["return_code"] == "SUCCESS" else {
-            if message.contains("不存在") || message.contains("未找到") { return .notFound }
-            throw Self.failure(answer, api: "queryorder")
-        }
-        if let echoed = answer["pay_trace_no"], !echoed.isEmpty, echoed != reference.order.outTradeNo {
-            throw .badResponse("leshouying queryorder answered for another pay_trace_no")
-        }
-        switch answer["result_code"] {
-        case "PAY_SUCCESS":
-            guard let tradeNo = answer["trade_no"], !tradeNo.isEmpty else { throw .badResponse("paid order without trade_no") }
-            let amount: Money
-            do { amount = try Money(fenString: answer["total_amount"] ?? "") } catch {
-                throw .badResponse("leshouying total_amount: \(error)")
-            }
-            return .succeeded(PaymentDetails(
-                transactionID: tradeNo,
-                amount: amount,
-                paidAt: answer["end_time"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") },
-                vendorMerchantID: answer["mch_no"]
-            ))
-        case "PAY_IN_PROCESS":
-            return .paying
-        case "PAY_FAIL":
-            if message.contains("关闭") || message.contains("撤销") { return .closed }
-            return .failed(VendorFailure(code: "PAY_FAIL", message: message))
-        default:
-            throw .badResponse("leshouying queryorder result_code is missing or unknown")
-        }
+        return try answer.tradeStatus(outTradeNo: reference.order.outTradeNo, logger: logger)
     }
 
     /// `trade_no` when the create returned it, otherwise `pay_trace_no` + `pay_time`.
@@ -259,16 +201,16 @@ public struct LeshouyingChannel: PaymentChannel {
         ]
         identify(reference, into: &parameters)
         let answer = try await call("/v3/closeorder", parameters)
-        let message = answer["return_msg"] ?? ""
-        if message.contains("不存在") || message.contains("未找到") { return .notFound }
-        guard answer["return_code"] == "SUCCESS" else { throw Self.failure(answer, api: "closeorder") }
-        switch answer["result_code"] {
-        case "PAY_SUCCESS", "PAY_SUCEESS":
-            return .closed
-        default:
-            if message.contains("已支付") || message.contains("支付成功") { return .alreadyPaid }
-            if message.contains("已关闭") || message.contains("已撤销") { return .alreadyClosed }
-            throw ChannelError(.vendorRejected, "leshouying closeorder refused: \(message)", vendorCode: answer["result_code"])
+        if let outcome = try answer.closeOutcome(successMeansClosed: !configuration.closeSuccessNeedsQuery, logger: logger) {
+            return outcome
+        }
+        // An answer whose meaning is uncertain: the query decides before the order is called closed.
+        switch try await query(reference) {
+        case .succeeded, .refunded: return .alreadyPaid
+        case .closed, .failed: return answer.resultCode == "PAY_SUCCESS" || answer.resultCode == "PAY_SUCEESS" ? .closed : .alreadyClosed
+        case .notFound: return .notFound
+        case .notPaid, .paying:
+            throw ChannelError(.vendorUnavailable, "leshouying closeorder answered \(answer.resultCode ?? answer.fields["return_code"] ?? "") \"\(answer.message)\" and queryorder still reports the order unpaid; close again later")
         }
     }
 
@@ -288,11 +230,11 @@ public struct LeshouyingChannel: PaymentChannel {
 
     // MARK: Transport
 
-    /// Signs and posts `parameters` as JSON; returns the answer's members as signed text, with the
-    /// answer's signature verified (required when `return_code` is SUCCESS, checked whenever present).
-    func call(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> [String: String] {
+    /// Signs and posts `parameters` as JSON; returns the answer with its signature verified
+    /// (required when `return_code` is SUCCESS, checked whenever present).
+    func call(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> LeshouyingAnswer {
         var signed = parameters
-        signed["sign"] = LeshouyingSigning.sign(parameters, key: configuration.instKey)
+        signed["sign"] = LeshouyingSigning.sign(parameters, key: configuration.instKey, uppercase: configuration.signUppercase)
         let response = try await http.send(
             method: .POST,
             url: configuration.baseURL + path,
@@ -306,32 +248,6 @@ public struct LeshouyingChannel: PaymentChannel {
         case 500...: throw ChannelError(.vendorUnavailable, "leshouying answered HTTP \(response.status) to \(path)")
         default: throw .badResponse("leshouying answered HTTP \(response.status) to \(path)")
         }
-        guard let object = LeshouyingSigning.object(response.body) else {
-            throw .badResponse("leshouying answer to \(path) is not a JSON object")
-        }
-        let answer = LeshouyingSigning.flatten(object)
-        guard let returnCode = answer["return_code"], !returnCode.isEmpty else {
-            throw .badResponse("leshouying answer to \(path) has no return_code")
-        }
-        if let signature = answer["sign"], !signature.isEmpty {
-            guard LeshouyingSigning.verify(answer, signature: signature, key: configuration.instKey) else {
-                throw .badResponse("leshouying answer to \(path) has a wrong signature")
-            }
-        } else if returnCode == "SUCCESS" {
-            throw .badResponse("leshouying answer to \(path) is not signed")
-        }
-        return answer
-    }
-
-    /// A `return_code=FAIL` answer as an error.
-    static func failure(_ answer: [String: String], api: String) -> ChannelError {
-        let message = answer["return_msg"] ?? ""
-        if message.contains("系统") || message.contains("繁忙") || message.contains("超时") {
-            return ChannelError(.vendorUnavailable, "leshouying \(api): \(message)", vendorCode: answer["return_code"])
-        }
-        if message.contains("频繁") {
-            return ChannelError(.rateLimited, "leshouying \(api): \(message)", vendorCode: answer["return_code"])
-        }
-        return ChannelError(.vendorRejected, "leshouying \(api) rejected: \(message)", vendorCode: answer["return_code"])
+        return try LeshouyingAnswer.decode(response.body, api: String(path.dropFirst(4)), key: configuration.instKey)
     }
 }

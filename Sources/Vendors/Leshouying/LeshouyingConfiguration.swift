@@ -23,6 +23,18 @@ struct LeshouyingConfiguration: Sendable {
     var acknowledgement: CallbackAcknowledgement
     /// `inst_key`: the 机构密钥 that signs everything.
     var instKey: Secret
+    /// `openid_field`: the request member that carries the payer id, `open_id` (default: the
+    /// parameter table) or `openid` (the seed's request example).
+    var openIDField: String
+    /// `sign_case`: hex case of the signatures PayFleet sends, `lower` (default) or `upper`.
+    /// Signatures received are compared without regard to case either way.
+    var signUppercase: Bool
+    /// `close_success`: what `result_code=PAY_SUCCESS` answers to `closeorder` mean: `closed`
+    /// (default) or `query` (confirm with `queryorder` before calling the order closed).
+    var closeSuccessNeedsQuery: Bool
+    /// `timestamp_ms`: a 13-digit (millisecond) `timeStamp` is `truncate`d to seconds (default)
+    /// or `reject`ed as a bad answer.
+    var truncateMillisecondTimeStamp: Bool
 
     init(account: MerchantAccount) throws(ChannelError) {
         instNo = try account.setting("inst_no")
@@ -52,5 +64,24 @@ struct LeshouyingConfiguration: Sendable {
         default: throw .configuration("merchant \(account.alias): setting 'ack_format' must be json or text")
         }
         instKey = try account.secret("inst_key")
+        openIDField = account.setting("openid_field", default: "open_id")
+        guard openIDField == "open_id" || openIDField == "openid" else {
+            throw .configuration("merchant \(account.alias): setting 'openid_field' must be open_id or openid")
+        }
+        switch account.setting("sign_case", default: "lower") {
+        case "lower": signUppercase = false
+        case "upper": signUppercase = true
+        default: throw .configuration("merchant \(account.alias): setting 'sign_case' must be lower or upper")
+        }
+        switch account.setting("close_success", default: "closed") {
+        case "closed": closeSuccessNeedsQuery = false
+        case "query": closeSuccessNeedsQuery = true
+        default: throw .configuration("merchant \(account.alias): setting 'close_success' must be closed or query")
+        }
+        switch account.setting("timestamp_ms", default: "truncate") {
+        case "truncate": truncateMillisecondTimeStamp = true
+        case "reject": truncateMillisecondTimeStamp = false
+        default: throw .configuration("merchant \(account.alias): setting 'timestamp_ms' must be truncate or reject")
+        }
     }
 }

@@ -21,13 +21,16 @@ public enum LeshouyingSigning {
     /// The rule.
     public static let rule = ParameterSigningRule(emptyValues: .include, keyOrder: .bytewise, digest: .md5, hexCase: .lower)
 
-    public static func sign(_ parameters: [String: String], key: Secret) -> String {
-        rule.sign(parameters, key: key)
+    /// The signature, lowercase hex unless `uppercase` (merchant setting `sign_case: upper`).
+    public static func sign(_ parameters: [String: String], key: Secret, uppercase: Bool = false) -> String {
+        let signature = rule.sign(parameters, key: key)
+        return uppercase ? signature.uppercased() : signature
     }
 
-    /// Constant-time check; the signature must be lowercase hex.
+    /// Constant-time check that compares the hex digests without regard to case: the documents
+    /// show lowercase, but nothing promises it, and a digest is the same number in either case.
     public static func verify(_ parameters: [String: String], signature: String, key: Secret) -> Bool {
-        rule.verify(parameters, signature: signature, key: key)
+        ConstantTime.equals(rule.sign(parameters, key: key), signature.lowercased())
     }
 
     /// The operator view of a signature.

@@ -34,7 +34,10 @@ public enum StorePOSCallback {
             guard let value = form[name], !value.isEmpty else { throw .malformed("callback field '\(name)' is missing") }
         }
         guard StorePOSSigning.verify(form, signature: form["sign"] ?? "", key: key) else { throw .badSignature() }
-        let paid = form["state"] == "SUCCESS" && form["result_code"] == "SUCCESS" && form["pay_result"] == "0"
+        // The samples send `state=SUCCESS`, `result_code=SUCCESS`; the field table says the payment
+        // fields come "在state和trade_state都为0的时候", so `0` is read as success too.
+        let success: Set<String> = ["SUCCESS", "0"]
+        let paid = success.contains(form["state"] ?? "") && success.contains(form["result_code"] ?? "") && form["pay_result"] == "0"
         var amount: Money?
         if let fee = form["total_fee"], !fee.isEmpty {
             do { amount = try Money(fenString: fee) } catch { throw .malformed("callback total_fee: \(error)") }
@@ -42,7 +45,7 @@ public enum StorePOSCallback {
         let status: TradeStatus
         if paid {
             for name in ["transaction_id", "total_fee", "mch_id"] {
-                guard let value = form[name], !value.isEmpty else { throw .malformed("paid callback without '\(name)'") }
+                guard let value = form[name], !value.isEmpty else { throw .malformed("paid callback field '\(name)' is missing") }
             }
             status = .succeeded(PaymentDetails(
                 transactionID: form["transaction_id"] ?? "",

@@ -212,7 +212,7 @@ public struct StorePOSChannel: PaymentChannel {
         let parameters = try businessParameters(order)
         let payType = try payType(order.options)
         let memo = ["paytype": payType.rawValue, "trade_type": parameters["trade_type"] ?? ""]
-        let answer: [String: String]
+        let answer: StorePOSAnswer
         do {
             answer = try await call(parameters)
         } catch where error.code == .timeout || error.code == .unreachable || error.code == .vendorUnavailable {
@@ -222,46 +222,8 @@ public struct StorePOSChannel: PaymentChannel {
             ])
             return .pending(.unknownResult, memo: memo)
         }
-        let code = answer["code"] ?? ""
-        let message = answer["msg"] ?? ""
-        guard answer["state"] == "SUCCESS" else {
-            if message.contains("重复") || message.contains("已存在") { return .duplicate }
-            if code == "20006" || code == "30001" { return .pending(.unknownResult, memo: memo) }
-            throw Self.rejection(answer, api: "PreOrder")
-        }
-        if let echoed = answer["out_trade_no"], !echoed.isEmpty, echoed != order.outTradeNo {
-            throw .badResponse("storepos PreOrder answered for another out_trade_no")
-        }
-        switch answer["trade_state"] {
-        case "SUCCESS":
-            try requireSigned(answer, api: "PreOrder")
-            return .prepared(try Self.prepared(answer, memo: memo))
-        case "NEED_QUERY":
-            return .pending(.needQuery, memo: memo)
-        case "FAIL":
-            if message.contains("重复") || message.contains("已存在") { return .duplicate }
-            return .failed(VendorFailure(code: code, message: message))
-        default:
-            throw .badResponse("storepos PreOrder trade_state is missing or unknown")
-        }
-    }
-
-    static func prepared(_ answer: [String: String], memo: [String: String]) throws(ChannelError) -> Prepared {
-        var payParameters: [String: String] = [:]
-        if let info = answer["pay_info"], !info.isEmpty {
-            guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(info.utf8)), let object = parsed.objectValue else {
-                throw .badResponse("storepos pay_info is not a JSON object")
-            }
-            payParameters = StorePOSSigning.flatten(object)
-        }
-        if let payURL = answer["pay_url"], !payURL.isEmpty { payParameters["pay_url"] = payURL }
-        if let token = answer["token_id"], !token.isEmpty { payParameters["token_id"] = token }
-        let codeURL = answer["code_url"].flatMap { $0.isEmpty ? nil : $0 }
-        let image = answer["code_img_url"].flatMap { $0.isEmpty ? nil : $0 }
-        guard codeURL != nil || image != nil || !payParameters.isEmpty else {
-            throw .badResponse("storepos PreOrder succeeded without code_url, code_img_url or pay_info")
-        }
-        return Prepared(codeURL: codeURL, qrImageURL: image, payParameters: payParameters, memo: memo)
+        return try answer.createOutcome(
+            outTradeNo: order.outTradeNo, memo: memo, requireSign: configuration.requirePreOrderSign, logger: logger)
     }
 
     // MARK: Query
@@ -274,47 +236,7 @@ public struct StorePOSChannel: PaymentChannel {
             "mch_id": configuration.mchID,
             "out_trade_no": reference.order.outTradeNo,
         ])
-        let code = answer["code"] ?? ""
-        guard answer["state"] == "SUCCESS" else {
-            if code == "20007" { return .notFound }
-            if code == "20006" || code == "30001" {
-                throw ChannelError(.vendorUnavailable, "storepos orderquery: \(answer["msg"] ?? "")", vendorCode: code)
-            }
-            throw Self.rejection(answer, api: "orderquery")
-        }
-        if let echoed = answer["out_trade_no"], !echoed.isEmpty, echoed != reference.order.outTradeNo {
-            throw .badResponse("storepos orderquery answered for another out_trade_no")
-        }
-        switch code {
-        case "10000":
-            try requireSigned(answer, api: "orderquery")
-            return .succeeded(try Self.details(answer))
-        case "10001": return .paying
-        case "10002":
-            try requireSigned(answer, api: "orderquery")
-            return .refunded(try Self.details(answer))
-        case "10003": return .notPaid
-        case "10004", "10005": return .closed
-        case "10006": return .failed(VendorFailure(code: code, message: answer["msg"] ?? ""))
-        case "20007": return .notFound
-        default:
-            if answer["trade_state"] == "NEED_QUERY" { return .paying }
-            throw .badResponse("storepos orderquery code \(code.prefix(8)) is unknown")
-        }
-    }
-
-    static func details(_ answer: [String: String]) throws(ChannelError) -> PaymentDetails {
-        guard let transactionID = answer["transaction_id"], !transactionID.isEmpty else {
-            throw .badResponse("storepos paid order without transaction_id")
-        }
-        let amount: Money
-        do { amount = try Money(fenString: answer["total_fee"] ?? "") } catch { throw .badResponse("storepos total_fee: \(error)") }
-        return PaymentDetails(
-            transactionID: transactionID,
-            amount: amount,
-            paidAt: answer["time_end"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") },
-            vendorMerchantID: answer["mch_id"]
-        )
+        return try answer.tradeStatus(outTradeNo: reference.order.outTradeNo, requireSign: configuration.requireResponseSign)
     }
 
     // MARK: Close (cancel)
@@ -347,25 +269,15 @@ public struct StorePOSChannel: PaymentChannel {
             "out_trade_no": reference.order.outTradeNo,
             "op_user_id": configuration.opUserID,
         ])
-        let code = answer["code"] ?? ""
-        guard answer["state"] == "SUCCESS" else {
-            if code == "20007" { return .notFound }
-            if code == "20006" || code == "30001" {
-                throw ChannelError(.vendorUnavailable, "storepos cancel: \(answer["msg"] ?? "")", vendorCode: code)
-            }
-            throw Self.rejection(answer, api: "cancel")
+        if let outcome = try answer.cancelOutcome() { return outcome }
+        // A code the cancel page does not explain: the query decides.
+        switch try await query(reference) {
+        case .succeeded, .refunded: return .alreadyPaid
+        case .closed, .failed: return .alreadyClosed
+        case .notFound: return .notFound
+        case .notPaid, .paying:
+            throw ChannelError(.vendorUnavailable, "storepos cancel answered code \(answer.code.prefix(8)) and the order is still unpaid; try again later", vendorCode: answer.code)
         }
-        switch code {
-        case "10005", "10000": return answer["trade_state"] == "FAIL" ? try Self.cancelRefused(answer) : .closed
-        case "10004": return .alreadyClosed
-        case "10002": return .alreadyPaid
-        case "20007": return .notFound
-        default: return try Self.cancelRefused(answer)
-        }
-    }
-
-    static func cancelRefused(_ answer: [String: String]) throws(ChannelError) -> CloseOutcome {
-        throw ChannelError(.vendorRejected, "storepos cancel refused: \(answer["msg"] ?? "")", vendorCode: answer["code"])
     }
 
     // MARK: Callbacks
@@ -384,9 +296,9 @@ public struct StorePOSChannel: PaymentChannel {
 
     // MARK: Transport
 
-    /// Adds the public parameters, signs, posts the form and returns the JSON answer as text members,
-    /// its `sign` verified when present.
-    func call(_ business: [String: String]) async throws(ChannelError) -> [String: String] {
+    /// Adds the public parameters, signs, posts the form and returns the JSON answer, its `sign`
+    /// verified when present.
+    func call(_ business: [String: String]) async throws(ChannelError) -> StorePOSAnswer {
         var parameters = business
         parameters["agent_id"] = configuration.agentID
         parameters["pid"] = configuration.pid
@@ -407,36 +319,6 @@ public struct StorePOSChannel: PaymentChannel {
         case 500...: throw ChannelError(.vendorUnavailable, "storepos answered HTTP \(response.status) to \(method)")
         default: throw .badResponse("storepos answered HTTP \(response.status) to \(method)")
         }
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(response.body)), let object = json.objectValue else {
-            throw .badResponse("storepos answer to \(method) is not a JSON object")
-        }
-        let answer = StorePOSSigning.flatten(object)
-        guard let state = answer["state"], !state.isEmpty else { throw .badResponse("storepos answer to \(method) has no state") }
-        if let signature = answer["sign"], !signature.isEmpty,
-           !StorePOSSigning.verify(answer, signature: signature, key: configuration.merchantKey) {
-            throw .badResponse("storepos answer to \(method) has a wrong signature")
-        }
-        return answer
-    }
-
-    /// "仅业务正确时返回签名": a business success must be signed (unless `require_response_sign: false`).
-    func requireSigned(_ answer: [String: String], api: String) throws(ChannelError) {
-        guard configuration.requireResponseSign else { return }
-        guard let signature = answer["sign"], !signature.isEmpty else {
-            throw .badResponse("storepos \(api) success is not signed")
-        }
-    }
-
-    static func rejection(_ answer: [String: String], api: String) -> ChannelError {
-        let code = answer["code"] ?? ""
-        let message = answer["msg"] ?? ""
-        switch code {
-        case "20002", "20003":
-            return ChannelError(.vendorRejected, "storepos \(api): signature error: \(message)", vendorCode: code)
-        case "20005":
-            return ChannelError(.vendorRejected, "storepos \(api): merchant error: \(message)", vendorCode: code)
-        default:
-            return ChannelError(.vendorRejected, "storepos \(api) rejected (state \(answer["state"] ?? "")): \(message)", vendorCode: code)
-        }
+        return try StorePOSAnswer.decode(response.body, method: method, key: configuration.merchantKey)
     }
 }

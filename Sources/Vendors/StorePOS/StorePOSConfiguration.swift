@@ -27,8 +27,13 @@ struct StorePOSConfiguration: Sendable {
     var pendingQueryLimit: Duration
     /// `cancel_window_seconds`: `cancel` only works on orders younger than this (default 300: "5分钟的订单才可以撤销").
     var cancelWindow: Duration
-    /// `require_response_sign`: a business success must carry a valid `sign` (default `true`).
+    /// `require_response_sign`: an `orderquery` / `cancel` business success must carry a valid `sign`
+    /// (default `true`: their tables list it, "仅业务正确时返回签名", and their samples carry it).
     var requireResponseSign: Bool
+    /// `require_preorder_sign`: a PreOrder success must carry a `sign` (default `false`: the v2
+    /// PreOrder response table lists no `sign` and the vendor's three PreOrder samples are unsigned;
+    /// a `sign` that is present is always checked).
+    var requirePreOrderSign: Bool
     /// `merchant_key`: the 商户密钥 that signs v2 requests and responses.
     var merchantKey: Secret
     /// `callback_key`: `merchant` (default) or `agent`; `agent` verifies callbacks with secret `agent_key`.
@@ -72,6 +77,11 @@ struct StorePOSConfiguration: Sendable {
         case "true": requireResponseSign = true
         case "false": requireResponseSign = false
         default: throw .configuration("merchant \(alias): setting 'require_response_sign' must be true or false")
+        }
+        switch account.setting("require_preorder_sign", default: "false") {
+        case "true": requirePreOrderSign = true
+        case "false": requirePreOrderSign = false
+        default: throw .configuration("merchant \(alias): setting 'require_preorder_sign' must be true or false")
         }
         merchantKey = try account.secret("merchant_key")
         switch account.setting("callback_key", default: "merchant") {

@@ -20,9 +20,9 @@ public enum StorePOSSigning {
         rule.sign(parameters, key: key)
     }
 
-    /// Constant-time check; uppercase hex expected.
+    /// Constant-time check; the hex digest is compared without regard to case.
     public static func verify(_ parameters: [String: String], signature: String, key: Secret) -> Bool {
-        rule.verify(parameters, signature: signature, key: key)
+        ConstantTime.equals(rule.sign(parameters, key: key), signature.uppercased())
     }
 
     /// The operator view of a signature.

@@ -32,10 +32,13 @@ public enum YunGouOSCallback {
     ///   - key: the key for the callback's `payChannel` (`wxpay` / `alipay`); `nil` when none is configured for it.
     public static func verify(_ body: [UInt8], key: (_ payChannel: String?) -> Secret?) throws(CallbackError) -> VerifiedCallback {
         let form = try fields(body)
-        for name in YunGouOSSigning.API.notify.signedFields + ["sign"] {
+        // Required: what PayFleet uses. `payNo` is signed when present but blank values are left
+        // out of the signature (PaySign.php `array_filter`), so it is not required; `payChannel`,
+        // `time`, `attach` and `openId` are optional and unsigned.
+        for name in ["sign", "code", "outTradeNo", "money", "mchId"] {
             guard let value = form[name], !value.isEmpty else { throw .malformed("callback field '\(name)' is missing") }
         }
-        let payChannel = form["payChannel"]
+        let payChannel = form["payChannel"].flatMap { $0.isEmpty ? nil : $0 }
         guard let secret = key(payChannel) else {
             throw .badSignature("no key is configured for payChannel '\(payChannel ?? "")'")
         }
@@ -44,11 +47,11 @@ public enum YunGouOSCallback {
         }
         let moneyText = form["money"] ?? ""
         let money: Money
-        do { money = try Money(yuan: moneyText) } catch { throw .malformed("callback money: \(error)") }
+        do { money = try Money(yuan: moneyText) } catch { throw .malformed("callback field 'money' is not an amount in yuan") }
         let code = form["code"] ?? ""
-        let orderNo = form["orderNo"] ?? ""
         let status: TradeStatus
         if code == "1" {
+            guard let orderNo = form["orderNo"], !orderNo.isEmpty else { throw .malformed("callback field 'orderNo' is missing") }
             status = .succeeded(PaymentDetails(
                 transactionID: orderNo,
                 amount: money,
@@ -56,6 +59,7 @@ public enum YunGouOSCallback {
                 vendorMerchantID: form["mchId"]
             ))
         } else {
+            // Only code 1 (paid) is documented; anything else is not a payment and the query decides.
             status = .failed(VendorFailure(code: code, message: "YunGouOS callback code \(code)"))
         }
         var verified = form

@@ -94,34 +94,15 @@ public struct YunGouOSChannel: PaymentChannel {
         if let attach = order.attach, !attach.isEmpty { parameters["attach"] = attach }
         if let expiresAt = order.expiresAt { parameters["end_time"] = ChinaTime.format(expiresAt, "yyyy-MM-dd HH:mm:ss") }
 
-        let envelope: Envelope
+        let memo = ["qr_type": type, "mch_id": configuration.mchID]
+        let answer: YunGouOSAnswer
         do {
-            envelope = try await post("/api/pay/wxpay/nativePay", parameters)
+            answer = try await post("/api/pay/wxpay/nativePay", parameters)
         } catch where error.code == .timeout {
             logger.debug("yungouos create outcome unknown", metadata: ["out_trade_no": "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: [:])
         }
-        guard envelope.code == "0" else {
-            if Self.mentionsDuplicate(envelope.message) { return .duplicate }
-            if let error = Self.transientError(envelope) { throw error }
-            if Self.mentionsSignature(envelope.message) {
-                throw ChannelError(.vendorRejected, "yungouos rejected the request: \(envelope.message)", vendorCode: envelope.code)
-            }
-            return .failed(VendorFailure(code: envelope.code, message: envelope.message))
-        }
-        guard let data = envelope.data?.stringValue, !data.isEmpty else {
-            throw .badResponse("yungouos nativePay succeeded without data")
-        }
-        var memo = ["qr_type": type]
-        memo["mch_id"] = configuration.mchID
-        if type == "1" {
-            guard data.hasPrefix("weixin://") else { throw .badResponse("yungouos type=1 data is not a weixin:// link") }
-            return .prepared(Prepared(codeURL: data, memo: memo))
-        }
-        guard data.hasPrefix("http://") || data.hasPrefix("https://") else {
-            throw .badResponse("yungouos type=2 data is not an image URL")
-        }
-        return .prepared(Prepared(qrImageURL: data, memo: memo))
+        return try answer.createOutcome(qrType: type, memo: memo, logger: logger)
     }
 
     // MARK: Query
@@ -133,38 +114,8 @@ public struct YunGouOSChannel: PaymentChannel {
         }
         var parameters = ["out_trade_no": outTradeNo, "mch_id": configuration.mchID]
         parameters["sign"] = YunGouOSSigning.sign(parameters, api: .query, key: configuration.apiKey)
-        let envelope = try await get("/api/system/order/getPayOrderInfo", parameters)
-        guard envelope.code == "0" else {
-            if Self.mentionsNotFound(envelope.message) { return .notFound }
-            if let error = Self.transientError(envelope) { throw error }
-            throw ChannelError(.vendorRejected, "yungouos getPayOrderInfo failed: \(envelope.message)", vendorCode: envelope.code)
-        }
-        guard let data = envelope.data?.objectValue else {
-            if envelope.data == nil || envelope.data == .null { return .notFound }
-            throw .badResponse("yungouos getPayOrderInfo data is not an object")
-        }
-        if let echoed = Self.text(data["outTradeNo"]), echoed != outTradeNo {
-            throw .badResponse("yungouos getPayOrderInfo answered for another order")
-        }
-        switch Self.text(data["payStatus"]) {
-        case "0":
-            return .notPaid
-        case "1":
-            guard let moneyText = Self.text(data["money"]) else { throw .badResponse("paid order without money") }
-            let money: Money
-            do { money = try Money(yuan: moneyText) } catch { throw .badResponse("yungouos money: \(error)") }
-            guard let orderNo = Self.text(data["orderNo"]), !orderNo.isEmpty else {
-                throw .badResponse("paid order without orderNo")
-            }
-            return .succeeded(PaymentDetails(
-                transactionID: orderNo,
-                amount: money,
-                paidAt: nil,
-                vendorMerchantID: Self.text(data["mchid"]) ?? Self.text(data["mchId"])
-            ))
-        default:
-            throw .badResponse("yungouos payStatus is missing or unknown")
-        }
+        let answer = try await get("/api/system/order/getPayOrderInfo", parameters)
+        return try answer.tradeStatus(outTradeNo: outTradeNo, logger: logger)
     }
 
     // MARK: Close
@@ -172,14 +123,16 @@ public struct YunGouOSChannel: PaymentChannel {
     public func close(_ reference: OrderReference) async throws(ChannelError) -> CloseOutcome {
         var parameters = ["out_trade_no": reference.order.outTradeNo, "mch_id": configuration.mchID]
         parameters["sign"] = YunGouOSSigning.sign(parameters, api: .close, key: configuration.apiKey)
-        let envelope = try await post("/api/pay/wxpay/closeOrder", parameters)
-        if envelope.code == "0" { return .closed }
-        let message = envelope.message
-        if message.contains("已支付") || message.contains("已付款") || message.contains("支付成功") { return .alreadyPaid }
-        if message.contains("已关闭") { return .alreadyClosed }
-        if Self.mentionsNotFound(message) { return .notFound }
-        if let error = Self.transientError(envelope) { throw error }
-        throw ChannelError(.vendorRejected, "yungouos closeOrder failed: \(message)", vendorCode: envelope.code)
+        let answer = try await post("/api/pay/wxpay/closeOrder", parameters)
+        if let outcome = try answer.closeOutcome(logger: logger) { return outcome }
+        // The answer did not say what happened: the query decides.
+        switch try await query(reference) {
+        case .succeeded, .refunded: return .alreadyPaid
+        case .closed, .failed: return .alreadyClosed
+        case .notFound: return .notFound
+        case .notPaid, .paying:
+            throw ChannelError(.vendorUnavailable, "yungouos closeOrder answered \"\(answer.message)\" and the order is still unpaid; close again later", vendorCode: answer.code)
+        }
     }
 
     // MARK: Callbacks
@@ -199,14 +152,7 @@ public struct YunGouOSChannel: PaymentChannel {
 
     // MARK: Transport
 
-    /// `{code, msg, data}`; `code` normalised to text.
-    struct Envelope {
-        var code: String
-        var message: String
-        var data: JSONValue?
-    }
-
-    func post(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> Envelope {
+    func post(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> YunGouOSAnswer {
         let body = FormEncoding.encode(parameters.sorted { $0.key < $1.key })
         let response = try await http.send(
             method: .POST,
@@ -218,7 +164,7 @@ public struct YunGouOSChannel: PaymentChannel {
         return try Self.envelope(response, api: path)
     }
 
-    func get(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> Envelope {
+    func get(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> YunGouOSAnswer {
         let query = FormEncoding.encode(parameters.sorted { $0.key < $1.key })
         let response = try await http.send(
             method: .GET, url: configuration.baseURL + path + "?" + query, headers: [("Accept", "application/json")], logger: logger
@@ -226,53 +172,13 @@ public struct YunGouOSChannel: PaymentChannel {
         return try Self.envelope(response, api: path)
     }
 
-    static func envelope(_ response: VendorHTTPResponse, api: String) throws(ChannelError) -> Envelope {
+    static func envelope(_ response: VendorHTTPResponse, api: String) throws(ChannelError) -> YunGouOSAnswer {
         switch response.status {
         case 200..<300: break
         case 429: throw ChannelError(.rateLimited, "yungouos answered HTTP 429 to \(api)")
         case 500...: throw ChannelError(.vendorUnavailable, "yungouos answered HTTP \(response.status) to \(api)")
         default: throw .badResponse("yungouos answered HTTP \(response.status) to \(api)")
         }
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(response.body)), let object = json.objectValue else {
-            throw .badResponse("yungouos answer to \(api) is not a JSON object")
-        }
-        guard let code = text(object["code"]) else { throw .badResponse("yungouos answer to \(api) has no code") }
-        return Envelope(code: code, message: text(object["msg"]) ?? "", data: object["data"])
-    }
-
-    /// A JSON scalar as text (`code` and `payStatus` arrive as numbers or strings).
-    static func text(_ value: JSONValue?) -> String? {
-        switch value {
-        case .string(let text): text
-        case .integer(let number): String(number)
-        case .number(let number) where number.rounded() == number && abs(number) < 1e15: String(Int64(number))
-        case .number(let number): String(number)
-        case .bool(let flag): flag ? "true" : "false"
-        default: nil
-        }
-    }
-
-    static func mentionsDuplicate(_ message: String) -> Bool {
-        message.contains("重复") || message.contains("已存在")
-    }
-
-    static func mentionsNotFound(_ message: String) -> Bool {
-        message.contains("不存在") || message.contains("未找到")
-    }
-
-    static func mentionsSignature(_ message: String) -> Bool {
-        message.contains("签名") || message.lowercased().contains("sign")
-    }
-
-    /// Errors that repeating later may fix: throttling and system trouble.
-    static func transientError(_ envelope: Envelope) -> ChannelError? {
-        let message = envelope.message
-        if message.contains("频繁") || message.contains("限流") || message.contains("稍后") {
-            return ChannelError(.rateLimited, "yungouos: \(message)", vendorCode: envelope.code)
-        }
-        if message.contains("系统") || message.contains("繁忙") {
-            return ChannelError(.vendorUnavailable, "yungouos: \(message)", vendorCode: envelope.code)
-        }
-        return nil
+        return try YunGouOSAnswer.decode(response.body, api: api)
     }
 }
