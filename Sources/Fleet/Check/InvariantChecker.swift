@@ -1,7 +1,7 @@
 import Foundation
 import Kafka
 
-/// Checks PayFleet's guarantees (DESIGN.md "Guarantees") over what the topics hold: every accepted
+/// Checks PayFleet's guarantees (docs/design.md "Guarantees") over what the topics hold: every accepted
 /// order has exactly one terminal event, terminal events never conflict or regress, each order's
 /// events are in causal order, every create was answered, and every callback the ingress
 /// acknowledged is in `payfleet.callbacks`. Pure: the inputs are records already read.

@@ -6,7 +6,7 @@ import Synchronization
 /// Process-wide metrics set-up: one Prometheus registry, installed as the swift-metrics backend once
 /// per process, served as text on `/metrics`.
 ///
-/// Names follow the OpenTelemetry messaging conventions mapped to Prometheus (OPS.md): base units,
+/// Names follow the OpenTelemetry messaging conventions mapped to Prometheus (docs/operations.md): base units,
 /// `_total` on counters, bounded label values, never an order id in a label.
 public enum FleetMetrics {
     private static let state = Mutex<PrometheusCollectorRegistry?>(nil)

@@ -2,7 +2,7 @@ import Logging
 import ServiceLifecycle
 
 /// Runs one process's services (a role, or several roles for `payfleet dev`) with graceful shutdown
-/// on SIGTERM and SIGINT, in the order OPS.md asks for:
+/// on SIGTERM and SIGINT, in the order docs/operations.md gives:
 ///
 /// 1. readiness goes false at once (``DrainSignal``),
 /// 2. the role services are shut down in reverse order (each stops taking messages, finishes

@@ -7,7 +7,7 @@ import Testing
 
 @testable import Fleet
 
-/// The probes and the shutdown sequence every role shares (OPS.md): what Kubernetes sees on
+/// The probes and the shutdown sequence every role shares (docs/operations.md): what Kubernetes sees on
 /// `/livez`, `/readyz` and `/startupz`, and the order in which SIGTERM stops a process.
 @Suite("Runtime: probes and graceful shutdown")
 struct RuntimeTests {
