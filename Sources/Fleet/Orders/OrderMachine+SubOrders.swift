@@ -22,22 +22,22 @@ extension OrderMachine {
                 return (.outTradeNoMismatch, "the payment reports sub-order \(sub.outTradeNo.prefix(32)) twice")
             }
         }
-        var expectedNumbers: Set<String> = []
+        // First which sub-orders are reported, then what each says.
+        let expectedNumbers = Set(planned.compactMap { $0["out_trade_no"]?.stringValue })
+        for number in expectedNumbers.sorted() where reported[number] == nil {
+            return (.outTradeNoMismatch, "the payment does not report sub-order \(number.prefix(32))")
+        }
+        if let extra = reported.keys.sorted().first(where: { !expectedNumbers.contains($0) }) {
+            return (.outTradeNoMismatch, "the payment reports sub-order \(extra.prefix(32)), which the order does not have")
+        }
         for item in planned {
-            guard let number = item["out_trade_no"]?.stringValue else { continue }
-            expectedNumbers.insert(number)
-            guard let sub = reported[number] else {
-                return (.outTradeNoMismatch, "the payment does not report sub-order \(number.prefix(32))")
-            }
+            guard let number = item["out_trade_no"]?.stringValue, let sub = reported[number] else { continue }
             if let fen = item["amount_fen"]?.integerValue, sub.amount.fen != fen {
                 return (.amountMismatch, "sub-order \(number.prefix(32)) reports \(sub.amount.fen) fen, it was created with \(fen) fen")
             }
             if let expected = item["mchid"]?.stringValue ?? accountMerchantID, sub.vendorMerchantID != expected {
                 return (.merchantMismatch, "sub-order \(number.prefix(32)) was paid to another merchant id than it was created for")
             }
-        }
-        if let extra = reported.keys.sorted().first(where: { !expectedNumbers.contains($0) }) {
-            return (.outTradeNoMismatch, "the payment reports sub-order \(extra.prefix(32)), which the order does not have")
         }
         return nil
     }

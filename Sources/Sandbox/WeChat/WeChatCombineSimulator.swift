@@ -341,7 +341,7 @@ final class WeChatCombineSimulator: VendorSimulator {
     /// - `combine_payer_info` present or absent on paid orders;
     /// - paid sub-orders with or without `promotion_detail` (a 1-fen coupon, `payer_amount` 1 fen lower);
     /// - sub-orders with or without the members PayFleet does not read (`trade_state_desc`,
-    ///   `sub_mchid`, `sub_appid`, `sub_openid`, `amount.settlement_rate`, `bank_type`, `attach`).
+    ///   `sub_mchid`, `sub_appid`, `sub_openid`, `amount.settlement_rate`, `bank_type`).
     static func result(_ order: Order, tamper: Tamper = .none) -> JSONish {
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
         var subs: [JSONish] = []
@@ -362,9 +362,7 @@ final class WeChatCombineSimulator: VendorSimulator {
                 "out_trade_no": .string(sub.out_trade_no),
                 "amount": .object(["total_amount": .int(amount), "currency": .string("CNY")]),
             ]
-            if shape & 0b10_0000 == 0 {
-                item["attach"] = .string(sub.attach)
-            }
+            item["attach"] = .string(sub.attach)  // returned as sent (required in answers)
             if shape & 0b1_0000 != 0 {
                 item["trade_state_desc"] = .string(stateDescription(sub.trade_state))
                 item["sub_mchid"] = .string(sub.mchid)

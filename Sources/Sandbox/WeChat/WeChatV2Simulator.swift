@@ -232,7 +232,7 @@ final class WeChatV2Simulator: VendorSimulator {
             reply["time_end"] = order.timeEnd
             reply["openid"] = order.openid ?? "oSandboxPayer0000000000000000"
         }
-        Self.addOptionalMembers(&reply, order: order)
+        Self.addOptionalMembers(&reply, order: order, notification: false)
         return signed(reply, merchant: merchant, hmac: hmac, corrupt: false)
     }
 
@@ -305,27 +305,25 @@ final class WeChatV2Simulator: VendorSimulator {
     }
 
     /// The optional members of an `orderquery` answer or a notification, in one of the shapes WeChat
-    /// documents, chosen by the order number (``WeChatSandbox/shape(of:)``): `trade_state_desc`,
-    /// `fee_type`, `attach`, `device_info`, `is_subscribe`, `bank_type`, `cash_fee`, coupon members
-    /// (`coupon_count`, `coupon_fee`, `coupon_fee_0`, `coupon_id_0`, `coupon_type_0`, with `cash_fee`
-    /// lowered by the coupon), `settlement_total_fee`, `cash_fee_type`, present or absent, plus
-    /// members clients may not know (`sub_mch_id`, `promotion_detail`). The amounts PayFleet checks
-    /// (`total_fee`) never change.
-    static func addOptionalMembers(_ fields: inout [String: String], order: Order) {
+    /// documents, chosen by the order number (``WeChatSandbox/shape(of:)``). Members WeChat marks
+    /// required (`openid`, `is_subscribe`, `trade_type`, `bank_type`, `total_fee`, `cash_fee`,
+    /// `transaction_id`, `out_trade_no`, `time_end`) and `attach` (returned as sent) are always there;
+    /// these vary: `trade_state_desc` and `cash_fee` in query answers (WeChat's own orderquery example
+    /// has neither), `fee_type`, `device_info`, `cash_fee_type`, the coupon members (`coupon_count`,
+    /// `coupon_fee`, `coupon_fee_0`, `coupon_id_0`, `coupon_type_0`, with `cash_fee` lowered by the
+    /// coupon) and `settlement_total_fee`, plus members clients may not know (`sub_mch_id`,
+    /// `promotion_detail`). `total_fee` never changes.
+    static func addOptionalMembers(_ fields: inout [String: String], order: Order, notification: Bool) {
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
         let paid = order.state == "SUCCESS"
-        if shape & 0b1 == 0 { fields["trade_state_desc"] = stateDescription(order.state) }
-        if shape & 0b10 == 0 {
-            fields["fee_type"] = "CNY"
-            fields["trade_type"] = order.tradeType
-        }
-        if shape & 0b100 == 0, let attach = order.attach { fields["attach"] = attach }
+        if let attach = order.attach { fields["attach"] = attach }
+        if !notification, shape & 0b1 == 0 { fields["trade_state_desc"] = stateDescription(order.state) }
+        if shape & 0b10 == 0 { fields["fee_type"] = "CNY" }
         if shape & 0b1000 != 0 { fields["device_info"] = "WEB" }
-        if paid {
-            if shape & 0b1_0000 == 0 {
-                fields["is_subscribe"] = "N"
-                fields["bank_type"] = "OTHERS"
-            }
+        if paid || notification {
+            fields["trade_type"] = order.tradeType
+            fields["is_subscribe"] = "N"
+            fields["bank_type"] = "OTHERS"
             var cash = order.totalFee
             if shape & 0b10_0000 != 0, order.totalFee > 1 {
                 cash -= 1
@@ -336,10 +334,8 @@ final class WeChatV2Simulator: VendorSimulator {
                 fields["coupon_type_0"] = "CASH"
                 fields["settlement_total_fee"] = String(order.totalFee)
             }
-            if shape & 0b100_0000 == 0 {
-                fields["cash_fee"] = String(cash)
-                fields["cash_fee_type"] = "CNY"
-            }
+            if notification || shape & 0b100_0000 == 0 { fields["cash_fee"] = String(cash) }
+            if shape & 0b100 != 0 { fields["cash_fee_type"] = "CNY" }
         }
         if shape & 0b1000_0000 != 0 {
             fields["sub_mch_id"] = order.mchID
@@ -368,8 +364,7 @@ final class WeChatV2Simulator: VendorSimulator {
             "openid": order.openid ?? "oSandboxPayer0000000000000000", "total_fee": String(order.totalFee),
             "transaction_id": order.transactionID ?? "", "out_trade_no": order.outTradeNo, "time_end": order.timeEnd ?? "",
         ]
-        Self.addOptionalMembers(&fields, order: order)
-        fields["trade_state_desc"] = nil  // an orderquery member, not a notification one
+        Self.addOptionalMembers(&fields, order: order, notification: true)
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
         // `return_msg` and `sign_type` are optional in the notification: without `sign_type` the
         // algorithm is told by the length of `sign` (64 hex digits: HMAC-SHA256).
