@@ -61,6 +61,12 @@ extension OrderMachine {
                 evidence: evidence, now: now, extra: ["transaction_id": .string(details.transactionID)])
             return ([.publish(event)] + scheduleAnomalyQuery(now: now), .merchantMismatch)
         }
+        if let mismatch = Self.subOrderMismatch(details, order: current, accountMerchantID: context.vendorMerchantID) {
+            let event = Self.anomalyEvent(
+                outTradeNo: current.outTradeNo, state: current, kind: mismatch.reason.rawValue, detail: mismatch.detail,
+                evidence: evidence, now: now, extra: ["transaction_id": .string(details.transactionID)])
+            return ([.publish(event)] + scheduleAnomalyQuery(now: now), mismatch.reason)
+        }
         switch current.status {
         case .creating, .prepared, .pending:
             current.status = .succeeded

@@ -14,6 +14,8 @@
 /// | `…08` | `refused`: create is refused with a business error (the order fails) |
 /// | `…09` | `garbage`: create answers a body that is not the vendor's format |
 /// | `…10` | `badResponseSignature`: create answers correctly but with a wrong response signature |
+/// | `…11` | `subOrderAmountMismatch` (WeChat combine): the notification is correctly signed and its total is right, but 1 fen moved from the first sub-order to the second; the order is really paid as created |
+/// | `…12` | `subOrderMerchantMismatch` (WeChat combine): the notification is correctly signed but names another `mchid` for the last sub-order; the order is really paid as created |
 public enum SandboxScenario: String, Sendable, Hashable, CaseIterable {
     case normal
     case pending
@@ -26,6 +28,8 @@ public enum SandboxScenario: String, Sendable, Hashable, CaseIterable {
     case refused
     case garbage
     case badResponseSignature
+    case subOrderAmountMismatch
+    case subOrderMerchantMismatch
 
     /// The scenario an amount (in fen) selects.
     public init(amountFen: Int64) {
@@ -40,6 +44,8 @@ public enum SandboxScenario: String, Sendable, Hashable, CaseIterable {
         case 8: self = .refused
         case 9: self = .garbage
         case 10: self = .badResponseSignature
+        case 11: self = .subOrderAmountMismatch
+        case 12: self = .subOrderMerchantMismatch
         default: self = .normal
         }
     }

@@ -28,6 +28,8 @@ final class WeChatCombineSimulator: VendorSimulator {
         var publicKey: _RSA.Signing.PublicKey
         var apiV3Key: String
         var signsWithPublicKey: Bool
+        /// The merchant ids sub-orders may name: this merchant's and its `sub_order_mchids` setting (合单 across merchants).
+        var subOrderMchIDs: Set<String>
     }
 
     struct SubOrder: Codable, Sendable, Hashable {
@@ -90,9 +92,15 @@ final class WeChatCombineSimulator: VendorSimulator {
                 context.logger.warning("sandbox wechat-v3-combine merchant without a usable merchant key ignored")
                 continue
             }
+            var subOrderMchIDs: Set<String> = [mchID]
+            for id in (merchant.settings["sub_order_mchids"] ?? "").split(separator: ",") {
+                let trimmed = id.trimmingCharacters(in: .whitespaces)
+                if !trimmed.isEmpty { subOrderMchIDs.insert(trimmed) }
+            }
             merchants[mchID] = Merchant(
                 appID: appID, mchID: mchID, serial: serial, publicKey: publicKey, apiV3Key: apiV3Key,
-                signsWithPublicKey: merchant.settings["sandbox_response_signer"] == "public_key"
+                signsWithPublicKey: merchant.settings["sandbox_response_signer"] == "public_key",
+                subOrderMchIDs: subOrderMchIDs
             )
         }
         self.merchants = merchants
@@ -234,8 +242,8 @@ final class WeChatCombineSimulator: VendorSimulator {
         }
         var seen = Set<String>()
         for sub in request.sub_orders {
-            guard sub.mchid == merchant.mchID else {
-                return signedError(.badRequest, "PARAM_ERROR", "子单商户号须与合单发起方一致", merchant: merchant)
+            guard merchant.subOrderMchIDs.contains(sub.mchid) else {
+                return signedError(.badRequest, "PARAM_ERROR", "子单商户号与合单发起方appid无绑定关系", merchant: merchant)
             }
             guard sub.amount.total_amount > 0, (sub.amount.currency ?? "CNY") == "CNY" else {
                 return signedError(.badRequest, "PARAM_ERROR", "子单金额错误", merchant: merchant)
@@ -315,33 +323,107 @@ final class WeChatCombineSimulator: VendorSimulator {
         return signed(.ok, body: WeChatSandbox.json(Self.result(order)), merchant: merchant)
     }
 
-    /// The combine order JSON (query answer and decrypted notification resource).
-    static func result(_ order: Order, amountDelta: Int64 = 0) -> JSONish {
+    /// What a notification says differently from the truth (the fault scenarios).
+    enum Tamper {
+        case none
+        /// The first sub-order reports `delta` fen more (and the total with it).
+        case total(delta: Int64)
+        /// 1 fen moves from the first sub-order to the second; the total is right.
+        case moveOneFen
+        /// The last sub-order names another merchant id.
+        case otherMerchant
+    }
+
+    /// The combine order JSON (query answer and decrypted notification resource), in one of the
+    /// shapes WeChat documents, chosen by the order number (``WeChatSandbox/shape(of:)``) so every
+    /// order always gets the same shape and different orders get different ones:
+    /// - `scene_info` absent, `{}`, `{"device_id"}` (what WeChat answers), or with a member clients do not know;
+    /// - `combine_payer_info` present or absent on paid orders;
+    /// - paid sub-orders with or without `promotion_detail` (a 1-fen coupon, `payer_amount` 1 fen lower);
+    /// - sub-orders with or without the members PayFleet does not read (`trade_state_desc`,
+    ///   `sub_mchid`, `sub_appid`, `sub_openid`, `amount.settlement_rate`, `bank_type`).
+    static func result(_ order: Order, tamper: Tamper = .none) -> JSONish {
+        let shape = WeChatSandbox.shape(of: order.outTradeNo)
         var subs: [JSONish] = []
         for (index, sub) in order.subOrders.enumerated() {
-            let amount = sub.total_amount + (index == 0 ? amountDelta : 0)
+            var amount = sub.total_amount
+            var mchid = sub.mchid
+            switch tamper {
+            case .none: break
+            case .total(let delta): if index == 0 { amount += delta }
+            case .moveOneFen:
+                if index == 0 { amount -= 1 }
+                if index == 1 { amount += 1 }
+            case .otherMerchant:
+                if index == order.subOrders.count - 1 { mchid = otherMerchantID(than: sub.mchid) }
+            }
             var item: [String: JSONish] = [
-                "mchid": .string(sub.mchid), "trade_type": .string("NATIVE"), "trade_state": .string(sub.trade_state),
-                "attach": .string(sub.attach), "out_trade_no": .string(sub.out_trade_no),
+                "mchid": .string(mchid), "trade_type": .string("NATIVE"), "trade_state": .string(sub.trade_state),
+                "out_trade_no": .string(sub.out_trade_no),
                 "amount": .object(["total_amount": .int(amount), "currency": .string("CNY")]),
             ]
+            item["attach"] = .string(sub.attach)  // returned as sent (required in answers)
+            if shape & 0b1_0000 != 0 {
+                item["trade_state_desc"] = .string(stateDescription(sub.trade_state))
+                item["sub_mchid"] = .string(sub.mchid)
+                item["sub_appid"] = .string(order.appID)
+            }
             if sub.trade_state == "SUCCESS" {
-                item["bank_type"] = .string("OTHERS")
+                var payer = amount
+                var amountObject: [String: JSONish] = ["total_amount": .int(amount), "currency": .string("CNY")]
+                if shape & 0b1000 != 0, amount > 1 {
+                    payer -= 1
+                    item["promotion_detail"] = .array([.object([
+                        "coupon_id": .string("109519"), "name": .string("单品惠-6"), "scope": .string("SINGLE"),
+                        "type": .string("DISCOUNT"), "stock_id": .string("931386"), "amount": .int(1),
+                        "wechatpay_contribute": .int(0), "merchant_contribute": .int(1), "other_contribute": .int(0),
+                        "currency": .string("CNY"),
+                        "goods_detail": .array([.object([
+                            "goods_id": .string("M1006"), "quantity": .int(1), "unit_price": .int(amount),
+                            "discount_amount": .int(1), "goods_remark": .string("商品备注"),
+                        ])]),
+                    ])])
+                }
+                amountObject["payer_amount"] = .int(payer)
+                amountObject["payer_currency"] = .string("CNY")
+                if shape & 0b100_0000 != 0 { amountObject["settlement_rate"] = .int(100_000_000) }
+                item["amount"] = .object(amountObject)
                 item["transaction_id"] = sub.transaction_id.map(JSONish.string)
                 item["success_time"] = sub.success_time.map(JSONish.string)
-                item["amount"] = .object([
-                    "total_amount": .int(amount), "payer_amount": .int(amount), "currency": .string("CNY"), "payer_currency": .string("CNY"),
-                ])
+                if shape & 0b10_0000 == 0 { item["bank_type"] = .string("OTHERS") }
+                if shape & 0b1_0000 != 0 { item["sub_openid"] = .string("oSandboxSubPayer00000000000000") }
             }
             subs.append(.object(item))
         }
         var result: [String: JSONish] = [
             "combine_appid": .string(order.appID), "combine_mchid": .string(order.mchID),
             "combine_out_trade_no": .string(order.outTradeNo), "sub_orders": .array(subs),
-            "scene_info": .object(["device_id": .string("SANDBOX"), "payer_client_ip": .string(order.payerIP)]),
         ]
-        if order.paid { result["combine_payer_info"] = .object(["openid": .string("oSandboxPayer0000000000000000")]) }
+        switch shape & 0b11 {
+        case 0: break
+        case 1: result["scene_info"] = .object(["device_id": .string("POS1:1")])
+        case 2: result["scene_info"] = .object([:])
+        default: result["scene_info"] = .object(["device_id": .string("POS1:1"), "store_info": .object(["id": .string("SZTX001")])])
+        }
+        if order.paid, shape & 0b100 == 0 {
+            result["combine_payer_info"] = .object(["openid": .string("oSandboxPayer0000000000000000")])
+        }
         return .object(result)
+    }
+
+    /// A merchant id that is not `mchid` (for the wrong-merchant notification).
+    static func otherMerchantID(than mchid: String) -> String {
+        mchid == "1900000999" ? "1900000998" : "1900000999"
+    }
+
+    static func stateDescription(_ state: String) -> String {
+        switch state {
+        case "SUCCESS": "支付成功"
+        case "NOTPAY": "订单未支付"
+        case "USERPAYING": "用户支付中"
+        case "CLOSED": "订单已关闭"
+        default: state
+        }
     }
 
     // MARK: Close
@@ -487,18 +569,31 @@ final class WeChatCombineSimulator: VendorSimulator {
 
     func sendCallbacks(for order: Order) {
         guard let merchant = merchants[order.mchID] else { return }
-        let resource = WeChatSandbox.json(Self.result(order, amountDelta: order.scenario == .amountMismatch ? 1 : 0))
+        let tamper: Tamper
+        switch order.scenario {
+        case .amountMismatch: tamper = .total(delta: 1)
+        case .subOrderAmountMismatch where order.subOrders.count >= 2 && order.subOrders[0].total_amount > 1: tamper = .moveOneFen
+        case .subOrderMerchantMismatch: tamper = .otherMerchant
+        default: tamper = .none
+        }
+        let resource = WeChatSandbox.json(Self.result(order, tamper: tamper))
         let nonce = WeChatSandbox.random(12)
         guard let ciphertext = WeChatPlatformKeys.encrypt(resource, apiV3Key: merchant.apiV3Key, nonce: nonce, associatedData: "transaction") else { return }
-        let envelope: JSONish = .object([
+        var resourceObject: [String: JSONish] = [
+            "algorithm": .string("AEAD_AES_256_GCM"), "ciphertext": .string(ciphertext),
+            "associated_data": .string("transaction"), "nonce": .string(nonce),
+        ]
+        var envelopeObject: [String: JSONish] = [
             "id": .string(UUID().uuidString.lowercased()),
             "create_time": .string(WeChatSandbox.chinaTime(Date(), "yyyy-MM-dd'T'HH:mm:ssXXXXX")),
             "event_type": .string("TRANSACTION.SUCCESS"), "resource_type": .string("encrypt-resource"), "summary": .string("支付成功"),
-            "resource": .object([
-                "original_type": .string("transaction"), "algorithm": .string("AEAD_AES_256_GCM"),
-                "ciphertext": .string(ciphertext), "associated_data": .string("transaction"), "nonce": .string(nonce),
-            ]),
-        ])
+        ]
+        // The notification envelope varies too: `original_type` present or not, and a member clients do not know.
+        let shape = WeChatSandbox.shape(of: order.outTradeNo)
+        if shape & 0b1000_0000 == 0 { resourceObject["original_type"] = .string("transaction") }
+        if shape & 0b1_0000_0000 != 0 { envelopeObject["event_version"] = .string("2.0") }
+        envelopeObject["resource"] = .object(resourceObject)
+        let envelope: JSONish = .object(envelopeObject)
         let body = WeChatSandbox.json(envelope)
         let deliveries = order.scenario == .duplicateCallback ? 2 : 1
         for _ in 0..<deliveries {
@@ -565,6 +660,7 @@ final class WeChatCombineSimulator: VendorSimulator {
 indirect enum JSONish: Encodable, Sendable {
     case string(String)
     case int(Int64)
+    case bool(Bool)
     case object([String: JSONish])
     case array([JSONish])
 
@@ -573,6 +669,7 @@ indirect enum JSONish: Encodable, Sendable {
         switch self {
         case .string(let value): try container.encode(value)
         case .int(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         }

@@ -37,6 +37,18 @@ enum WeChatSandbox {
     /// A 28-digit WeChat transaction id (`4200…`).
     static func transactionID() -> String { "4200" + random(24, from: "0123456789") }
 
+    /// The answer shape of an order: FNV-1a (64-bit) of its order number. The simulators pick the
+    /// optional members WeChat documents from its bits, so one order always gets the same shape and
+    /// different orders exercise different ones (present, absent, extra members clients do not know).
+    static func shape(of outTradeNo: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in outTradeNo.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
     static func hex(_ bytes: some Sequence<UInt8>, upper: Bool) -> String {
         let digits = Array(upper ? "0123456789ABCDEF" : "0123456789abcdef")
         return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] })

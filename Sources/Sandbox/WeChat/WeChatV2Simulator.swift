@@ -119,6 +119,9 @@ final class WeChatV2Simulator: VendorSimulator {
         default:
             return businessFailure("PARAM_ERROR", "trade_type参数错误", merchant: merchant, hmac: hmac)
         }
+        if let detail = fields["detail"], !detail.isEmpty, !Self.isValidDetail(detail) {
+            return businessFailure("PARAM_ERROR", "detail参数格式错误", merchant: merchant, hmac: hmac)
+        }
         let notifyURL = fields["notify_url"] ?? ""
         guard notifyURL.hasPrefix("http://") || notifyURL.hasPrefix("https://"), !notifyURL.contains("?") else {
             return businessFailure("PARAM_ERROR", "notify_url参数错误", merchant: merchant, hmac: hmac)
@@ -184,6 +187,24 @@ final class WeChatV2Simulator: VendorSimulator {
         return signed(reply, merchant: merchant, hmac: hmac, corrupt: scenario == .badResponseSignature)
     }
 
+    /// `detail` as 单品优惠 documents it: a JSON object whose `goods_detail` lists goods with a
+    /// string `goods_id` and integer `quantity` and `price` (fen); `cost_price` and `receipt_id` optional.
+    static func isValidDetail(_ text: String) -> Bool {
+        guard let data = text.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let goods = object["goods_detail"] as? [[String: Any]], !goods.isEmpty
+        else { return false }
+        if let cost = object["cost_price"], !(cost is NSNumber) { return false }
+        if let receipt = object["receipt_id"], !(receipt is String) { return false }
+        return goods.allSatisfy { item in
+            guard let id = item["goods_id"] as? String, !id.isEmpty,
+                  let quantity = item["quantity"] as? NSNumber, let price = item["price"] as? NSNumber
+            else { return false }
+            return quantity.int64Value > 0 && quantity.doubleValue == Double(quantity.int64Value)
+                && price.int64Value >= 0 && price.doubleValue == Double(price.int64Value)
+        }
+    }
+
     func orderQuery(_ fields: [String: String], merchant: Merchant, hmac: Bool) -> Response {
         guard let outTradeNo = fields["out_trade_no"], !outTradeNo.isEmpty else {
             return businessFailure("LACK_PARAMS", "缺少参数out_trade_no", merchant: merchant, hmac: hmac)
@@ -205,19 +226,13 @@ final class WeChatV2Simulator: VendorSimulator {
         reply["result_code"] = "SUCCESS"
         reply["out_trade_no"] = order.outTradeNo
         reply["trade_state"] = order.state
-        reply["trade_state_desc"] = Self.stateDescription(order.state)
         reply["total_fee"] = String(order.totalFee)
-        reply["fee_type"] = "CNY"
-        reply["trade_type"] = order.tradeType
-        if let attach = order.attach { reply["attach"] = attach }
         if order.state == "SUCCESS" {
             reply["transaction_id"] = order.transactionID
             reply["time_end"] = order.timeEnd
-            reply["cash_fee"] = String(order.totalFee)
-            reply["bank_type"] = "OTHERS"
             reply["openid"] = order.openid ?? "oSandboxPayer0000000000000000"
-            reply["is_subscribe"] = "N"
         }
+        Self.addOptionalMembers(&reply, order: order, notification: false)
         return signed(reply, merchant: merchant, hmac: hmac, corrupt: false)
     }
 
@@ -289,6 +304,45 @@ final class WeChatV2Simulator: VendorSimulator {
         order.timeEnd = WeChatSandbox.chinaTime(Date(), "yyyyMMddHHmmss")
     }
 
+    /// The optional members of an `orderquery` answer or a notification, in one of the shapes WeChat
+    /// documents, chosen by the order number (``WeChatSandbox/shape(of:)``). Members WeChat marks
+    /// required (`openid`, `is_subscribe`, `trade_type`, `bank_type`, `total_fee`, `cash_fee`,
+    /// `transaction_id`, `out_trade_no`, `time_end`) and `attach` (returned as sent) are always there;
+    /// these vary: `trade_state_desc` and `cash_fee` in query answers (WeChat's own orderquery example
+    /// has neither), `fee_type`, `device_info`, `cash_fee_type`, the coupon members (`coupon_count`,
+    /// `coupon_fee`, `coupon_fee_0`, `coupon_id_0`, `coupon_type_0`, with `cash_fee` lowered by the
+    /// coupon) and `settlement_total_fee`, plus members clients may not know (`sub_mch_id`,
+    /// `promotion_detail`). `total_fee` never changes.
+    static func addOptionalMembers(_ fields: inout [String: String], order: Order, notification: Bool) {
+        let shape = WeChatSandbox.shape(of: order.outTradeNo)
+        let paid = order.state == "SUCCESS"
+        if let attach = order.attach { fields["attach"] = attach }
+        if !notification, shape & 0b1 == 0 { fields["trade_state_desc"] = stateDescription(order.state) }
+        if shape & 0b10 == 0 { fields["fee_type"] = "CNY" }
+        if shape & 0b1000 != 0 { fields["device_info"] = "WEB" }
+        if paid || notification {
+            fields["trade_type"] = order.tradeType
+            fields["is_subscribe"] = "N"
+            fields["bank_type"] = "OTHERS"
+            var cash = order.totalFee
+            if shape & 0b10_0000 != 0, order.totalFee > 1 {
+                cash -= 1
+                fields["coupon_count"] = "1"
+                fields["coupon_fee"] = "1"
+                fields["coupon_fee_0"] = "1"
+                fields["coupon_id_0"] = "10000"
+                fields["coupon_type_0"] = "CASH"
+                fields["settlement_total_fee"] = String(order.totalFee)
+            }
+            if notification || shape & 0b100_0000 == 0 { fields["cash_fee"] = String(cash) }
+            if shape & 0b100 != 0 { fields["cash_fee_type"] = "CNY" }
+        }
+        if shape & 0b1000_0000 != 0 {
+            fields["sub_mch_id"] = order.mchID
+            fields["promotion_detail"] = #"{"promotion_detail":[]}"#
+        }
+    }
+
     static func stateDescription(_ state: String) -> String {
         switch state {
         case "SUCCESS": "支付成功"
@@ -305,14 +359,17 @@ final class WeChatV2Simulator: VendorSimulator {
     func sendCallbacks(for order: Order) {
         guard let merchant = merchants[order.mchID] else { return }
         var fields: [String: String] = [
-            "return_code": "SUCCESS", "return_msg": "OK", "appid": merchant.appID, "mch_id": merchant.mchID,
-            "nonce_str": WeChatSandbox.random(32), "sign_type": order.hmac ? "HMAC-SHA256" : "MD5",
-            "result_code": "SUCCESS", "openid": order.openid ?? "oSandboxPayer0000000000000000", "is_subscribe": "N",
-            "trade_type": order.tradeType, "bank_type": "OTHERS", "total_fee": String(order.totalFee),
-            "cash_fee": String(order.totalFee), "fee_type": "CNY", "transaction_id": order.transactionID ?? "",
-            "out_trade_no": order.outTradeNo, "time_end": order.timeEnd ?? "",
+            "return_code": "SUCCESS", "appid": merchant.appID, "mch_id": merchant.mchID,
+            "nonce_str": WeChatSandbox.random(32), "result_code": "SUCCESS",
+            "openid": order.openid ?? "oSandboxPayer0000000000000000", "total_fee": String(order.totalFee),
+            "transaction_id": order.transactionID ?? "", "out_trade_no": order.outTradeNo, "time_end": order.timeEnd ?? "",
         ]
-        if let attach = order.attach { fields["attach"] = attach }
+        Self.addOptionalMembers(&fields, order: order, notification: true)
+        let shape = WeChatSandbox.shape(of: order.outTradeNo)
+        // `return_msg` and `sign_type` are optional in the notification: without `sign_type` the
+        // algorithm is told by the length of `sign` (64 hex digits: HMAC-SHA256).
+        if shape & 0b1_0000_0000 == 0 { fields["return_msg"] = "OK" }
+        if shape & 0b10_0000_0000 == 0 { fields["sign_type"] = order.hmac ? "HMAC-SHA256" : "MD5" }
         var deliveries = 1
         switch order.scenario {
         case .amountMismatch:

@@ -202,7 +202,8 @@ struct FleetWorkerEndToEndTests {
 
     @Test("""
         timers through the scheduler: NEED_QUERY is queried to success, an unpaid order is cancelled at expiry, \
-        forged and amount-mismatched callbacks become anomalies and the query finds the payment
+        forged and amount-mismatched callbacks (and combine notifications with a wrong sub-order amount or \
+        mchid) become anomalies and the query finds the payment
         """, .timeLimit(.minutes(3)))
     func timers() async throws {
         let stack = try await EndToEndStack(partitions: 2, autopay: .milliseconds(300), scheduler: true, logger: Self.logger())
@@ -214,19 +215,26 @@ struct FleetWorkerEndToEndTests {
         let unpaid = "TU\(run)"
         let forged = "TF\(run)"
         let mismatched = "TM\(run)"
+        let subAmount = "TSA\(run)"
+        let subMerchant = "TSM\(run)"
         try await upstream.sendAll([
             EndToEndStack.create(.storepos, outTradeNo: pending, amount: 1201),
             // Far enough ahead that a worker still joining the group on a loaded machine does not see it already expired.
             EndToEndStack.create(.storepos, outTradeNo: unpaid, amount: 1204, expiresAt: Date() + 20),
             EndToEndStack.create(.wechatV2, outTradeNo: forged, amount: 1206),
             EndToEndStack.create(.storepos, outTradeNo: mismatched, amount: 1207),
+            EndToEndStack.create(.wechatV3Combine, outTradeNo: subAmount, amount: 1211),
+            EndToEndStack.create(.wechatV3Combine, outTradeNo: subMerchant, amount: 1212),
         ])
         let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(90)) { events in
             let succeeded = Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject))
-            return succeeded.isSuperset(of: [pending, forged, mismatched])
+            return succeeded.isSuperset(of: [pending, forged, mismatched, subAmount, subMerchant])
                 && events.contains { $0.subject == unpaid && $0.type == PaymentEvent.Kind.closed.rawValue }
         }
-        for (order, anomaly) in [(forged, "bad_signature"), (mismatched, "amount_mismatch")] {
+        for (order, anomaly) in [
+            (forged, "bad_signature"), (mismatched, "amount_mismatch"),
+            (subAmount, "amount_mismatch"), (subMerchant, "merchant_mismatch"),
+        ] {
             let mine = events.filter { $0.subject == order }
             let types = mine.map(\.type)
             #expect(types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(order): \(types)")

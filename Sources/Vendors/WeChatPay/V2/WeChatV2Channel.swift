@@ -105,6 +105,9 @@ public struct WeChatV2Channel: PaymentChannel {
         if let productID = order.options["product_id"]?.stringValue, productID.utf8.count > 32 {
             throw .invalidRequest("product_id must be at most 32 bytes")
         }
+        if let goods = order.options["goods_detail"], goods != .null {
+            _ = try WeChatV2GoodsDetail.detail(from: goods)
+        }
     }
 
     func tradeType(of order: PaymentOrder) throws(ChannelError) -> String {
@@ -139,8 +142,8 @@ public struct WeChatV2Channel: PaymentChannel {
         } else {
             fields["openid"] = order.options["openid"]?.stringValue
         }
-        if let detail = order.options["goods_detail"] {
-            fields["detail"] = detail.stringValue ?? Self.compactJSON(detail)
+        if let goods = order.options["goods_detail"], goods != .null {
+            fields["detail"] = try WeChatV2GoodsDetail.detail(from: goods)
         }
 
         let response: [String: String]
@@ -151,16 +154,20 @@ public struct WeChatV2Channel: PaymentChannel {
             logger.debug("wechat v2 create timed out", metadata: ["out_trade_no": "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: [:])
         }
+        return try createOutcome(response, tradeType: tradeType)
+    }
+
+    /// What a verified `unifiedorder` answer means.
+    func createOutcome(_ response: [String: String], tradeType: String) throws(ChannelError) -> CreateOutcome {
         switch try businessResult(response) {
         case .success:
-            try expect(response, "out_trade_no", equals: nil)
             guard let prepayID = response["prepay_id"], !prepayID.isEmpty else {
-                throw .badResponse("unifiedorder SUCCESS without prepay_id")
+                throw .badResponse("unifiedorder answer: field prepay_id is missing")
             }
             var memo = ["prepay_id": prepayID]
             if tradeType == "NATIVE" {
                 guard let codeURL = response["code_url"], !codeURL.isEmpty else {
-                    throw .badResponse("NATIVE unifiedorder SUCCESS without code_url")
+                    throw .badResponse("unifiedorder answer: field code_url is missing (NATIVE)")
                 }
                 memo["trade_type"] = "NATIVE"
                 return .prepared(Prepared(codeURL: codeURL, vendorOrderID: prepayID, memo: memo))
@@ -205,6 +212,11 @@ public struct WeChatV2Channel: PaymentChannel {
         var fields = baseFields()
         fields["out_trade_no"] = reference.order.outTradeNo
         let response = try await call("/pay/orderquery", fields)
+        return try tradeStatus(response, outTradeNo: reference.order.outTradeNo)
+    }
+
+    /// What a verified `orderquery` answer says about the order `outTradeNo`.
+    func tradeStatus(_ response: [String: String], outTradeNo: String) throws(ChannelError) -> TradeStatus {
         switch try businessResult(response) {
         case .failure(let code, let message):
             switch code {
@@ -215,9 +227,9 @@ public struct WeChatV2Channel: PaymentChannel {
         case .success:
             break
         }
-        try expect(response, "out_trade_no", equals: reference.order.outTradeNo)
+        try expect(response, "out_trade_no", equals: outTradeNo)
         guard let state = response["trade_state"], !state.isEmpty else {
-            throw .badResponse("orderquery SUCCESS without trade_state")
+            throw .badResponse("orderquery answer: field trade_state is missing")
         }
         let description = response["trade_state_desc"] ?? state
         switch state {
@@ -233,10 +245,10 @@ public struct WeChatV2Channel: PaymentChannel {
 
     func paymentDetails(_ fields: [String: String]) throws(ChannelError) -> PaymentDetails {
         guard let transactionID = fields["transaction_id"], !transactionID.isEmpty else {
-            throw .badResponse("paid order without transaction_id")
+            throw .badResponse("answer for a paid order: field transaction_id is missing")
         }
         guard let totalText = fields["total_fee"], let total = try? Money(fenString: totalText) else {
-            throw .badResponse("paid order without a valid total_fee")
+            throw .badResponse("answer for a paid order: field total_fee is missing or not an integer number of fen")
         }
         let paidAt = fields["time_end"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") }
         return PaymentDetails(transactionID: transactionID, amount: total, paidAt: paidAt, vendorMerchantID: fields["mch_id"])
@@ -253,6 +265,11 @@ public struct WeChatV2Channel: PaymentChannel {
         var fields = baseFields()
         fields["out_trade_no"] = reference.order.outTradeNo
         let response = try await call("/pay/closeorder", fields)
+        return try closeOutcome(response)
+    }
+
+    /// What a verified `closeorder` answer means.
+    func closeOutcome(_ response: [String: String]) throws(ChannelError) -> CloseOutcome {
         switch try businessResult(response) {
         case .success:
             return .closed
@@ -288,13 +305,13 @@ public struct WeChatV2Channel: PaymentChannel {
             throw CallbackError(.wrongMerchant, "notification names another appid/mch_id")
         }
         guard let outTradeNo = fields["out_trade_no"], !outTradeNo.isEmpty else {
-            throw .malformed("notification has no out_trade_no")
+            throw .malformed("notification: field out_trade_no is missing")
         }
         let amount = fields["total_fee"].flatMap { try? Money(fenString: $0) }
         let status: TradeStatus
         if fields["result_code"] == "SUCCESS" {
             guard let amount, let transactionID = fields["transaction_id"], !transactionID.isEmpty else {
-                throw .malformed("paid notification without total_fee or transaction_id")
+                throw .malformed("paid notification: field total_fee or transaction_id is missing")
             }
             let paidAt = fields["time_end"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") }
             status = .succeeded(PaymentDetails(transactionID: transactionID, amount: amount, paidAt: paidAt, vendorMerchantID: mchID))
@@ -317,7 +334,7 @@ public struct WeChatV2Channel: PaymentChannel {
             throw .malformed(error.reason)
         }
         guard let outTradeNo = fields["out_trade_no"], !outTradeNo.isEmpty else {
-            throw .malformed("notification has no out_trade_no")
+            throw .malformed("notification: field out_trade_no is missing")
         }
         return outTradeNo
     }
@@ -414,19 +431,12 @@ public struct WeChatV2Channel: PaymentChannel {
         case "FAIL":
             let code = fields["err_code"] ?? "FAIL"
             return .failure(code: code, message: fields["err_code_des"] ?? code)
-        default: throw .badResponse("answer without result_code")
+        default: throw .badResponse("answer: field result_code is missing or not SUCCESS/FAIL")
         }
     }
 
     func expect(_ fields: [String: String], _ name: String, equals expected: String?) throws(ChannelError) {
         guard let expected, let value = fields[name] else { return }
         guard value == expected else { throw .badResponse("answer is about another \(name)") }
-    }
-
-    static func compactJSON(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(value) else { return "" }
-        return String(decoding: data, as: UTF8.self)
     }
 }

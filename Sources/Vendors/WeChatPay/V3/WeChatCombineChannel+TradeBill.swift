@@ -35,9 +35,15 @@ extension WeChatCombineChannel {
             try rethrowTransportLike(response, failure, operation: "trade bill")
             throw ChannelError(.vendorRejected, "trade bill refused: \(failure.message)", vendorCode: failure.code)
         }
-        guard let ticket = WeChatCombine.decode(WeChatCombine.BillTicket.self, response.body),
-              ticket.download_url.hasPrefix("http://") || ticket.download_url.hasPrefix("https://")
-        else { throw .badResponse("trade bill answer has no download_url") }
+        let ticket: WeChatCombine.BillTicket
+        do throws(WeChatCombine.AnswerError) {
+            ticket = try WeChatCombine.decodeAnswer(WeChatCombine.BillTicket.self, response.body)
+        } catch {
+            throw .badResponse("trade bill answer: \(error)")
+        }
+        guard ticket.download_url.hasPrefix("http://") || ticket.download_url.hasPrefix("https://") else {
+            throw .badResponse("trade bill answer: field download_url is not an http(s) URL")
+        }
         guard ticket.hash_type.uppercased() == "SHA1" else {
             throw .badResponse("trade bill hash_type \(ticket.hash_type.prefix(16)) is not SHA1")
         }

@@ -14,6 +14,8 @@ import _CryptoExtras
 /// - `platform_certificates`: `download` (default) to fetch and refresh platform certificates from
 ///   `/v3/certificates`, `off` to rely on the public key alone
 /// - `payer_client_ip`: sent when an order has no `client_ip` (default `127.0.0.1`)
+/// - `sub_order_mchids`: comma-separated 商户号 that sub-orders may name as their `mchid` besides
+///   `combine_mchid` (合单 across merchants; each must be bound to `combine_appid` at WeChat)
 ///
 /// ## Secrets
 /// - `merchant_private_key`: PEM RSA private key of the merchant API certificate (PKCS#1 or PKCS#8)
@@ -33,6 +35,8 @@ public struct WeChatCombineChannel: PaymentChannel {
     let credential: WeChatV3Credential
     let apiV3Key: Secret
     let defaultClientIP: String
+    /// The merchant ids a sub-order may name (`combine_mchid` and `sub_order_mchids`).
+    let allowedSubOrderMchIDs: Set<String>
     let baseURLs: [String]
     let keys: WeChatV3KeyStore
     let verifier = WeChatV3SignatureVerifier()
@@ -69,6 +73,16 @@ public struct WeChatCombineChannel: PaymentChannel {
             throw .configuration("merchant \(account.alias): secret 'apiv3_key' must be 32 bytes")
         }
         defaultClientIP = account.setting("payer_client_ip", default: "127.0.0.1")
+        var allowed: Set<String> = [mchID]
+        for item in account.setting("sub_order_mchids", default: "").split(separator: ",") {
+            let id = item.trimmingCharacters(in: .whitespaces)
+            guard !id.isEmpty else { continue }
+            guard id.utf8.count <= 32, id.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                throw .configuration("merchant \(account.alias): setting 'sub_order_mchids' must list 商户号 (digits), separated by commas")
+            }
+            allowed.insert(id)
+        }
+        allowedSubOrderMchIDs = allowed
         let primary = WeChatPay.trimmed(account.setting("api_base_url", default: WeChatPay.primaryBaseURL))
         guard primary.hasPrefix("http://") || primary.hasPrefix("https://") else {
             throw .configuration("merchant \(account.alias): setting 'api_base_url' must be an http(s) URL")
@@ -157,7 +171,14 @@ public struct WeChatCombineChannel: PaymentChannel {
             }
             let attach = item["attach"]?.stringValue
             if let attach, attach.utf8.count > 128 { throw .invalidRequest("sub_orders[\(index)].attach must be at most 128 bytes") }
-            let subMchID = item["mchid"]?.stringValue ?? mchID
+            var subMchID = mchID
+            if let named = item["mchid"], named != .null {
+                guard let value = named.stringValue, allowedSubOrderMchIDs.contains(value) else {
+                    throw .invalidRequest(
+                        "sub_orders[\(index)].mchid must be combine_mchid or one of the merchant's sub_order_mchids")
+                }
+                subMchID = value
+            }
             planned.append(PlannedSubOrder(outTradeNo: outTradeNo, amount: Money(fen: fen), description: description, attach: attach, mchID: subMchID))
         }
         let total = planned.reduce(Int64(0)) { $0 + $1.amount.fen }
@@ -202,9 +223,13 @@ public struct WeChatCombineChannel: PaymentChannel {
         }
         switch response.status {
         case 200:
-            guard let answer = WeChatCombine.decode(WeChatCombine.CreateResponse.self, response.body), !answer.code_url.isEmpty else {
-                throw .badResponse("combine create answer has no code_url")
+            let answer: WeChatCombine.CreateAnswer
+            do throws(WeChatCombine.AnswerError) {
+                answer = try WeChatCombine.decodeAnswer(WeChatCombine.CreateAnswer.self, response.body)
+            } catch {
+                throw .badResponse("combine create answer: \(error)")
             }
+            guard !answer.code_url.isEmpty else { throw .badResponse("combine create answer: field code_url is empty") }
             return .prepared(Prepared(codeURL: answer.code_url, memo: ["combine_out_trade_no": order.outTradeNo]))
         case 202:
             return .pending(.userPaying, memo: [:])
@@ -235,17 +260,22 @@ public struct WeChatCombineChannel: PaymentChannel {
             try rethrowTransportLike(response, failure, operation: "combine query")
             throw ChannelError(.vendorRejected, "combine query refused: \(failure.message)", vendorCode: failure.code)
         }
-        guard let result = WeChatCombine.decode(WeChatCombine.Result.self, response.body) else {
-            throw .badResponse("combine query answer is not the combine order JSON")
+        return try tradeStatus(answer: response.body, outTradeNo: reference.order.outTradeNo)
+    }
+
+    /// What a verified combine query answer (HTTP 200) says about the order `outTradeNo`.
+    func tradeStatus(answer body: [UInt8], outTradeNo: String) throws(ChannelError) -> TradeStatus {
+        let result: WeChatCombine.Result
+        do throws(WeChatCombine.AnswerError) {
+            result = try WeChatCombine.decodeAnswer(WeChatCombine.Result.self, body)
+        } catch {
+            throw .badResponse("combine query answer: \(error)")
         }
-        guard result.combine_out_trade_no == reference.order.outTradeNo, result.combine_mchid == mchID else {
+        guard result.combine_out_trade_no == outTradeNo, result.combine_mchid == mchID else {
             throw .badResponse("combine query answer is about another order or merchant")
         }
-        if let planned = try? subOrders(of: reference.order) {
-            let expected = Set(planned.map(\.outTradeNo))
-            let answered = Set(result.sub_orders.map(\.out_trade_no))
-            guard expected == answered else { throw .badResponse("combine query answer lists other sub-orders") }
-        }
+        // Sub-orders that differ from the order's (number, mchid, amount) are not an error here: the
+        // order machine compares every sub-order with the order and turns a mismatch into an anomaly.
         return try WeChatCombine.status(of: result)
     }
 
@@ -332,15 +362,15 @@ public struct WeChatCombineChannel: PaymentChannel {
         } catch {
             throw .malformed(error.message)
         }
-        let total = result.sub_orders.reduce(Int64(0)) { $0 + $1.amount.total_amount }
+        var fields = [
+            "combine_out_trade_no": result.combine_out_trade_no, "combine_mchid": result.combine_mchid,
+            "resource": String(decoding: plaintext, as: UTF8.self),
+        ]
+        if let id = notification.id { fields["id"] = id }
+        if let type = notification.event_type { fields["event_type"] = type }
         return VerifiedCallback(
             outTradeNo: result.combine_out_trade_no, status: status, vendorMerchantID: result.combine_mchid,
-            amount: Money(fen: total), notificationID: notification.id,
-            fields: [
-                "id": notification.id, "event_type": notification.event_type,
-                "combine_out_trade_no": result.combine_out_trade_no, "combine_mchid": result.combine_mchid,
-                "resource": String(decoding: plaintext, as: UTF8.self),
-            ]
+            amount: WeChatCombine.reportedTotal(of: result), notificationID: notification.id, fields: fields
         )
     }
 
@@ -356,8 +386,11 @@ public struct WeChatCombineChannel: PaymentChannel {
     static func decryptNotification(
         _ body: [UInt8], apiV3Key: Secret
     ) throws(CallbackError) -> (WeChatCombine.Notification, [UInt8], WeChatCombine.Result) {
-        guard let notification = WeChatCombine.decode(WeChatCombine.Notification.self, body) else {
-            throw .malformed("notification is not the APIv3 notification JSON")
+        let notification: WeChatCombine.Notification
+        do throws(WeChatCombine.AnswerError) {
+            notification = try WeChatCombine.decodeAnswer(WeChatCombine.Notification.self, body)
+        } catch {
+            throw .malformed("notification: \(error)")
         }
         guard notification.resource.algorithm == "AEAD_AES_256_GCM" else {
             throw .malformed("unsupported resource algorithm")
@@ -372,8 +405,11 @@ public struct WeChatCombineChannel: PaymentChannel {
         } catch {
             throw CallbackError(.decryptionFailed, error.reason)
         }
-        guard let result = WeChatCombine.decode(WeChatCombine.Result.self, plaintext) else {
-            throw .malformed("decrypted resource is not a combine payment result")
+        let result: WeChatCombine.Result
+        do throws(WeChatCombine.AnswerError) {
+            result = try WeChatCombine.decodeAnswer(WeChatCombine.Result.self, plaintext)
+        } catch {
+            throw .malformed("decrypted resource: \(error)")
         }
         return (notification, plaintext, result)
     }
@@ -437,11 +473,17 @@ public struct WeChatCombineChannel: PaymentChannel {
         guard response.status == 200 else {
             throw ChannelError(response.status >= 500 ? .vendorUnavailable : .vendorRejected, "\(path) answered HTTP \(response.status)")
         }
-        guard let list = WeChatCombine.decode(WeChatCombine.CertificateList.self, response.body) else {
-            throw .badResponse("\(path) answer is not a certificate list")
+        let list: WeChatCombine.CertificateList
+        do throws(WeChatCombine.AnswerError) {
+            list = try WeChatCombine.decodeAnswer(WeChatCombine.CertificateList.self, response.body)
+        } catch {
+            throw .badResponse("\(path) answer: \(error)")
         }
         var certificates: [WeChatPlatformCertificate] = []
         for entry in list.data {
+            if let algorithm = entry.encrypt_certificate.algorithm, algorithm != "AEAD_AES_256_GCM" {
+                throw .badResponse("\(path): certificate \(entry.serial_no.prefix(40)) uses unsupported algorithm \(algorithm.prefix(32))")
+            }
             let pem: [UInt8]
             do throws(WeChatV3Crypto.Failure) {
                 pem = try WeChatV3Crypto.decrypt(

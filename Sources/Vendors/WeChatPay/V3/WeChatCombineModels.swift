@@ -2,128 +2,136 @@ import Foundation
 import Payments
 
 /// Wire shapes of the APIv3 combine (合单) API. Field names are WeChat's.
+///
+/// Requests and answers are separate types on purpose: a request carries what WeChat requires us
+/// to send (`scene_info.payer_client_ip`), an answer only what PayFleet reads from WeChat. Answer
+/// types require the members PayFleet uses, make everything else optional and ignore members they
+/// do not know, so WeChat adding `promotion_detail`, `sub_appid`, `trade_state_desc`, … or sending
+/// `scene_info` with only `device_id` never breaks decoding. Sources: the combine query and
+/// payment-notice pages (https://pay.weixin.qq.com/docs/merchant/apis/combine-payment/orders/query-order.html,
+/// …/payment-notice.html) and the public SDK answer models (essensoft/paylink
+/// `CombineSceneInfoResponse` = `{device_id}`; SKIT.FlurlHttpClient.Wechat test samples).
 enum WeChatCombine {
-    struct Amount: Codable, Hashable {
+    // MARK: Requests (what PayFleet sends)
+
+    struct RequestAmount: Encodable, Hashable {
         var total_amount: Int64
-        var currency: String?
-        var payer_amount: Int64?
-        var payer_currency: String?
+        var currency: String
     }
 
-    struct SceneInfo: Codable, Hashable {
+    /// `scene_info` of the create request: `payer_client_ip` is required there (and only there).
+    struct RequestSceneInfo: Encodable, Hashable {
         var payer_client_ip: String
         var device_id: String?
     }
 
     /// One sub-order of a combine create.
-    struct CreateSubOrder: Codable, Hashable {
+    struct CreateSubOrder: Encodable, Hashable {
         var mchid: String
         var attach: String
-        var amount: Amount
+        var amount: RequestAmount
         var out_trade_no: String
         var description: String
     }
 
-    struct CreateRequest: Codable {
+    struct CreateRequest: Encodable {
         var combine_appid: String
         var combine_mchid: String
         var combine_out_trade_no: String
-        var scene_info: SceneInfo
+        var scene_info: RequestSceneInfo
         var sub_orders: [CreateSubOrder]
         var time_start: String?
         var time_expire: String?
         var notify_url: String
     }
 
-    struct CreateResponse: Codable {
-        var code_url: String
-    }
-
-    struct CloseSubOrder: Codable, Hashable {
+    struct CloseSubOrder: Encodable, Hashable {
         var mchid: String
         var out_trade_no: String
     }
 
-    struct CloseRequest: Codable {
+    struct CloseRequest: Encodable {
         var combine_appid: String
         var sub_orders: [CloseSubOrder]
     }
 
-    struct PayerInfo: Codable, Hashable {
-        var openid: String?
+    // MARK: Answers (what PayFleet reads)
+
+    /// The create answer: `{"code_url": …}` (Native).
+    struct CreateAnswer: Decodable {
+        var code_url: String
+    }
+
+    /// `amount` of a sub-order in an answer. Only `total_amount` is read, and only for sub-orders
+    /// that were paid (see ``details(of:)``); `payer_amount`, `currency`, `settlement_rate`, … are ignored.
+    struct AnswerAmount: Decodable, Hashable {
+        var total_amount: Int64?
     }
 
     /// A sub-order as query answers and notifications report it.
-    struct SubOrderState: Codable, Hashable {
+    struct SubOrderState: Decodable, Hashable {
         var mchid: String
-        var trade_type: String?
         var trade_state: String
-        var bank_type: String?
-        var attach: String?
-        var success_time: String?
-        var transaction_id: String?
         var out_trade_no: String
-        var sub_mchid: String?
-        var amount: Amount
+        var amount: AnswerAmount?
+        var transaction_id: String?
+        var success_time: String?
     }
 
     /// The combine query answer, and the decrypted resource of a combine notification.
-    struct Result: Codable {
+    ///
+    /// `scene_info`, `combine_payer_info`, `promotion_detail`, `trade_type`, `bank_type`, `attach`,
+    /// `sub_mchid`, … are not read at all, so any documented subset of them (or none) decodes.
+    struct Result: Decodable {
         var combine_appid: String?
         var combine_mchid: String
         var combine_out_trade_no: String
-        var scene_info: SceneInfo?
-        var combine_payer_info: PayerInfo?
         var sub_orders: [SubOrderState]
     }
 
     /// An APIv3 error answer.
-    struct ErrorBody: Codable {
+    struct ErrorBody: Decodable {
         var code: String
         var message: String?
     }
 
-    struct Resource: Codable {
-        var original_type: String?
+    struct Resource: Decodable {
         var algorithm: String
         var ciphertext: String
         var associated_data: String?
         var nonce: String
     }
 
-    /// A notification envelope.
-    struct Notification: Codable {
-        var id: String
-        var create_time: String?
-        var event_type: String
-        var resource_type: String?
-        var summary: String?
+    /// A notification envelope. `create_time`, `resource_type`, `summary`, `original_type` are not read.
+    struct Notification: Decodable {
+        var id: String?
+        var event_type: String?
         var resource: Resource
     }
 
-    struct BillTicket: Codable {
+    struct BillTicket: Decodable {
         var hash_type: String
         var hash_value: String
         var download_url: String
     }
 
-    struct EncryptedCertificate: Codable {
-        var algorithm: String
+    struct EncryptedCertificate: Decodable {
+        var algorithm: String?
         var nonce: String
         var associated_data: String?
         var ciphertext: String
     }
 
-    struct CertificateEntry: Codable {
+    struct CertificateEntry: Decodable {
         var serial_no: String
-        var effective_time: String?
-        var expire_time: String?
         var encrypt_certificate: EncryptedCertificate
     }
 
-    struct CertificateList: Codable {
+    struct CertificateList: Decodable {
         var data: [CertificateEntry]
     }
+
+    // MARK: Coding
 
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
@@ -139,17 +147,80 @@ enum WeChatCombine {
         }
     }
 
+    /// Decodes when it can (error bodies, where a failure falls back to the HTTP status).
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) -> T? {
         try? JSONDecoder().decode(type, from: Data(bytes))
     }
 
+    /// Decodes a WeChat answer; a member PayFleet needs and does not get is an error naming it.
+    static func decodeAnswer<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws(AnswerError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw AnswerError(error)
+        } catch {
+            throw AnswerError(field: nil, reason: "is not JSON")
+        }
+    }
+
+    /// Why an answer does not carry what PayFleet needs: the member (`sub_orders[1].out_trade_no`)
+    /// and what is wrong with it. Never contains values.
+    struct AnswerError: Error, Hashable, CustomStringConvertible {
+        var field: String?
+        var reason: String
+
+        init(field: String?, reason: String) {
+            self.field = field
+            self.reason = reason
+        }
+
+        init(_ error: DecodingError) {
+            switch error {
+            case .keyNotFound(let key, let context):
+                self.init(field: Self.path(context.codingPath + [key]), reason: "is missing")
+            case .valueNotFound(_, let context):
+                self.init(field: Self.path(context.codingPath), reason: "is null")
+            case .typeMismatch(_, let context):
+                self.init(field: Self.path(context.codingPath), reason: "has the wrong type")
+            case .dataCorrupted(let context):
+                if context.codingPath.isEmpty {
+                    self.init(field: nil, reason: "is not JSON")
+                } else {
+                    self.init(field: Self.path(context.codingPath), reason: "is not valid")
+                }
+            @unknown default:
+                self.init(field: nil, reason: "cannot be decoded")
+            }
+        }
+
+        static func path(_ keys: [any CodingKey]) -> String {
+            var out = ""
+            for key in keys {
+                if let index = key.intValue {
+                    out += "[\(index)]"
+                } else {
+                    out += out.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                }
+            }
+            return out.isEmpty ? "(root)" : out
+        }
+
+        /// "field sub_orders[0].mchid is missing" / "is not JSON".
+        var description: String {
+            if let field { return "field \(field) \(reason)" }
+            return reason
+        }
+    }
+
+    // MARK: Interpretation
+
     /// The order's state from its sub-orders: paid only when every sub-order is SUCCESS.
     static func status(of result: Result) throws(ChannelError) -> TradeStatus {
         let states = result.sub_orders.map(\.trade_state)
-        guard !states.isEmpty else { throw .badResponse("combine answer without sub_orders") }
+        guard !states.isEmpty else { throw .badResponse("combine answer: field sub_orders is empty") }
         let known: Set<String> = ["SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR", "ACCEPT"]
-        for state in states where !known.contains(state) {
-            throw .badResponse("unknown sub-order trade_state \(state.prefix(32))")
+        for (index, state) in states.enumerated() where !known.contains(state) {
+            throw .badResponse("combine answer: field sub_orders[\(index)].trade_state has an unknown value \(state.prefix(32))")
         }
         if states.allSatisfy({ $0 == "SUCCESS" }) { return .succeeded(try details(of: result)) }
         if states.allSatisfy({ $0 == "SUCCESS" || $0 == "REFUND" }) { return .refunded(try details(of: result)) }
@@ -166,29 +237,48 @@ enum WeChatCombine {
         return .notPaid
     }
 
+    /// The payment of a paid combine order: every sub-order must carry its `amount.total_amount`
+    /// and `transaction_id` (the fields a paid sub-order always has, and the ones PayFleet checks).
     static func details(of result: Result) throws(ChannelError) -> PaymentDetails {
         var total: Int64 = 0
         var subPayments: [SubPayment] = []
         var transactionIDs: [String] = []
         var paidAt: Date?
-        for sub in result.sub_orders {
-            guard sub.amount.total_amount >= 0 else { throw .badResponse("negative sub-order amount") }
-            total += sub.amount.total_amount
-            if let id = sub.transaction_id, !id.isEmpty { transactionIDs.append(id) }
+        for (index, sub) in result.sub_orders.enumerated() {
+            guard let amount = sub.amount?.total_amount else {
+                throw .badResponse("combine answer: field sub_orders[\(index)].amount.total_amount is missing")
+            }
+            guard amount >= 0 else { throw .badResponse("combine answer: field sub_orders[\(index)].amount.total_amount is negative") }
+            guard let id = sub.transaction_id, !id.isEmpty else {
+                throw .badResponse("combine answer: field sub_orders[\(index)].transaction_id is missing")
+            }
+            let (sum, overflow) = total.addingReportingOverflow(amount)
+            guard !overflow else { throw .badResponse("combine answer: sub-order amounts overflow") }
+            total = sum
+            transactionIDs.append(id)
             if let time = sub.success_time.flatMap(ChinaTime.parseRFC3339) {
                 paidAt = max(paidAt ?? time, time)
             }
             subPayments.append(SubPayment(
-                outTradeNo: sub.out_trade_no, vendorMerchantID: sub.mchid, transactionID: sub.transaction_id,
-                amount: Money(fen: sub.amount.total_amount), tradeState: sub.trade_state
+                outTradeNo: sub.out_trade_no, vendorMerchantID: sub.mchid, transactionID: id,
+                amount: Money(fen: amount), tradeState: sub.trade_state
             ))
-        }
-        guard transactionIDs.count == result.sub_orders.count else {
-            throw .badResponse("paid sub-order without transaction_id")
         }
         return PaymentDetails(
             transactionID: transactionIDs.sorted().joined(separator: ","), amount: Money(fen: total), paidAt: paidAt,
             vendorMerchantID: result.combine_mchid, subPayments: subPayments
         )
+    }
+
+    /// The total of the sub-orders' `amount.total_amount`, when every sub-order reports one.
+    static func reportedTotal(of result: Result) -> Money? {
+        var total: Int64 = 0
+        for sub in result.sub_orders {
+            guard let amount = sub.amount?.total_amount else { return nil }
+            let (sum, overflow) = total.addingReportingOverflow(amount)
+            guard !overflow else { return nil }
+            total = sum
+        }
+        return Money(fen: total)
     }
 }
