@@ -129,7 +129,7 @@ struct EndToEndTests {
 
         let client = try DemoClient(kafka: stack.kafka, sandboxURL: stack.sandboxURL, logger: logger)
         let kinds = Mutex<[String]>([])
-        let terminal = try await client.follow([good], payPrepared: false, timeout: .seconds(60)) { _, event in
+        let terminal = try await client.follow([good], payPrepared: false, timeout: .seconds(45)) { _, event in
             kinds.withLock { $0.append(PaymentEvent.Kind(rawValue: event.type).shortName) }
         }
         await client.close()
@@ -141,6 +141,43 @@ struct EndToEndTests {
         for reason in ["malformed_json", "unknown_merchant", "unknown_channel", "bad_amount"] {
             #expect(reasons.contains(reason), "dead-letter reason \(reason) in \(reasons.sorted())")
         }
+        await Self.stop(stack, group, running)
+    }
+
+    @Test("a create answered with an HTML page (sandbox …09) is pending at once with its reason, retried, and closed at expiry; checker: no unanswered create", .timeLimit(.minutes(3)))
+    func unreadableCreateAnswer() async throws {
+        var logger = Logger(label: "e2e")
+        logger.logLevel = .warning
+        let (stack, group, running) = try await Self.startStack(logger: logger)
+        let client = try DemoClient(kafka: stack.kafka, sandboxURL: stack.sandboxURL, logger: logger)
+        let run = Self.runID()
+        // wechat-v2 as measured in the field (its 5-minute close rule keeps it open for this test),
+        // storepos with a short expiry to see the close end it.
+        let wechat = DemoOrder.sample(channel: .wechatV2, outTradeNo: "G\(run)W", amountFen: 1209, description: "garbage answer")
+        let storepos = DemoOrder.sample(
+            channel: .storepos, outTradeNo: "G\(run)S", amountFen: 1209, description: "garbage answer",
+            expiresAt: Date().addingTimeInterval(15))
+        let events = Mutex<[String: [ReceivedPaymentEvent]]>([:])
+        try await client.submit([wechat, storepos])
+        _ = try await client.follow([wechat, storepos], payPrepared: false, timeout: .seconds(45)) { order, event in
+            events.withLock { $0[order.outTradeNo, default: []].append(event) }
+        }
+        await client.close()
+        let seen = events.withLock { $0 }
+        for order in [wechat, storepos] {
+            let first = try #require(seen[order.outTradeNo]?.first, "\(order.outTradeNo) has no event")
+            #expect(first.type == PaymentEvent.Kind.pending.rawValue)
+            #expect(first.data["reason"] == .string("create_unanswered"))
+            #expect(first.data["vendor_code"] == .string("bad_response"), "\(first.data)")
+            #expect(seen[order.outTradeNo]?.filter { $0.type == PaymentEvent.Kind.pending.rawValue }.count == 1)
+        }
+        #expect(seen[storepos.outTradeNo]?.map(\.type).last == PaymentEvent.Kind.closed.rawValue, "\(seen[storepos.outTradeNo]?.map(\.type) ?? [])")
+        let records = try await TopicSnapshot.read(
+            topics: [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks], kafka: stack.kafka, logger: logger)
+        let report = InvariantChecker(requireTerminal: false, only: [wechat.outTradeNo, storepos.outTradeNo]).check(
+            requests: records[FleetTopic.orderRequests] ?? [], events: records[FleetTopic.paymentEvents] ?? [],
+            callbacks: records[FleetTopic.callbacks] ?? [])
+        #expect(report.violations.isEmpty, "\(report.violations)")
         await Self.stop(stack, group, running)
     }
 }
