@@ -153,6 +153,8 @@ let package = Package(
             dependencies: [
                 "Fleet", "Kafka", "Payments", "Sandbox", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -191,7 +191,7 @@ struct BenchFleet {
             FileManager.default.createFile(atPath: directory.appendingPathComponent(log).path, contents: nil)
             let handle = try FileHandle(forWritingTo: directory.appendingPathComponent(log))
             process.standardError = handle
-            if log != "broker.log" { process.standardOutput = handle }
+            process.standardOutput = handle
             try process.run()
             children.append(process)
             return process
@@ -241,7 +241,7 @@ struct BenchFleet {
                 "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_LOG_LEVEL"] ?? "warning",
             ], log: "ingress.log")
             let fleet = BenchFleet(
-                servers: servers, notifyURL: "http://127.0.0.1:\(httpPort)/notify/storepos/\(IngressBenchCommand.merchant)",
+                servers: servers, notifyURL: "http://127.0.0.1:\(ingressPort)/notify/storepos/\(IngressBenchCommand.merchant)",
                 directory: directory, children: children)
             var ready = false
             for _ in 0..<900 where !ready {

@@ -202,7 +202,7 @@ struct FleetWorkerEndToEndTests {
 
     @Test("""
         timers through the scheduler: NEED_QUERY is queried to success, an unpaid order is cancelled at expiry, \
-        forged and amount-mismatched callbacks become anomalies and the query finds the payment
+        a forged callback is refused by the ingress and a mismatched one becomes an anomaly; the query finds both payments
         """, .timeLimit(.minutes(3)))
     func timers() async throws {
         let stack = try await EndToEndStack(partitions: 2, autopay: .milliseconds(300), scheduler: true, logger: Self.logger())
@@ -226,7 +226,11 @@ struct FleetWorkerEndToEndTests {
             return succeeded.isSuperset(of: [pending, forged, mismatched])
                 && events.contains { $0.subject == unpaid && $0.type == PaymentEvent.Kind.closed.rawValue }
         }
-        for (order, anomaly) in [(forged, "bad_signature"), (mismatched, "amount_mismatch")] {
+        // The ingress verifies callbacks: the forged one is answered with a failure and never written.
+        let forgedTypes = events.filter { $0.subject == forged }.map(\.type)
+        #expect(forgedTypes.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(forged): \(forgedTypes)")
+        #expect(!forgedTypes.contains(PaymentEvent.Kind.anomaly.rawValue), "\(forged): \(forgedTypes)")
+        for (order, anomaly) in [(mismatched, "amount_mismatch")] {
             let mine = events.filter { $0.subject == order }
             let types = mine.map(\.type)
             #expect(types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(order): \(types)")
