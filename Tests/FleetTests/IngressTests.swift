@@ -99,6 +99,26 @@ struct IngressTests {
         #expect(!letter.headers.contains { $0.key.contains("authorization") })
     }
 
+    @Test("a publish the broker acknowledges in time is answered as acknowledged, never as too slow")
+    func acknowledgedIsNeverTooSlow() async {
+        // The deadline timer is cancelled when the broker answers; a cancelled timer must not answer.
+        let publisher = IngressRecordingPublisher()
+        let outcomes = await withTaskGroup(of: PublishDeadline.Result.self) { group in
+            for index in 0..<2_000 {
+                group.addTask {
+                    await PublishDeadline.publish(
+                        KafkaProducerMessage(topic: "payfleet.callbacks", key: "T-\(index)", value: Data("x".utf8)),
+                        via: publisher, within: .seconds(60))
+                }
+            }
+            var all: [PublishDeadline.Result] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        #expect(outcomes.count == 2_000)
+        #expect(outcomes.filter { $0 != .acknowledged }.count == 0)
+    }
+
     @Test("a callback that does not verify gets the failure answer and is never written to payfleet.callbacks")
     func forgedIsRefused() async throws {
         let publisher = IngressRecordingPublisher()
