@@ -102,9 +102,9 @@ struct IngressTests {
     @Test("a publish the broker acknowledges in time is answered as acknowledged, never as too slow")
     func acknowledgedIsNeverTooSlow() async {
         // The deadline timer is cancelled when the broker answers; a cancelled timer must not answer.
-        let publisher = IngressRecordingPublisher()
+        let publisher = IngressRecordingPublisher(.delay(.milliseconds(1)))
         let outcomes = await withTaskGroup(of: PublishDeadline.Result.self) { group in
-            for index in 0..<2_000 {
+            for index in 0..<5_000 {
                 group.addTask {
                     await PublishDeadline.publish(
                         KafkaProducerMessage(topic: "payfleet.callbacks", key: "T-\(index)", value: Data("x".utf8)),
@@ -115,7 +115,7 @@ struct IngressTests {
             for await outcome in group { all.append(outcome) }
             return all
         }
-        #expect(outcomes.count == 2_000)
+        #expect(outcomes.count == 5_000)
         #expect(outcomes.filter { $0 != .acknowledged }.count == 0)
     }
 
