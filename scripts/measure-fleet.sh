@@ -29,20 +29,20 @@ wait_200() {
   echo "$1 never answered 200" >&2; exit 1
 }
 
-"$BIN" broker --brokers 1 --topics-dir "$ROOT/topics" --bootstrap-file "$WORK/bootstrap" > "$WORK/broker.log" 2>&1 &
+"$BIN" broker --brokers 1 --bootstrap-file "$WORK/bootstrap" > "$WORK/broker.log" 2>&1 &
 PIDS+=($!); BROKER=$!
 for _ in $(seq 1 300); do [ -s "$WORK/bootstrap" ] && break; sleep 0.1; done
 SERVERS="$(sed 's/^bootstrap.servers=//' "$WORK/bootstrap")"
-SANDBOX_PORT=$(free_port); INGRESS_PORT=$(free_port); WORKER_PORT=$(free_port); SCHEDULER_PORT=$(free_port)
+SANDBOX_PORT=$(free_port); INGRESS_PORT=$(free_port); CALLBACK_PORT=$(free_port); WORKER_PORT=$(free_port); SCHEDULER_PORT=$(free_port)
 sed -e "s#http://sandbox:8090#http://127.0.0.1:$SANDBOX_PORT#g" \
-    -e "s#http://ingress:8080#http://127.0.0.1:$INGRESS_PORT#g" \
+    -e "s#http://ingress:8081#http://127.0.0.1:$CALLBACK_PORT#g" \
     -e "s#/run/secrets/#$ROOT/deploy/compose/demo-secrets/#g" deploy/compose/merchants.yaml > "$WORK/merchants.yaml"
-export KAFKA_BOOTSTRAP_SERVERS="$SERVERS" PAYFLEET_MERCHANTS="$WORK/merchants.yaml" PAYFLEET_TOPICS_DIR="$ROOT/topics" \
+export KAFKA_BOOTSTRAP_SERVERS="$SERVERS" PAYFLEET_MERCHANTS="$WORK/merchants.yaml" \
   PAYFLEET_HTTP_HOST=127.0.0.1 PAYFLEET_LOG_FORMAT=json PAYFLEET_LOG_LEVEL=warning
 
 "$BIN" sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --autopay-ms 300 --merchants "$WORK/merchants.yaml" > "$WORK/sandbox.log" 2>&1 &
 PIDS+=($!); SANDBOX=$!
-PAYFLEET_HTTP_PORT=$INGRESS_PORT "$BIN" ingress > "$WORK/ingress.log" 2>&1 &
+PAYFLEET_HTTP_PORT=$INGRESS_PORT PAYFLEET_INGRESS_PORT=$CALLBACK_PORT "$BIN" ingress > "$WORK/ingress.log" 2>&1 &
 PIDS+=($!); INGRESS=$!
 PAYFLEET_HTTP_PORT=$WORKER_PORT PAYFLEET_MAX_IN_FLIGHT=64 "$BIN" worker > "$WORK/worker.log" 2>&1 &
 PIDS+=($!); WORKER=$!

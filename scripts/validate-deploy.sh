@@ -13,6 +13,7 @@
 #   7. Strimzi KafkaTopics regenerated from topics/ by `payfleet topics render --format strimzi`
 #      and diffed against the committed deploy/kubernetes/strimzi/kafkatopics.yaml
 #   8. shellcheck on the scripts
+#   9. Sources/Kafka/Topics/BuiltInTopics.swift matches topics/ (scripts/generate-topics.sh --check)
 #
 # Environment:
 #   PAYFLEET_DEPLOY_TOOLS   venv for the validators (default ~/.cache/payfleet-deploy-tools);
@@ -169,7 +170,7 @@ strimzi_topics() {
 
 # --- 8. the shell scripts ---------------------------------------------------------------------
 lint_shell() {
-    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev
+    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev scripts/generate-topics.sh
 }
 
 step "hadolint deploy/Dockerfile" lint_dockerfile
@@ -180,6 +181,7 @@ step "yamllint deploy/" lint_yaml
 step "cross-file consistency" consistency
 step "Strimzi KafkaTopics match topics/" strimzi_topics
 step "shellcheck scripts/" lint_shell
+step "topic definitions built into the binary match topics/" scripts/generate-topics.sh --check
 
 if ((${#FAILED[@]})); then
     echo "validate-deploy: ${#FAILED[@]} step(s) failed:" >&2

@@ -10,7 +10,7 @@ struct BrokerCommand: AsyncParsableCommand {
         abstract: "Run an embedded Kafka cluster (librdkafka mock, loopback) with the PayFleet topics.",
         discussion: """
             Prints `bootstrap.servers=HOST:PORT,...` as the first line of standard output (logs go to \
-            standard error), provisions every topic of the topics directory, and runs until SIGINT or \
+            standard error), provisions every PayFleet topic (the definitions built into the binary, or --topics-dir / PAYFLEET_TOPICS_DIR), and runs until SIGINT or \
             SIGTERM. Any Kafka client (kcat, confluent-kafka, payfleet roles) can use it. The mock keeps \
             data in memory only, ignores topic configs (no compaction) and cannot create topics through \
             the admin API. Environment: PAYFLEET_TOPICS_DIR, PAYFLEET_LOG_LEVEL.
@@ -23,7 +23,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Also write the bootstrap list to this file (removed on exit).")
     var bootstrapFile: String?
 
-    @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR or ./topics).")
+    @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
     var topicsDir: String?
 
     @Flag(help: "Start without provisioning any topic.")
@@ -31,7 +31,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = KafkaCLI.logger("payfleet.broker")
-        let catalog: TopicCatalog? = noTopics ? nil : try TopicCatalog.load(directory: KafkaCLI.topicsDirectory(topicsDir))
+        let catalog: TopicCatalog? = noTopics ? nil : try KafkaCLI.topicCatalog(topicsDir)
         let cluster = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
         defer { cluster.shutdown() }
         if let catalog {

@@ -10,10 +10,12 @@ struct DevCommand: AsyncParsableCommand {
         commandName: "dev",
         abstract: "Run broker, topics, vendor sandbox, ingress, worker and scheduler in one process.",
         discussion: """
-            Starts librdkafka's mock cluster on loopback with the topics of topics/, the vendor sandbox with the \
+            Starts librdkafka's mock cluster on loopback with the PayFleet topics (built into the binary; \
+            --topics-dir or PAYFLEET_TOPICS_DIR reads a directory instead), the vendor sandbox with the \
             five demo merchants (demo-wechat-v2, demo-wechat-v3-combine, demo-yungouos, demo-leshouying, \
             demo-storepos), the callback ingress, a worker and the scheduler. Prints bootstrap.servers=…, \
-            sandbox=… and ingress=… first. With --demo it then submits one order per channel plus one that is \
+            sandbox=…, ingress=… (the public URL vendors call: POST <ingress>/notify/<channel>/<merchant>) and \
+            http=… (probes and /metrics) first. With --demo it then submits one order per channel plus one that is \
             never paid and prints the events as they arrive. Stop with Ctrl-C (SIGINT) or SIGTERM.
             """
     )
@@ -21,11 +23,14 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Mock brokers.")
     var brokers = 1
 
-    @Option(help: "Directory of topic definitions (env PAYFLEET_TOPICS_DIR, default topics).")
+    @Option(help: "Directory of topic definitions (env PAYFLEET_TOPICS_DIR; default: the definitions built into the binary).")
     var topicsDir: String?
 
-    @Option(help: "Ingress and probes port (env PAYFLEET_HTTP_PORT, default 8080; 0 picks a free one).")
+    @Option(help: "Probes and metrics port (env PAYFLEET_HTTP_PORT, default 8080; 0 picks a free one).")
     var httpPort: Int?
+
+    @Option(help: "The ingress's public callback port (env PAYFLEET_INGRESS_PORT, default 8081; 0 picks a free one).")
+    var ingressPort: Int?
 
     @Option(help: "Sandbox port (env PAYFLEET_SANDBOX_PORT, default 8090; 0 picks a free one).")
     var sandboxPort: Int?
@@ -54,7 +59,7 @@ struct DevCommand: AsyncParsableCommand {
 
         var options = DevStack.Options()
         options.brokers = brokers
-        options.topicsDirectory = topicsDir ?? environment["PAYFLEET_TOPICS_DIR"] ?? "topics"
+        options.topicsDirectory = topicsDir ?? environment["PAYFLEET_TOPICS_DIR"].flatMap { $0.isEmpty ? nil : $0 }
         let http = try HTTPSettings(environment: environment)
         options.httpHost = environment["PAYFLEET_HTTP_HOST"] ?? "127.0.0.1"
         let requestedHTTP = httpPort ?? (environment["PAYFLEET_HTTP_PORT"] != nil ? http.port : 8080)
@@ -74,11 +79,14 @@ struct DevCommand: AsyncParsableCommand {
         options.worker = try WorkerSettings(environment: workerEnvironment)
         options.scheduler = SchedulerSettings(environment: environment)
         options.ingress = try IngressSettings(environment: environment)
+        let requestedIngress = ingressPort ?? (environment["PAYFLEET_INGRESS_PORT"] != nil ? options.ingress.port : 8081)
+        options.ingressPort = requestedIngress == 0 ? nil : requestedIngress
 
         let stack = try DevStack(options: options, logger: logger)
         print("bootstrap.servers=\(stack.cluster.bootstrapServers)")
         print("sandbox=\(stack.sandboxURL)")
         print("ingress=\(stack.ingressURL)")
+        print("http=\(stack.httpURL)")
         print("merchants=\(DevStack.demoMerchants.map(\.alias).joined(separator: ","))")
         fflush(nil)
 

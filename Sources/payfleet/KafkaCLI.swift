@@ -18,9 +18,17 @@ enum KafkaCLI {
         return logger
     }
 
-    /// The topics directory: the flag, else PAYFLEET_TOPICS_DIR, else `topics`.
-    static func topicsDirectory(_ flag: String?) -> String {
-        flag ?? ProcessInfo.processInfo.environment["PAYFLEET_TOPICS_DIR"] ?? "topics"
+    /// The topics directory: the flag, else PAYFLEET_TOPICS_DIR; `nil` means the definitions built
+    /// into the binary.
+    static func topicsDirectory(_ flag: String?) -> String? {
+        if let flag, !flag.isEmpty { return flag }
+        if let variable = ProcessInfo.processInfo.environment["PAYFLEET_TOPICS_DIR"], !variable.isEmpty { return variable }
+        return nil
+    }
+
+    /// The topic catalog: the flag's directory, else PAYFLEET_TOPICS_DIR's, else the built-in definitions.
+    static func topicCatalog(_ flag: String?) throws -> TopicCatalog {
+        try TopicCatalog.load(directoryOrBuiltIn: topicsDirectory(flag))
     }
 
     /// Writes a line to standard output and flushes it (other processes read it through a pipe).

@@ -24,7 +24,7 @@ struct TopicsCommand: AsyncParsableCommand {
         @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
         var bootstrapServers: String?
 
-        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR or ./topics).")
+        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
         var topicsDir: String?
 
         @Option(help: "Override every topic's replication factor (e.g. 1 on a single-broker cluster).")
@@ -32,7 +32,7 @@ struct TopicsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = KafkaCLI.logger("payfleet.topics")
-            let catalog = try TopicCatalog.load(directory: KafkaCLI.topicsDirectory(topicsDir))
+            let catalog = try KafkaCLI.topicCatalog(topicsDir)
             let configuration = KafkaConfiguration.fromEnvironment(bootstrapServers: bootstrapServers)
             guard !configuration.bootstrapServers.isEmpty else {
                 throw ValidationError("no Kafka bootstrap servers: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
@@ -69,11 +69,11 @@ struct TopicsCommand: AsyncParsableCommand {
         @Option(help: "metadata.namespace of the resources.")
         var namespace: String?
 
-        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR or ./topics).")
+        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
         var topicsDir: String?
 
         func run() async throws {
-            let catalog = try TopicCatalog.load(directory: KafkaCLI.topicsDirectory(topicsDir))
+            let catalog = try KafkaCLI.topicCatalog(topicsDir)
             let renderer = try StrimziTopicRenderer(clusterName: cluster, namespace: namespace)
             KafkaCLI.printRaw(renderer.render(catalog))
         }
@@ -82,11 +82,11 @@ struct TopicsCommand: AsyncParsableCommand {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the topic definitions and list them.")
 
-        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR or ./topics).")
+        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
         var topicsDir: String?
 
         func run() async throws {
-            let catalog = try TopicCatalog.load(directory: KafkaCLI.topicsDirectory(topicsDir))
+            let catalog = try KafkaCLI.topicCatalog(topicsDir)
             for topic in catalog.topics {
                 let group = topic.coPartitionGroup.map { " co-partition=\($0)" } ?? ""
                 KafkaCLI.printLine(

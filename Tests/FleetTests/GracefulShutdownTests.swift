@@ -61,11 +61,12 @@ struct GracefulShutdownTests {
         // One merchants file for the sandbox and the fleet; the key comes from a file, as in production.
         let sandboxPort = try FleetProcess.freePort()
         let ingressPort = try FleetProcess.freePort()
+        let callbackPort = try FleetProcess.freePort()
         let keyFile = workDirectory.appendingPathComponent("api_key")
         try Data("sandboxDemoApiKeyNotARealKey0000".utf8).write(to: keyFile)
         let merchantsFile = workDirectory.appendingPathComponent("merchants.yaml")
         try Data("""
-            notify_base_url: http://127.0.0.1:\(ingressPort)
+            notify_base_url: http://127.0.0.1:\(callbackPort)
             merchants:
               shutdown-wechat:
                 channel: wechat-v2
@@ -95,7 +96,9 @@ struct GracefulShutdownTests {
         ], environment: common)
         processes.append(sandbox)
         let ingress = try FleetProcess(name: "ingress", binary: binary, arguments: ["ingress"],
-                                       environment: common.merging(["PAYFLEET_HTTP_PORT": "\(ingressPort)"]) { $1 })
+                                       environment: common.merging([
+                                           "PAYFLEET_HTTP_PORT": "\(ingressPort)", "PAYFLEET_INGRESS_PORT": "\(callbackPort)",
+                                       ]) { $1 })
         processes.append(ingress)
         let schedulerPort = try FleetProcess.freePort()
         let scheduler = try FleetProcess(

@@ -34,7 +34,8 @@ final class IngressRecordingPublisher: RecordPublisher {
     }
 }
 
-/// A channel whose callbacks are `key=<out_trade_no>` bodies; everything else is unused by the ingress.
+/// A channel whose callbacks are `key=<out_trade_no>` bodies, genuine when they carry the header
+/// `X-Sig: abc`; everything else is unused by the ingress.
 struct IngressFakeChannel: PaymentChannel {
     var channel: ChannelID
     var merchant: String
@@ -44,7 +45,11 @@ struct IngressFakeChannel: PaymentChannel {
     func create(_ order: PaymentOrder) async throws(ChannelError) -> CreateOutcome { throw .configuration("not used") }
     func query(_ order: OrderReference) async throws(ChannelError) -> TradeStatus { throw .configuration("not used") }
     func close(_ order: OrderReference) async throws(ChannelError) -> CloseOutcome { throw .configuration("not used") }
-    func verifyCallback(_ callback: RawCallback) async throws(CallbackError) -> VerifiedCallback { throw .badSignature() }
+    func verifyCallback(_ callback: RawCallback) async throws(CallbackError) -> VerifiedCallback {
+        let key = try callbackOrderKey(callback)
+        guard callback.header("x-sig") == "abc" else { throw .badSignature() }
+        return VerifiedCallback(outTradeNo: key, status: .notPaid, vendorMerchantID: nil, amount: nil)
+    }
 
     func callbackOrderKey(_ callback: RawCallback) throws(CallbackError) -> String {
         let text = String(decoding: callback.body, as: UTF8.self)

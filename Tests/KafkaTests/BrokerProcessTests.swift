@@ -24,9 +24,14 @@ final class Child: @unchecked Sendable {
     private let errors = Locked(Data())
     private let exit = Locked<Int32?>(nil)
 
-    init(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws {
+    /// - Parameters:
+    ///   - directory: the working directory (default: the test's).
+    ///   - environment: the whole environment (default: the test's).
+    init(_ executable: String, _ arguments: [String], stdin: Data? = nil, directory: URL? = nil, environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -164,6 +164,23 @@ def main() -> int:
         report.check("POD_NAME" in names and names.index("POD_NAME") < names.index("KAFKA_GROUP_INSTANCE_ID"),
                      "POD_NAME is declared before KAFKA_GROUP_INSTANCE_ID (needed for $(POD_NAME) expansion)")
 
+    # -- Ingress: callbacks on their own port, the only one its Service exposes ----------------
+    ingress = next((o for o in by_kind.get("Deployment", []) if o["metadata"]["name"] == "payfleet-ingress"), None)
+    if ingress is not None:
+        container = ingress["spec"]["template"]["spec"]["containers"][0]
+        ports = {p.get("name"): p.get("containerPort") for p in container.get("ports", [])}
+        ingress_port = (env_of(container).get("PAYFLEET_INGRESS_PORT") or {}).get("value") or env_data.get("PAYFLEET_INGRESS_PORT")
+        report.check(ingress_port is not None and str(ports.get("callbacks")) == str(ingress_port),
+                     f"payfleet-ingress serves callbacks on PAYFLEET_INGRESS_PORT {ingress_port}", f"containerPort {ports.get('callbacks')}")
+        report.check(str(ingress_port) != http_port, "the ingress callback port differs from PAYFLEET_HTTP_PORT (probes and metrics)")
+        for probe in PROBES:
+            port = ((container.get(probe) or {}).get("httpGet") or {}).get("port")
+            report.check(port == "http", f"payfleet-ingress {probe} on the internal http port", f"port {port!r}")
+    service = next((o for o in by_kind.get("Service", []) if o["metadata"]["name"] == "payfleet-ingress"), None)
+    if service is not None:
+        targets = [p.get("targetPort") for p in service["spec"].get("ports", [])]
+        report.check(targets == ["callbacks"], "Service payfleet-ingress exposes only the callbacks port", f"targetPorts {targets}")
+
     # -- PodDisruptionBudgets select real pods ------------------------------------------------------
     pod_labels = [o["spec"]["template"]["metadata"]["labels"] for o in by_kind.get("StatefulSet", []) + by_kind.get("Deployment", [])]
     for pdb in by_kind.get("PodDisruptionBudget", []):
@@ -229,6 +246,15 @@ def main() -> int:
             env = service.get("environment") or {}
             report.check(isinstance(env, dict) and env.get("KAFKA_BOOTSTRAP_SERVERS") == "kafka:9092",
                          f"compose {name} is wired to kafka:9092 by environment")
+    compose_env = ((compose.get("x-payfleet-env")) or {})
+    compose_ingress_port = str(compose_env.get("PAYFLEET_INGRESS_PORT", ""))
+    published = [str(p) for p in (services.get("ingress") or {}).get("ports", [])]
+    report.check(bool(compose_ingress_port) and published == [f"{compose_ingress_port}:{compose_ingress_port}"],
+                 "compose ingress publishes only PAYFLEET_INGRESS_PORT", f"ports {published}")
+    notify = str(compose_env.get("PAYFLEET_NOTIFY_BASE_URL", ""))
+    report.check(notify.endswith(f":{compose_ingress_port}"), "compose PAYFLEET_NOTIFY_BASE_URL points at the ingress callback port", notify)
+    file_notify = str((yaml.safe_load(merchants_file.read_text(encoding="utf-8")) or {}).get("notify_base_url", ""))
+    report.check(file_notify.endswith(f":{compose_ingress_port}"), "compose merchants notify_base_url points at the ingress callback port", file_notify)
     worker_service = services.get("worker") or {}
     report.check(((worker_service.get("deploy") or {}).get("replicas") or 1) >= 2, "compose runs at least two workers")
 

@@ -10,8 +10,8 @@ import StorePOS
 import WeChatPay
 import YunGouOS
 
-/// Everything `payfleet dev` runs in one process — the embedded broker with the topics of
-/// `topics/`, the vendor sandbox with the five demo merchants, the callback ingress, a worker and
+/// Everything `payfleet dev` runs in one process — the embedded broker with the topic definitions
+/// (built in, or a directory), the vendor sandbox with the five demo merchants, the callback ingress, a worker and
 /// the scheduler — built so that the end-to-end tests can run exactly the same stack.
 ///
 /// Build it with ``init(options:logger:)`` (starts the broker and provisions topics), run
@@ -21,13 +21,15 @@ public final class DevStack: Sendable {
     public struct Options: Sendable {
         /// Mock brokers.
         public var brokers = 1
-        /// Where the topic definitions are.
-        public var topicsDirectory = "topics"
+        /// Where the topic definitions are (`nil`: the definitions built into the binary).
+        public var topicsDirectory: String?
         /// Sandbox port (`nil`: a free one).
         public var sandboxPort: Int?
-        /// Ingress (and probes) address; port `nil`: a free one.
+        /// Address of the probes and metrics (and of the ingress's public port); port `nil`: a free one.
         public var httpHost = "127.0.0.1"
         public var httpPort: Int?
+        /// The ingress's public port, the one vendors call; `nil`: a free one.
+        public var ingressPort: Int?
         /// Sandbox time scale (vendor delays such as callback retries are multiplied by it).
         public var sandboxTimeScale = 1.0
         /// Pay every order this long after creation (`nil`: only `/_sandbox/pay` pays).
@@ -61,7 +63,10 @@ public final class DevStack: Sendable {
     public let accounts: [MerchantAccount]
     public let registry: ChannelRegistry
     public let sandboxURL: String
+    /// The public base URL vendors send callbacks to (`<ingressURL>/notify/<channel>/<merchant>`).
     public let ingressURL: String
+    /// Probes and metrics (`/livez`, `/readyz`, `/startupz`, `/metrics`).
+    public let httpURL: String
     public let health: HealthState
     public let http: RuntimeHTTPServer
     public let ingress: IngressRole
@@ -79,14 +84,17 @@ public final class DevStack: Sendable {
     /// Starts the embedded broker, provisions the topics and builds (does not start) the other parts.
     public init(options: Options, logger: Logger) throws {
         self.logger = logger
-        let catalog = try TopicCatalog.load(directory: options.topicsDirectory)
+        let catalog = try options.topicsDirectory.map { try TopicCatalog.load(directory: $0) } ?? TopicCatalog.builtIn()
         let cluster = try EmbeddedKafkaCluster(brokers: options.brokers, logger: logger)
         do {
             try cluster.provision(catalog)
             let sandboxPort = try options.sandboxPort ?? LocalPort.free()
             let httpPort = try options.httpPort ?? LocalPort.free()
+            let ingressPort = try options.ingressPort ?? LocalPort.free()
             let sandboxURL = "http://127.0.0.1:\(sandboxPort)"
-            let ingressURL = "http://\(options.httpHost == "0.0.0.0" ? "127.0.0.1" : options.httpHost):\(httpPort)"
+            let reachableHost = options.httpHost == "0.0.0.0" ? "127.0.0.1" : options.httpHost
+            let ingressURL = "http://\(reachableHost):\(ingressPort)"
+            let httpURL = "http://\(reachableHost):\(httpPort)"
             let accounts = Self.demoAccounts(sandboxBaseURL: sandboxURL)
 
             var sandboxConfiguration = SandboxConfiguration()
@@ -109,19 +117,21 @@ public final class DevStack: Sendable {
             let kafka = cluster.configuration()
             workerSettings.kafka = kafka
             workerSettings.kafka.clientID = "payfleet-worker"
-            workerSettings.topicsDirectory = options.topicsDirectory
+            if let topicsDirectory = options.topicsDirectory { workerSettings.topicsDirectory = topicsDirectory }
             let registry = try ChannelRegistry(
                 directory: directory, http: VendorHTTP(client: httpClient, timeout: workerSettings.vendorTimeout), logger: logger)
 
             let health = HealthState()
             var ingressLogger = logger
             ingressLogger[metadataKey: LogKey.role] = "ingress"
-            let ingress = try IngressRole(kafka: kafka, settings: options.ingress, health: health, logger: ingressLogger) {
+            var ingressSettings = options.ingress
+            ingressSettings.host = options.httpHost
+            ingressSettings.port = ingressPort
+            let ingress = try IngressRole(kafka: kafka, settings: ingressSettings, health: health, logger: ingressLogger) {
                 registry.channel(for: $0)
             }
             let http = RuntimeHTTPServer(
-                settings: HTTPSettings(host: options.httpHost, port: httpPort), health: health, logger: ingressLogger
-            ) { ingress.installRoutes(on: $0) }
+                settings: HTTPSettings(host: options.httpHost, port: httpPort), health: health, logger: ingressLogger)
             var workerLogger = logger
             workerLogger[metadataKey: LogKey.role] = "worker"
             var schedulerLogger = logger
@@ -133,6 +143,7 @@ public final class DevStack: Sendable {
             self.registry = registry
             self.sandboxURL = sandboxURL
             self.ingressURL = ingressURL
+            self.httpURL = httpURL
             self.health = health
             self.http = http
             self.ingress = ingress
@@ -151,9 +162,9 @@ public final class DevStack: Sendable {
     }
 
     /// The services in start order: the ingress producer and the sandbox before the HTTP server,
-    /// then the ingress readiness probe, the scheduler and the worker.
+    /// then the ingress's public port, its readiness probe, the scheduler and the worker.
     public var runner: RoleRunner {
-        var services: [any Service] = [ingress.readiness]
+        var services: [any Service] = [ingress.server, ingress.readiness]
         if let scheduler { services.append(scheduler) }
         if let worker { services.append(worker) }
         return RoleRunner(foundation: [ingress.producer, sandbox], http: http, services: services, health: health, logger: logger)

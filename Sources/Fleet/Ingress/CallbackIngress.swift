@@ -4,28 +4,42 @@ import Logging
 import Metrics
 import Payments
 
-/// The callback ingress: finds the order key of a vendor callback, writes the raw callback to
-/// `payfleet.callbacks` (acks=all) and answers the vendor's own success body only once the broker
-/// acknowledged it; otherwise the vendor's failure body, so the vendor retries.
+/// The callback ingress: verifies a vendor callback with the merchant's keys (signature,
+/// timestamp, platform certificate serial, APIv3 decryption, merchant id — the channel's
+/// `verifyCallback`), writes the raw callback to `payfleet.callbacks` (acks=all) keyed by the order
+/// it names, and answers the vendor's own success body only once the broker acknowledged it;
+/// otherwise the vendor's failure body, so the vendor retries.
 ///
-/// It verifies nothing that can wait (the worker verifies signatures against the order): a WeChat
-/// APIv3 resource is decrypted only to find the key. Callbacks that cannot be routed (unknown
-/// channel or merchant, merchant of another channel, no order key, oversized body) go to
-/// `payfleet.dead-letters` with a reason and get a failure answer.
+/// A callback that does not verify gets the failure answer and is never written to
+/// `payfleet.callbacks`, so it produces no event (WeChat's deliberately mis-signed probe
+/// notifications included). Callbacks that cannot be routed (unknown channel or merchant, merchant
+/// of another channel, oversized body) are treated the same way. Both come from outside, in bulk if
+/// someone wants: they are counted, and only a bounded sample (``RejectionSampler``) goes to
+/// `payfleet.dead-letters`. The worker still checks every verified callback against its order.
 public struct CallbackIngress: Sendable {
     /// Finds the channel of a merchant alias (`nil` for an unknown merchant).
     public typealias MerchantLookup = @Sendable (_ merchant: String) -> (any PaymentChannel)?
+
+    /// Header of a dead-letter sample: rejected callbacks of the same merchant dropped since the previous sample.
+    public static let droppedSinceSampleHeader = "payfleet-ingress-dropped-since-sample"
+    /// The sample budget every unconfigured merchant (and unknown channel) shares.
+    static let unconfiguredSampleKey = "(unconfigured)"
 
     private let lookup: MerchantLookup
     private let publisher: any RecordPublisher
     private let settings: IngressSettings
     private let logger: Logger
+    private let sampler: RejectionSampler
 
-    public init(settings: IngressSettings, publisher: any RecordPublisher, logger: Logger, lookup: @escaping MerchantLookup) {
+    public init(
+        settings: IngressSettings, publisher: any RecordPublisher, logger: Logger, sampler: RejectionSampler? = nil,
+        lookup: @escaping MerchantLookup
+    ) {
         self.settings = settings
         self.publisher = publisher
         self.logger = logger
         self.lookup = lookup
+        self.sampler = sampler ?? RejectionSampler(perMinute: settings.rejectedSamplePerMinute)
     }
 
     /// Handles one callback and returns the answer to send.
@@ -33,8 +47,9 @@ public struct CallbackIngress: Sendable {
         let started = ContinuousClock.now
         let result = await route(request)
         let channelLabel = ChannelID(rawValue: request.channel)?.rawValue ?? "unknown"
-        Counter(label: MetricName.ingressCallbacks, dimensions: [("channel", channelLabel), ("outcome", result.outcome.rawValue)])
-            .increment()
+        var dimensions = [("channel", channelLabel), ("outcome", result.outcome.rawValue)]
+        if let reason = result.reason { dimensions.append(("reason", reason)) }
+        Counter(label: MetricName.ingressCallbacks, dimensions: dimensions).increment()
         let elapsed = ContinuousClock.now - started
         Metrics.Timer(label: MetricName.ingressAckDuration, dimensions: [("channel", channelLabel)])
             .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
@@ -50,49 +65,47 @@ public struct CallbackIngress: Sendable {
 
         guard let channelID = ChannelID(rawValue: request.channel) else {
             return await unroutable(
-                request, callback: callback, reason: .unknownChannel,
-                detail: "the notify URL names channel '\(request.channel)', which is not one of "
+                request, callback: callback, reason: .unknownChannel, sampleKey: Self.unconfiguredSampleKey,
+                detail: "the notify URL names channel '\(Self.printable(request.channel))', which is not one of "
                     + ChannelID.allCases.map(\.rawValue).joined(separator: ", "),
                 reply: Self.genericFailure(status: 404, "unknown channel"), logger: logger)
         }
         guard let channel = lookup(request.merchant) else {
             return await unroutable(
-                request, callback: callback, reason: .unknownMerchant,
-                detail: "the notify URL names merchant '\(request.merchant)', which is not configured",
+                request, callback: callback, reason: .unknownMerchant, sampleKey: Self.unconfiguredSampleKey,
+                detail: "the notify URL names merchant '\(Self.printable(request.merchant))', which is not configured",
                 reply: Self.genericFailure(status: 404, "unknown merchant"), logger: logger)
         }
         guard channel.channel == channelID else {
             return await unroutable(
-                request, callback: callback, reason: .channelMismatch,
+                request, callback: callback, reason: .channelMismatch, sampleKey: request.merchant,
                 detail: "merchant '\(request.merchant)' is a \(channel.channel.rawValue) merchant, the notify URL says \(channelID.rawValue)",
                 reply: channel.acknowledgement.failure, logger: logger)
         }
         guard request.body.count <= settings.maximumBodyBytes else {
             return await unroutable(
-                request, callback: callback, reason: .bodyTooLarge,
+                request, callback: callback, reason: .bodyTooLarge, sampleKey: request.merchant,
                 detail: "the callback body has \(request.body.count) bytes, more than \(settings.maximumBodyBytes)",
                 reply: channel.acknowledgement.failure, logger: logger)
         }
-        let outTradeNo: String
+        let verified: VerifiedCallback
         do {
-            outTradeNo = try channel.callbackOrderKey(callback)
+            verified = try await channel.verifyCallback(callback)
         } catch {
-            return await unroutable(
-                request, callback: callback, reason: .missingOrderKey,
-                detail: "no order key in the callback (\(error.kind.rawValue): \(error.message))",
-                reply: channel.acknowledgement.failure, logger: logger)
+            return await rejected(request, callback: callback, error: error, reply: channel.acknowledgement.failure, logger: logger)
         }
+        let outTradeNo = verified.outTradeNo
         guard !outTradeNo.isEmpty else {
             return await unroutable(
-                request, callback: callback, reason: .missingOrderKey, detail: "the callback names an empty order key",
-                reply: channel.acknowledgement.failure, logger: logger)
+                request, callback: callback, reason: .missingOrderKey, sampleKey: request.merchant,
+                detail: "the callback names an empty order key", reply: channel.acknowledgement.failure, logger: logger)
         }
         logger[metadataKey: LogKey.outTradeNo] = "\(outTradeNo)"
 
         let record = CallbackRecord(channel: channelID.rawValue, merchant: request.merchant, outTradeNo: outTradeNo, raw: callback)
         switch await PublishDeadline.publish(record.message(topic: settings.callbacksTopic), via: publisher, within: settings.acknowledgementTimeout) {
         case .acknowledged:
-            logger.debug("callback durable, acknowledging")
+            logger.debug("callback verified and durable, acknowledging")
             return IngressResult(reply: channel.acknowledgement.success, outcome: .accepted, outTradeNo: outTradeNo)
         case .failed(let error):
             logger.warning("callback not durable, asking the vendor to retry", metadata: [LogKey.error: "\(error)"])
@@ -105,16 +118,46 @@ public struct CallbackIngress: Sendable {
         }
     }
 
+    /// A callback that did not verify: failure answer, a bounded sample to dead-letters.
+    private func rejected(
+        _ request: IngressRequest, callback: RawCallback, error: CallbackError, reply: CallbackReply, logger: Logger
+    ) async -> IngressResult {
+        let reason: RejectionReason = switch error.kind {
+        case .malformed: .malformedCallback
+        case .wrongMerchant: .merchantMismatch
+        case .badSignature, .staleTimestamp, .unknownSerial, .decryptionFailed: .badSignature
+        }
+        await sample(
+            request, callback: callback, reason: reason, label: error.kind.rawValue, sampleKey: request.merchant,
+            detail: "the callback does not verify with merchant '\(request.merchant)': \(error.kind.rawValue): \(error.message)",
+            logger: logger)
+        return IngressResult(reply: reply, outcome: .rejected, reason: error.kind.rawValue)
+    }
+
     private func unroutable(
-        _ request: IngressRequest, callback: RawCallback, reason: RejectionReason, detail: String,
+        _ request: IngressRequest, callback: RawCallback, reason: RejectionReason, sampleKey: String, detail: String,
         reply: CallbackReply, logger: Logger
     ) async -> IngressResult {
+        await sample(request, callback: callback, reason: reason, label: reason.rawValue, sampleKey: sampleKey, detail: detail, logger: logger)
+        return IngressResult(reply: reply, outcome: .unroutable, reason: reason.rawValue)
+    }
+
+    /// Writes the callback to dead-letters if its merchant's sample budget allows, else counts it.
+    private func sample(
+        _ request: IngressRequest, callback: RawCallback, reason: RejectionReason, label: String, sampleKey: String,
+        detail: String, logger: Logger
+    ) async {
+        guard let admitted = sampler.admit(sampleKey) else {
+            Counter(label: MetricName.ingressSamplesDropped, dimensions: [("reason", label)]).increment()
+            return
+        }
         var originalHeaders = [
             KafkaHeader(key: CallbackRecord.channelHeader, string: request.channel),
             KafkaHeader(key: CallbackRecord.merchantHeader, string: request.merchant),
             KafkaHeader(
                 key: CallbackRecord.receivedAtHeader,
                 string: String(Int64((request.receivedAt.timeIntervalSince1970 * 1000).rounded()))),
+            KafkaHeader(key: Self.droppedSinceSampleHeader, string: String(admitted.droppedSinceLast)),
         ]
         for (name, value) in callback.headers.sorted(by: { $0.key < $1.key }) {
             originalHeaders.append(KafkaHeader(key: CallbackRecord.httpHeaderPrefix + name, string: value))
@@ -125,15 +168,23 @@ public struct CallbackIngress: Sendable {
         Counter(label: MetricName.deadLetters, dimensions: [("reason", reason.rawValue), ("role", "ingress")]).increment()
         switch await PublishDeadline.publish(letter.message(topic: settings.deadLettersTopic), via: publisher, within: settings.acknowledgementTimeout) {
         case .acknowledged:
-            logger.notice("unroutable callback sent to dead-letters", metadata: [LogKey.reason: "\(reason.rawValue)", "detail": "\(detail)"])
+            logger.notice("callback refused, sample sent to dead-letters", metadata: [
+                LogKey.reason: "\(label)", "detail": "\(detail)", "dropped_since_last_sample": "\(admitted.droppedSinceLast)",
+            ])
         case .failed(let error):
-            logger.error("unroutable callback could not be dead-lettered", metadata: [
-                LogKey.reason: "\(reason.rawValue)", LogKey.error: "\(error)",
+            logger.error("refused callback sample could not be dead-lettered", metadata: [
+                LogKey.reason: "\(label)", LogKey.error: "\(error)",
             ])
         case .timedOut:
-            logger.error("unroutable callback dead-letter not acknowledged in time", metadata: [LogKey.reason: "\(reason.rawValue)"])
+            logger.error("refused callback sample not acknowledged in time", metadata: [LogKey.reason: "\(label)"])
         }
-        return IngressResult(reply: reply, outcome: .unroutable, reason: reason.rawValue)
+    }
+
+    /// A path segment from outside, cut and stripped of control characters for a log line or detail.
+    static func printable(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars.prefix(64) where !CharacterSet.controlCharacters.contains(scalar) { scalars.append(scalar) }
+        return String(scalars)
     }
 
     /// Headers a proxy may add that must never reach a topic.

@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// The ingress's HTTP route, `POST /notify/<channel>/<merchant>`, installed on the role's
-/// ``RuntimeHTTPServer`` next to the probes.
+/// The ingress's HTTP route, `POST /notify/<channel>/<merchant>`, the only route of its public
+/// port (``IngressRole/server``).
 public enum IngressRoutes {
     /// Adds the notify route.
     public static func install(on router: Router<BasicRequestContext>, ingress: CallbackIngress, settings: IngressSettings) {

@@ -16,7 +16,9 @@ enum PublishDeadline {
         let once = Once()
         return await withCheckedContinuation { (continuation: CheckedContinuation<Result, Never>) in
             let timer = Task {
-                try? await Task.sleep(for: limit)
+                // Only a deadline that really passed may answer: a cancelled sleep returns at once, and
+                // claiming then answered "too slow" for callbacks the broker had just acknowledged.
+                do { try await Task.sleep(for: limit) } catch { return }
                 if once.claim() { continuation.resume(returning: .timedOut) }
             }
             Task {
@@ -27,8 +29,8 @@ enum PublishDeadline {
                 } catch {
                     outcome = .failed(String(describing: error))
                 }
-                timer.cancel()
                 if once.claim() { continuation.resume(returning: outcome) }
+                timer.cancel()
             }
         }
     }

@@ -69,8 +69,14 @@ public enum MetricName {
     public static let processDuration = "messaging_process_duration_seconds"
     /// Counter: records written to `payfleet.dead-letters`, label `reason`.
     public static let deadLetters = "payfleet_dead_letters_total"
-    /// Counter: vendor callbacks received by the ingress, labels `channel`, `outcome` (`accepted`, `unroutable`, `not_durable`).
+    /// Counter: vendor callbacks received by the ingress, labels `channel`, `outcome` (`accepted`,
+    /// `rejected`, `unroutable`, `not_durable`) and, for `rejected` and `unroutable`, `reason`
+    /// (`bad_signature`, `stale_timestamp`, `unknown_serial`, `decryption_failed`, `wrong_merchant`,
+    /// `malformed`, `missing_order_key`, `unknown_channel`, `unknown_merchant`, `channel_mismatch`, `body_too_large`).
     public static let ingressCallbacks = "payfleet_ingress_callbacks_total"
+    /// Counter: rejected or unroutable callbacks not written to dead-letters because their merchant's
+    /// sample budget for the minute was spent, label `reason`.
+    public static let ingressSamplesDropped = "payfleet_ingress_dead_letter_samples_dropped_total"
     /// Histogram (seconds): from receiving a callback to answering it, label `channel`.
     public static let ingressAckDuration = "payfleet_ingress_ack_duration_seconds"
     /// Histogram (seconds): how late the scheduler emitted a due job (emission time − due time).

@@ -4,8 +4,10 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// The HTTP server every role runs: `/livez`, `/readyz`, `/startupz` and `/metrics` (Prometheus
-/// text), plus whatever routes the role adds (the ingress adds `/notify/...`).
+/// The HTTP server every role runs on its internal port (`PAYFLEET_HTTP_PORT`): `/livez`,
+/// `/readyz`, `/startupz` and `/metrics` (Prometheus text). With `probes: false` it serves only the
+/// routes it is given: the ingress's public port (`PAYFLEET_INGRESS_PORT`) is one of those, so
+/// vendors and whoever else reaches it never see probes or metrics.
 ///
 /// It is a `Service`: run it first in the role's service group so that it is shut down last and
 /// keeps answering probes (readiness false) while the other services drain.
@@ -17,11 +19,16 @@ public final class RuntimeHTTPServer: Service, Sendable {
     private let health: HealthState
     private let logger: Logger
     private let installRoutes: RouteInstaller
+    private let probes: Bool
     private let port = Mutex<Int?>(nil)
     private let portWaiters = Mutex<[CheckedContinuation<Int, Never>]>([])
 
-    public init(settings: HTTPSettings, health: HealthState, logger: Logger, routes: @escaping RouteInstaller = { _ in }) {
+    public init(
+        settings: HTTPSettings, health: HealthState, logger: Logger, probes: Bool = true,
+        routes: @escaping RouteInstaller = { _ in }
+    ) {
         self.settings = settings
+        self.probes = probes
         self.health = health
         self.logger = logger
         self.installRoutes = routes
@@ -30,15 +37,17 @@ public final class RuntimeHTTPServer: Service, Sendable {
     public func run() async throws {
         let router = Router()
         let health = self.health
-        router.get("/livez") { _, _ in Self.probeResponse(health.liveness()) }
-        router.get("/readyz") { _, _ in Self.probeResponse(health.readiness()) }
-        router.get("/startupz") { _, _ in Self.probeResponse(health.startup()) }
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: FleetMetrics.exposition()))
-            )
+        if probes {
+            router.get("/livez") { _, _ in Self.probeResponse(health.liveness()) }
+            router.get("/readyz") { _, _ in Self.probeResponse(health.readiness()) }
+            router.get("/startupz") { _, _ in Self.probeResponse(health.startup()) }
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: FleetMetrics.exposition()))
+                )
+            }
         }
         installRoutes(router)
         let app = Application(

@@ -20,6 +20,20 @@ public struct TopicCatalog: Sendable {
         Dictionary(grouping: topics.filter { $0.coPartitionGroup != nil }) { $0.coPartitionGroup ?? "" }
     }
 
+    /// The topic definitions built into the binary (``builtInFiles``, generated from topics/ by
+    /// scripts/generate-topics.sh), so no topics directory is needed at run time.
+    ///
+    /// - Throws: ``KafkaError`` `.topicDefinition` (only if the generated file was edited by hand).
+    public static func builtIn() throws -> TopicCatalog {
+        try TopicCatalog(topics: builtInFiles.map { try parse(yaml: $0.yaml, file: $0.file) })
+    }
+
+    /// The definitions of `directory`, or the built-in ones when it is `nil`.
+    public static func load(directoryOrBuiltIn directory: String?) throws -> TopicCatalog {
+        if let directory { return try load(directory: directory) }
+        return try builtIn()
+    }
+
     /// Loads every `*.yaml` / `*.yml` file of a directory.
     ///
     /// - Throws: ``KafkaError`` `.topicDefinition` naming the file and the problem.

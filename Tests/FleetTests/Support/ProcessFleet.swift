@@ -17,6 +17,10 @@ final class ProcessFleet: @unchecked Sendable {
     let workDirectory: URL
     let servers: String
     let sandboxURL: String
+    /// The ingress's public callback port (`<callbackBaseURL>/notify/<channel>/<merchant>`).
+    let callbackBaseURL: String
+    /// The ingress's probes and metrics.
+    let ingressHTTPURL: String
     let groupID: String
     let schedulerGroupID: String
     let logger: Logger
@@ -44,7 +48,7 @@ final class ProcessFleet: @unchecked Sendable {
 
         let bootstrapFile = workDirectory.appendingPathComponent("bootstrap")
         let broker = try FleetProcess(name: "broker", binary: binary, arguments: [
-            "broker", "--brokers", "1", "--topics-dir", FleetProcess.repositoryTopicsDirectory, "--bootstrap-file", bootstrapFile.path,
+            "broker", "--brokers", "1", "--bootstrap-file", bootstrapFile.path,
         ])
         processes.append(broker)
         guard let line = try await broker.firstStdoutLine(timeout: .seconds(30)), line.hasPrefix("bootstrap.servers=") else {
@@ -55,12 +59,15 @@ final class ProcessFleet: @unchecked Sendable {
 
         let sandboxPort = try FleetProcess.freePort()
         let ingressPort = try FleetProcess.freePort()
+        let callbackPort = try FleetProcess.freePort()
         sandboxURL = "http://127.0.0.1:\(sandboxPort)"
+        callbackBaseURL = "http://127.0.0.1:\(callbackPort)"
+        ingressHTTPURL = "http://127.0.0.1:\(ingressPort)"
         let compose = FleetProcess.repositoryDirectory.appendingPathComponent("deploy/compose")
         var merchants = try String(contentsOf: compose.appendingPathComponent("merchants.yaml"), encoding: .utf8)
         merchants = merchants
             .replacingOccurrences(of: "http://sandbox:8090", with: sandboxURL)
-            .replacingOccurrences(of: "http://ingress:8080", with: "http://127.0.0.1:\(ingressPort)")
+            .replacingOccurrences(of: "http://ingress:8081", with: callbackBaseURL)
             .replacingOccurrences(of: "/run/secrets/", with: compose.appendingPathComponent("demo-secrets").path + "/")
         let merchantsFile = workDirectory.appendingPathComponent("merchants.yaml")
         try Data(merchants.utf8).write(to: merchantsFile)
@@ -68,7 +75,6 @@ final class ProcessFleet: @unchecked Sendable {
         common = [
             "KAFKA_BOOTSTRAP_SERVERS": servers,
             "PAYFLEET_MERCHANTS": merchantsFile.path,
-            "PAYFLEET_TOPICS_DIR": FleetProcess.repositoryTopicsDirectory,
             "PAYFLEET_HTTP_HOST": "127.0.0.1",
             "PAYFLEET_LOG_FORMAT": "json",
             "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_TEST_LOG_LEVEL"] ?? "info",
@@ -79,7 +85,9 @@ final class ProcessFleet: @unchecked Sendable {
         ], environment: common)
         processes.append(sandbox)
         let ingress = try FleetProcess(name: "ingress", binary: binary, arguments: ["ingress"],
-                                       environment: common.merging(["PAYFLEET_HTTP_PORT": "\(ingressPort)"]) { $1 })
+                                       environment: common.merging([
+                                           "PAYFLEET_HTTP_PORT": "\(ingressPort)", "PAYFLEET_INGRESS_PORT": "\(callbackPort)",
+                                       ]) { $1 })
         processes.append(ingress)
         try await FleetProcess.waitForHTTP200("\(sandboxURL)/livez", process: sandbox, timeout: .seconds(60))
         try await FleetProcess.waitForHTTP200("http://127.0.0.1:\(ingressPort)/readyz", process: ingress, timeout: .seconds(90))
