@@ -397,7 +397,12 @@ value:
                 amount_fen: {type: integer, minimum: 1}
                 description: {type: string, minLength: 1, maxLength: 127}
                 attach: {type: string}
-                mchid: {type: string}
+                mchid:
+                  description: >-
+                    The 商户号 the sub-order is paid to (合单 across merchants). Default the account's
+                    combine_mchid; otherwise it must be listed in the account's sub_order_mchids setting.
+                  type: string
+                  pattern: "^[0-9]{1,32}$"
               additionalProperties: false
         additionalProperties: true
     additionalProperties: false
