@@ -169,7 +169,7 @@ strimzi_topics() {
 
 # --- 8. the shell scripts ---------------------------------------------------------------------
 lint_shell() {
-    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev
+    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev scripts/fuzz.sh
 }
 
 step "hadolint deploy/Dockerfile" lint_dockerfile

@@ -1,0 +1,40 @@
+import Foundation
+import FuzzTargets
+import Testing
+
+/// Replays every committed fuzz seed (`Fuzz/Corpus/<target>/`) and every reproducer of a fixed
+/// finding (`Fuzz/Regressions/<target>/`) through the same entry points the fuzzers drive, without
+/// libFuzzer, so each past crash and each seed keeps passing in the ordinary test run.
+@Suite(.timeLimit(.minutes(5))) struct FuzzCorpusTests {
+    static let fuzzDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fuzz")
+
+    static func files(_ folder: String, _ target: FuzzTarget) -> [URL] {
+        let directory = fuzzDirectory.appendingPathComponent(folder).appendingPathComponent(target.rawValue)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.sorted().map { directory.appendingPathComponent($0) }
+    }
+
+    @Test(arguments: FuzzTarget.allCases)
+    func corpusAndRegressionsPass(_ target: FuzzTarget) async throws {
+        let seeds = Self.files("Corpus", target)
+        #expect(seeds.count >= 3, "Fuzz/Corpus/\(target.rawValue) should hold real-shaped seeds")
+        for file in seeds + Self.files("Regressions", target) {
+            let input = Array(try Data(contentsOf: file))
+            do throws(FuzzFinding) {
+                try await target.run(input)
+            } catch {
+                Issue.record("\(file.lastPathComponent): \(error)")
+            }
+        }
+    }
+
+    @Test func targetNamesSelectTargets() {
+        for target in FuzzTarget.allCases {
+            #expect(FuzzTarget.selected(environment: ["PAYFLEET_FUZZ_TARGET": target.rawValue]) == target)
+        }
+        #expect(FuzzTarget.selected(environment: [:]) == nil)
+        #expect(FuzzTarget.selected(environment: ["PAYFLEET_FUZZ_TARGET": "no-such-target"]) == nil)
+    }
+}
