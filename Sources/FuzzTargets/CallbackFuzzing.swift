@@ -25,13 +25,15 @@ enum CallbackFuzzing {
 
     // MARK: WeChat Pay v2
 
-    static func wechatV2(_ input: [UInt8]) async throws(FuzzFinding) {
+    static func wechatV2(_ input: [UInt8]) async throws(FuzzFinding) -> FuzzOutcome {
+        var outcome = FuzzOutcome()
         let target = FuzzTarget.wechatV2Callback
         let channels = FuzzChannels.shared
         let channel = channels.channel(.wechatV2)
-        try await check(target, channel, RawCallback(body: input, headers: ["content-type": "text/xml"], receivedAt: receivedAt), signed: false)
+        outcome.acceptedAsReceived = try await check(
+            target, channel, RawCallback(body: input, headers: ["content-type": "text/xml"], receivedAt: receivedAt), signed: false) != nil
 
-        guard var fields = try? WeChatXML.decode(input) else { return }
+        guard var fields = try? WeChatXML.decode(input) else { return outcome }
         let encoded = WeChatXML.encode(fields)
         let decoded: [String: String]
         do throws(WeChatXML.DecodingError) {
@@ -45,14 +47,16 @@ enum CallbackFuzzing {
         fields["sign"] = nil
         let algorithm: WeChatV2SignType
         if let declared = fields["sign_type"], !declared.isEmpty {
-            guard let named = WeChatV2SignType(name: declared) else { return }
+            guard let named = WeChatV2SignType(name: declared) else { return outcome }
             algorithm = named
         } else {
             algorithm = .md5
         }
         fields["sign"] = algorithm.sign(fields, key: channels.secret(.wechatV2, "api_key"))
         let body = Array(WeChatXML.encode(fields).utf8)
-        try await check(target, channel, RawCallback(body: body, headers: ["content-type": "text/xml"], receivedAt: receivedAt), signed: true)
+        outcome.acceptedSigned = try await check(
+            target, channel, RawCallback(body: body, headers: ["content-type": "text/xml"], receivedAt: receivedAt), signed: true) != nil
+        return outcome
     }
 
     // MARK: WeChat Pay APIv3 combine
@@ -60,11 +64,12 @@ enum CallbackFuzzing {
     static let v3Nonce = "fuzzNonce012"
     static let v3AssociatedData = "transaction"
 
-    static func wechatV3(_ input: [UInt8]) async throws(FuzzFinding) {
+    static func wechatV3(_ input: [UInt8]) async throws(FuzzFinding) -> FuzzOutcome {
+        var outcome = FuzzOutcome()
         let target = FuzzTarget.wechatV3Notification
         let channel = FuzzChannels.shared.channel(.wechatV3Combine)
         // The bytes as the notification body, signed by WeChat.
-        try await check(target, channel, try signedNotification(input, target: target), signed: true)
+        outcome.acceptedAsReceived = try await check(target, channel, try signedNotification(input, target: target), signed: true) != nil
 
         // The bytes as the decrypted resource, encrypted and signed as WeChat sends it.
         let ciphertext: String
@@ -79,7 +84,9 @@ enum CallbackFuzzing {
             + #""resource_type":"encrypt-resource","event_type":"TRANSACTION.SUCCESS","summary":"支付成功","#
             + #""resource":{"original_type":"transaction","algorithm":"AEAD_AES_256_GCM","#
             + #""ciphertext":"\#(ciphertext)","associated_data":"\#(v3AssociatedData)","nonce":"\#(v3Nonce)"}}"#
-        try await check(target, channel, try signedNotification(Array(envelope.utf8), target: target), signed: true)
+        outcome.acceptedSigned = try await check(
+            target, channel, try signedNotification(Array(envelope.utf8), target: target), signed: true) != nil
+        return outcome
     }
 
     /// A notification whose `Wechatpay-*` headers sign `body` with the WeChat Pay key, timestamped now.
@@ -108,30 +115,33 @@ enum CallbackFuzzing {
 
     // MARK: YunGouOS
 
-    static func yungouos(_ input: [UInt8]) async throws(FuzzFinding) {
+    static func yungouos(_ input: [UInt8]) async throws(FuzzFinding) -> FuzzOutcome {
+        var outcome = FuzzOutcome()
         let target = FuzzTarget.yungouosCallback
         let channels = FuzzChannels.shared
         let channel = channels.channel(.yungouos)
-        try await check(target, channel, formCallback(input), signed: false)
+        outcome.acceptedAsReceived = try await check(target, channel, formCallback(input), signed: false) != nil
 
-        guard var fields = try? YunGouOSCallback.fields(input) else { return }
+        guard var fields = try? YunGouOSCallback.fields(input) else { return outcome }
         try formRoundTrip(target, fields)
         fields["sign"] = nil
         // The demo account verifies `payChannel=alipay` callbacks with its Alipay key, others with the API key.
         let key = channels.secret(.yungouos, fields["payChannel"] == "alipay" ? "alipay_key" : "api_key")
         fields["sign"] = YunGouOSSigning.sign(fields, api: .notify, key: key)
-        try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true)
+        outcome.acceptedSigned = try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true) != nil
+        return outcome
     }
 
     // MARK: 乐收赢
 
-    static func leshouying(_ input: [UInt8]) async throws(FuzzFinding) {
+    static func leshouying(_ input: [UInt8]) async throws(FuzzFinding) -> FuzzOutcome {
+        var outcome = FuzzOutcome()
         let target = FuzzTarget.leshouyingCallback
         let channels = FuzzChannels.shared
         let channel = channels.channel(.leshouying)
-        try await check(target, channel, jsonCallback(input), signed: false)
+        outcome.acceptedAsReceived = try await check(target, channel, jsonCallback(input), signed: false) != nil
 
-        guard var object = LeshouyingSigning.object(input) else { return }
+        guard var object = LeshouyingSigning.object(input) else { return outcome }
         // Sign what the product reads back from the body it will get: write the body with a
         // placeholder signature, parse it with the product's parser, sign that, then put the
         // signature in place of the placeholder (JSON numbers need not survive a re-encoding).
@@ -139,27 +149,30 @@ enum CallbackFuzzing {
         object["sign"] = .string(placeholder)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let written = try? encoder.encode(object), let reparsed = LeshouyingSigning.object(Array(written)) else { return }
+        guard let written = try? encoder.encode(object), let reparsed = LeshouyingSigning.object(Array(written)) else { return outcome }
         let signature = LeshouyingSigning.sign(LeshouyingSigning.flatten(reparsed), key: channels.secret(.leshouying, "inst_key"))
         let text = String(decoding: written, as: UTF8.self)
-        guard text.components(separatedBy: placeholder).count == 2 else { return }
+        guard text.components(separatedBy: placeholder).count == 2 else { return outcome }
         let body = Array(text.replacingOccurrences(of: placeholder, with: signature).utf8)
-        try await check(target, channel, jsonCallback(body), signed: true)
+        outcome.acceptedSigned = try await check(target, channel, jsonCallback(body), signed: true) != nil
+        return outcome
     }
 
     // MARK: storepos
 
-    static func storepos(_ input: [UInt8]) async throws(FuzzFinding) {
+    static func storepos(_ input: [UInt8]) async throws(FuzzFinding) -> FuzzOutcome {
+        var outcome = FuzzOutcome()
         let target = FuzzTarget.storeposCallback
         let channels = FuzzChannels.shared
         let channel = channels.channel(.storepos)
-        try await check(target, channel, formCallback(input), signed: false)
+        outcome.acceptedAsReceived = try await check(target, channel, formCallback(input), signed: false) != nil
 
-        guard var fields = try? StorePOSCallback.fields(input) else { return }
+        guard var fields = try? StorePOSCallback.fields(input) else { return outcome }
         try formRoundTrip(target, fields)
         fields["sign"] = nil
         fields["sign"] = StorePOSSigning.sign(fields, key: channels.secret(.storepos, "merchant_key"))
-        try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true)
+        outcome.acceptedSigned = try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true) != nil
+        return outcome
     }
 
     // MARK: Shared

@@ -23,14 +23,14 @@ import Payments
 /// to a record that decodes to the same callback; a decoded callback then goes through its
 /// channel's `verifyCallback`, as in the worker.
 enum CallbackRecordFuzzing {
-    static func run(_ input: [UInt8]) async throws(FuzzFinding) {
+    static func run(_ input: [UInt8]) async throws(FuzzFinding) -> FuzzOutcome {
         let target = FuzzTarget.callbackRecord
         let (key, value, headers) = parse(input)
         let record: CallbackRecord
         do throws(RequestRejection) {
             record = try CallbackRecord.decode(key: key, value: value, headers: headers)
         } catch {
-            return
+            return FuzzOutcome()
         }
         let written = record.message()
         let again: CallbackRecord
@@ -46,6 +46,7 @@ enum CallbackRecordFuzzing {
         if let channel = ChannelID(rawValue: record.channel) {
             _ = try? await FuzzChannels.shared.channel(channel).verifyCallback(record.raw)
         }
+        return FuzzOutcome(acceptedAsReceived: true)
     }
 
     static func parse(_ input: [UInt8]) -> (key: String?, value: Data?, headers: [KafkaHeader]) {

@@ -28,8 +28,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case storeposCallback = "storepos-callback"
 
     /// Runs one input through the target.
+    /// - Returns: how far the input got.
     /// - Throws: ``FuzzFinding`` when a property that must hold for every input does not.
-    public func run(_ input: [UInt8]) async throws(FuzzFinding) {
+    @discardableResult
+    public func run(_ input: [UInt8]) async throws(FuzzFinding) -> FuzzOutcome {
         switch self {
         case .orderRequest: try OrderRequestFuzzing.run(input)
         case .callbackRecord: try await CallbackRecordFuzzing.run(input)
@@ -61,6 +63,20 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The target named by `PAYFLEET_FUZZ_TARGET` in `environment`.
     public static func selected(environment: [String: String] = ProcessInfo.processInfo.environment) -> FuzzTarget? {
         environment["PAYFLEET_FUZZ_TARGET"].flatMap(FuzzTarget.init(rawValue:))
+    }
+}
+
+/// How far one input got: which paths accepted it. The corpus test uses it to prove that the seeds
+/// reach the code behind the signature check.
+public struct FuzzOutcome: Sendable, Hashable {
+    /// Callbacks: the bytes verified as received. Order requests and callback records: they decoded.
+    public var acceptedAsReceived = false
+    /// Callbacks: the bytes, re-signed with the merchant's key (APIv3: encrypted as the resource), verified.
+    public var acceptedSigned = false
+
+    public init(acceptedAsReceived: Bool = false, acceptedSigned: Bool = false) {
+        self.acceptedAsReceived = acceptedAsReceived
+        self.acceptedSigned = acceptedSigned
     }
 }
 

@@ -19,7 +19,7 @@ enum OrderRequestFuzzing {
     /// The record timestamp and the worker's clock: 2025-12-01T03:33:20Z.
     static let createdAt = Date(timeIntervalSince1970: 1_764_560_000)
 
-    static func run(_ input: [UInt8]) throws(FuzzFinding) {
+    static func run(_ input: [UInt8]) throws(FuzzFinding) -> FuzzOutcome {
         let key: String?
         let value: Data?
         if input.isEmpty {
@@ -32,10 +32,12 @@ enum OrderRequestFuzzing {
             key = nil
             value = Data(input)
         }
-        let result = try decode(value: value, key: key)
+        var result = try decode(value: value, key: key)
         if case .failure(let rejection) = result, rejection.reason == .keyMismatch, let own = rejection.outTradeNo {
-            _ = try decode(value: value, key: own)
+            result = try decode(value: value, key: own)
         }
+        if case .success = result { return FuzzOutcome(acceptedAsReceived: true) }
+        return FuzzOutcome()
     }
 
     static func decode(value: Data?, key: String?) throws(FuzzFinding) -> Result<OrderRequest, RequestRejection> {

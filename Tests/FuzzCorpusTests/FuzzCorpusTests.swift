@@ -20,13 +20,24 @@ import Testing
     func corpusAndRegressionsPass(_ target: FuzzTarget) async throws {
         let seeds = Self.files("Corpus", target)
         #expect(seeds.count >= 3, "Fuzz/Corpus/\(target.rawValue) should hold real-shaped seeds")
+        var acceptedAsReceived = 0
+        var acceptedSigned = 0
         for file in seeds + Self.files("Regressions", target) {
             let input = Array(try Data(contentsOf: file))
             do throws(FuzzFinding) {
-                try await target.run(input)
+                let outcome = try await target.run(input)
+                if outcome.acceptedAsReceived { acceptedAsReceived += 1 }
+                if outcome.acceptedSigned { acceptedSigned += 1 }
             } catch {
                 Issue.record("\(file.lastPathComponent): \(error)")
             }
+        }
+        // The seeds must get past the signature check (or, for the decoders, decode), or the
+        // fuzzer would only ever exercise the refusals.
+        #expect(acceptedAsReceived >= 1, "no seed of \(target.rawValue) is accepted as received")
+        switch target {
+        case .orderRequest, .callbackRecord: break
+        default: #expect(acceptedSigned >= 2, "fewer than two seeds of \(target.rawValue) verify once re-signed")
         }
     }
 
