@@ -332,7 +332,9 @@ public struct WeChatCombineChannel: PaymentChannel {
         } catch {
             throw .malformed(error.message)
         }
-        let total = result.sub_orders.reduce(Int64(0)) { $0 + $1.amount.total_amount }
+        guard let total = WeChatCombine.total(of: result) else {
+            throw .malformed("sub-order amounts are negative or their sum overflows")
+        }
         return VerifiedCallback(
             outTradeNo: result.combine_out_trade_no, status: status, vendorMerchantID: result.combine_mchid,
             amount: Money(fen: total), notificationID: notification.id,

@@ -166,14 +166,25 @@ enum WeChatCombine {
         return .notPaid
     }
 
-    static func details(of result: Result) throws(ChannelError) -> PaymentDetails {
+    /// The sum of the sub-order amounts; `nil` when one is negative or the sum overflows (a signed
+    /// answer can still carry any 64-bit number).
+    static func total(of result: Result) -> Int64? {
         var total: Int64 = 0
+        for sub in result.sub_orders {
+            guard sub.amount.total_amount >= 0 else { return nil }
+            let (sum, overflow) = total.addingReportingOverflow(sub.amount.total_amount)
+            guard !overflow else { return nil }
+            total = sum
+        }
+        return total
+    }
+
+    static func details(of result: Result) throws(ChannelError) -> PaymentDetails {
+        guard let total = total(of: result) else { throw .badResponse("sub-order amounts are negative or their sum overflows") }
         var subPayments: [SubPayment] = []
         var transactionIDs: [String] = []
         var paidAt: Date?
         for sub in result.sub_orders {
-            guard sub.amount.total_amount >= 0 else { throw .badResponse("negative sub-order amount") }
-            total += sub.amount.total_amount
             if let id = sub.transaction_id, !id.isEmpty { transactionIDs.append(id) }
             if let time = sub.success_time.flatMap(ChinaTime.parseRFC3339) {
                 paidAt = max(paidAt ?? time, time)
