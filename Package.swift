@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "payfleet", targets: ["payfleet"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Payments", targets: ["Payments"]),
+        // The parser entry points the fuzzers in Fuzz/ drive (and the corpus regression test replays).
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -163,6 +165,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+
+        // MARK: Fuzzing: the parsers of outside bytes as plain functions (driven by Fuzz/, replayed by the test)
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "Fleet", "Kafka", "Payments", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
     ]
 )
 

@@ -13,6 +13,8 @@ public struct CallbackRecord: Sendable, Hashable {
     public static let merchantHeader = "payfleet-merchant"
     public static let receivedAtHeader = "payfleet-received-at-ms"
     public static let httpHeaderPrefix = "payfleet-http-"
+    /// The latest `payfleet-received-at-ms` accepted: 9999-12-31T23:59:59.999Z.
+    public static let maximumReceivedAtMilliseconds: Int64 = 253_402_300_799_999
     /// The topic callback records are written to.
     public static let topic = FleetTopic.callbacks
 
@@ -77,6 +79,13 @@ public struct CallbackRecord: Sendable, Hashable {
         guard let millis else {
             throw RequestRejection(
                 reason: .malformedCallbackRecord, detail: "the callback record lacks the \(receivedAtHeader) header",
+                outTradeNo: key, contentDigest: digest)
+        }
+        // 1970 … 9999: a time the record can be written back with (beyond ±2^53 ms the milliseconds
+        // do not survive the Date, and near Int64.max writing them back traps).
+        guard (0...maximumReceivedAtMilliseconds).contains(millis) else {
+            throw RequestRejection(
+                reason: .malformedCallbackRecord, detail: "the \(receivedAtHeader) header is not a time between 1970 and 9999",
                 outTradeNo: key, contentDigest: digest)
         }
         var http: [String: String] = [:]
