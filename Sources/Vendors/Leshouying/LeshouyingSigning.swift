@@ -53,28 +53,15 @@ public enum LeshouyingSigning {
         return result
     }
 
-    /// A JSON value as signed text; `nil` for `null`.
+    /// A JSON value as signed text; `nil` for `null` (the shared answer-field rule: numbers in
+    /// their shortest integral form, arrays and objects as sorted-key JSON).
     public static func text(_ value: JSONValue) -> String? {
-        switch value {
-        case .null: return nil
-        case .string(let text): return text
-        case .integer(let number): return String(number)
-        case .number(let number):
-            if number.rounded() == number && abs(number) < 1e15 { return String(Int64(number)) }
-            return String(number)
-        case .bool(let flag): return flag ? "true" : "false"
-        case .array, .object:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            guard let data = try? encoder.encode(value) else { return nil }
-            return String(decoding: data, as: UTF8.self)
-        }
+        AnswerFields.text(value)
     }
 
     /// Parses a JSON object body; `nil` when it is not one.
     public static func object(_ body: [UInt8]) -> [String: JSONValue]? {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { return nil }
-        return value.objectValue
+        AnswerFields.object(body)
     }
 
     /// The JSON body of a request: every value a string, UTF-8, slashes unescaped.
