@@ -364,7 +364,7 @@ final class WeChatCombineSimulator: VendorSimulator {
             ]
             item["attach"] = .string(sub.attach)  // returned as sent (required in answers)
             if shape & 0b1_0000 != 0 {
-                item["trade_state_desc"] = .string(stateDescription(sub.trade_state))
+                item["trade_state_desc"] = .string(WeChatSandbox.tradeStateDescription(sub.trade_state))
                 item["sub_mchid"] = .string(sub.mchid)
                 item["sub_appid"] = .string(order.appID)
             }
@@ -416,15 +416,6 @@ final class WeChatCombineSimulator: VendorSimulator {
         mchid == "1900000999" ? "1900000998" : "1900000999"
     }
 
-    static func stateDescription(_ state: String) -> String {
-        switch state {
-        case "SUCCESS": "支付成功"
-        case "NOTPAY": "订单未支付"
-        case "USERPAYING": "用户支付中"
-        case "CLOSED": "订单已关闭"
-        default: state
-        }
-    }
 
     // MARK: Close
 

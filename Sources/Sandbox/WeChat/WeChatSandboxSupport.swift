@@ -7,6 +7,17 @@ import NIOCore
 /// The vendor-side pieces both WeChat simulators share. Written independently of the WeChatPay
 /// client target on purpose: a wrong rule on one side is caught by the other.
 enum WeChatSandbox {
+    /// The `trade_state_desc` WeChat sends next to a `trade_state` (v2 and APIv3 alike).
+    static func tradeStateDescription(_ state: String) -> String {
+        switch state {
+        case "SUCCESS": "支付成功"
+        case "NOTPAY": "订单未支付"
+        case "USERPAYING": "用户支付中"
+        case "CLOSED": "订单已关闭"
+        default: state
+        }
+    }
+
     /// WeChat's notification retry schedule (chapter7_3_13 / chapter5_1_13): 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h.
     static let retrySchedule: [Duration] = [
         .seconds(15), .seconds(15), .seconds(30), .seconds(180), .seconds(600), .seconds(1200), .seconds(1800),

@@ -317,7 +317,7 @@ final class WeChatV2Simulator: VendorSimulator {
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
         let paid = order.state == "SUCCESS"
         if let attach = order.attach { fields["attach"] = attach }
-        if !notification, shape & 0b1 == 0 { fields["trade_state_desc"] = stateDescription(order.state) }
+        if !notification, shape & 0b1 == 0 { fields["trade_state_desc"] = WeChatSandbox.tradeStateDescription(order.state) }
         if shape & 0b10 == 0 { fields["fee_type"] = "CNY" }
         if shape & 0b1000 != 0 { fields["device_info"] = "WEB" }
         if paid || notification {
@@ -343,15 +343,6 @@ final class WeChatV2Simulator: VendorSimulator {
         }
     }
 
-    static func stateDescription(_ state: String) -> String {
-        switch state {
-        case "SUCCESS": "支付成功"
-        case "NOTPAY": "订单未支付"
-        case "USERPAYING": "用户支付中"
-        case "CLOSED": "订单已关闭"
-        default: state
-        }
-    }
 
     // MARK: Notifications
 
