@@ -43,7 +43,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            // topics/*.yaml, bundled by scripts/generate-topics.sh, carried by the binary
+            resources: [.embedInCode("Topics/BuiltIn/topics.bundle")]
         ),
 
         // MARK: Vendors (one target per vendor family; nothing vendor-specific leaks out of its folder)

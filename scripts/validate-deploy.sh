@@ -13,7 +13,7 @@
 #   7. Strimzi KafkaTopics regenerated from topics/ by `payfleet topics render --format strimzi`
 #      and diffed against the committed deploy/kubernetes/strimzi/kafkatopics.yaml
 #   8. shellcheck on the scripts
-#   9. Sources/Kafka/Topics/BuiltInTopics.swift matches topics/ (scripts/generate-topics.sh --check)
+#   9. Sources/Kafka/Topics/BuiltIn/topics.bundle matches topics/ (scripts/generate-topics.sh --check)
 #
 # Environment:
 #   PAYFLEET_DEPLOY_TOOLS   venv for the validators (default ~/.cache/payfleet-deploy-tools);

@@ -188,7 +188,9 @@ struct BenchFleet {
             process.executableURL = binary
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            FileManager.default.createFile(atPath: directory.appendingPathComponent(log).path, contents: nil)
+            guard FileManager.default.createFile(atPath: directory.appendingPathComponent(log).path, contents: nil) else {
+                throw ValidationError("cannot create \(directory.appendingPathComponent(log).path)")
+            }
             let handle = try FileHandle(forWritingTo: directory.appendingPathComponent(log))
             process.standardError = handle
             process.standardOutput = handle

@@ -140,11 +140,8 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
-        let merged = self.metadata.merging(metadata ?? [:]) { _, new in new }
-        lines.withLockedValue { $0.append("\(level) \(message) \(merged)") }
+    func log(event: LogEvent) {
+        let merged = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
+        lines.withLockedValue { $0.append("\(event.level) \(event.message) \(merged)") }
     }
 }

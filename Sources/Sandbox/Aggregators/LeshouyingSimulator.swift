@@ -8,10 +8,9 @@ import NIOConcurrencyHelpers
 /// member (empty strings included) when `return_code` is SUCCESS.
 ///
 /// Merchants: `settings.inst_no`, `settings.mch_no`, optional `settings.appid`, `secrets.inst_key`.
-struct LeshouyingSimulator: VendorSimulator {
+struct LeshouyingSimulator: AggregatorSimulator {
     static let channel = "leshouying"
 
-    let channels = [Self.channel]
     let context: SandboxContext
     let book = AggregatorOrderBook()
     let merchants: [String: SandboxMerchant]
@@ -234,24 +233,7 @@ struct LeshouyingSimulator: VendorSimulator {
 
     // MARK: Control
 
-    func pay(channel: String, outTradeNo: String) async throws(SandboxError) -> SandboxOrderView {
-        guard let existing = book.get(outTradeNo) else { throw .notFound("order \(outTradeNo)") }
-        if existing.state == .closed { throw SandboxError(status: 409, message: "order \(outTradeNo) is closed") }
-        guard let order = payNow(outTradeNo) else { throw .notFound("order \(outTradeNo)") }
-        return book.view(channel: Self.channel, order)
-    }
-
-    func order(channel: String, outTradeNo: String) async -> SandboxOrderView? {
-        book.get(outTradeNo).map { book.view(channel: Self.channel, $0) }
-    }
-
-    @discardableResult
-    func payNow(_ outTradeNo: String) -> AggregatorOrder? {
-        guard let (order, newlyPaid) = book.markPaid(outTradeNo, transactionID: "L" + SandboxWire.digits(20)) else { return nil }
-        guard newlyPaid, order.state == .paid else { return order }
-        sendCallbacks(order)
-        return book.get(outTradeNo)
-    }
+    func newTransactionID() -> String { "L" + SandboxWire.digits(20) }
 
     func sendCallbacks(_ order: AggregatorOrder) {
         guard let url = order.notifyURL, !url.isEmpty,

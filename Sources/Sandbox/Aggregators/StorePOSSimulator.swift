@@ -9,11 +9,10 @@ import Hummingbird
 /// Merchants: `settings.mch_id`, `secrets.merchant_key`; `settings.callback_key: agent` signs
 /// callbacks with `secrets.agent_key` instead. `cancel` works for orders younger than 5 minutes
 /// (time-scaled).
-struct StorePOSSimulator: VendorSimulator {
+struct StorePOSSimulator: AggregatorSimulator {
     static let channel = "storepos"
     static let cancelWindow: Duration = .seconds(300)
 
-    let channels = [Self.channel]
     let context: SandboxContext
     let book = AggregatorOrderBook()
     let merchants: [String: SandboxMerchant]
@@ -256,25 +255,7 @@ struct StorePOSSimulator: VendorSimulator {
 
     // MARK: Control
 
-    func pay(channel: String, outTradeNo: String) async throws(SandboxError) -> SandboxOrderView {
-        expireIfDue(outTradeNo)
-        guard let existing = book.get(outTradeNo) else { throw .notFound("order \(outTradeNo)") }
-        if existing.state == .closed { throw SandboxError(status: 409, message: "order \(outTradeNo) is closed") }
-        guard let order = payNow(outTradeNo) else { throw .notFound("order \(outTradeNo)") }
-        return book.view(channel: Self.channel, order)
-    }
-
-    func order(channel: String, outTradeNo: String) async -> SandboxOrderView? {
-        book.get(outTradeNo).map { book.view(channel: Self.channel, $0) }
-    }
-
-    @discardableResult
-    func payNow(_ outTradeNo: String) -> AggregatorOrder? {
-        guard let (order, newlyPaid) = book.markPaid(outTradeNo, transactionID: "4200" + SandboxWire.digits(24)) else { return nil }
-        guard newlyPaid, order.state == .paid else { return order }
-        sendCallbacks(order)
-        return book.get(outTradeNo)
-    }
+    func newTransactionID() -> String { "4200" + SandboxWire.digits(24) }
 
     func sendCallbacks(_ order: AggregatorOrder) {
         guard let url = order.notifyURL, !url.isEmpty, let merchant = merchants[order.merchantID] else { return }

@@ -8,13 +8,12 @@ import NIOConcurrencyHelpers
 /// Merchants: `settings.mch_id`, `secrets.api_key` (the WeChat channel key) and optionally
 /// `secrets.alipay_key`; `settings.sandbox_query_interval_seconds` (default: the client's
 /// `query_min_interval_seconds`, else 10; time-scaled) is the simulated per-order "1qps/10s" limit.
-struct YunGouOSSimulator: VendorSimulator {
+struct YunGouOSSimulator: AggregatorSimulator {
     static let channel = "yungouos"
     static let nativePayFields = ["out_trade_no", "total_fee", "mch_id", "body"]
     static let orderFields = ["out_trade_no", "mch_id"]
     static let notifyFields = ["code", "orderNo", "outTradeNo", "payNo", "money", "mchId"]
 
-    let channels = [Self.channel]
     let context: SandboxContext
     let book = AggregatorOrderBook()
     let merchants: [String: SandboxMerchant]
@@ -165,25 +164,7 @@ struct YunGouOSSimulator: VendorSimulator {
 
     // MARK: Control
 
-    func pay(channel: String, outTradeNo: String) async throws(SandboxError) -> SandboxOrderView {
-        guard let existing = book.get(outTradeNo) else { throw .notFound("order \(outTradeNo)") }
-        if existing.state == .closed { throw SandboxError(status: 409, message: "order \(outTradeNo) is closed") }
-        guard let order = payNow(outTradeNo) else { throw .notFound("order \(outTradeNo)") }
-        return book.view(channel: Self.channel, order)
-    }
-
-    func order(channel: String, outTradeNo: String) async -> SandboxOrderView? {
-        book.get(outTradeNo).map { book.view(channel: Self.channel, $0) }
-    }
-
-    /// Pays the order (if unpaid) and starts its callbacks as its scenario says.
-    @discardableResult
-    func payNow(_ outTradeNo: String) -> AggregatorOrder? {
-        guard let (order, newlyPaid) = book.markPaid(outTradeNo, transactionID: "4200" + SandboxWire.digits(24)) else { return nil }
-        guard newlyPaid, order.state == .paid else { return order }
-        sendCallbacks(order)
-        return book.get(outTradeNo)
-    }
+    func newTransactionID() -> String { "4200" + SandboxWire.digits(24) }
 
     func sendCallbacks(_ order: AggregatorOrder) {
         guard let url = order.notifyURL, !url.isEmpty, let merchant = merchants[order.merchantID] else { return }

@@ -15,7 +15,7 @@ import _CryptoExtras
 /// `401 {"code":"SIGN_ERROR",…}`. Every answer (but the bill file) is signed with the platform
 /// certificate key, or with the WeChat Pay public key for merchants whose
 /// `sandbox_response_signer` setting is `public_key`.
-final class WeChatCombineSimulator: VendorSimulator {
+final class WeChatCombineSimulator: LockedOrderSimulator {
     static let channel = "wechat-v3-combine"
     let channels = [WeChatCombineSimulator.channel]
     let context: SandboxContext
@@ -68,7 +68,7 @@ final class WeChatCombineSimulator: VendorSimulator {
     }
 
     private let merchants: [String: Merchant]
-    private let orders = NIOLockedValueBox<[String: Order]>([:])
+    let orders = NIOLockedValueBox<[String: Order]>([:])
     private let bills = NIOLockedValueBox<[String: (file: [UInt8], gzip: Bool)]>([:])
 
     init(context: SandboxContext, keys: WeChatPlatformKeys) {
@@ -514,28 +514,9 @@ final class WeChatCombineSimulator: VendorSimulator {
 
     // MARK: Control
 
-    func pay(channel: String, outTradeNo: String) async throws(SandboxError) -> SandboxOrderView {
-        enum Outcome { case missing, closed, alreadyPaid(Order), paid(Order) }
-        let outcome: Outcome = orders.withLockedValue { orders in
-            guard var order = orders[outTradeNo] else { return .missing }
-            if order.paid { return .alreadyPaid(order) }
-            if order.closed { return .closed }
-            Self.markPaid(&order)
-            orders[outTradeNo] = order
-            return .paid(order)
-        }
-        switch outcome {
-        case .missing: throw .notFound("order \(outTradeNo)")
-        case .closed: throw SandboxError(status: 409, message: "order \(outTradeNo) is closed")
-        case .alreadyPaid(let order): return view(order)
-        case .paid(let order):
-            sendCallbacks(for: order)
-            return await self.order(channel: channel, outTradeNo: outTradeNo) ?? view(order)
-        }
-    }
-
-    func order(channel: String, outTradeNo: String) async -> SandboxOrderView? {
-        orders.withLockedValue { $0[outTradeNo] }.map { self.view($0) }
+    static func payability(of order: Order) -> SandboxPayability {
+        if order.paid { return .alreadyPaid }
+        return order.closed ? .closed : .payable
     }
 
     func view(_ order: Order) -> SandboxOrderView {

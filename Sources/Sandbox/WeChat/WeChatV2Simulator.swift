@@ -10,7 +10,7 @@ import NIOCore
 /// Requests are verified like WeChat does (XML, known `mch_id`/`appid`, `sign` with the
 /// merchant's API key and the request's `sign_type`) and refused with WeChat's
 /// `return_code=FAIL` shapes; answers are signed with the request's algorithm.
-final class WeChatV2Simulator: VendorSimulator {
+final class WeChatV2Simulator: LockedOrderSimulator {
     static let channel = "wechat-v2"
     let channels = [WeChatV2Simulator.channel]
     let context: SandboxContext
@@ -44,7 +44,7 @@ final class WeChatV2Simulator: VendorSimulator {
     }
 
     private let merchants: [String: Merchant]
-    private let orders = NIOLockedValueBox<[String: Order]>([:])
+    let orders = NIOLockedValueBox<[String: Order]>([:])
 
     init(context: SandboxContext) {
         self.context = context
@@ -263,31 +263,12 @@ final class WeChatV2Simulator: VendorSimulator {
 
     // MARK: Control
 
-    func pay(channel: String, outTradeNo: String) async throws(SandboxError) -> SandboxOrderView {
-        enum Outcome { case missing, closed, alreadyPaid(Order), paid(Order) }
-        let outcome: Outcome = orders.withLockedValue { orders in
-            guard var order = orders[outTradeNo] else { return .missing }
-            switch order.state {
-            case "SUCCESS", "REFUND": return .alreadyPaid(order)
-            case "CLOSED", "REVOKED": return .closed
-            default:
-                Self.markPaid(&order)
-                orders[outTradeNo] = order
-                return .paid(order)
-            }
+    static func payability(of order: Order) -> SandboxPayability {
+        switch order.state {
+        case "SUCCESS", "REFUND": .alreadyPaid
+        case "CLOSED", "REVOKED": .closed
+        default: .payable
         }
-        switch outcome {
-        case .missing: throw .notFound("order \(outTradeNo)")
-        case .closed: throw SandboxError(status: 409, message: "order \(outTradeNo) is closed")
-        case .alreadyPaid(let order): return view(order)
-        case .paid(let order):
-            sendCallbacks(for: order)
-            return await self.order(channel: channel, outTradeNo: outTradeNo) ?? view(order)
-        }
-    }
-
-    func order(channel: String, outTradeNo: String) async -> SandboxOrderView? {
-        orders.withLockedValue { $0[outTradeNo] }.map { self.view($0) }
     }
 
     func view(_ order: Order) -> SandboxOrderView {
