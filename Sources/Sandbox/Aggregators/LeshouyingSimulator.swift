@@ -19,11 +19,10 @@ struct LeshouyingSimulator: AggregatorSimulator {
 
     init(context: SandboxContext) {
         self.context = context
-        var merchants: [String: SandboxMerchant] = [:]
-        for merchant in context.merchants(channel: Self.channel) {
-            if let inst = merchant.settings["inst_no"], let mch = merchant.settings["mch_no"] { merchants[inst + "/" + mch] = merchant }
-        }
-        self.merchants = merchants
+        self.merchants = context.merchants(channel: Self.channel, keyedBy: { merchant in
+            guard let inst = merchant.settings["inst_no"], let mch = merchant.settings["mch_no"] else { return nil }
+            return inst + "/" + mch
+        })
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {

@@ -21,11 +21,7 @@ struct YunGouOSSimulator: AggregatorSimulator {
 
     init(context: SandboxContext) {
         self.context = context
-        var merchants: [String: SandboxMerchant] = [:]
-        for merchant in context.merchants(channel: Self.channel) {
-            if let id = merchant.settings["mch_id"] { merchants[id] = merchant }
-        }
-        self.merchants = merchants
+        self.merchants = context.merchants(channel: Self.channel, keyedBy: { $0.settings["mch_id"] })
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {

@@ -17,6 +17,15 @@ public struct SandboxContext: Sendable {
         configuration.merchants.filter { $0.channel == channel }
     }
 
+    /// The merchants of a channel by the vendor's id for them (`id` returns nil for an account that lacks it).
+    func merchants(channel: String, keyedBy id: (SandboxMerchant) -> String?) -> [String: SandboxMerchant] {
+        var keyed: [String: SandboxMerchant] = [:]
+        for merchant in merchants(channel: channel) {
+            if let key = id(merchant) { keyed[key] = merchant }
+        }
+        return keyed
+    }
+
     /// Pays a newly created order after ``SandboxConfiguration/autopayAfter`` unless its scenario never pays.
     /// `pay` is the simulator's own pay operation.
     public func scheduleAutopay(scenario: SandboxScenario, _ pay: @escaping @Sendable () async -> Void) {
