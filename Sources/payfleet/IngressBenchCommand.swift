@@ -173,46 +173,15 @@ struct IngressBenchCommand: AsyncParsableCommand {
 struct BenchFleet {
     let servers: String
     let notifyURL: String
-    let directory: URL
-    let children: [Process]
+    let processes: BenchProcesses
 
     var kafka: KafkaConfiguration { KafkaConfiguration(bootstrapServers: KafkaConfiguration.splitServers(servers)) }
 
     static func start(logger: Logger) async throws -> BenchFleet {
-        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("payfleet-bench-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var children: [Process] = []
-        func spawn(_ arguments: [String], environment: [String: String], log: String) throws -> Process {
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            guard FileManager.default.createFile(atPath: directory.appendingPathComponent(log).path, contents: nil) else {
-                throw ValidationError("cannot create \(directory.appendingPathComponent(log).path)")
-            }
-            let handle = try FileHandle(forWritingTo: directory.appendingPathComponent(log))
-            process.standardError = handle
-            process.standardOutput = handle
-            try process.run()
-            children.append(process)
-            return process
-        }
+        let processes = try BenchProcesses()
+        let directory = processes.directory
         do {
-            let bootstrap = directory.appendingPathComponent("bootstrap").path
-            _ = try spawn(["broker", "--brokers", "1", "--bootstrap-file", bootstrap], environment: [:], log: "broker.log")
-            var servers: String?
-            for _ in 0..<600 where servers == nil {
-                if let text = try? String(contentsOfFile: bootstrap, encoding: .utf8), text.hasSuffix("\n") {
-                    servers = text.trimmingCharacters(in: .whitespacesAndNewlines)
-                } else if let broker = children.first, !broker.isRunning {
-                    throw ValidationError("the broker exited: see \(directory.path)/broker.log")
-                } else {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            guard let servers else { throw ValidationError("the broker did not start within 60 s") }
-
+            let servers = try await processes.startBroker()
             try Data(IngressBenchCommand.key.utf8).write(to: directory.appendingPathComponent("storepos-key"))
             let merchants = """
                 notify_base_url: http://127.0.0.1:1
@@ -234,7 +203,7 @@ struct BenchFleet {
             try Data(merchants.utf8).write(to: directory.appendingPathComponent("merchants.yaml"))
             let httpPort = try LocalPort.free()
             let ingressPort = try LocalPort.free()
-            let ingress = try spawn(["ingress"], environment: [
+            let ingress = try processes.spawn(["ingress"], environment: [
                 "KAFKA_BOOTSTRAP_SERVERS": servers,
                 "PAYFLEET_MERCHANTS": directory.appendingPathComponent("merchants.yaml").path,
                 "PAYFLEET_HTTP_HOST": "127.0.0.1",
@@ -244,7 +213,7 @@ struct BenchFleet {
             ], log: "ingress.log")
             let fleet = BenchFleet(
                 servers: servers, notifyURL: "http://127.0.0.1:\(ingressPort)/notify/storepos/\(IngressBenchCommand.merchant)",
-                directory: directory, children: children)
+                processes: processes)
             var ready = false
             for _ in 0..<900 where !ready {
                 guard ingress.isRunning else { throw ValidationError("the ingress exited: see \(directory.path)/ingress.log") }
@@ -259,18 +228,10 @@ struct BenchFleet {
             guard ready else { throw ValidationError("the ingress was not ready within 90 s: see \(directory.path)/ingress.log") }
             return fleet
         } catch {
-            for child in children where child.isRunning { child.terminate() }
+            processes.stop()
             throw error
         }
     }
 
-    func stop() {
-        for child in children.reversed() where child.isRunning {
-            child.terminate()
-            child.waitUntilExit()
-        }
-        if ProcessInfo.processInfo.environment["PAYFLEET_BENCH_KEEP"] == nil {
-            try? FileManager.default.removeItem(at: directory)
-        }
-    }
+    func stop() { processes.stop() }
 }
