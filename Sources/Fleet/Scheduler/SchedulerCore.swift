@@ -17,6 +17,9 @@ actor SchedulerCore {
     private var partitions: [KafkaTopicPartition: SchedulerPartition] = [:]
     private var nextGeneration = 0
     private var stopping = false
+    /// The one task that sleeps until the earliest held timer is due, and when that is (Unix ms).
+    private var wake: (task: Task<Void, Never>, at: Int64, token: Int)?
+    private var nextWakeToken = 0
 
     init(settings: SchedulerSettings, publisher: any RecordPublisher, statistics: SchedulerStatistics, health: HealthState, logger: Logger) {
         self.settings = settings
@@ -80,20 +83,25 @@ actor SchedulerCore {
                 tier: partition.tier,
                 recordTimestampMilliseconds: message.timestamp.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
                 dueAtMilliseconds: due, nowMilliseconds: now)
-            if case .hold = decision, partition.holds.count >= settings.maximumHeldPerPartition {
+            if case .hold = decision, partition.held.count >= settings.maximumHeldPerPartition {
                 decision = .wait(untilMilliseconds: now + 500)
             }
 
             switch decision {
             case .emit:
                 start(message, in: &partition)
-                partition.sends[message.offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: partition.generation)
+                partition.sends[message.offset] = send(
+                    forwarded(message, to: settings.queryJobsTopic), source: message.topicPartition, offset: message.offset,
+                    due: due, emit: true, generation: partition.generation)
             case .hop(let tier):
                 start(message, in: &partition)
-                partition.sends[message.offset] = send(message, to: tier.topic, due: due, emit: false, generation: partition.generation)
+                partition.sends[message.offset] = send(
+                    forwarded(message, to: tier.topic), source: message.topicPartition, offset: message.offset,
+                    due: due, emit: false, generation: partition.generation)
             case .hold(let until):
                 start(message, in: &partition)
-                partition.holds[message.offset] = hold(message, until: until, generation: partition.generation)
+                partition.held.insert(HeldTimer(message, due: until))
+                armWake(at: until)
             case .wait(let until):
                 return PauseRequest(until: until, due: due, generation: partition.generation)
             }
@@ -109,13 +117,18 @@ actor SchedulerCore {
         partition.tracker.start(message.offset)
     }
 
+    /// A record as forwarded: its key, value and headers, to `topic`.
+    private func forwarded(_ message: KafkaConsumerMessage, to topic: String) -> KafkaProducerMessage {
+        KafkaProducerMessage(topic: topic, key: message.key, value: message.value, headers: message.headers)
+    }
+
     /// Forwards (or hops) a record and reports back once acknowledged, retrying until it is or the
     /// partition is no longer ours.
-    private func send(_ message: KafkaConsumerMessage, to topic: String, due: Int64, emit: Bool, generation: Int) -> Task<Void, Never> {
-        let outgoing = KafkaProducerMessage(topic: topic, key: message.key, value: message.value, headers: message.headers)
+    private func send(
+        _ outgoing: KafkaProducerMessage, source: KafkaTopicPartition, offset: Int64, due: Int64, emit: Bool, generation: Int
+    ) -> Task<Void, Never> {
         let publisher = self.publisher
-        let source = message.topicPartition
-        let offset = message.offset
+        let topic = outgoing.topic
         let logger = self.logger
         return Task {
             var attempt = 0
@@ -136,23 +149,85 @@ actor SchedulerCore {
         }
     }
 
-    private func hold(_ message: KafkaConsumerMessage, until due: Int64, generation: Int) -> Task<Void, Never> {
-        let source = message.topicPartition
-        let offset = message.offset
-        return Task {
+    // MARK: Held timers
+
+    /// Makes sure the wake-up task fires by `due`: one task for all held timers, re-armed only when
+    /// a timer is due before the one it sleeps for.
+    private func armWake(at due: Int64) {
+        if let wake, wake.at <= due { return }
+        wake?.task.cancel()
+        nextWakeToken += 1
+        let token = nextWakeToken
+        let task = Task {
             let delay = due - Self.nowMilliseconds()
             if delay > 0 {
                 do { try await Task.sleep(for: .milliseconds(delay)) } catch { return }
             }
-            self.holdExpired(message, source: source, offset: offset, due: due, generation: generation)
+            self.fireDue(token: token)
+        }
+        wake = (task, due, token)
+    }
+
+    /// One held timer on its way to query-jobs.
+    private struct Forward {
+        let source: KafkaTopicPartition
+        let generation: Int
+        let offset: Int64
+        let due: Int64
+        let message: KafkaProducerMessage
+    }
+
+    /// Forwards every held timer that is due, as one batch, and re-arms for the next one.
+    private func fireDue(token: Int) {
+        guard wake?.token == token else { return }
+        wake = nil
+        guard !stopping else { return }
+        let now = Self.nowMilliseconds()
+        var batch: [Forward] = []
+        var next: Int64?
+        for source in partitions.keys {
+            modify(source) { partition in
+                for timer in partition.held.popDue(now: now) {
+                    batch.append(Forward(
+                        source: source, generation: partition.generation, offset: timer.offset, due: timer.due,
+                        message: timer.message(topic: settings.queryJobsTopic)))
+                }
+                if let earliest = partition.held.earliestDue { next = min(next ?? earliest, earliest) }
+            }
+        }
+        if !batch.isEmpty { forward(batch) }
+        if let next { armWake(at: next) }
+    }
+
+    /// Writes due timers to query-jobs in one batch; each is finished (or retried alone) when its
+    /// acknowledgement or failure arrives.
+    private func forward(_ batch: [Forward]) {
+        let publisher = self.publisher
+        let messages = batch.map(\.message)
+        let task = Task {
+            let results = await publisher.publishAll(messages)
+            self.forwarded(batch, results: results)
+        }
+        for item in batch {
+            modify(item.source, generation: item.generation) { partition in partition.sends[item.offset] = task }
         }
     }
 
-    private func holdExpired(_ message: KafkaConsumerMessage, source: KafkaTopicPartition, offset: Int64, due: Int64, generation: Int) {
-        guard !stopping else { return }
-        modify(source, generation: generation) { partition in
-            guard partition.holds.removeValue(forKey: offset) != nil else { return }
-            partition.sends[offset] = send(message, to: settings.queryJobsTopic, due: due, emit: true, generation: generation)
+    private func forwarded(_ batch: [Forward], results: [Result<Void, any Error>]) {
+        for (item, result) in zip(batch, results) {
+            switch result {
+            case .success:
+                sent(item.source, offset: item.offset, generation: item.generation, due: item.due, emit: true, topic: item.message.topic)
+            case .failure(let error):
+                logger.warning("timer forward failed, retrying", metadata: [
+                    LogKey.topic: "\(item.message.topic)", LogKey.error: "\(error)", "attempt": "1",
+                ])
+                guard !stopping else { continue }
+                modify(item.source, generation: item.generation) { partition in
+                    partition.sends[item.offset] = send(
+                        item.message, source: item.source, offset: item.offset, due: item.due, emit: true, generation: item.generation)
+                }
+            }
         }
     }
 
@@ -249,9 +324,10 @@ actor SchedulerCore {
                 partition.waiting = nil
                 partition.position = offset + 1
                 partition.tracker.start(offset)
-                partition.holds[offset] = hold(message, until: due, generation: generation)
+                partition.held.insert(HeldTimer(message, due: due))
             }
             guard held != nil else { return }
+            armWake(at: due)
             try? consumer.resume([source])
             return
         }
@@ -364,7 +440,7 @@ actor SchedulerCore {
     }
 
     /// Timers held in memory right now.
-    func heldCount() -> Int { partitions.values.reduce(0) { $0 + $1.holds.count } }
+    func heldCount() -> Int { partitions.values.reduce(0) { $0 + $1.held.count } }
 
     // MARK: Shutdown
 
@@ -372,9 +448,13 @@ actor SchedulerCore {
     /// uncommitted and re-read by the next owner) and stores the final offsets.
     func stop(drainTimeout: Duration) async {
         stopping = true
-        for partition in partitions.values {
-            for task in partition.holds.values { task.cancel() }
-            partition.waiting?.wake.cancel()
+        wake?.task.cancel()
+        wake = nil
+        for source in partitions.keys {
+            modify(source) { partition in
+                partition.held.removeAll()
+                partition.waiting?.wake.cancel()
+            }
         }
         let deadline = ContinuousClock.now + drainTimeout
         while ContinuousClock.now < deadline, !Task.isCancelled, partitions.values.contains(where: { !$0.sends.isEmpty }) {

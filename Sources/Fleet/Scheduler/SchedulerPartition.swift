@@ -10,8 +10,8 @@ struct SchedulerPartition {
     var position: Int64?
     /// Set while the partition is paused on a head that is not awake yet.
     var waiting: Waiting?
-    /// Timers held in memory until due, by offset.
-    var holds: [Int64: Task<Void, Never>] = [:]
+    /// Timers held in memory until due (the core's one wake-up task fires them).
+    var held = HeldTimers()
     /// Forwards and hops waiting for their acknowledgement, by offset.
     var sends: [Int64: Task<Void, Never>] = [:]
     /// The last offset handed to the consumer's offset store.
@@ -30,9 +30,9 @@ struct SchedulerPartition {
         self.tier = tier
     }
 
-    /// Cancels every timer and pending wake-up (revocation, loss, shutdown).
+    /// Cancels the pending wake-up of a paused head (revocation, loss, shutdown). Held timers go
+    /// with the partition value: they are uncommitted and re-read by the next owner.
     func cancelAll() {
-        for task in holds.values { task.cancel() }
         waiting?.wake.cancel()
     }
 }
