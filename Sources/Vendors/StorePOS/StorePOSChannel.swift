@@ -43,19 +43,15 @@ public struct StorePOSChannel: PaymentChannel {
 
     /// Builds the channel, validating the account's settings and secrets.
     public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
-        guard account.channel == .storepos else {
-            throw .configuration("merchant \(account.alias) is not a storepos account")
-        }
+        try account.requireChannel(.storepos)
         self.configuration = try StorePOSConfiguration(account: account)
         self.merchant = account.alias
         self.http = http
         self.logger = logger
-        self.policy = ChannelPolicy(
-            pendingFirstQuery: .seconds(5),
-            pendingQueryInterval: .seconds(5),
-            pendingQueryLimit: configuration.pendingQueryLimit,
-            closeMaximumAge: configuration.cancelWindow
-        )
+        var policy = Self.defaultPolicy
+        policy.pendingQueryLimit = configuration.pendingQueryLimit
+        policy.closeMaximumAge = configuration.cancelWindow
+        self.policy = policy
     }
 
     /// A complete account pointing at the sandbox (`<sandboxBaseURL>/v2/UnifiedPay/Gateway`), with an obviously fake key.

@@ -38,6 +38,21 @@ public enum WeChatPay {
         return url
     }
 
+    /// `api_base_url` (default ``primaryBaseURL``) and, unless `backup_api_base_url` is `none` or the
+    /// same host, the backup host (default ``backupBaseURL``) a failed connection is retried on once.
+    static func baseURLs(_ account: MerchantAccount) throws(ChannelError) -> [String] {
+        let primary = trimmed(account.setting("api_base_url", default: primaryBaseURL))
+        guard primary.hasPrefix("http://") || primary.hasPrefix("https://") else {
+            throw .configuration("merchant \(account.alias): setting 'api_base_url' must be an http(s) URL")
+        }
+        let backup = account.setting("backup_api_base_url", default: backupBaseURL)
+        if backup.lowercased() == "none" || trimmed(backup) == primary { return [primary] }
+        guard backup.hasPrefix("http://") || backup.hasPrefix("https://") else {
+            throw .configuration("merchant \(account.alias): setting 'backup_api_base_url' must be an http(s) URL or none")
+        }
+        return [primary, trimmed(backup)]
+    }
+
     /// The `notify_url` rules both APIs share: absolute http(s), no query string.
     static func validateNotifyURL(_ url: String) throws(ChannelError) {
         guard url.hasPrefix("https://") || url.hasPrefix("http://") else {

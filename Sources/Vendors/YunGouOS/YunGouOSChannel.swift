@@ -24,15 +24,15 @@ public struct YunGouOSChannel: PaymentChannel {
 
     /// Builds the channel, validating the account's settings and secrets.
     public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
-        guard account.channel == .yungouos else {
-            throw .configuration("merchant \(account.alias) is not a yungouos account")
-        }
+        try account.requireChannel(.yungouos)
         self.configuration = try YunGouOSConfiguration(account: account)
         self.merchant = account.alias
         self.http = http
         self.logger = logger
         self.throttle = QueryThrottle(interval: configuration.queryMinimumInterval)
-        self.policy = ChannelPolicy(minimumQueryInterval: configuration.queryMinimumInterval)
+        var policy = Self.defaultPolicy
+        policy.minimumQueryInterval = configuration.queryMinimumInterval
+        self.policy = policy
     }
 
     /// A complete account pointing at the sandbox, with obviously fake keys.
