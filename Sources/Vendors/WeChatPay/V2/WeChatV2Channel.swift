@@ -353,25 +353,16 @@ public struct WeChatV2Channel: PaymentChannel {
         var signed = fields
         signed["sign"] = signType.sign(fields, key: apiKey)
         let body = Array(WeChatXML.encode(signed).utf8)
-        var lastError = ChannelError(.unreachable, "no WeChat host configured")
-        for (attempt, base) in baseURLs.enumerated() {
-            do throws(ChannelError) {
-                let response = try await http.send(
-                    method: .POST, url: base + path,
-                    headers: [("Content-Type", "text/xml; charset=utf-8"), ("Accept", "text/xml")],
-                    body: body, logger: logger
-                )
-                return try decodeResponse(response, path: path)
-            } catch where error.code == .unreachable || error.code == .timeout {
-                lastError = error
-                if attempt + 1 < baseURLs.count {
-                    logger.notice("wechat v2 primary host failed, trying the backup host", metadata: [
-                        "merchant": "\(merchant)", "path": "\(path)", "error": "\(error.code.rawValue)",
-                    ])
-                }
-            }
+        return try await WeChatPay.withFailover(
+            baseURLs, logger: logger, api: "v2", metadata: ["merchant": "\(merchant)", "path": "\(path)"]
+        ) { base async throws(ChannelError) in
+            let response = try await http.send(
+                method: .POST, url: base + path,
+                headers: [("Content-Type", "text/xml; charset=utf-8"), ("Accept", "text/xml")],
+                body: body, logger: logger
+            )
+            return try decodeResponse(response, path: path)
         }
-        throw lastError
     }
 
     func decodeResponse(_ response: VendorHTTPResponse, path: String) throws(ChannelError) -> [String: String] {

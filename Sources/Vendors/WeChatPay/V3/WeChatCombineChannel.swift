@@ -516,20 +516,10 @@ public struct WeChatCombineChannel: PaymentChannel {
         let now: @Sendable () -> Date
 
         func send(method: String, pathAndQuery: String, body: [UInt8]) async throws(ChannelError) -> VendorHTTPResponse {
-            var lastError = ChannelError(.unreachable, "no WeChat host configured")
-            for (attempt, base) in baseURLs.enumerated() {
-                do throws(ChannelError) {
-                    return try await send(method: method, url: base + pathAndQuery, body: body)
-                } catch where error.code == .unreachable || error.code == .timeout {
-                    lastError = error
-                    if attempt + 1 < baseURLs.count {
-                        logger.notice("wechat v3 primary host failed, trying the backup host", metadata: [
-                            "path": "\(pathAndQuery)", "error": "\(error.code.rawValue)",
-                        ])
-                    }
-                }
+            try await WeChatPay.withFailover(baseURLs, logger: logger, api: "v3", metadata: ["path": "\(pathAndQuery)"]) {
+                base async throws(ChannelError) in
+                try await send(method: method, url: base + pathAndQuery, body: body)
             }
-            throw lastError
         }
 
         /// One signed request to an absolute URL.
