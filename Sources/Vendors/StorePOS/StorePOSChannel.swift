@@ -267,13 +267,8 @@ public struct StorePOSChannel: PaymentChannel {
         ])
         if let outcome = try answer.cancelOutcome() { return outcome }
         // A code the cancel page does not explain: the query decides.
-        switch try await query(reference) {
-        case .succeeded, .refunded: return .alreadyPaid
-        case .closed, .failed: return .alreadyClosed
-        case .notFound: return .notFound
-        case .notPaid, .paying:
-            throw ChannelError(.vendorUnavailable, "storepos cancel answered code \(answer.code.prefix(8)) and the order is still unpaid; try again later", vendorCode: answer.code)
-        }
+        if let outcome = CloseOutcome(settledBy: try await query(reference)) { return outcome }
+        throw ChannelError(.vendorUnavailable, "storepos cancel answered code \(answer.code.prefix(8)) and the order is still unpaid; try again later", vendorCode: answer.code)
     }
 
     // MARK: Callbacks

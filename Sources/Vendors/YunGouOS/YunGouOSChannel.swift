@@ -126,13 +126,8 @@ public struct YunGouOSChannel: PaymentChannel {
         let answer = try await post("/api/pay/wxpay/closeOrder", parameters)
         if let outcome = try answer.closeOutcome(logger: logger) { return outcome }
         // The answer did not say what happened: the query decides.
-        switch try await query(reference) {
-        case .succeeded, .refunded: return .alreadyPaid
-        case .closed, .failed: return .alreadyClosed
-        case .notFound: return .notFound
-        case .notPaid, .paying:
-            throw ChannelError(.vendorUnavailable, "yungouos closeOrder answered \"\(answer.message)\" and the order is still unpaid; close again later", vendorCode: answer.code)
-        }
+        if let outcome = CloseOutcome(settledBy: try await query(reference)) { return outcome }
+        throw ChannelError(.vendorUnavailable, "yungouos closeOrder answered \"\(answer.message)\" and the order is still unpaid; close again later", vendorCode: answer.code)
     }
 
     // MARK: Callbacks
