@@ -98,7 +98,6 @@ let package = Package(
             name: "Fleet",
             dependencies: [
                 "Kafka", "Payments", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
-                "Sandbox",  // `payfleet dev` and the end-to-end tests run the vendor simulator in-process
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,11 +110,24 @@ let package = Package(
             ]
         ),
 
+        // MARK: Development: the whole fleet with the vendor simulator in one process (`payfleet dev`,
+        // `payfleet sandbox`, `payfleet demo`, the end-to-end tests); the fleet itself never needs the simulator.
+        .target(
+            name: "FleetDev",
+            dependencies: [
+                "Fleet", "Kafka", "Payments", "Sandbox",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: The CLI (thin)
         .executableTarget(
             name: "payfleet",
             dependencies: [
-                "Kafka", "Payments", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS", "Sandbox", "Fleet",
+                "Kafka", "Payments", "StorePOS", "Sandbox", "Fleet", "FleetDev",  // StorePOS: `bench ingress` signs callbacks
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -159,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "FleetTests",
             dependencies: [
-                "Fleet", "Kafka", "Payments", "Sandbox", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
+                "Fleet", "FleetDev", "Kafka", "Payments", "Sandbox", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -40,7 +40,7 @@ struct FuzzChannels: Sendable {
         let platformKeyID = "PUB_KEY_ID_0119000002FUZZ00000000"
         var accounts: [ChannelID: MerchantAccount] = [:]
         var channels: [ChannelID: any PaymentChannel] = [:]
-        for var account in DevStack.demoAccounts(sandboxBaseURL: unreachableBaseURL) {
+        for var account in ChannelCatalog.demoAccounts(sandboxBaseURL: unreachableBaseURL) {
             if account.channel == .wechatV3Combine {
                 account.settings["platform_certificates"] = "off"
                 account.settings["wechatpay_public_key_id"] = platformKeyID

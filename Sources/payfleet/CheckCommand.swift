@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Fleet
+import FleetDev
 import Foundation
 import Kafka
 
@@ -19,8 +20,7 @@ struct CheckCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
-    var bootstrapServers: String?
+    @OptionGroup var kafkaOptions: KafkaOptions
 
     @Flag(help: "Treat accepted orders without a terminal event as violations (a settled system).")
     var requireTerminal = false
@@ -38,10 +38,7 @@ struct CheckCommand: AsyncParsableCommand {
         if environment["PAYFLEET_LOG_LEVEL"] == nil { logging.level = .warning }
         FleetLogging.bootstrap(logging)
         let logger = FleetLogging.logger(role: "check")
-        let kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
-        guard !kafka.bootstrapServers.isEmpty else {
-            throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
-        }
+        let kafka = try kafkaOptions.configuration(environment)
         let topics = [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks, FleetTopic.queryJobs]
         let snapshot = try await TopicSnapshot.snapshot(topics: topics, kafka: kafka, logger: logger, timeout: .seconds(timeout))
         let records = snapshot.records

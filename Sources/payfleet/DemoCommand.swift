@@ -1,5 +1,6 @@
 import ArgumentParser
 import Fleet
+import FleetDev
 import Foundation
 import Kafka
 import Payments
@@ -11,8 +12,7 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Submit one order per demo merchant (and one never paid) and print the events as they arrive."
     )
 
-    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
-    var bootstrapServers: String?
+    @OptionGroup var kafkaOptions: KafkaOptions
 
     @Option(help: "Sandbox URL to pay orders at (omit when the sandbox autopays).")
     var sandbox: String?
@@ -35,10 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
         if environment["PAYFLEET_LOG_FORMAT"] == nil { logging.format = .text }
         FleetLogging.bootstrap(logging)
         let logger = FleetLogging.logger(role: "demo")
-        let kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
-        guard !kafka.bootstrapServers.isEmpty else {
-            throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
-        }
+        let kafka = try kafkaOptions.configuration(environment)
         let client = try DemoClient(kafka: kafka, sandboxURL: sandbox, logger: logger)
         let runID = String(UInt32(Date().timeIntervalSince1970) % 100_000_000, radix: 16).uppercased()
         if let bench {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Fleet
+import FleetDev
 import Foundation
 import Kafka
 import Logging
@@ -11,8 +12,8 @@ struct DevCommand: AsyncParsableCommand {
         abstract: "Run broker, topics, vendor sandbox, ingress, worker and scheduler in one process.",
         discussion: """
             Starts librdkafka's mock cluster on loopback with the PayFleet topics (built into the binary; \
-            --topics-dir or PAYFLEET_TOPICS_DIR reads a directory instead), the vendor sandbox with the \
-            five demo merchants (demo-wechat-v2, demo-wechat-v3-combine, demo-yungouos, demo-leshouying, \
+            --topics-dir or PAYFLEET_TOPICS_DIR reads a directory instead), the vendor sandbox with one \
+            demo merchant per channel (demo-wechat-v2, demo-wechat-v3-combine, demo-yungouos, demo-leshouying, \
             demo-storepos), the callback ingress, a worker and the scheduler. Prints bootstrap.servers=…, \
             sandbox=…, ingress=… (the public URL vendors call: POST <ingress>/notify/<channel>/<merchant>) and \
             http=… (probes and /metrics) first. With --demo it then submits one order per channel plus one that is \
@@ -64,16 +65,12 @@ struct DevCommand: AsyncParsableCommand {
         options.httpHost = environment["PAYFLEET_HTTP_HOST"] ?? "127.0.0.1"
         let requestedHTTP = httpPort ?? (environment["PAYFLEET_HTTP_PORT"] != nil ? http.port : 8080)
         options.httpPort = requestedHTTP == 0 ? nil : requestedHTTP
-        let requestedSandbox = try sandboxPort ?? Self.integer(environment, "PAYFLEET_SANDBOX_PORT") ?? 8090
+        let requestedSandbox = try sandboxPort ?? EnvironmentNumber.integer(environment, "PAYFLEET_SANDBOX_PORT") ?? 8090
         options.sandboxPort = requestedSandbox == 0 ? nil : requestedSandbox
-        if let scale = try sandboxTimeScale ?? Self.double(environment, "PAYFLEET_SANDBOX_TIME_SCALE") {
-            guard scale > 0, scale.isFinite else { throw ValidationError("the sandbox time scale must be positive") }
-            options.sandboxTimeScale = scale
-        }
-        if let autopay = try sandboxAutopayMilliseconds ?? Self.integer(environment, "PAYFLEET_SANDBOX_AUTOPAY_MS") {
-            guard autopay >= 0 else { throw ValidationError("--sandbox-autopay-ms must be >= 0") }
-            options.sandboxAutopay = .milliseconds(autopay)
-        }
+        let timing = try EnvironmentNumber.sandboxTiming(
+            timeScale: sandboxTimeScale, autopayMilliseconds: sandboxAutopayMilliseconds, environment)
+        if let scale = timing.timeScale { options.sandboxTimeScale = scale }
+        options.sandboxAutopay = timing.autopay
         var workerEnvironment = environment
         if let orderTTL { workerEnvironment["PAYFLEET_ORDER_TTL"] = orderTTL }
         options.worker = try WorkerSettings(environment: workerEnvironment)
@@ -130,17 +127,5 @@ struct DevCommand: AsyncParsableCommand {
             print("demo: failed: \(error)")
             fflush(nil)
         }
-    }
-
-    static func integer(_ environment: [String: String], _ name: String) throws -> Int? {
-        guard let text = environment[name], !text.isEmpty else { return nil }
-        guard let value = Int(text) else { throw ValidationError("\(name) must be an integer") }
-        return value
-    }
-
-    static func double(_ environment: [String: String], _ name: String) throws -> Double? {
-        guard let text = environment[name], !text.isEmpty else { return nil }
-        guard let value = Double(text) else { throw ValidationError("\(name) must be a number") }
-        return value
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Fleet
+import FleetDev
 import Foundation
 import Kafka
 import Logging

@@ -22,11 +22,9 @@ struct IngressCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
-    var bootstrapServers: String?
+    @OptionGroup var kafkaOptions: KafkaOptions
 
-    @Option(help: "The merchants file (overrides PAYFLEET_MERCHANTS).")
-    var merchants: String?
+    @OptionGroup var merchantsOptions: MerchantsOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -35,16 +33,10 @@ struct IngressCommand: AsyncParsableCommand {
         let logger = FleetLogging.logger(role: "ingress")
         try KafkaLibrary.ensureSupported(logger: logger)
 
-        let kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
-        guard !kafka.bootstrapServers.isEmpty else {
-            throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
-        }
-        guard let path = merchants ?? environment["PAYFLEET_MERCHANTS"], !path.isEmpty else {
-            throw ValidationError("no merchants file: set PAYFLEET_MERCHANTS or --merchants")
-        }
+        let kafka = try kafkaOptions.configuration(environment)
         let directory = try MerchantsFileLoader(
             environment: environment, notifyBaseURLOverride: environment["PAYFLEET_NOTIFY_BASE_URL"]
-        ).load(path: path)
+        ).load(path: try merchantsOptions.path(environment))
         let httpClient = VendorHTTP.makeClient()
         do {
             // The ingress's only vendor call is WeChat's platform-certificate download while verifying a

@@ -1,15 +1,12 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Fleet
+import FleetDev
 import Foundation
-import Leshouying
 import Logging
 import Payments
 import Sandbox
 import ServiceLifecycle
-import StorePOS
-import WeChatPay
-import YunGouOS
 
 /// `payfleet sandbox`: the vendor simulator with every standard simulator, on one HTTP port.
 struct SandboxCommand: AsyncParsableCommand {
@@ -47,66 +44,30 @@ struct SandboxCommand: AsyncParsableCommand {
 
         var configuration = SandboxConfiguration()
         configuration.host = host ?? environment["PAYFLEET_SANDBOX_HOST"] ?? "127.0.0.1"
-        configuration.port = try port ?? Self.number(environment["PAYFLEET_SANDBOX_PORT"], name: "PAYFLEET_SANDBOX_PORT") ?? 8090
+        configuration.port = try port ?? EnvironmentNumber.integer(environment, "PAYFLEET_SANDBOX_PORT") ?? 8090
         guard (0...65535).contains(configuration.port) else { throw ValidationError("port must be 0-65535") }
-        if let scale = try timeScale ?? Self.double(environment["PAYFLEET_SANDBOX_TIME_SCALE"], name: "PAYFLEET_SANDBOX_TIME_SCALE") {
-            guard scale > 0, scale.isFinite else { throw ValidationError("time scale must be positive") }
-            configuration.timeScale = scale
-        }
-        if let autopay = try autopayMilliseconds ?? Self.number(environment["PAYFLEET_SANDBOX_AUTOPAY_MS"], name: "PAYFLEET_SANDBOX_AUTOPAY_MS") {
-            guard autopay >= 0 else { throw ValidationError("autopay must be >= 0 ms") }
-            configuration.autopayAfter = .milliseconds(autopay)
-        }
+        let timing = try EnvironmentNumber.sandboxTiming(
+            timeScale: timeScale, autopayMilliseconds: autopayMilliseconds, environment)
+        if let scale = timing.timeScale { configuration.timeScale = scale }
+        configuration.autopayAfter = timing.autopay
         let baseURL = "http://\(configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host):\(configuration.port)"
+        let accounts: [MerchantAccount]
         if let path = merchants ?? environment["PAYFLEET_MERCHANTS"] {
-            let directory = try MerchantsFileLoader(environment: environment).load(path: path)
-            configuration.merchants = directory.accounts.values.map(Self.sandboxMerchant)
+            accounts = Array(try MerchantsFileLoader(environment: environment).load(path: path).accounts.values)
         } else {
-            configuration.merchants = Self.demoAccounts(sandboxBaseURL: baseURL).map(Self.sandboxMerchant)
+            accounts = ChannelCatalog.demoAccounts(sandboxBaseURL: baseURL)
             logger.notice("sandbox: no merchants file, serving the generated demo merchants")
         }
 
-        let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: configuration, logger: logger)
-        let context = SandboxContext(configuration: configuration, dispatcher: dispatcher, logger: logger)
-        let sandbox = VendorSandbox(context: context, simulators: VendorSandbox.standardSimulators(context: context))
+        let sandbox = DevSandbox.make(configuration: configuration, accounts: accounts, client: HTTPClient.shared, logger: logger)
         let group = ServiceGroup(services: [sandbox], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let announcer = Task {
             let bound = await sandbox.boundPort()
             logger.notice("sandbox listening", metadata: [
-                "host": "\(configuration.host)", "port": "\(bound)", "merchants": "\(configuration.merchants.count)",
+                "host": "\(configuration.host)", "port": "\(bound)", "merchants": "\(accounts.count)",
             ])
         }
         defer { announcer.cancel() }
         try await group.run()
-    }
-
-    /// The demo accounts of the channels that provide one. Each vendor folder adds its channel here.
-    static func demoAccounts(sandboxBaseURL: String) -> [MerchantAccount] {
-        [
-            WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: sandboxBaseURL),
-            WeChatCombineChannel.sandboxDemoAccount(alias: "demo-wechat-v3-combine", sandboxBaseURL: sandboxBaseURL),
-            YunGouOSChannel.sandboxDemoAccount(alias: "demo-yungouos", sandboxBaseURL: sandboxBaseURL),
-            LeshouyingChannel.sandboxDemoAccount(alias: "demo-leshouying", sandboxBaseURL: sandboxBaseURL),
-            StorePOSChannel.sandboxDemoAccount(alias: "demo-storepos", sandboxBaseURL: sandboxBaseURL),
-        ]
-    }
-
-    static func sandboxMerchant(_ account: MerchantAccount) -> SandboxMerchant {
-        SandboxMerchant(
-            channel: account.channel.rawValue, settings: account.settings,
-            secrets: account.secrets.mapValues { $0.reveal() }
-        )
-    }
-
-    static func number(_ text: String?, name: String) throws -> Int? {
-        guard let text, !text.isEmpty else { return nil }
-        guard let value = Int(text) else { throw ValidationError("\(name) must be an integer") }
-        return value
-    }
-
-    static func double(_ text: String?, name: String) throws -> Double? {
-        guard let text, !text.isEmpty else { return nil }
-        guard let value = Double(text) else { throw ValidationError("\(name) must be a number") }
-        return value
     }
 }

@@ -16,8 +16,7 @@ struct SchedulerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
-    var bootstrapServers: String?
+    @OptionGroup var kafkaOptions: KafkaOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -25,10 +24,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         FleetMetrics.bootstrap()
         let logger = FleetLogging.logger(role: "scheduler")
         try KafkaLibrary.ensureSupported(logger: logger)
-        var kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
-        guard !kafka.bootstrapServers.isEmpty else {
-            throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
-        }
+        var kafka = try kafkaOptions.configuration(environment)
         kafka.clientID = "payfleet"
         let health = HealthState()
         let scheduler = DelayScheduler(

@@ -1,6 +1,6 @@
 import ArgumentParser
+import Fleet
 import Payments
-import WeChatPay
 
 /// `payfleet sign`: prints a vendor signature of the given parameters, for operators debugging 签名错误.
 struct SignCommand: ParsableCommand {
@@ -34,17 +34,24 @@ struct SignCommand: ParsableCommand {
 
     func run() throws {
         let parsed = try Self.parse(parameters)
-        guard let channel = ChannelID(rawValue: channel) else {
-            throw ValidationError("unknown channel '\(channel)'; one of: \(ChannelID.allCases.map(\.rawValue).joined(separator: ", "))")
+        let tools = try Self.descriptor(channel).operatorTools
+        let report: ChannelDescriptor.OperatorTools.SignReport
+        do {
+            report = try tools.sign(.init(api: api, parameters: parsed, key: Secret(key), signType: signType))
+        } catch {
+            throw ValidationError(error.description)
         }
-        switch channel {
-        case .wechatV2:
-            try signWeChatV2(parsed)
-        case .wechatV3Combine:
-            throw ValidationError("wechat-v3-combine requests are signed with the merchant's RSA key per request (Authorization header), not with a parameter signature")
-        case .yungouos, .leshouying, .storepos:
-            try AggregatorOperatorTools.printSignature(channel: channel, api: api, parameters: parsed, key: key, explain: explain)
+        for warning in report.warnings { print(warning) }
+        if explain { for line in report.explanation { print(line) } }
+        print(report.signature)
+    }
+
+    /// The registered channel named `name`.
+    static func descriptor(_ name: String) throws -> ChannelDescriptor {
+        guard let channel = ChannelID(rawValue: name), let descriptor = ChannelCatalog.descriptor(channel) else {
+            throw ValidationError("unknown channel '\(name)'; one of: \(ChannelCatalog.all.map(\.id.rawValue).joined(separator: ", "))")
         }
+        return descriptor
     }
 
     static func parse(_ arguments: [String]) throws -> [String: String] {
@@ -56,21 +63,5 @@ struct SignCommand: ParsableCommand {
             result[String(argument[..<equals])] = String(argument[argument.index(after: equals)...])
         }
         return result
-    }
-
-    func signWeChatV2(_ parameters: [String: String]) throws {
-        let name = signType ?? parameters["sign_type"] ?? "MD5"
-        guard let type = WeChatV2SignType(name: name) else {
-            throw ValidationError("--sign-type must be MD5 or HMAC-SHA256")
-        }
-        if let declared = parameters["sign_type"], WeChatV2SignType(name: declared) != type {
-            print("warning: the sign_type parameter (\(declared)) differs from --sign-type \(type.rawValue); WeChat uses the parameter")
-        }
-        let result = WeChatOperatorTools.signV2(parameters, key: Secret(key), signType: type)
-        if explain {
-            print("sign_type: \(type.rawValue)")
-            print("string to sign: \(result.explained)")
-        }
-        print(result.signature)
     }
 }

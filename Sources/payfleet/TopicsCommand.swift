@@ -21,8 +21,7 @@ struct TopicsCommand: AsyncParsableCommand {
                 """
         )
 
-        @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
-        var bootstrapServers: String?
+        @OptionGroup var kafkaOptions: KafkaOptions
 
         @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
         var topicsDir: String?
@@ -33,10 +32,7 @@ struct TopicsCommand: AsyncParsableCommand {
         func run() async throws {
             let logger = KafkaCLI.logger("payfleet.topics")
             let catalog = try KafkaCLI.topicCatalog(topicsDir)
-            let configuration = KafkaConfiguration.fromEnvironment(bootstrapServers: bootstrapServers)
-            guard !configuration.bootstrapServers.isEmpty else {
-                throw ValidationError("no Kafka bootstrap servers: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
-            }
+            let configuration = try kafkaOptions.configuration(ProcessInfo.processInfo.environment)
             let admin = try KafkaAdminClient(configuration: configuration, logger: logger)
             do {
                 let report = try await TopicApplier(admin: admin, logger: logger).apply(catalog, replicationFactor: replicationFactor)

@@ -1,7 +1,7 @@
 import ArgumentParser
+import Fleet
 import Foundation
 import Payments
-import WeChatPay
 
 /// `payfleet verify-callback`: checks a captured vendor callback offline and prints what it says.
 struct VerifyCallbackCommand: ParsableCommand {
@@ -21,7 +21,7 @@ struct VerifyCallbackCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The channel the callback came from (wechat-v2, wechat-v3-combine).")
+    @Option(help: "The channel the callback came from (wechat-v2, wechat-v3-combine, yungouos, leshouying, storepos).")
     var channel: String
 
     @Option(help: "File with the request headers, one `Name: value` per line.")
@@ -49,18 +49,30 @@ struct VerifyCallbackCommand: ParsableCommand {
     var now: Int64?
 
     func run() throws {
-        guard let channel = ChannelID(rawValue: channel) else {
-            throw ValidationError("unknown channel '\(channel)'; one of: \(ChannelID.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let tools = try SignCommand.descriptor(channel).operatorTools
         let bodyBytes = try Self.read(body, what: "--body")
-        switch channel {
-        case .wechatV2:
-            try verifyWeChatV2(body: bodyBytes)
-        case .wechatV3Combine:
-            try verifyWeChatCombine(body: bodyBytes)
-        case .yungouos, .leshouying, .storepos:
-            try AggregatorOperatorTools.verifyCallback(channel: channel, body: bodyBytes, key: key)
+        let headerText = try headers.map { String(decoding: try Self.read($0, what: "--headers"), as: UTF8.self) }
+        let request = ChannelDescriptor.OperatorTools.CallbackRequest(
+            body: bodyBytes,
+            headers: headerText.map(Self.parseHeaders),
+            key: key.flatMap { $0.isEmpty ? nil : Secret($0) },
+            apiV3Key: apiV3Key.map { Secret($0) },
+            platformCertificatePEM: try platformCertificate.map { String(decoding: try Self.read($0, what: "--platform-cert"), as: UTF8.self) },
+            publicKeyPEM: try publicKey.map { String(decoding: try Self.read($0, what: "--public-key"), as: UTF8.self) },
+            publicKeyID: publicKeyID,
+            now: now.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date())
+        let report: [String]
+        do {
+            report = try tools.verifyCallback(request)
+        } catch {
+            switch error {
+            case .usage(let message): throw ValidationError(message)
+            case .rejected:
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(1)
+            }
         }
+        for line in report { print(line) }
     }
 
     static func read(_ path: String, what: String) throws -> [UInt8] {
@@ -80,41 +92,5 @@ struct VerifyCallbackCommand: ParsableCommand {
             headers[name.lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         return headers
-    }
-
-    static func reject(_ error: CallbackError) throws -> Never {
-        FileHandle.standardError.write(Data("callback rejected: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
-
-    func verifyWeChatV2(body: [UInt8]) throws {
-        guard let key else { throw ValidationError("wechat-v2 needs --key") }
-        do {
-            let fields = try WeChatOperatorTools.verifyV2Callback(body: body, key: Secret(key))
-            for (name, value) in fields.sorted(by: { $0.key < $1.key }) { print("\(name)=\(value)") }
-        } catch {
-            try Self.reject(error)
-        }
-    }
-
-    func verifyWeChatCombine(body: [UInt8]) throws {
-        guard let headers else { throw ValidationError("wechat-v3-combine needs --headers") }
-        guard let apiV3Key else { throw ValidationError("wechat-v3-combine needs --apiv3-key") }
-        guard platformCertificate != nil || publicKey != nil else {
-            throw ValidationError("wechat-v3-combine needs --platform-cert or --public-key")
-        }
-        let headerText = String(decoding: try Self.read(headers, what: "--headers"), as: UTF8.self)
-        let certificatePEM = try platformCertificate.map { String(decoding: try Self.read($0, what: "--platform-cert"), as: UTF8.self) }
-        let publicKeyPEM = try publicKey.map { String(decoding: try Self.read($0, what: "--public-key"), as: UTF8.self) }
-        let instant = now.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
-        do {
-            let resource = try WeChatOperatorTools.verifyV3Callback(
-                headers: Self.parseHeaders(headerText), body: body, apiV3Key: Secret(apiV3Key),
-                platformCertificatePEM: certificatePEM, publicKeyPEM: publicKeyPEM, publicKeyID: publicKeyID, now: instant
-            )
-            print(String(decoding: resource, as: UTF8.self))
-        } catch {
-            try Self.reject(error)
-        }
     }
 }

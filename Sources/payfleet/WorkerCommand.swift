@@ -21,16 +21,14 @@ struct WorkerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Kafka bootstrap servers (overrides KAFKA_BOOTSTRAP_SERVERS).")
-    var bootstrapServers: String?
+    @OptionGroup var kafkaOptions: KafkaOptions
 
-    @Option(help: "The merchants file (overrides PAYFLEET_MERCHANTS).")
-    var merchants: String?
+    @OptionGroup var merchantsOptions: MerchantsOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        var settings = try WorkerSettings(environment: environment, bootstrapServers: bootstrapServers)
-        if let merchants { settings.merchantsPath = merchants }
+        var settings = try WorkerSettings(environment: environment, bootstrapServers: kafkaOptions.bootstrapServers)
+        if let merchants = merchantsOptions.merchants { settings.merchantsPath = merchants }
         FleetLogging.bootstrap(settings.logging)
         FleetMetrics.bootstrap()
         let logger = FleetLogging.logger(role: "worker")

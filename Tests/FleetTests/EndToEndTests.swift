@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 
 @testable import Fleet
+import FleetDev
 
 /// The whole fleet in-process (embedded broker, sandbox, ingress, worker, scheduler — the
 /// `payfleet dev` stack) driven like upstream: requests in, events out, and the invariant checker

@@ -1,4 +1,5 @@
 import Fleet
+import FleetDev
 import Foundation
 import Kafka
 import Logging

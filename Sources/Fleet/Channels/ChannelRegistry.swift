@@ -1,10 +1,6 @@
 import Foundation
-import Leshouying
 import Logging
 import Payments
-import StorePOS
-import WeChatPay
-import YunGouOS
 
 /// The merchant accounts of the merchants file turned into live channels: merchant alias →
 /// `any PaymentChannel`, plus what the order state machine needs about each (policy, notify URL,
@@ -42,26 +38,17 @@ public struct ChannelRegistry: Sendable {
         self.channels = Dictionary(channels.map { ($0.merchant, $0) }, uniquingKeysWith: { _, last in last })
     }
 
-    /// The channel type of `account.channel`, built with the contract initializer.
+    /// The channel of `account.channel`, built by its descriptor's factory (the contract initializer).
     public static func makeChannel(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) -> any PaymentChannel {
-        switch account.channel {
-        case .wechatV2: return try WeChatV2Channel(account: account, http: http, logger: logger)
-        case .wechatV3Combine: return try WeChatCombineChannel(account: account, http: http, logger: logger)
-        case .yungouos: return try YunGouOSChannel(account: account, http: http, logger: logger)
-        case .leshouying: return try LeshouyingChannel(account: account, http: http, logger: logger)
-        case .storepos: return try StorePOSChannel(account: account, http: http, logger: logger)
+        guard let descriptor = ChannelCatalog.descriptor(account.channel) else {
+            throw .configuration("merchant \(account.alias): channel \(account.channel) is not registered in ChannelCatalog")
         }
+        return try descriptor.factory(account, http, logger)
     }
 
     /// The setting that holds the vendor's merchant id for a channel (documented in `docs/merchants.md`).
-    public static func vendorMerchantIDSetting(_ channel: ChannelID) -> String {
-        switch channel {
-        case .wechatV2: "mch_id"
-        case .wechatV3Combine: "combine_mchid"
-        case .yungouos: "mch_id"
-        case .leshouying: "mch_no"
-        case .storepos: "mch_id"
-        }
+    public static func vendorMerchantIDSetting(_ channel: ChannelID) -> String? {
+        ChannelCatalog.descriptor(channel)?.vendorMerchantIDSetting
     }
 
     /// The channel of a merchant alias.
@@ -79,7 +66,7 @@ public struct ChannelRegistry: Sendable {
     public func context(for merchant: String) -> OrderContext? {
         guard let channel = channels[merchant] else { return nil }
         let account = directory.account(merchant)
-        let vendorMerchantID = account.flatMap { $0.settings[Self.vendorMerchantIDSetting(channel.channel)] }
+        let vendorMerchantID = Self.vendorMerchantIDSetting(channel.channel).flatMap { setting in account?.settings[setting] }
         return OrderContext(
             policy: channel.policy,
             notifyURL: notifyURL(channel: channel.channel, merchant: merchant),

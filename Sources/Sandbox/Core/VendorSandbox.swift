@@ -109,11 +109,28 @@ public final class VendorSandbox: Service, Sendable {
 }
 
 extension VendorSandbox {
-    /// All vendor simulators. Each vendor folder adds its own here.
+    /// All vendor simulators, one list: a new channel adds its simulator here (a test checks the
+    /// list serves exactly the channels PayFleet registers).
+    ///
+    /// The combine simulator generates its platform identity (certificate and public key) here;
+    /// if RSA key generation fails the v3 simulator is left out and the failure is logged.
     public static func standardSimulators(context: SandboxContext) -> [any VendorSimulator] {
-        var simulators: [any VendorSimulator] = []
-        simulators += wechatSimulators(context: context)
-        simulators += aggregatorSimulators(context: context)
-        return simulators
+        let combine: (any VendorSimulator)?
+        do {
+            combine = WeChatCombineSimulator(context: context, keys: try WeChatPlatformKeys.generate())
+        } catch {
+            context.logger.error("sandbox: cannot generate the WeChat platform keys; wechat-v3-combine is not simulated", metadata: [
+                "error": "\(error)",
+            ])
+            combine = nil
+        }
+        let simulators: [(any VendorSimulator)?] = [
+            WeChatV2Simulator(context: context),
+            combine,
+            YunGouOSSimulator(context: context),
+            LeshouyingSimulator(context: context),
+            StorePOSSimulator(context: context),
+        ]
+        return simulators.compactMap { $0 }
     }
 }

@@ -35,9 +35,7 @@ public enum LeshouyingCallback {
         guard let object = LeshouyingSigning.object(body) else { throw .malformed("callback body is not a JSON object") }
         let fields = LeshouyingSigning.flatten(object)
         guard let signature = fields["sign"], !signature.isEmpty else { throw .malformed("callback field 'sign' is missing") }
-        for name in ["pay_trace_no", "result_code", "total_amount", "mch_no"] {
-            guard let value = fields[name], !value.isEmpty else { throw .malformed("callback field '\(name)' is missing") }
-        }
+        try CallbackError.requireFields(["pay_trace_no", "result_code", "total_amount", "mch_no"], in: fields)
         guard LeshouyingSigning.verify(fields, signature: signature, key: key) else { throw .badSignature() }
         if let returnCode = fields["return_code"], returnCode != "SUCCESS" {
             throw .malformed("callback return_code is \(returnCode)")
@@ -61,14 +59,8 @@ public enum LeshouyingCallback {
         default:
             throw .malformed("callback result_code is not PAY_SUCCESS, PAY_IN_PROCESS or PAY_FAIL")
         }
-        var verified = fields
-        verified.removeValue(forKey: "sign")
         return VerifiedCallback(
-            outTradeNo: fields["pay_trace_no"] ?? "",
-            status: status,
-            vendorMerchantID: fields["mch_no"],
-            amount: amount,
-            fields: verified
-        )
+            outTradeNo: fields["pay_trace_no"] ?? "", status: status, vendorMerchantID: fields["mch_no"], amount: amount,
+            signedFields: fields)
     }
 }

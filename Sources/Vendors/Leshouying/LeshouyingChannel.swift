@@ -13,9 +13,8 @@ import Payments
 public struct LeshouyingChannel: PaymentChannel {
     public let channel: ChannelID = .leshouying
     public let merchant: String
-    /// `queryorder` answers `PAY_IN_PROCESS` both while a payer pays and for an order nobody has
-    /// started to pay, so it says nothing about an active payer (see ``ChannelPolicy/payingMeansPayerActive``).
-    public let policy: ChannelPolicy = ChannelPolicy(payingMeansPayerActive: false)
+    /// ``defaultPolicy``: `queryorder`'s `PAY_IN_PROCESS` says nothing about an active payer.
+    public let policy: ChannelPolicy = Self.defaultPolicy
     public var acknowledgement: CallbackAcknowledgement { configuration.acknowledgement }
 
     let configuration: LeshouyingConfiguration
@@ -24,9 +23,7 @@ public struct LeshouyingChannel: PaymentChannel {
 
     /// Builds the channel, validating the account's settings and secrets.
     public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
-        guard account.channel == .leshouying else {
-            throw .configuration("merchant \(account.alias) is not a leshouying account")
-        }
+        try account.requireChannel(.leshouying)
         self.configuration = try LeshouyingConfiguration(account: account)
         self.merchant = account.alias
         self.http = http

@@ -14,11 +14,7 @@ public enum StorePOSCallback {
     )
 
     public static func fields(_ body: [UInt8]) throws(CallbackError) -> [String: String] {
-        guard let text = String(validating: body, as: UTF8.self) else { throw .malformed("callback body is not UTF-8") }
-        guard let form = FormEncoding.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), !form.isEmpty else {
-            throw .malformed("callback body is not a form")
-        }
-        return form
+        try FormEncoding.callbackFields(body)
     }
 
     /// The order a callback names, unverified.
@@ -30,9 +26,7 @@ public enum StorePOSCallback {
     /// Verifies and parses a callback with the given key (the 商户密钥 by default; see `callback_key`).
     public static func verify(_ body: [UInt8], key: Secret) throws(CallbackError) -> VerifiedCallback {
         let form = try fields(body)
-        for name in ["state", "result_code", "sign", "out_trade_no"] {
-            guard let value = form[name], !value.isEmpty else { throw .malformed("callback field '\(name)' is missing") }
-        }
+        try CallbackError.requireFields(["state", "result_code", "sign", "out_trade_no"], in: form)
         guard StorePOSSigning.verify(form, signature: form["sign"] ?? "", key: key) else { throw .badSignature() }
         // The samples send `state=SUCCESS`, `result_code=SUCCESS`; the field table says the payment
         // fields come "在state和trade_state都为0的时候", so `0` is read as success too.
@@ -44,9 +38,7 @@ public enum StorePOSCallback {
         }
         let status: TradeStatus
         if paid {
-            for name in ["transaction_id", "total_fee", "mch_id"] {
-                guard let value = form[name], !value.isEmpty else { throw .malformed("paid callback field '\(name)' is missing") }
-            }
+            try CallbackError.requireFields(["transaction_id", "total_fee", "mch_id"], in: form, what: "paid callback field")
             status = .succeeded(PaymentDetails(
                 transactionID: form["transaction_id"] ?? "",
                 amount: amount ?? .zero,
@@ -57,14 +49,8 @@ public enum StorePOSCallback {
             let code = form["pay_result"] ?? form["result_code"] ?? ""
             status = .failed(VendorFailure(code: code, message: form["msg"] ?? "storepos callback reports no payment"))
         }
-        var verified = form
-        verified.removeValue(forKey: "sign")
         return VerifiedCallback(
-            outTradeNo: form["out_trade_no"] ?? "",
-            status: status,
-            vendorMerchantID: form["mch_id"],
-            amount: amount,
-            fields: verified
-        )
+            outTradeNo: form["out_trade_no"] ?? "", status: status, vendorMerchantID: form["mch_id"], amount: amount,
+            signedFields: form)
     }
 }

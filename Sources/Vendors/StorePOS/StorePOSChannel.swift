@@ -43,19 +43,15 @@ public struct StorePOSChannel: PaymentChannel {
 
     /// Builds the channel, validating the account's settings and secrets.
     public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
-        guard account.channel == .storepos else {
-            throw .configuration("merchant \(account.alias) is not a storepos account")
-        }
+        try account.requireChannel(.storepos)
         self.configuration = try StorePOSConfiguration(account: account)
         self.merchant = account.alias
         self.http = http
         self.logger = logger
-        self.policy = ChannelPolicy(
-            pendingFirstQuery: .seconds(5),
-            pendingQueryInterval: .seconds(5),
-            pendingQueryLimit: configuration.pendingQueryLimit,
-            closeMaximumAge: configuration.cancelWindow
-        )
+        var policy = Self.defaultPolicy
+        policy.pendingQueryLimit = configuration.pendingQueryLimit
+        policy.closeMaximumAge = configuration.cancelWindow
+        self.policy = policy
     }
 
     /// A complete account pointing at the sandbox (`<sandboxBaseURL>/v2/UnifiedPay/Gateway`), with an obviously fake key.
@@ -271,13 +267,8 @@ public struct StorePOSChannel: PaymentChannel {
         ])
         if let outcome = try answer.cancelOutcome() { return outcome }
         // A code the cancel page does not explain: the query decides.
-        switch try await query(reference) {
-        case .succeeded, .refunded: return .alreadyPaid
-        case .closed, .failed: return .alreadyClosed
-        case .notFound: return .notFound
-        case .notPaid, .paying:
-            throw ChannelError(.vendorUnavailable, "storepos cancel answered code \(answer.code.prefix(8)) and the order is still unpaid; try again later", vendorCode: answer.code)
-        }
+        if let outcome = CloseOutcome(settledBy: try await query(reference)) { return outcome }
+        throw ChannelError(.vendorUnavailable, "storepos cancel answered code \(answer.code.prefix(8)) and the order is still unpaid; try again later", vendorCode: answer.code)
     }
 
     // MARK: Callbacks

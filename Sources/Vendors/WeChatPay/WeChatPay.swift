@@ -1,3 +1,4 @@
+import Logging
 import Payments
 
 /// WeChat Pay: the v2 `unifiedorder` channel (`wechat-v2`, ``WeChatV2Channel``) and the APIv3
@@ -36,6 +37,44 @@ public enum WeChatPay {
         var url = url
         while url.hasSuffix("/") { url.removeLast() }
         return url
+    }
+
+    /// `api_base_url` (default ``primaryBaseURL``) and, unless `backup_api_base_url` is `none` or the
+    /// same host, the backup host (default ``backupBaseURL``) a failed connection is retried on once.
+    static func baseURLs(_ account: MerchantAccount) throws(ChannelError) -> [String] {
+        let primary = trimmed(account.setting("api_base_url", default: primaryBaseURL))
+        guard primary.hasPrefix("http://") || primary.hasPrefix("https://") else {
+            throw .configuration("merchant \(account.alias): setting 'api_base_url' must be an http(s) URL")
+        }
+        let backup = account.setting("backup_api_base_url", default: backupBaseURL)
+        if backup.lowercased() == "none" || trimmed(backup) == primary { return [primary] }
+        guard backup.hasPrefix("http://") || backup.hasPrefix("https://") else {
+            throw .configuration("merchant \(account.alias): setting 'backup_api_base_url' must be an http(s) URL or none")
+        }
+        return [primary, trimmed(backup)]
+    }
+
+    /// Runs `call` against the primary host and, when it cannot be reached or does not answer in
+    /// time, once more against the backup host (the same request: WeChat keys orders by
+    /// `out_trade_no`, so a repeated create stays idempotent). Other errors are final.
+    static func withFailover<Result: Sendable>(
+        _ baseURLs: [String], logger: Logger, api: String, metadata: Logger.Metadata,
+        _ call: (_ baseURL: String) async throws(ChannelError) -> Result
+    ) async throws(ChannelError) -> Result {
+        var lastError = ChannelError(.unreachable, "no WeChat host configured")
+        for (attempt, base) in baseURLs.enumerated() {
+            do throws(ChannelError) {
+                return try await call(base)
+            } catch where error.code == .unreachable || error.code == .timeout {
+                lastError = error
+                if attempt + 1 < baseURLs.count {
+                    var metadata = metadata
+                    metadata["error"] = "\(error.code.rawValue)"
+                    logger.notice("wechat \(api) primary host failed, trying the backup host", metadata: metadata)
+                }
+            }
+        }
+        throw lastError
     }
 
     /// The `notify_url` rules both APIs share: absolute http(s), no query string.

@@ -13,11 +13,7 @@ public enum YunGouOSCallback {
 
     /// The decoded form fields of a callback body (not verified).
     public static func fields(_ body: [UInt8]) throws(CallbackError) -> [String: String] {
-        guard let text = String(validating: body, as: UTF8.self) else { throw .malformed("callback body is not UTF-8") }
-        guard let form = FormEncoding.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), !form.isEmpty else {
-            throw .malformed("callback body is not a form")
-        }
-        return form
+        try FormEncoding.callbackFields(body)
     }
 
     /// The order the callback names, unverified (for partitioning).
@@ -35,9 +31,7 @@ public enum YunGouOSCallback {
         // Required: what PayFleet uses. `payNo` is signed when present but blank values are left
         // out of the signature (PaySign.php `array_filter`), so it is not required; `payChannel`,
         // `time`, `attach` and `openId` are optional and unsigned.
-        for name in ["sign", "code", "outTradeNo", "money", "mchId"] {
-            guard let value = form[name], !value.isEmpty else { throw .malformed("callback field '\(name)' is missing") }
-        }
+        try CallbackError.requireFields(["sign", "code", "outTradeNo", "money", "mchId"], in: form)
         let payChannel = form["payChannel"].flatMap { $0.isEmpty ? nil : $0 }
         guard let secret = key(payChannel) else {
             throw .badSignature("no key is configured for payChannel '\(payChannel ?? "")'")
@@ -62,15 +56,8 @@ public enum YunGouOSCallback {
             // Only code 1 (paid) is documented; anything else is not a payment and the query decides.
             status = .failed(VendorFailure(code: code, message: "YunGouOS callback code \(code)"))
         }
-        var verified = form
-        verified.removeValue(forKey: "sign")
         return VerifiedCallback(
-            outTradeNo: form["outTradeNo"] ?? "",
-            status: status,
-            vendorMerchantID: form["mchId"],
-            amount: money,
-            notificationID: nil,
-            fields: verified
-        )
+            outTradeNo: form["outTradeNo"] ?? "", status: status, vendorMerchantID: form["mchId"], amount: money,
+            signedFields: form)
     }
 }

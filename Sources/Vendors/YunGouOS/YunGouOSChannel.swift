@@ -24,15 +24,15 @@ public struct YunGouOSChannel: PaymentChannel {
 
     /// Builds the channel, validating the account's settings and secrets.
     public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
-        guard account.channel == .yungouos else {
-            throw .configuration("merchant \(account.alias) is not a yungouos account")
-        }
+        try account.requireChannel(.yungouos)
         self.configuration = try YunGouOSConfiguration(account: account)
         self.merchant = account.alias
         self.http = http
         self.logger = logger
         self.throttle = QueryThrottle(interval: configuration.queryMinimumInterval)
-        self.policy = ChannelPolicy(minimumQueryInterval: configuration.queryMinimumInterval)
+        var policy = Self.defaultPolicy
+        policy.minimumQueryInterval = configuration.queryMinimumInterval
+        self.policy = policy
     }
 
     /// A complete account pointing at the sandbox, with obviously fake keys.
@@ -126,13 +126,8 @@ public struct YunGouOSChannel: PaymentChannel {
         let answer = try await post("/api/pay/wxpay/closeOrder", parameters)
         if let outcome = try answer.closeOutcome(logger: logger) { return outcome }
         // The answer did not say what happened: the query decides.
-        switch try await query(reference) {
-        case .succeeded, .refunded: return .alreadyPaid
-        case .closed, .failed: return .alreadyClosed
-        case .notFound: return .notFound
-        case .notPaid, .paying:
-            throw ChannelError(.vendorUnavailable, "yungouos closeOrder answered \"\(answer.message)\" and the order is still unpaid; close again later", vendorCode: answer.code)
-        }
+        if let outcome = CloseOutcome(settledBy: try await query(reference)) { return outcome }
+        throw ChannelError(.vendorUnavailable, "yungouos closeOrder answered \"\(answer.message)\" and the order is still unpaid; close again later", vendorCode: answer.code)
     }
 
     // MARK: Callbacks

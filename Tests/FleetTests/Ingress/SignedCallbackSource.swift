@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Fleet
+import FleetDev
 import Foundation
 import Hummingbird
 import Logging
@@ -58,12 +59,7 @@ final class SignedCallbackSource: Sendable {
         configuration.host = "127.0.0.1"
         configuration.port = 0
         configuration.timeScale = 0.001
-        configuration.merchants = demo.map {
-            SandboxMerchant(channel: $0.channel.rawValue, settings: $0.settings, secrets: $0.secrets.mapValues { $0.reveal() })
-        }
-        let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: configuration, logger: logger)
-        let context = SandboxContext(configuration: configuration, dispatcher: dispatcher, logger: logger)
-        let sandbox = VendorSandbox(context: context, simulators: VendorSandbox.standardSimulators(context: context))
+        let sandbox = DevSandbox.make(configuration: configuration, accounts: demo, client: HTTPClient.shared, logger: logger)
 
         let holder = SourceHolder()
         let receiver = RuntimeHTTPServer(

@@ -1,15 +1,12 @@
 import AsyncHTTPClient
+import FleetDev
 import Foundation
 import Kafka
-import Leshouying
 import Logging
 import Payments
 import Sandbox
 import ServiceLifecycle
-import StorePOS
 import Synchronization
-import WeChatPay
-import YunGouOS
 @testable import Fleet
 
 /// The embedded broker, the vendor sandbox (all five demo merchants) and the real ingress, wired
@@ -22,10 +19,8 @@ final class EndToEndStack: Sendable {
     private let infrastructure: ServiceGroup
     private let infrastructureTask: Task<Void, any Error>
 
-    static let demoAliases: [ChannelID: String] = [
-        .wechatV2: "demo-wechat-v2", .wechatV3Combine: "demo-wechat-v3-combine", .yungouos: "demo-yungouos",
-        .leshouying: "demo-leshouying", .storepos: "demo-storepos",
-    ]
+    static let demoAliases: [ChannelID: String] = Dictionary(
+        uniqueKeysWithValues: ChannelCatalog.all.map { ($0.id, $0.demo.alias) })
 
     init(partitions: Int, autopay: Duration?, scheduler: Bool = false, logger: Logger) async throws {
         self.logger = logger
@@ -36,22 +31,12 @@ final class EndToEndStack: Sendable {
         // Accounts are made once (WeChat APIv3 keys are generated per call) with a placeholder base URL
         // that is replaced by the sandbox's real address once it listens.
         let placeholder = "http://sandbox.invalid"
-        let accounts = [
-            WeChatV2Channel.sandboxDemoAccount(alias: Self.demoAliases[.wechatV2]!, sandboxBaseURL: placeholder),
-            WeChatCombineChannel.sandboxDemoAccount(alias: Self.demoAliases[.wechatV3Combine]!, sandboxBaseURL: placeholder),
-            YunGouOSChannel.sandboxDemoAccount(alias: Self.demoAliases[.yungouos]!, sandboxBaseURL: placeholder),
-            LeshouyingChannel.sandboxDemoAccount(alias: Self.demoAliases[.leshouying]!, sandboxBaseURL: placeholder),
-            StorePOSChannel.sandboxDemoAccount(alias: Self.demoAliases[.storepos]!, sandboxBaseURL: placeholder),
-        ]
+        let accounts = ChannelCatalog.demoAccounts(sandboxBaseURL: placeholder)
         var sandboxConfiguration = SandboxConfiguration()
         sandboxConfiguration.autopayAfter = autopay
         sandboxConfiguration.slowAnswer = .seconds(4)
-        sandboxConfiguration.merchants = accounts.map {
-            SandboxMerchant(channel: $0.channel.rawValue, settings: $0.settings, secrets: $0.secrets.mapValues { $0.reveal() })
-        }
-        let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: sandboxConfiguration, logger: logger)
-        let sandboxContext = SandboxContext(configuration: sandboxConfiguration, dispatcher: dispatcher, logger: logger)
-        let sandbox = VendorSandbox(context: sandboxContext, simulators: VendorSandbox.standardSimulators(context: sandboxContext))
+        let sandbox = DevSandbox.make(
+            configuration: sandboxConfiguration, accounts: accounts, client: HTTPClient.shared, logger: logger)
 
         let box = RegistryBox()
         let health = HealthState()
@@ -103,20 +88,8 @@ final class EndToEndStack: Sendable {
             "channel": .string(channel.rawValue), "amount_fen": .integer(amount), "description": .string("e2e tea"),
         ]
         if let expiresAt { object["expires_at"] = .string(RFC3339.format(expiresAt)) }
-        switch channel {
-        case .wechatV2:
-            object["options"] = .object(["trade_type": .string("NATIVE"), "product_id": .string("SKU1")])
-        case .wechatV3Combine:
-            object["options"] = .object(["sub_orders": .array([
-                .object(["out_trade_no": .string(outTradeNo + "A"), "amount_fen": .integer(amount / 2), "description": .string("A")]),
-                .object(["out_trade_no": .string(outTradeNo + "B"), "amount_fen": .integer(amount - amount / 2), "description": .string("B")]),
-            ])])
-        case .yungouos:
-            break
-        case .leshouying:
-            object["options"] = .object(["pay_type": .string("wechat"), "openid": .string("oDemoPayer0000000000000000001")])
-        case .storepos:
-            object["options"] = .object(["pay_type": .string("wechat")])
+        if let options = ChannelCatalog.descriptor(channel)?.demo.orderOptions(outTradeNo, amount), !options.isEmpty {
+            object["options"] = .object(options)
         }
         let value = (try? JSONEncoder().encode(JSONValue.object(object))) ?? Data()
         return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: outTradeNo, value: value)

@@ -41,9 +41,7 @@ public struct WeChatV2Channel: PaymentChannel {
     }
 
     init(account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date) throws(ChannelError) {
-        guard account.channel == .wechatV2 else {
-            throw .configuration("merchant \(account.alias): channel is \(account.channel), not wechat-v2")
-        }
+        try account.requireChannel(.wechatV2)
         merchant = account.alias
         appID = try account.setting("appid")
         mchID = try account.setting("mch_id")
@@ -61,23 +59,11 @@ public struct WeChatV2Channel: PaymentChannel {
             throw .configuration("merchant \(account.alias): setting 'trade_type' must be NATIVE or JSAPI")
         }
         defaultClientIP = account.setting("spbill_create_ip", default: "127.0.0.1")
-        let primary = WeChatPay.trimmed(account.setting("api_base_url", default: WeChatPay.primaryBaseURL))
-        let backup = account.setting("backup_api_base_url", default: WeChatPay.backupBaseURL)
-        guard primary.hasPrefix("http://") || primary.hasPrefix("https://") else {
-            throw .configuration("merchant \(account.alias): setting 'api_base_url' must be an http(s) URL")
-        }
-        if backup.lowercased() == "none" || WeChatPay.trimmed(backup) == primary {
-            baseURLs = [primary]
-        } else {
-            guard backup.hasPrefix("http://") || backup.hasPrefix("https://") else {
-                throw .configuration("merchant \(account.alias): setting 'backup_api_base_url' must be an http(s) URL or none")
-            }
-            baseURLs = [primary, WeChatPay.trimmed(backup)]
-        }
+        baseURLs = try WeChatPay.baseURLs(account)
         self.http = http
         self.logger = logger
         self.now = now
-        policy = ChannelPolicy(closeMinimumAge: .seconds(300))
+        policy = WeChatPay.defaultPolicy
     }
 
     // MARK: Validation
@@ -367,25 +353,16 @@ public struct WeChatV2Channel: PaymentChannel {
         var signed = fields
         signed["sign"] = signType.sign(fields, key: apiKey)
         let body = Array(WeChatXML.encode(signed).utf8)
-        var lastError = ChannelError(.unreachable, "no WeChat host configured")
-        for (attempt, base) in baseURLs.enumerated() {
-            do throws(ChannelError) {
-                let response = try await http.send(
-                    method: .POST, url: base + path,
-                    headers: [("Content-Type", "text/xml; charset=utf-8"), ("Accept", "text/xml")],
-                    body: body, logger: logger
-                )
-                return try decodeResponse(response, path: path)
-            } catch where error.code == .unreachable || error.code == .timeout {
-                lastError = error
-                if attempt + 1 < baseURLs.count {
-                    logger.notice("wechat v2 primary host failed, trying the backup host", metadata: [
-                        "merchant": "\(merchant)", "path": "\(path)", "error": "\(error.code.rawValue)",
-                    ])
-                }
-            }
+        return try await WeChatPay.withFailover(
+            baseURLs, logger: logger, api: "v2", metadata: ["merchant": "\(merchant)", "path": "\(path)"]
+        ) { base async throws(ChannelError) in
+            let response = try await http.send(
+                method: .POST, url: base + path,
+                headers: [("Content-Type", "text/xml; charset=utf-8"), ("Accept", "text/xml")],
+                body: body, logger: logger
+            )
+            return try decodeResponse(response, path: path)
         }
-        throw lastError
     }
 
     func decodeResponse(_ response: VendorHTTPResponse, path: String) throws(ChannelError) -> [String: String] {

@@ -51,9 +51,7 @@ public struct WeChatCombineChannel: PaymentChannel {
     }
 
     init(account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date) throws(ChannelError) {
-        guard account.channel == .wechatV3Combine else {
-            throw .configuration("merchant \(account.alias): channel is \(account.channel), not wechat-v3-combine")
-        }
+        try account.requireChannel(.wechatV3Combine)
         merchant = account.alias
         appID = try account.setting("combine_appid")
         mchID = try account.setting("combine_mchid")
@@ -83,20 +81,7 @@ public struct WeChatCombineChannel: PaymentChannel {
             allowed.insert(id)
         }
         allowedSubOrderMchIDs = allowed
-        let primary = WeChatPay.trimmed(account.setting("api_base_url", default: WeChatPay.primaryBaseURL))
-        guard primary.hasPrefix("http://") || primary.hasPrefix("https://") else {
-            throw .configuration("merchant \(account.alias): setting 'api_base_url' must be an http(s) URL")
-        }
-        let backup = account.setting("backup_api_base_url", default: WeChatPay.backupBaseURL)
-        let urls: [String]
-        if backup.lowercased() == "none" || WeChatPay.trimmed(backup) == primary {
-            urls = [primary]
-        } else {
-            guard backup.hasPrefix("http://") || backup.hasPrefix("https://") else {
-                throw .configuration("merchant \(account.alias): setting 'backup_api_base_url' must be an http(s) URL or none")
-            }
-            urls = [primary, WeChatPay.trimmed(backup)]
-        }
+        let urls = try WeChatPay.baseURLs(account)
         baseURLs = urls
 
         var publicKeyID: String?
@@ -122,7 +107,7 @@ public struct WeChatCombineChannel: PaymentChannel {
         self.http = http
         self.logger = logger
         self.now = now
-        policy = ChannelPolicy(closeMinimumAge: .seconds(300))
+        policy = WeChatPay.defaultPolicy
 
         // The downloader needs the transport but not the key store, so there is no cycle.
         let transport = Transport(baseURLs: urls, credential: credential, http: http, logger: logger, now: now)
@@ -531,20 +516,10 @@ public struct WeChatCombineChannel: PaymentChannel {
         let now: @Sendable () -> Date
 
         func send(method: String, pathAndQuery: String, body: [UInt8]) async throws(ChannelError) -> VendorHTTPResponse {
-            var lastError = ChannelError(.unreachable, "no WeChat host configured")
-            for (attempt, base) in baseURLs.enumerated() {
-                do throws(ChannelError) {
-                    return try await send(method: method, url: base + pathAndQuery, body: body)
-                } catch where error.code == .unreachable || error.code == .timeout {
-                    lastError = error
-                    if attempt + 1 < baseURLs.count {
-                        logger.notice("wechat v3 primary host failed, trying the backup host", metadata: [
-                            "path": "\(pathAndQuery)", "error": "\(error.code.rawValue)",
-                        ])
-                    }
-                }
+            try await WeChatPay.withFailover(baseURLs, logger: logger, api: "v3", metadata: ["path": "\(pathAndQuery)"]) {
+                base async throws(ChannelError) in
+                try await send(method: method, url: base + pathAndQuery, body: body)
             }
-            throw lastError
         }
 
         /// One signed request to an absolute URL.

@@ -1,17 +1,14 @@
 import AsyncHTTPClient
+import Fleet
 import Foundation
 import Kafka
-import Leshouying
 import Logging
 import Payments
 import Sandbox
 import ServiceLifecycle
-import StorePOS
-import WeChatPay
-import YunGouOS
 
 /// Everything `payfleet dev` runs in one process — the embedded broker with the topic definitions
-/// (built in, or a directory), the vendor sandbox with the five demo merchants, the callback ingress, a worker and
+/// (built in, or a directory), the vendor sandbox with one demo merchant per channel, the callback ingress, a worker and
 /// the scheduler — built so that the end-to-end tests can run exactly the same stack.
 ///
 /// Build it with ``init(options:logger:)`` (starts the broker and provisions topics), run
@@ -48,14 +45,8 @@ public final class DevStack: Sendable {
         public init() {}
     }
 
-    /// The five demo merchant aliases, one per channel.
-    public static let demoMerchants: [(alias: String, channel: ChannelID)] = [
-        ("demo-wechat-v2", .wechatV2),
-        ("demo-wechat-v3-combine", .wechatV3Combine),
-        ("demo-yungouos", .yungouos),
-        ("demo-leshouying", .leshouying),
-        ("demo-storepos", .storepos),
-    ]
+    /// The demo merchant aliases, one per channel (``ChannelCatalog``).
+    public static let demoMerchants: [(alias: String, channel: ChannelID)] = ChannelCatalog.all.map { ($0.demo.alias, $0.id) }
 
     public let cluster: EmbeddedKafkaCluster
     public let sandbox: VendorSandbox
@@ -101,15 +92,11 @@ public final class DevStack: Sendable {
             sandboxConfiguration.port = sandboxPort
             sandboxConfiguration.timeScale = options.sandboxTimeScale
             sandboxConfiguration.autopayAfter = options.sandboxAutopay
-            sandboxConfiguration.merchants = accounts.map {
-                SandboxMerchant(channel: $0.channel.rawValue, settings: $0.settings, secrets: $0.secrets.mapValues { $0.reveal() })
-            }
             let httpClient = VendorHTTP.makeClient()
             var sandboxLogger = logger
             sandboxLogger[metadataKey: LogKey.role] = "sandbox"
-            let dispatcher = CallbackDispatcher(client: httpClient, configuration: sandboxConfiguration, logger: sandboxLogger)
-            let context = SandboxContext(configuration: sandboxConfiguration, dispatcher: dispatcher, logger: sandboxLogger)
-            let sandbox = VendorSandbox(context: context, simulators: VendorSandbox.standardSimulators(context: context))
+            let sandbox = DevSandbox.make(
+                configuration: sandboxConfiguration, accounts: accounts, client: httpClient, logger: sandboxLogger)
 
             let directory = MerchantDirectory(
                 notifyBaseURL: ingressURL, accounts: Dictionary(uniqueKeysWithValues: accounts.map { ($0.alias, $0) }))
@@ -176,14 +163,8 @@ public final class DevStack: Sendable {
         cluster.shutdown()
     }
 
-    /// The demo accounts of the five channels, pointing at a sandbox.
+    /// The demo accounts of every channel, pointing at a sandbox.
     public static func demoAccounts(sandboxBaseURL: String) -> [MerchantAccount] {
-        [
-            WeChatV2Channel.sandboxDemoAccount(alias: "demo-wechat-v2", sandboxBaseURL: sandboxBaseURL),
-            WeChatCombineChannel.sandboxDemoAccount(alias: "demo-wechat-v3-combine", sandboxBaseURL: sandboxBaseURL),
-            YunGouOSChannel.sandboxDemoAccount(alias: "demo-yungouos", sandboxBaseURL: sandboxBaseURL),
-            LeshouyingChannel.sandboxDemoAccount(alias: "demo-leshouying", sandboxBaseURL: sandboxBaseURL),
-            StorePOSChannel.sandboxDemoAccount(alias: "demo-storepos", sandboxBaseURL: sandboxBaseURL),
-        ]
+        ChannelCatalog.demoAccounts(sandboxBaseURL: sandboxBaseURL)
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Fleet
 import Foundation
 
 /// Reads the sandbox's callback delivery history (`GET /_sandbox/callbacks`): which callbacks a

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Fleet
 import Foundation
 import Kafka
 import Logging
@@ -40,11 +41,10 @@ public final class DemoClient: Sendable {
     /// never-paid amount (`…04` fen) that expires after `closeAfter` and must end `closed`.
     public static func demoOrders(runID: String, closeAfter: Duration = .seconds(15)) -> [DemoOrder] {
         var orders: [DemoOrder] = []
-        let amounts: [ChannelID: Int64] = [.wechatV2: 1200, .wechatV3Combine: 2500, .yungouos: 990, .leshouying: 1880, .storepos: 3300]
-        for (index, channel) in ChannelID.allCases.enumerated() {
+        for (index, descriptor) in ChannelCatalog.all.enumerated() {
             orders.append(.sample(
-                channel: channel, outTradeNo: "DEMO\(runID)\(index + 1)", amountFen: amounts[channel] ?? 100,
-                description: "PayFleet demo \(channel.rawValue)"))
+                channel: descriptor.id, outTradeNo: "DEMO\(runID)\(index + 1)", amountFen: descriptor.demo.amountFen,
+                description: "PayFleet demo \(descriptor.id.rawValue)"))
         }
         let seconds = Double(closeAfter.components.seconds) + Double(closeAfter.components.attoseconds) / 1e18
         orders.append(.sample(

@@ -1,3 +1,4 @@
+import Fleet
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

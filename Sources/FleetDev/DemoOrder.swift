@@ -1,3 +1,4 @@
+import Fleet
 import Foundation
 import Payments
 
@@ -48,24 +49,9 @@ public struct DemoOrder: Sendable, Hashable {
     public static func sample(
         channel: ChannelID, outTradeNo: String, amountFen: Int64, description: String, expiresAt: Date? = nil
     ) -> DemoOrder {
-        let merchant = DevStack.demoMerchants.first { $0.channel == channel }?.alias ?? "demo-\(channel.rawValue)"
-        var options: [String: JSONValue] = [:]
-        switch channel {
-        case .wechatV2:
-            options = ["trade_type": .string("NATIVE"), "product_id": .string("SKU1")]
-        case .wechatV3Combine:
-            let first = amountFen / 2
-            options = ["sub_orders": .array([
-                .object(["out_trade_no": .string(outTradeNo + "A"), "amount_fen": .integer(first), "description": .string("sub-order A")]),
-                .object(["out_trade_no": .string(outTradeNo + "B"), "amount_fen": .integer(amountFen - first), "description": .string("sub-order B")]),
-            ])]
-        case .yungouos:
-            options = [:]
-        case .leshouying:
-            options = ["pay_type": .string("wechat"), "openid": .string("oDemoPayer0000000000000000001")]
-        case .storepos:
-            options = ["pay_type": .string("wechat")]
-        }
+        let demo = ChannelCatalog.descriptor(channel)?.demo
+        let merchant = demo?.alias ?? "demo-\(channel.rawValue)"
+        let options = demo?.orderOptions(outTradeNo, amountFen) ?? [:]
         return DemoOrder(
             outTradeNo: outTradeNo, merchant: merchant, channel: channel, amountFen: amountFen, description: description,
             expiresAt: expiresAt, options: options)
