@@ -1,5 +1,6 @@
 import ArgumentParser
 import Fleet
+import FleetDev
 import Foundation
 import Kafka
 import Logging
