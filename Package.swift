@@ -27,6 +27,15 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
+        // MARK: Observability (log keys, metric names and instruments shared by every module)
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
         // MARK: Kafka
         .systemLibrary(
             name: "CRdKafka",
@@ -38,6 +47,7 @@ let package = Package(
             name: "Kafka",
             dependencies: [
                 "CRdKafka",
+                "Observability",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -50,6 +60,8 @@ let package = Package(
         .target(
             name: "Payments",
             dependencies: [
+                "Observability",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,6 +74,7 @@ let package = Package(
             name: "WeChatPay",
             dependencies: [
                 "Payments",
+                "Observability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -96,6 +109,7 @@ let package = Package(
             name: "Fleet",
             dependencies: [
                 "Kafka", "Payments", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
+                "Observability",
                 "Sandbox",  // `payfleet dev` and the end-to-end tests run the vendor simulator in-process
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -163,6 +177,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Observability",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -183,6 +201,7 @@ let package = Package(
 var vendorDeps: [Target.Dependency] {
     [
         "Payments",
+        "Observability",
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Payments
+import Observability
 
 /// WeChat Pay v2 (`wechat-v2`): `pay/unifiedorder` (NATIVE or JSAPI), `pay/orderquery`,
 /// `pay/closeorder` and the XML payment notification.
@@ -151,7 +152,7 @@ public struct WeChatV2Channel: PaymentChannel {
             response = try await call("/pay/unifiedorder", fields)
         } catch where error.code == .timeout {
             // The request may have reached WeChat: the outcome is unknown, query it.
-            logger.debug("wechat v2 create timed out", metadata: ["out_trade_no": "\(order.outTradeNo)"])
+            logger.debug("wechat v2 create timed out", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: [:])
         }
         return try createOutcome(response, tradeType: tradeType)
@@ -380,7 +381,7 @@ public struct WeChatV2Channel: PaymentChannel {
                 lastError = error
                 if attempt + 1 < baseURLs.count {
                     logger.notice("wechat v2 primary host failed, trying the backup host", metadata: [
-                        "merchant": "\(merchant)", "path": "\(path)", "error": "\(error.code.rawValue)",
+                        LogKey.merchant: "\(merchant)", LogKey.path: "\(path)", LogKey.error: "\(error.code.rawValue)",
                     ])
                 }
             }

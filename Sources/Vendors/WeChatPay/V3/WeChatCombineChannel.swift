@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Payments
 import _CryptoExtras
+import Observability
 
 /// WeChat Pay APIv3 combine (合单) Native (`wechat-v3-combine`): combine create, query and close,
 /// the trade bill, and the encrypted payment notification.
@@ -539,7 +540,7 @@ public struct WeChatCombineChannel: PaymentChannel {
                     lastError = error
                     if attempt + 1 < baseURLs.count {
                         logger.notice("wechat v3 primary host failed, trying the backup host", metadata: [
-                            "path": "\(pathAndQuery)", "error": "\(error.code.rawValue)",
+                            LogKey.path: "\(pathAndQuery)", LogKey.error: "\(error.code.rawValue)",
                         ])
                     }
                 }
