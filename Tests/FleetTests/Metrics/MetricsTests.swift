@@ -20,11 +20,11 @@ struct MetricsTests {
 
     // MARK: Worker
 
-    @Test("a dead-lettered request counts one dead letter with its reason and role, and no event")
+    @Test("a dead-lettered request without an order counts one dead letter with its reason and role, and no event")
     func workerDeadLetter() throws {
         let metrics = TestMetrics()
         let instruments = WorkerInstruments(group: "payfleet-worker", factory: metrics)
-        let rejection = try #require(Self.rejection(OrderRequestDecoder().decode(value: Data("{not json".utf8), key: "T-1")))
+        let rejection = try #require(Self.rejection(OrderRequestDecoder().decode(value: Data("{not json".utf8), key: nil)))
         #expect(rejection.reason == .malformedJSON)
 
         instruments.acknowledged(OrderMachine.rejection(rejection, now: Date()))
