@@ -32,6 +32,12 @@ public final class InstrumentFamily<Key: Hashable & Sendable, Instrument: Sendab
     }
 }
 
+/// The key of a metric without labels whose instrument is made on first use (so it is not
+/// exported before anything records it).
+public enum Unlabeled: Hashable, Sendable {
+    case instance
+}
+
 extension MetricDefinition {
     /// `values` paired with the label names; one label set per metric whatever the caller passes.
     func dimensions(_ values: [String]) -> [(String, String)] {
@@ -65,6 +71,14 @@ extension MetricDefinition {
     ) -> InstrumentFamily<Key, Counter> {
         let name = self.name
         return InstrumentFamily(self, labelValues: labelValues) { Counter(label: name, dimensions: $0, factory: factory) }
+    }
+
+    /// The floating-point counters (e.g. seconds) of a labelled metric, keyed by `Key`.
+    public func floatingPointCounters<Key>(
+        factory: any MetricsFactory, labelValues: @escaping @Sendable (Key) -> [String]
+    ) -> InstrumentFamily<Key, FloatingPointCounter> {
+        let name = self.name
+        return InstrumentFamily(self, labelValues: labelValues) { FloatingPointCounter(label: name, dimensions: $0, factory: factory) }
     }
 
     /// The histograms (seconds) of a labelled metric, keyed by `Key`.

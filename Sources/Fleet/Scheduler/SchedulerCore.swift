@@ -295,14 +295,14 @@ actor SchedulerCore {
                 let stale = consumer.pausedPartitions.intersection(event.partitions)
                 if !stale.isEmpty { try? consumer.resume(Array(stale)) }
             }
-            logger.info("delay partitions assigned", metadata: ["partitions": "\(event.partitions.count)"])
+            logger.info("delay partitions assigned", metadata: [LogKey.partitions: "\(event.partitions.count)"])
         case .revoked:
             storeOffsets(of: event.partitions)
             forget(event.partitions)
-            logger.info("delay partitions revoked", metadata: ["partitions": "\(event.partitions.count)"])
+            logger.info("delay partitions revoked", metadata: [LogKey.partitions: "\(event.partitions.count)"])
         default:
             forget(event.partitions)
-            logger.warning("delay partitions lost", metadata: ["partitions": "\(event.partitions.count)"])
+            logger.warning("delay partitions lost", metadata: [LogKey.partitions: "\(event.partitions.count)"])
         }
         instruments.paused(partitions: pausedCount)
     }

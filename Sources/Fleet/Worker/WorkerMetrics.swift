@@ -67,9 +67,9 @@ struct WorkerInstruments: Sendable {
     private let deadLetters: InstrumentFamily<RejectionReason, Counter>
     private let reroutes: InstrumentFamily<String, Counter>
     /// `payfleet_worker_restored_records_total`: order-state records read while restoring partitions.
-    let restoredRecords: Counter
+    private let restoredRecords: InstrumentFamily<Unlabeled, Counter>
     /// `payfleet_worker_restore_seconds_total`: time spent restoring partitions' orders.
-    let restoreSeconds: FloatingPointCounter
+    private let restoreSeconds: InstrumentFamily<Unlabeled, FloatingPointCounter>
     /// `payfleet_worker_orders{state}`: orders held in memory, live or terminal.
     private let orders: InstrumentFamily<OrderStateClass, Gauge>
 
@@ -84,8 +84,8 @@ struct WorkerInstruments: Sendable {
         events = MetricDefinition.paymentEvents.counters(factory: factory) { (kind: PaymentEvent.Kind) in [kind.shortName] }
         deadLetters = MetricDefinition.deadLetterCounters(role: .worker, factory: factory)
         reroutes = MetricDefinition.requestsRerouted.counters(factory: factory) { (topic: String) in [topic] }
-        restoredRecords = MetricDefinition.workerRestoredRecords.counter(factory: factory)
-        restoreSeconds = MetricDefinition.workerRestoreSeconds.floatingPointCounter(factory: factory)
+        restoredRecords = MetricDefinition.workerRestoredRecords.counters(factory: factory) { (_: Unlabeled) in [] }
+        restoreSeconds = MetricDefinition.workerRestoreSeconds.floatingPointCounters(factory: factory) { (_: Unlabeled) in [] }
         orders = MetricDefinition.workerOrders.gauges(factory: factory) { (state: OrderStateClass) in [state.rawValue] }
     }
 
@@ -135,8 +135,8 @@ struct WorkerInstruments: Sendable {
 
     /// One restore of assigned partitions: `records` order-state records read in `duration`.
     func restored(records: Int, duration: Duration) {
-        restoredRecords.increment(by: records)
+        restoredRecords[.instance].increment(by: records)
         let parts = duration.components
-        restoreSeconds.increment(by: Double(parts.seconds) + Double(parts.attoseconds) / 1e18)
+        restoreSeconds[.instance].increment(by: Double(parts.seconds) + Double(parts.attoseconds) / 1e18)
     }
 }
