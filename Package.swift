@@ -27,6 +27,15 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
+        // MARK: Observability (log keys, metric names and instruments shared by every module)
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
         // MARK: Kafka
         .systemLibrary(
             name: "CRdKafka",
@@ -38,6 +47,7 @@ let package = Package(
             name: "Kafka",
             dependencies: [
                 "CRdKafka",
+                "Observability",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -52,6 +62,8 @@ let package = Package(
         .target(
             name: "Payments",
             dependencies: [
+                "Observability",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,6 +76,7 @@ let package = Package(
             name: "WeChatPay",
             dependencies: [
                 "Payments",
+                "Observability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -98,6 +111,7 @@ let package = Package(
             name: "Fleet",
             dependencies: [
                 "Kafka", "Payments", "WeChatPay", "YunGouOS", "Leshouying", "StorePOS",
+                "Observability",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,6 +191,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Observability",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -197,6 +215,7 @@ let package = Package(
 var vendorDeps: [Target.Dependency] {
     [
         "Payments",
+        "Observability",
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Logging", package: "swift-log"),

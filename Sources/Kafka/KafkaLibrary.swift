@@ -1,6 +1,7 @@
 import CRdKafka
 import Logging
 import NIOConcurrencyHelpers
+import Observability
 
 /// Facts about the librdkafka this process runs on.
 public enum KafkaLibrary {
@@ -24,7 +25,7 @@ public enum KafkaLibrary {
         if first {
             logger.info(
                 "librdkafka loaded",
-                metadata: ["librdkafka.version": "\(versionString)", "librdkafka.features": "\(builtinFeatures)"])
+                metadata: [LogKey.librdkafkaVersion: "\(versionString)", LogKey.librdkafkaFeatures: "\(builtinFeatures)"])
         }
         guard version >= minimumVersion else {
             throw KafkaError(

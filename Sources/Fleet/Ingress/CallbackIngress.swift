@@ -30,11 +30,13 @@ public struct CallbackIngress: Sendable {
     private let settings: IngressSettings
     private let logger: Logger
     private let sampler: RejectionSampler
+    private let instruments: IngressInstruments
 
     public init(
         settings: IngressSettings, publisher: any RecordPublisher, logger: Logger, sampler: RejectionSampler? = nil,
-        lookup: @escaping MerchantLookup
+        instruments: IngressInstruments = IngressInstruments(), lookup: @escaping MerchantLookup
     ) {
+        self.instruments = instruments
         self.settings = settings
         self.publisher = publisher
         self.logger = logger
@@ -46,13 +48,9 @@ public struct CallbackIngress: Sendable {
     public func handle(_ request: IngressRequest) async -> IngressResult {
         let started = ContinuousClock.now
         let result = await route(request)
-        let channelLabel = ChannelID(rawValue: request.channel)?.rawValue ?? "unknown"
-        var dimensions = [("channel", channelLabel), ("outcome", result.outcome.rawValue)]
-        if let reason = result.reason { dimensions.append(("reason", reason)) }
-        Counter(label: MetricName.ingressCallbacks, dimensions: dimensions).increment()
-        let elapsed = ContinuousClock.now - started
-        Metrics.Timer(label: MetricName.ingressAckDuration, dimensions: [("channel", channelLabel)])
-            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        instruments.answered(
+            channel: ChannelID(rawValue: request.channel), outcome: result.outcome, reason: result.reason,
+            duration: ContinuousClock.now - started)
         return result
     }
 
@@ -148,7 +146,7 @@ public struct CallbackIngress: Sendable {
         detail: String, logger: Logger
     ) async {
         guard let admitted = sampler.admit(sampleKey) else {
-            Counter(label: MetricName.ingressSamplesDropped, dimensions: [("reason", label)]).increment()
+            instruments.sampleDropped(reason: label)
             return
         }
         var originalHeaders = [
@@ -165,7 +163,7 @@ public struct CallbackIngress: Sendable {
         let letter = DeadLetter(
             reason: reason, detail: detail, sourceTopic: "http:" + request.path, sourcePartition: -1, sourceOffset: -1,
             role: "ingress", key: nil, value: Data(request.body), originalHeaders: originalHeaders)
-        Counter(label: MetricName.deadLetters, dimensions: [("reason", reason.rawValue), ("role", "ingress")]).increment()
+        instruments.deadLettered(reason: reason)
         switch await PublishDeadline.publish(letter.message(topic: settings.deadLettersTopic), via: publisher, within: settings.acknowledgementTimeout) {
         case .acknowledged:
             logger.notice("callback refused, sample sent to dead-letters", metadata: [

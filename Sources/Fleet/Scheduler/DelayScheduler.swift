@@ -20,12 +20,14 @@ public final class DelayScheduler: Service, Sendable {
     /// Lateness and counts since start (for benchmarks and tests in the same process).
     public let statistics = SchedulerStatistics()
     private let component = "scheduler"
+    private let instruments: SchedulerInstruments
 
     public init(kafka: KafkaConfiguration, settings: SchedulerSettings, health: HealthState, logger: Logger) {
         self.kafka = kafka
         self.settings = settings
         self.health = health
         self.logger = logger
+        self.instruments = SchedulerInstruments(group: settings.groupID)
         health.register(component: component)
     }
 
@@ -33,7 +35,8 @@ public final class DelayScheduler: Service, Sendable {
         var producerKafka = kafka
         producerKafka.clientID = kafka.clientID + "-scheduler"
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: producerKafka), logger: logger)
-        let core = SchedulerCore(settings: settings, publisher: producer, statistics: statistics, health: health, logger: logger)
+        let core = SchedulerCore(
+            settings: settings, publisher: producer, statistics: statistics, instruments: instruments, health: health, logger: logger)
         var consumerKafka = kafka
         consumerKafka.clientID = kafka.clientID + "-scheduler"
         // Fetch promptly after a resume: a woken partition's head is due within the resume lead.
@@ -120,10 +123,7 @@ public final class DelayScheduler: Service, Sendable {
             "tiers": "\(settings.tiers.map(\.name).joined(separator: ","))",
         ])
         for try await message in consumer.messages {
-            Counter(label: MetricName.consumedMessages, dimensions: [
-                ("messaging_system", "kafka"), ("messaging_destination_name", message.topic),
-                ("messaging_consumer_group_name", settings.groupID),
-            ]).increment()
+            instruments.messaging.consumed(topic: message.topic)
             await core.handle(message)
         }
     }
@@ -147,17 +147,17 @@ public final class DelayScheduler: Service, Sendable {
     }
 
     private func updatePendingGauge(core: SchedulerCore, consumer: KafkaConsumer) async {
-        var pending: [String: Int64] = [:]
-        for tier in settings.tiers { pending[tier.name] = 0 }
+        var pending: [DelayTier: Int64] = [:]
+        for tier in settings.tiers { pending[tier] = 0 }
         for (source, position) in await core.positions() {
             guard let tier = settings.tiers.first(where: { $0.topic == source.topic }),
                   let marks = try? await consumer.watermarks(topic: source.topic, partition: source.partition, timeout: .seconds(2))
             else { continue }
             let from = position ?? marks.low
-            pending[tier.name, default: 0] += max(0, marks.high - from)
+            pending[tier, default: 0] += max(0, marks.high - from)
         }
         for (tier, count) in pending {
-            Gauge(label: MetricName.timersPending, dimensions: [("tier", tier)]).record(count)
+            instruments.pending(tier: tier, count: count)
         }
     }
 }

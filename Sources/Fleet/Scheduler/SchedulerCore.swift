@@ -11,6 +11,7 @@ actor SchedulerCore {
     private let settings: SchedulerSettings
     private let publisher: any RecordPublisher
     private let statistics: SchedulerStatistics
+    private let instruments: SchedulerInstruments
     private let health: HealthState
     private let logger: Logger
     private var consumer: KafkaConsumer?
@@ -21,7 +22,11 @@ actor SchedulerCore {
     private var wake: (task: Task<Void, Never>, at: Int64, token: Int)?
     private var nextWakeToken = 0
 
-    init(settings: SchedulerSettings, publisher: any RecordPublisher, statistics: SchedulerStatistics, health: HealthState, logger: Logger) {
+    init(
+        settings: SchedulerSettings, publisher: any RecordPublisher, statistics: SchedulerStatistics,
+        instruments: SchedulerInstruments, health: HealthState, logger: Logger
+    ) {
+        self.instruments = instruments
         self.settings = settings
         self.planner = TimerPlanner(tiers: settings.tiers, resumeLead: settings.resumeLead)
         self.publisher = publisher
@@ -236,18 +241,16 @@ actor SchedulerCore {
     }
 
     private func sent(_ source: KafkaTopicPartition, offset: Int64, generation: Int, due: Int64, emit: Bool, topic: String) {
-        let tierName = planner.tier(topic: source.topic)?.name ?? "unknown"
+        let tier = planner.tier(topic: source.topic)
         if emit {
             let lateness = Self.nowMilliseconds() - due
             statistics.recordEmission(latenessMilliseconds: lateness)
-            Metrics.Timer(label: MetricName.schedulerLateness).recordMilliseconds(max(0, lateness))
-            Counter(label: MetricName.schedulerJobs, dimensions: [("tier", tierName), ("action", "emitted")]).increment()
+            instruments.emitted(tier: tier, latenessMilliseconds: lateness)
         } else {
             statistics.recordHop()
-            Counter(label: MetricName.schedulerJobs, dimensions: [("tier", tierName), ("action", "hopped")]).increment()
+            instruments.hopped(tier: tier)
         }
-        Counter(label: MetricName.sentMessages, dimensions: [("messaging_system", "kafka"), ("messaging_destination_name", topic)])
-            .increment()
+        instruments.messaging.sent(topic: topic)
         finish(source, offset: offset, generation: generation)
     }
 
@@ -272,7 +275,7 @@ actor SchedulerCore {
         let logger = self.logger
         let topic = settings.deadLettersTopic
         statistics.recordInvalid()
-        Counter(label: MetricName.deadLetters, dimensions: [("reason", RejectionReason.missingDueAt.rawValue), ("role", "scheduler")]).increment()
+        instruments.invalid(tier: planner.tier(topic: source.topic), reason: letter.reason)
         return Task {
             var attempt = 0
             while true {
@@ -331,7 +334,7 @@ actor SchedulerCore {
             try? consumer.resume([source])
             return
         }
-        Gauge(label: MetricName.schedulerPausedPartitions).record(pausedCount)
+        instruments.paused(partitions: pausedCount)
     }
 
     private func wake(_ source: KafkaTopicPartition, generation: Int) {
@@ -347,7 +350,7 @@ actor SchedulerCore {
                 LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
             ])
         }
-        Gauge(label: MetricName.schedulerPausedPartitions).record(pausedCount)
+        instruments.paused(partitions: pausedCount)
     }
 
     private var pausedCount: Int { partitions.values.count { $0.waiting != nil } }
@@ -368,16 +371,16 @@ actor SchedulerCore {
                 let stale = consumer.pausedPartitions.intersection(event.partitions)
                 if !stale.isEmpty { try? consumer.resume(Array(stale)) }
             }
-            logger.info("delay partitions assigned", metadata: ["partitions": "\(event.partitions.count)"])
+            logger.info("delay partitions assigned", metadata: [LogKey.partitions: "\(event.partitions.count)"])
         case .revoked:
             storeOffsets(of: event.partitions)
             forget(event.partitions)
-            logger.info("delay partitions revoked", metadata: ["partitions": "\(event.partitions.count)"])
+            logger.info("delay partitions revoked", metadata: [LogKey.partitions: "\(event.partitions.count)"])
         default:
             forget(event.partitions)
-            logger.warning("delay partitions lost", metadata: ["partitions": "\(event.partitions.count)"])
+            logger.warning("delay partitions lost", metadata: [LogKey.partitions: "\(event.partitions.count)"])
         }
-        Gauge(label: MetricName.schedulerPausedPartitions).record(pausedCount)
+        instruments.paused(partitions: pausedCount)
     }
 
     private func forget(_ sources: [KafkaTopicPartition]) {

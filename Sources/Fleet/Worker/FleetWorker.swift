@@ -32,7 +32,7 @@ public final class FleetWorker: Service, Sendable {
     private let registry: ChannelRegistry
     private let logger: Logger
     private let health: HealthState
-    private let metrics: WorkerMetrics
+    private let metrics: WorkerInstruments
     private let ready = Mutex(false)
     private let loopTask = Mutex<Task<Void, any Error>?>(nil)
     private let shutdownRequested = Mutex(false)
@@ -53,7 +53,7 @@ public final class FleetWorker: Service, Sendable {
         self.registry = channels
         self.logger = logger
         self.health = health
-        self.metrics = WorkerMetrics(group: settings.groupID)
+        self.metrics = WorkerInstruments(group: settings.groupID)
         health.register(component: Self.healthComponent)
     }
 

@@ -17,7 +17,7 @@ struct MessageProcessor: Sendable {
     let registry: ChannelRegistry
     let configuration: OrderMachineConfiguration
     let writer: OutputWriter
-    let metrics: WorkerMetrics
+    let metrics: WorkerInstruments
     let logger: Logger
     /// Which partition owns each key; `nil` skips the check (tests that feed messages directly).
     let ownership: PartitionOwnership?
@@ -85,12 +85,12 @@ struct MessageProcessor: Sendable {
         do throws(RequestRejection) {
             record = try CallbackRecord.decode(key: message.keyString, value: message.value, headers: message.headers)
         } catch {
-            metrics.callback(channel: "unknown", result: error.reason.rawValue)
+            metrics.callback(channel: nil, result: .refused(error.reason))
             try await deadLetter(message, error.reason, error.detail, logger: logger)
             return .unchanged
         }
         guard let channel = registry.channel(for: record.merchant) else {
-            metrics.callback(channel: "unknown", result: RejectionReason.unknownMerchant.rawValue)
+            metrics.callback(channel: nil, result: .refused(.unknownMerchant))
             let event = OrderMachine.anomalyEvent(
                 outTradeNo: record.outTradeNo, state: state, kind: RejectionReason.unknownMerchant.rawValue,
                 detail: "a callback arrived for merchant \(OrderRequestDecoder.clip(record.merchant)), which is not configured",
@@ -103,10 +103,10 @@ struct MessageProcessor: Sendable {
         let check: CallbackCheck
         do throws(CallbackError) {
             check = .verified(try await channel.verifyCallback(record.raw))
-            metrics.callback(channel: channel.channel.rawValue, result: "verified")
+            metrics.callback(channel: channel.channel, result: .verified)
         } catch {
             check = .rejected(error)
-            metrics.callback(channel: channel.channel.rawValue, result: error.kind.rawValue)
+            metrics.callback(channel: channel.channel, result: .notVerified(error.kind))
             logger.notice("callback not accepted", metadata: [LogKey.reason: "\(error.kind.rawValue)", LogKey.merchant: "\(record.merchant)"])
         }
         // The order's own account decides the rules; an unknown order uses the notify URL's account.
@@ -172,9 +172,9 @@ struct MessageProcessor: Sendable {
     private func perform(_ call: VendorCall, channel: any PaymentChannel, machine: inout OrderMachine, logger: Logger) async -> OrderStep {
         let clock = ContinuousClock()
         let start = clock.now
-        let channelName = channel.channel.rawValue
-        func record(_ outcome: String) {
-            metrics.vendorCall(channel: channelName, operation: call.operation, outcome: outcome, duration: clock.now - start)
+        let channelID = channel.channel
+        func record(_ error: ChannelError.Code?) {
+            metrics.vendorCall(channel: channelID, operation: .init(call), error: error, duration: clock.now - start)
         }
         switch call {
         case .create(let order):
@@ -198,10 +198,11 @@ struct MessageProcessor: Sendable {
         }
     }
 
-    static func outcome<T>(_ result: Result<T, ChannelError>) -> String {
+    /// The error code of a failed call (`nil`: the call answered; the metric's `outcome` is `ok`).
+    static func outcome<T>(_ result: Result<T, ChannelError>) -> ChannelError.Code? {
         switch result {
-        case .success: "ok"
-        case .failure(let error): error.code.rawValue
+        case .success: nil
+        case .failure(let error): error.code
         }
     }
 

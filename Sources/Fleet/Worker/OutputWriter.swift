@@ -5,7 +5,7 @@ import Logging
 /// Turns state-machine outputs into records and waits until the broker acknowledged all of them.
 struct OutputWriter: Sendable {
     let producer: KafkaProducer
-    let metrics: WorkerMetrics
+    let metrics: WorkerInstruments
     /// The role written into dead-letter headers.
     let role = "worker"
 
@@ -34,10 +34,7 @@ struct OutputWriter: Sendable {
     func write(_ outputs: [OrderOutput], input message: KafkaConsumerMessage, now: Date, logger: Logger) async throws {
         guard !outputs.isEmpty else { return }
         try await send(records(outputs, input: message, now: now), logger: logger)
-        for output in outputs {
-            if case .publish(let event) = output { metrics.event(type: event.kind.shortName) }
-            if case .deadLetter(let reason, _) = output { metrics.deadLetter(reason: reason.rawValue) }
-        }
+        metrics.acknowledged(outputs)
     }
 
     /// Sends `records` as they are (a mis-partitioned input forwarded to its owning partition) with
@@ -59,7 +56,7 @@ struct OutputWriter: Sendable {
             }
             count(Array(pending[..<firstFailure]))
             if case .failure(let error) = results[firstFailure] {
-                metrics.sent(topic: pending[firstFailure].topic, count: 1, error: error.shortDescription)
+                metrics.sent(topic: pending[firstFailure].topic, count: 1, errorType: error.shortDescription)
                 logger.warning(
                     "output not acknowledged; retrying",
                     metadata: [LogKey.topic: "\(pending[firstFailure].topic)", LogKey.error: "\(error)"])

@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Observability
 
 /// A topic to create.
 public struct KafkaNewTopic: Sendable, Hashable {
@@ -136,7 +137,7 @@ public final class KafkaAdminClient: Sendable {
             let configs = try await describeConfigs(existing, timeout: min(timeout, .seconds(5)))
             for (name, values) in configs { descriptions[name]?.configs = values }
         } catch let error as KafkaError {
-            logger.notice("the cluster did not describe topic configs; configs not verified", metadata: ["error": "\(error)"])
+            logger.notice("the cluster did not describe topic configs; configs not verified", metadata: [LogKey.error: "\(error)"])
         }
         return descriptions
     }

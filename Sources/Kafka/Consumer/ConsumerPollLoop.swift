@@ -2,6 +2,7 @@ import CRdKafka
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Observability
 
 extension KafkaConsumer {
     /// The body of the consumer's poll thread.
@@ -95,12 +96,12 @@ extension KafkaConsumer {
                     state.backPressurePaused = true
                     let list = RDKafkaTopicPartitionList(Array(state.assignment))
                     list.withPointer { _ = rd_kafka_pause_partitions(client.handle, $0) }
-                    logger.debug("consumer buffer full; pausing fetch", metadata: ["buffered": "\(count)"])
+                    logger.debug("consumer buffer full; pausing fetch", metadata: [LogKey.buffered: "\(count)"])
                 } else if state.backPressurePaused && count <= bufferSize / 2 {
                     state.backPressurePaused = false
                     let list = RDKafkaTopicPartitionList(Array(state.assignment.subtracting(state.userPaused)))
                     list.withPointer { _ = rd_kafka_resume_partitions(client.handle, $0) }
-                    logger.debug("consumer buffer drained; resuming fetch", metadata: ["buffered": "\(count)"])
+                    logger.debug("consumer buffer drained; resuming fetch", metadata: [LogKey.buffered: "\(count)"])
                 }
             }
         }
@@ -115,8 +116,8 @@ extension KafkaConsumer {
             logger.log(
                 level: level, "consumer error",
                 metadata: [
-                    "error": "\(String(cString: rd_kafka_err2name(err)))", "reason": "\(text)", "topic": "\(topic)",
-                    "partition": "\(message.pointee.partition)",
+                    LogKey.error: "\(String(cString: rd_kafka_err2name(err)))", LogKey.reason: "\(text)", LogKey.topic: "\(topic)",
+                    LogKey.partition: "\(message.pointee.partition)",
                 ])
         }
 
@@ -137,13 +138,13 @@ extension KafkaConsumer {
             if hasAssignment {
                 let err = rd_kafka_commit(rk, nil, 0)
                 if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
-                    logger.warning("commit on close failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(err)))"])
+                    logger.warning("commit on close failed", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(err)))"])
                 }
             }
             var closed = false
             if let queue = rd_kafka_queue_new(rk) {
                 if let error = rd_kafka_consumer_close_queue(rk, queue) {
-                    logger.warning("consumer close failed", metadata: ["error": "\(KafkaError.consuming(.consumer, "close", error))"])
+                    logger.warning("consumer close failed", metadata: [LogKey.error: "\(KafkaError.consuming(.consumer, "close", error))"])
                 } else {
                     // Serve the close queue with the event API: it also receives fetched messages, which
                     // rd_kafka_queue_poll_callback would assert on (rdkafka_queue.c "res != PASS").

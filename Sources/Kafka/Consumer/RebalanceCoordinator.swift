@@ -2,6 +2,7 @@ import CRdKafka
 import Dispatch
 import Logging
 import NIOConcurrencyHelpers
+import Observability
 
 /// Runs inside librdkafka's rebalance callback on the consumer's poll thread: applies the eager
 /// assignment change and blocks until the application's handler has finished (or timed out).
@@ -38,7 +39,7 @@ final class RebalanceCoordinator: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             let assignErr = rd_kafka_assign(rk, partitions)
             if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR {
-                logger.error("assigning partitions failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(assignErr)))"])
+                logger.error("assigning partitions failed", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(assignErr)))"])
             }
             let pauseAll = state.withLockedValue { state -> Bool in
                 state.assignment = Set(list)
@@ -54,7 +55,7 @@ final class RebalanceCoordinator: Sendable {
                     rd_kafka_resume_partitions(rk, partitions)
                 }
             }
-            logger.info("partitions assigned", metadata: ["partitions": "\(list.sorted().map(\.description).joined(separator: ","))"])
+            logger.info("partitions assigned", metadata: [LogKey.partitions: "\(list.sorted().map(\.description).joined(separator: ","))"])
             invoke(KafkaRebalance(kind: .assigned, partitions: list))
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -63,8 +64,8 @@ final class RebalanceCoordinator: Sendable {
             logger.info(
                 lost ? "partitions lost" : "partitions revoked",
                 metadata: [
-                    "partitions": "\(list.sorted().map(\.description).joined(separator: ","))",
-                    "buffered_messages_dropped": "\(dropped)",
+                    LogKey.partitions: "\(list.sorted().map(\.description).joined(separator: ","))",
+                    LogKey.bufferedMessagesDropped: "\(dropped)",
                 ])
             invoke(KafkaRebalance(kind: lost ? .lost : .revoked, partitions: list))
             rd_kafka_assign(rk, nil)
@@ -76,7 +77,7 @@ final class RebalanceCoordinator: Sendable {
             }
 
         default:
-            logger.error("rebalance error; dropping assignment", metadata: ["error": "\(String(cString: rd_kafka_err2str(err)))"])
+            logger.error("rebalance error; dropping assignment", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(err)))"])
             let all = state.withLockedValue { state -> [KafkaTopicPartition] in
                 defer {
                     state.assignment = []
@@ -102,7 +103,7 @@ final class RebalanceCoordinator: Sendable {
         if done.wait(timeout: .now() + .milliseconds(milliseconds)) == .timedOut {
             logger.error(
                 "rebalance handler did not finish in time; proceeding",
-                metadata: ["event": "\(event.kind)", "timeout_ms": "\(milliseconds)"])
+                metadata: [LogKey.event: "\(event.kind)", LogKey.timeoutMilliseconds: "\(milliseconds)"])
             task.cancel()
         }
     }

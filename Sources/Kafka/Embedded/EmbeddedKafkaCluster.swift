@@ -1,6 +1,7 @@
 import CRdKafka
 import Logging
 import NIOConcurrencyHelpers
+import Observability
 
 /// librdkafka's built-in mock cluster (real Kafka wire protocol on loopback) running in this process.
 ///
@@ -42,7 +43,7 @@ public final class EmbeddedKafkaCluster: Sendable {
         self.brokerCount = brokers
         self.logger = logger
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mock))
-        logger.info("embedded Kafka cluster started", metadata: ["bootstrap.servers": "\(bootstrapServers)", "brokers": "\(brokers)"])
+        logger.info("embedded Kafka cluster started", metadata: [LogKey.bootstrapServers: "\(bootstrapServers)", LogKey.brokers: "\(brokers)"])
     }
 
     deinit {

@@ -1,6 +1,7 @@
 import CRdKafka
 import Logging
 import NIOConcurrencyHelpers
+import Observability
 
 /// The object librdkafka's callbacks reach through the handle's opaque pointer.
 ///
@@ -71,7 +72,7 @@ final class RDKafkaClientContext: @unchecked Sendable {
         case 5, 6: mapped = .info
         default: mapped = .debug
         }
-        logger.log(level: mapped, "\(message)", metadata: ["librdkafka.facility": "\(facility)"])
+        logger.log(level: mapped, "\(message)", metadata: [LogKey.librdkafkaFacility: "\(facility)"])
     }
 
     static let transientFacilities: Set<String> = [
@@ -86,18 +87,18 @@ final class RDKafkaClientContext: @unchecked Sendable {
             let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let error = KafkaError.rd(.fatal, "librdkafka fatal error: \(text)", original)
             fatalError.withLockedValue { if $0 == nil { $0 = error } }
-            logger.critical("librdkafka fatal error", metadata: ["error": "\(error)"])
+            logger.critical("librdkafka fatal error", metadata: [LogKey.error: "\(error)"])
             return
         }
         switch err {
         case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR__TIMED_OUT:
-            logger.notice("Kafka connection trouble (librdkafka retries)", metadata: ["reason": "\(reason)"])
+            logger.notice("Kafka connection trouble (librdkafka retries)", metadata: [LogKey.reason: "\(reason)"])
         case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-            logger.warning("all Kafka brokers are down (librdkafka keeps retrying)", metadata: ["reason": "\(reason)"])
+            logger.warning("all Kafka brokers are down (librdkafka keeps retrying)", metadata: [LogKey.reason: "\(reason)"])
         default:
             logger.error(
                 "librdkafka error",
-                metadata: ["error": "\(String(cString: rd_kafka_err2name(err)))", "reason": "\(reason)"])
+                metadata: [LogKey.error: "\(String(cString: rd_kafka_err2name(err)))", LogKey.reason: "\(reason)"])
         }
     }
 }

@@ -2,6 +2,7 @@ import CRdKafka
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Observability
 
 /// Reads partitions outside any consumer group, from the beginning up to the high watermark measured
 /// when the read starts — e.g. restoring a compacted changelog partition (`payfleet.order-state`)
@@ -169,7 +170,7 @@ public final class KafkaPartitionReader: Sendable {
                         {
                             failure = failure ?? KafkaError.rd(.consumer, "reading \(topic)[\(m.partition)]: \(text)", m.err)
                         } else {
-                            logger.notice("partition read error (retrying)", metadata: ["error": "\(text)"])
+                            logger.notice("partition read error (retrying)", metadata: [LogKey.error: "\(text)"])
                         }
                     } else if m.offset < target {
                         messages.append(KafkaConsumerMessage(UnsafePointer(message)))

@@ -1,4 +1,5 @@
 import Logging
+import Observability
 
 /// What ``TopicApplier/apply(_:replicationFactor:)`` did.
 public struct TopicApplyReport: Sendable {
@@ -41,7 +42,7 @@ public struct TopicApplier: Sendable {
         try checkCoPartitioning(catalog, existing: existing, includeMissing: false)
 
         if !missing.isEmpty {
-            logger.info("creating topics", metadata: ["topics": "\(missing.map(\.name).joined(separator: ","))"])
+            logger.info("creating topics", metadata: [LogKey.topics: "\(missing.map(\.name).joined(separator: ","))"])
             let results: [String: KafkaError?]
             do {
                 results = try await admin.createTopics(missing.map { $0.newTopic(replicationFactor: replicationFactor) }, timeout: timeout)
@@ -56,7 +57,7 @@ public struct TopicApplier: Sendable {
                 case .some(.none):
                     report.created.append(topic.name)
                 case .some(.some(let error)) where KafkaAdminClient.isTopicAlreadyExists(error):
-                    logger.info("topic was created concurrently", metadata: ["topic": "\(topic.name)"])
+                    logger.info("topic was created concurrently", metadata: [LogKey.topic: "\(topic.name)"])
                 case .some(.some(let error)):
                     throw error
                 case .none:

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Metrics
+import Observability
 import Payments
 
 /// A 乐收赢 answer to `/v3/minipay`, `/v3/queryorder` or `/v3/closeorder`, decoded the way the
@@ -219,9 +219,9 @@ public enum LeshouyingMessages {
     /// The meaning of `message`; an unmatched one is logged and counted, and `nil` is returned.
     static func classify(_ message: String, api: String, logger: Logger) -> MessageMeaning? {
         if let meaning = table.meaning(of: message) { return meaning }
-        Counter(label: "payfleet_vendor_unmatched_messages_total", dimensions: [("channel", "leshouying")]).increment()
+        VendorInstruments.shared.unmatchedMessage(channel: .leshouying)
         logger.warning("vendor message matches no known phrase; the order will be queried", metadata: [
-            "channel": "leshouying", "api": "\(api)", "vendor_message": "\(message.prefix(200))",
+            LogKey.channel: "leshouying", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
         ])
         return nil
     }

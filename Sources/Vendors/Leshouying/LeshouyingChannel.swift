@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOHTTP1
 import Payments
+import Observability
 
 /// The `leshouying` channel: 乐收赢 mini-program pay (`/v3/minipay`, WeChat `pay_type=400` and
 /// Alipay `300`), `/v3/queryorder`, `/v3/closeorder`, and its JSON callbacks.
@@ -135,7 +136,7 @@ public struct LeshouyingChannel: PaymentChannel {
         do {
             answer = try await call("/v3/minipay", parameters)
         } catch where error.code == .timeout {
-            logger.debug("leshouying create outcome unknown", metadata: ["out_trade_no": "\(order.outTradeNo)"])
+            logger.debug("leshouying create outcome unknown", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: memo)
         }
         return try answer.createOutcome(

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Metrics
+import Observability
 import Payments
 
 /// A storepos (超赢) v2 gateway answer, decoded the way `parameters.md` and the API pages document
@@ -198,9 +198,9 @@ public enum StorePOSMessages {
     ])
 
     static func recordUnmatched(_ message: String, api: String, logger: Logger) {
-        Counter(label: "payfleet_vendor_unmatched_messages_total", dimensions: [("channel", "storepos")]).increment()
+        VendorInstruments.shared.unmatchedMessage(channel: .storepos)
         logger.warning("vendor message matches no known phrase; the order will be queried", metadata: [
-            "channel": "storepos", "api": "\(api)", "vendor_message": "\(message.prefix(200))",
+            LogKey.channel: "storepos", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
         ])
     }
 }

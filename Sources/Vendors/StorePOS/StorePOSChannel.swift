@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOHTTP1
 import Payments
+import Observability
 
 /// The `storepos` channel: 超赢 主扫预下单 v2 (`PreOrder_WECHAT` / `PreOrder_ALIPAY` /
 /// `PreOrder_ECNY` on `/v2/UnifiedPay/Gateway`), `orderquery`, `cancel` as the close, and callbacks.
@@ -214,7 +215,7 @@ public struct StorePOSChannel: PaymentChannel {
         } catch where error.code == .timeout || error.code == .unreachable || error.code == .vendorUnavailable {
             // "当出现网络异常、超时…商户系统等待5秒后调用订单查询"
             logger.debug("storepos create outcome unknown", metadata: [
-                "out_trade_no": "\(order.outTradeNo)", "reason": "\(error.code.rawValue)",
+                LogKey.outTradeNo: "\(order.outTradeNo)", LogKey.reason: "\(error.code.rawValue)",
             ])
             return .pending(.unknownResult, memo: memo)
         }

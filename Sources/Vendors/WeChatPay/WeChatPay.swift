@@ -1,4 +1,5 @@
 import Logging
+import Observability
 import Payments
 
 /// WeChat Pay: the v2 `unifiedorder` channel (`wechat-v2`, ``WeChatV2Channel``) and the APIv3
@@ -69,7 +70,7 @@ public enum WeChatPay {
                 lastError = error
                 if attempt + 1 < baseURLs.count {
                     var metadata = metadata
-                    metadata["error"] = "\(error.code.rawValue)"
+                    metadata[LogKey.error] = "\(error.code.rawValue)"
                     logger.notice("wechat \(api) primary host failed, trying the backup host", metadata: metadata)
                 }
             }

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Metrics
+import Observability
 import Payments
 
 /// A YunGouOS answer, `{code, msg, data}`, decoded the way the vendor documents it.
@@ -142,19 +142,17 @@ public enum YunGouOSMessages {
     /// The meaning of `message`; an unmatched one is logged and counted, and `nil` is returned.
     static func classify(_ message: String, api: String, logger: Logger) -> MessageMeaning? {
         if let meaning = table.meaning(of: message) { return meaning }
-        UnmatchedVendorMessages.record(channel: "yungouos", api: api, message: message, logger: logger)
+        UnmatchedVendorMessages.record(channel: .yungouos, api: api, message: message, logger: logger)
         return nil
     }
 }
 
 /// `payfleet_vendor_unmatched_messages_total{channel}`: vendor messages no table entry explains.
 enum UnmatchedVendorMessages {
-    static let metric = "payfleet_vendor_unmatched_messages_total"
-
-    static func record(channel: String, api: String, message: String, logger: Logger) {
-        Counter(label: metric, dimensions: [("channel", channel)]).increment()
+    static func record(channel: ChannelID, api: String, message: String, logger: Logger) {
+        VendorInstruments.shared.unmatchedMessage(channel: channel)
         logger.warning("vendor message matches no known phrase; the order will be queried", metadata: [
-            "channel": "\(channel)", "api": "\(api)", "vendor_message": "\(message.prefix(200))",
+            LogKey.channel: "\(channel.rawValue)", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
         ])
     }
 }

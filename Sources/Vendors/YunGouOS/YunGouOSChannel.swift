@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOHTTP1
 import Payments
+import Observability
 
 /// The `yungouos` channel: YunGouOS WeChat Native pay (`nativePay`), order query
 /// (`getPayOrderInfo`, throttled per order), `closeOrder`, and its payment callbacks.
@@ -99,7 +100,7 @@ public struct YunGouOSChannel: PaymentChannel {
         do {
             answer = try await post("/api/pay/wxpay/nativePay", parameters)
         } catch where error.code == .timeout {
-            logger.debug("yungouos create outcome unknown", metadata: ["out_trade_no": "\(order.outTradeNo)"])
+            logger.debug("yungouos create outcome unknown", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: [:])
         }
         return try answer.createOutcome(qrType: type, memo: memo, logger: logger)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Payments
+import Observability
 
 /// WeChat Pay v2 (`wechat-v2`): `pay/unifiedorder` (NATIVE or JSAPI), `pay/orderquery`,
 /// `pay/closeorder` and the XML payment notification.
@@ -137,7 +138,7 @@ public struct WeChatV2Channel: PaymentChannel {
             response = try await call("/pay/unifiedorder", fields)
         } catch where error.code == .timeout {
             // The request may have reached WeChat: the outcome is unknown, query it.
-            logger.debug("wechat v2 create timed out", metadata: ["out_trade_no": "\(order.outTradeNo)"])
+            logger.debug("wechat v2 create timed out", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: [:])
         }
         return try createOutcome(response, tradeType: tradeType)
@@ -354,7 +355,7 @@ public struct WeChatV2Channel: PaymentChannel {
         signed["sign"] = signType.sign(fields, key: apiKey)
         let body = Array(WeChatXML.encode(signed).utf8)
         return try await WeChatPay.withFailover(
-            baseURLs, logger: logger, api: "v2", metadata: ["merchant": "\(merchant)", "path": "\(path)"]
+            baseURLs, logger: logger, api: "v2", metadata: [LogKey.merchant: "\(merchant)", LogKey.path: "\(path)"]
         ) { base async throws(ChannelError) in
             let response = try await http.send(
                 method: .POST, url: base + path,

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Payments
 import _CryptoExtras
+import Observability
 
 /// WeChat Pay APIv3 combine (合单) Native (`wechat-v3-combine`): combine create, query and close,
 /// the trade bill, and the encrypted payment notification.
@@ -516,7 +517,7 @@ public struct WeChatCombineChannel: PaymentChannel {
         let now: @Sendable () -> Date
 
         func send(method: String, pathAndQuery: String, body: [UInt8]) async throws(ChannelError) -> VendorHTTPResponse {
-            try await WeChatPay.withFailover(baseURLs, logger: logger, api: "v3", metadata: ["path": "\(pathAndQuery)"]) {
+            try await WeChatPay.withFailover(baseURLs, logger: logger, api: "v3", metadata: [LogKey.path: "\(pathAndQuery)"]) {
                 base async throws(ChannelError) in
                 try await send(method: method, url: base + pathAndQuery, body: body)
             }
