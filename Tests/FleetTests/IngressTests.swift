@@ -183,8 +183,8 @@ struct IngressTests {
         #expect(settings.host == "127.0.0.1")
         #expect(IngressSettings().rejectedSamplePerMinute == 10)
         #expect(IngressSettings().port == 8081)
-        #expect(throws: RuntimeConfigurationError.self) { try IngressSettings(environment: ["PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE": "-1"]) }
-        #expect(throws: RuntimeConfigurationError.self) { try IngressSettings(environment: ["PAYFLEET_INGRESS_PORT": "70000"]) }
+        #expect(throws: ConfigurationError.self) { try IngressSettings(environment: ["PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE": "-1"]) }
+        #expect(throws: ConfigurationError.self) { try IngressSettings(environment: ["PAYFLEET_INGRESS_PORT": "70000"]) }
     }
 }
 

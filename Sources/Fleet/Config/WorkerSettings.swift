@@ -50,11 +50,11 @@ public struct WorkerSettings: Sendable {
     /// - Parameters:
     ///   - environment: the variables (defaults to the process environment).
     ///   - bootstrapServers: a `--bootstrap-servers` flag, which wins over `KAFKA_BOOTSTRAP_SERVERS`.
-    /// - Throws: ``RuntimeConfigurationError`` naming the variable (never echoing its value).
+    /// - Throws: ``ConfigurationError`` naming the variable (never echoing its value).
     public init(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         bootstrapServers: String? = nil
-    ) throws(RuntimeConfigurationError) {
+    ) throws(ConfigurationError) {
         kafka = KafkaConfiguration.fromEnvironment(environment, bootstrapServers: bootstrapServers)
         kafka.clientID = "payfleet-worker"
         if let value = Self.nonEmpty(environment, "PAYFLEET_GROUP_ID") { groupID = value }
@@ -69,7 +69,7 @@ public struct WorkerSettings: Sendable {
         vendorTimeout = try Self.duration(environment, "PAYFLEET_VENDOR_TIMEOUT", default: vendorTimeout, minimum: .milliseconds(100))
         if let raw = Self.nonEmpty(environment, "PAYFLEET_MAX_IN_FLIGHT") {
             guard let value = Int(raw), (1...100_000).contains(value) else {
-                throw RuntimeConfigurationError(variable: "PAYFLEET_MAX_IN_FLIGHT", message: "must be an integer from 1 to 100000")
+                throw ConfigurationError(setting: "PAYFLEET_MAX_IN_FLIGHT", message: "must be an integer from 1 to 100000")
             }
             maxInFlight = value
         }
@@ -104,13 +104,13 @@ public struct WorkerSettings: Sendable {
 
     static func duration(
         _ environment: [String: String], _ name: String, default value: Duration, minimum: Duration
-    ) throws(RuntimeConfigurationError) -> Duration {
+    ) throws(ConfigurationError) -> Duration {
         guard let raw = nonEmpty(environment, name) else { return value }
         guard let parsed = DurationParser.parse(raw) else {
-            throw RuntimeConfigurationError(variable: name, message: "must be a duration such as 90s, 30m, 2h or 1h30m")
+            throw ConfigurationError(setting: name, message: "must be a duration such as 90s, 30m, 2h or 1h30m")
         }
         guard parsed >= minimum else {
-            throw RuntimeConfigurationError(variable: name, message: "must be at least \(minimum)")
+            throw ConfigurationError(setting: name, message: "must be at least \(minimum)")
         }
         return parsed
     }

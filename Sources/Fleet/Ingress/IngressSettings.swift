@@ -24,16 +24,16 @@ public struct IngressSettings: Sendable, Hashable {
 
     /// Reads `PAYFLEET_INGRESS_ACK_TIMEOUT_MS`, `PAYFLEET_INGRESS_MAX_BODY_BYTES`,
     /// `PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE`, `PAYFLEET_INGRESS_PORT` and `PAYFLEET_INGRESS_HOST`.
-    public init(environment: [String: String]) throws(RuntimeConfigurationError) {
+    public init(environment: [String: String]) throws(ConfigurationError) {
         if let raw = environment["PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE"], !raw.isEmpty {
             guard let count = Int(raw), (0...10_000).contains(count) else {
-                throw RuntimeConfigurationError(variable: "PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE", message: "must be 0-10000")
+                throw ConfigurationError(setting: "PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE", message: "must be 0-10000")
             }
             rejectedSamplePerMinute = count
         }
         if let raw = environment["PAYFLEET_INGRESS_PORT"], !raw.isEmpty {
             guard let port = Int(raw), (0...65535).contains(port) else {
-                throw RuntimeConfigurationError(variable: "PAYFLEET_INGRESS_PORT", message: "must be a port number 0-65535")
+                throw ConfigurationError(setting: "PAYFLEET_INGRESS_PORT", message: "must be a port number 0-65535")
             }
             self.port = port
         }
@@ -44,13 +44,13 @@ public struct IngressSettings: Sendable, Hashable {
         }
         if let raw = environment["PAYFLEET_INGRESS_ACK_TIMEOUT_MS"], !raw.isEmpty {
             guard let millis = Int(raw), (50...30_000).contains(millis) else {
-                throw RuntimeConfigurationError(variable: "PAYFLEET_INGRESS_ACK_TIMEOUT_MS", message: "must be 50-30000 milliseconds")
+                throw ConfigurationError(setting: "PAYFLEET_INGRESS_ACK_TIMEOUT_MS", message: "must be 50-30000 milliseconds")
             }
             acknowledgementTimeout = .milliseconds(millis)
         }
         if let raw = environment["PAYFLEET_INGRESS_MAX_BODY_BYTES"], !raw.isEmpty {
             guard let bytes = Int(raw), (1024...(64 << 20)).contains(bytes) else {
-                throw RuntimeConfigurationError(variable: "PAYFLEET_INGRESS_MAX_BODY_BYTES", message: "must be 1024-67108864")
+                throw ConfigurationError(setting: "PAYFLEET_INGRESS_MAX_BODY_BYTES", message: "must be 1024-67108864")
             }
             maximumBodyBytes = bytes
         }

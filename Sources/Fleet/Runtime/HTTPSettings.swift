@@ -10,11 +10,11 @@ public struct HTTPSettings: Sendable, Hashable {
     }
 
     /// Reads `PAYFLEET_HTTP_HOST` and `PAYFLEET_HTTP_PORT`.
-    public init(environment: [String: String]) throws(RuntimeConfigurationError) {
+    public init(environment: [String: String]) throws(ConfigurationError) {
         if let host = environment["PAYFLEET_HTTP_HOST"], !host.isEmpty { self.host = host }
         if let raw = environment["PAYFLEET_HTTP_PORT"], !raw.isEmpty {
             guard let port = Int(raw), (0...65535).contains(port) else {
-                throw RuntimeConfigurationError(variable: "PAYFLEET_HTTP_PORT", message: "must be a port number 0-65535")
+                throw ConfigurationError(setting: "PAYFLEET_HTTP_PORT", message: "must be a port number 0-65535")
             }
             self.port = port
         }

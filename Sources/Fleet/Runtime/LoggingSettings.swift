@@ -13,12 +13,12 @@ public struct LoggingSettings: Sendable, Hashable {
     }
 
     /// Reads `PAYFLEET_LOG_LEVEL` and `PAYFLEET_LOG_FORMAT`.
-    /// - Throws: ``RuntimeConfigurationError`` naming the variable when a value is not recognised.
-    public init(environment: [String: String]) throws(RuntimeConfigurationError) {
+    /// - Throws: ``ConfigurationError`` naming the variable when a value is not recognised.
+    public init(environment: [String: String]) throws(ConfigurationError) {
         if let raw = environment["PAYFLEET_LOG_LEVEL"], !raw.isEmpty {
             guard let level = Logger.Level(rawValue: raw.lowercased()) else {
-                throw RuntimeConfigurationError(
-                    variable: "PAYFLEET_LOG_LEVEL",
+                throw ConfigurationError(
+                    setting: "PAYFLEET_LOG_LEVEL",
                     message: "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
@@ -26,7 +26,7 @@ public struct LoggingSettings: Sendable, Hashable {
         }
         if let raw = environment["PAYFLEET_LOG_FORMAT"], !raw.isEmpty {
             guard let format = LogFormat(rawValue: raw.lowercased()) else {
-                throw RuntimeConfigurationError(variable: "PAYFLEET_LOG_FORMAT", message: "must be json or text")
+                throw ConfigurationError(setting: "PAYFLEET_LOG_FORMAT", message: "must be json or text")
             }
             self.format = format
         }

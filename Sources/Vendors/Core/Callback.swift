@@ -53,7 +53,7 @@ public struct VerifiedCallback: Sendable, Hashable {
 /// Why a callback was not accepted as genuine.
 public struct CallbackError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable {
-        case malformed = "malformed"
+        case malformed
         case badSignature = "bad_signature"
         case staleTimestamp = "stale_timestamp"
         case unknownSerial = "unknown_serial"

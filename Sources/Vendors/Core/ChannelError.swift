@@ -6,9 +6,9 @@ public struct ChannelError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The order or its options break the vendor's rules; not retried, the request is rejected.
         case invalidRequest = "invalid_request"
         /// The merchant account is misconfigured (missing key, unreadable certificate).
-        case configuration = "configuration"
+        case configuration
         /// The request did not reach the vendor (connection refused, DNS); safe to retry.
-        case unreachable = "unreachable"
+        case unreachable
         /// The vendor answered 5xx or a system error code; retry later.
         case vendorUnavailable = "vendor_unavailable"
         /// The vendor asked us to slow down.
@@ -18,7 +18,7 @@ public struct ChannelError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The answer was garbage, unsigned where a signature is required, or its signature did not verify.
         case badResponse = "bad_response"
         /// No answer in time; the request may have been processed.
-        case timeout = "timeout"
+        case timeout
     }
 
     public var code: Code

@@ -3,9 +3,9 @@
 public enum ChannelID: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     case wechatV2 = "wechat-v2"
     case wechatV3Combine = "wechat-v3-combine"
-    case yungouos = "yungouos"
-    case leshouying = "leshouying"
-    case storepos = "storepos"
+    case yungouos
+    case leshouying
+    case storepos
 
     public var description: String { rawValue }
 }

@@ -3,11 +3,11 @@
 /// its codes do not tell "duplicate order number" apart).
 public enum MessageMeaning: String, Sendable, Hashable, CaseIterable {
     /// The order number was used before: query instead of creating again.
-    case duplicate = "duplicate"
+    case duplicate
     /// The order is paid (so it cannot be closed).
     case alreadyPaid = "already_paid"
     /// The order is closed or revoked.
-    case closed = "closed"
+    case closed
     /// The vendor does not know the order.
     case notFound = "not_found"
     /// Slow down and repeat later.
@@ -17,7 +17,7 @@ public enum MessageMeaning: String, Sendable, Hashable, CaseIterable {
     /// The request's signature or key is wrong; repeating does not help.
     case signatureError = "signature_error"
     /// A business refusal of this request (bad parameter, merchant not allowed); repeating does not help.
-    case rejected = "rejected"
+    case rejected
 }
 
 /// One vendor's message phrases, in the order they are tried, each with where it comes from.

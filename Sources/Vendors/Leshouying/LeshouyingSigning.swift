@@ -10,12 +10,12 @@ import Payments
 public enum LeshouyingSigning {
     /// The APIs `payfleet sign --channel leshouying` knows. All of them sign every parameter.
     public enum API: String, Sendable, CaseIterable {
-        case minipay = "minipay"
-        case query = "query"
-        case close = "close"
-        case notify = "notify"
+        case minipay
+        case query
+        case close
+        case notify
         /// A vendor response (verified the same way).
-        case response = "response"
+        case response
     }
 
     /// The rule.

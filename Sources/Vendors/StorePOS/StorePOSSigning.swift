@@ -7,11 +7,11 @@ import Payments
 public enum StorePOSSigning {
     /// The APIs `payfleet sign --channel storepos` knows. All sign every non-empty parameter.
     public enum API: String, Sendable, CaseIterable {
-        case preorder = "preorder"
+        case preorder
         case query = "orderquery"
-        case cancel = "cancel"
-        case notify = "notify"
-        case response = "response"
+        case cancel
+        case notify
+        case response
     }
 
     public static let rule = ParameterSigningRule(emptyValues: .omit, keyOrder: .caseInsensitive, digest: .md5, hexCase: .upper)

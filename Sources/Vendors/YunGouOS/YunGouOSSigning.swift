@@ -13,11 +13,11 @@ public enum YunGouOSSigning {
         /// `POST /api/pay/wxpay/nativePay`.
         case nativePay = "native-pay"
         /// `GET /api/system/order/getPayOrderInfo`.
-        case query = "query"
+        case query
         /// `POST /api/pay/wxpay/closeOrder`.
-        case close = "close"
+        case close
         /// The payment callback (form POST to `notify_url`).
-        case notify = "notify"
+        case notify
 
         /// The parameter names the signature covers.
         public var signedFields: [String] {

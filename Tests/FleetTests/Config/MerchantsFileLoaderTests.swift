@@ -148,7 +148,7 @@ struct WorkerSettingsTests {
             _ = try WorkerSettings(environment: [variable: value])
             Issue.record("accepted \(variable)=\(value)")
         } catch {
-            #expect(error.variable == variable)
+            #expect(error.setting == variable)
         }
     }
 
