@@ -244,15 +244,7 @@ public final class KafkaConsumer: Sendable, Service {
     /// timeout; returns once the thread has ended.
     public func run() async throws {
         startPolling()
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await lifecycle.waitUntilClosed()
-            } onGracefulShutdown: {
-                self.triggerGracefulShutdown()
-            }
-        } onCancel: {
-            self.triggerGracefulShutdown()
-        }
+        await lifecycle.runUntilClosed { self.triggerGracefulShutdown() }
     }
 
     /// Begins closing with the configured timeout without waiting (``run()`` returns once closed).

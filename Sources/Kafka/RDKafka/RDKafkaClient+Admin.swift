@@ -26,24 +26,22 @@ extension RDKafkaClient {
         return try adminRequest(
             RD_KAFKA_ADMIN_OP_CREATETOPICS, "CreateTopics", timeout: timeout,
             issue: { options, queue in rd_kafka_CreateTopics(handle, &newTopics, newTopics.count, options, queue) },
-            read: { event throws(KafkaError) in
-                guard let result = rd_kafka_event_CreateTopics_result(event) else { return nil }
-                var count = 0
-                guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return [:] }
-                var outcome: [String: KafkaError?] = [:]
-                for index in 0..<count {
-                    guard let topicResult = results[index] else { continue }
-                    let name = String(cString: rd_kafka_topic_result_name(topicResult))
-                    let err = rd_kafka_topic_result_error(topicResult)
-                    if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                        outcome[name] = .some(nil)
-                    } else {
-                        let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) } ?? ""
-                        outcome[name] = KafkaError(.admin, "creating topic \(name): \(text)", rdKafkaErrorCode: err.rawValue)
-                    }
+            result: { rd_kafka_event_CreateTopics_result($0) },
+            elements: { rd_kafka_CreateTopics_result_topics($0, $1) }
+        ) { topicResults throws(KafkaError) in
+            var outcome: [String: KafkaError?] = [:]
+            for topicResult in topicResults {
+                let name = String(cString: rd_kafka_topic_result_name(topicResult))
+                let err = rd_kafka_topic_result_error(topicResult)
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    outcome[name] = .some(nil)
+                } else {
+                    let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) } ?? ""
+                    outcome[name] = KafkaError(.admin, "creating topic \(name): \(text)", rdKafkaErrorCode: err.rawValue)
                 }
-                return outcome
-            })
+            }
+            return outcome
+        }
     }
 
     /// Non-default, non-sensitive configs of topics (DescribeConfigs, blocking).
@@ -53,41 +51,42 @@ extension RDKafkaClient {
         return try adminRequest(
             RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, "DescribeConfigs", timeout: timeout,
             issue: { options, queue in rd_kafka_DescribeConfigs(handle, &resources, resources.count, options, queue) },
-            read: { event throws(KafkaError) in
-                guard let result = rd_kafka_event_DescribeConfigs_result(event) else { return nil }
-                var count = 0
-                guard let described = rd_kafka_DescribeConfigs_result_resources(result, &count) else { return [:] }
-                var output: [String: [String: String]] = [:]
-                for index in 0..<count {
-                    guard let resource = described[index] else { continue }
-                    let name = String(cString: rd_kafka_ConfigResource_name(resource))
-                    let err = rd_kafka_ConfigResource_error(resource)
-                    guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                        let text = rd_kafka_ConfigResource_error_string(resource).map { String(cString: $0) } ?? ""
-                        throw KafkaError(.admin, "describing configs of \(name): \(text)", rdKafkaErrorCode: err.rawValue)
-                    }
-                    var entryCount = 0
-                    var values: [String: String] = [:]
-                    if let entries = rd_kafka_ConfigResource_configs(resource, &entryCount) {
-                        for e in 0..<entryCount {
-                            guard let entry = entries[e], rd_kafka_ConfigEntry_is_default(entry) == 0 else { continue }
-                            let key = String(cString: rd_kafka_ConfigEntry_name(entry))
-                            if rd_kafka_ConfigEntry_is_sensitive(entry) != 0 { continue }
-                            values[key] = rd_kafka_ConfigEntry_value(entry).map { String(cString: $0) } ?? ""
-                        }
-                    }
-                    output[name] = values
+            result: { rd_kafka_event_DescribeConfigs_result($0) },
+            elements: { rd_kafka_DescribeConfigs_result_resources($0, $1) }
+        ) { described throws(KafkaError) in
+            var output: [String: [String: String]] = [:]
+            for resource in described {
+                let name = String(cString: rd_kafka_ConfigResource_name(resource))
+                let err = rd_kafka_ConfigResource_error(resource)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    let text = rd_kafka_ConfigResource_error_string(resource).map { String(cString: $0) } ?? ""
+                    throw KafkaError(.admin, "describing configs of \(name): \(text)", rdKafkaErrorCode: err.rawValue)
                 }
-                return output
-            })
+                var entryCount = 0
+                var values: [String: String] = [:]
+                if let entries = rd_kafka_ConfigResource_configs(resource, &entryCount) {
+                    for e in 0..<entryCount {
+                        guard let entry = entries[e], rd_kafka_ConfigEntry_is_default(entry) == 0 else { continue }
+                        let key = String(cString: rd_kafka_ConfigEntry_name(entry))
+                        if rd_kafka_ConfigEntry_is_sensitive(entry) != 0 { continue }
+                        values[key] = rd_kafka_ConfigEntry_value(entry).map { String(cString: $0) } ?? ""
+                    }
+                }
+                output[name] = values
+            }
+            return output
+        }
     }
 
-    /// Issues an admin request on a temporary queue, waits (blocking) for its result event, reads the
-    /// result with `read` (`nil` = the event carried no result of that kind) and destroys the event.
+    /// Issues an admin request on a temporary queue and waits (blocking) for its result event. `result`
+    /// picks the typed result out of the event and `elements` its per-item array; `read` turns the
+    /// items into Swift values before the event is destroyed.
     private func adminRequest<T>(
         _ operation: rd_kafka_admin_op_t, _ name: String, timeout: Duration,
         issue: (OpaquePointer?, OpaquePointer?) -> Void,
-        read: (OpaquePointer) throws(KafkaError) -> T?
+        result: (OpaquePointer) -> OpaquePointer?,
+        elements: (OpaquePointer, UnsafeMutablePointer<Int>) -> UnsafeMutablePointer<OpaquePointer?>?,
+        read: ([OpaquePointer]) throws(KafkaError) -> T
     ) throws(KafkaError) -> T {
         guard let options = rd_kafka_AdminOptions_new(handle, operation) else {
             throw KafkaError(.admin, "rd_kafka_AdminOptions_new failed")
@@ -110,7 +109,9 @@ extension RDKafkaClient {
             let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
             throw KafkaError(.admin, "admin request failed: \(text)", rdKafkaErrorCode: err.rawValue)
         }
-        guard let result = try read(event) else { throw KafkaError(.admin, "\(name) returned no result") }
-        return result
+        guard let typed = result(event) else { throw KafkaError(.admin, "\(name) returned no result") }
+        var count = 0
+        guard let array = elements(typed, &count) else { return try read([]) }
+        return try read((0..<count).compactMap { array[$0] })
     }
 }

@@ -148,6 +148,29 @@ public final class KafkaPartitionReader: Sendable {
     var readIdleTimeout: Duration { idleTimeout }
 }
 
+/// Creates a partition reader, runs `body` with it, and always closes it before returning — also when
+/// `body` throws or the task is cancelled.
+///
+/// - Throws: what creating the reader or `body` throws.
+public func withKafkaPartitionReader<Result>(
+    configuration: KafkaConfiguration,
+    logger: Logger,
+    idleTimeout: Duration = .seconds(30),
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (KafkaPartitionReader) async throws -> Result
+) async throws -> Result {
+    let reader = try KafkaPartitionReader(configuration: configuration, logger: logger, idleTimeout: idleTimeout)
+    let result: Result
+    do {
+        result = try await body(reader)
+    } catch {
+        await reader.close()
+        throw error
+    }
+    await reader.close()
+    return result
+}
+
 /// The messages of a partition read (``KafkaPartitionReader/readToEnd(topic:partitions:)``).
 public struct KafkaPartitionReadSequence: AsyncSequence, Sendable {
     public typealias Element = KafkaConsumerMessage
