@@ -22,7 +22,11 @@ import ServiceLifecycle
 /// }
 /// ```
 ///
-/// A dedicated thread polls librdkafka; the rebalance handler is awaited on that thread (bounded by
+/// Or scoped, closing (commit, LeaveGroup) on every exit path: `try await withKafkaConsumer(configuration:
+/// logger:rebalanceHandler:) { consumer in … }`.
+///
+/// A dedicated thread polls librdkafka; it starts with ``run()`` (the consumer is a `Service`) or the
+/// subscription, never in `init`. The rebalance handler is awaited on that thread (bounded by
 /// ``KafkaConsumerConfiguration/rebalanceHandlerTimeout``), so a revocation completes only after the
 /// handler returned. Blocking calls (commit, seek, metadata) run on a private dispatch queue.
 public final class KafkaConsumer: Sendable, Service {
@@ -209,6 +213,13 @@ public final class KafkaConsumer: Sendable, Service {
             for partition in partitions { state.soughtAt[partition] = state.seekCounter }
             _ = buffer.removeAll(of: partitions)
         }
+    }
+
+    /// This member's group metadata (group id, member id, generation) for
+    /// ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``; take it after the assignment the
+    /// offsets belong to.
+    public func groupMetadata() throws -> KafkaConsumerGroupMetadata {
+        try lifecycle.using { () throws(KafkaError) in try client.consumerGroupMetadata() }
     }
 
     // MARK: Metadata
