@@ -35,6 +35,12 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         public static let timedOut = Code("timed_out")
         /// librdkafka raised a fatal error; the client must be recreated.
         public static let fatal = Code("fatal")
+        /// A transactional call failed; the transaction must be aborted before a new one begins.
+        public static let transactionAbortable = Code("transaction_abortable")
+        /// A transactional call failed for a passing reason; calling it again may succeed.
+        public static let transactionRetriable = Code("transaction_retriable")
+        /// A transactional call was refused (e.g. no transaction begun, transactions not configured).
+        public static let transaction = Code("transaction")
         /// The embedded (mock) cluster failed.
         public static let embeddedBroker = Code("embedded_broker")
 
@@ -74,6 +80,12 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     public var isRetriable: Bool {
         guard let raw = rdKafkaErrorCode else { return code == .timedOut }
         return RDKafkaErrorCode.isRetriable(raw)
+    }
+
+    /// Whether a newer producer with the same `transactional.id` has fenced this one: it must stop
+    /// writing (its open transaction was aborted).
+    public var isFenced: Bool {
+        rdKafkaErrorCode.map(RDKafkaErrorCode.isFenced) ?? false
     }
 
     public var description: String {

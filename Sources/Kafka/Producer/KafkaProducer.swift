@@ -24,8 +24,8 @@ import ServiceLifecycle
 /// - Important: A producer used without ``run()`` starts its thread at the first send; then call
 ///   ``close(timeout:)`` before the process exits, otherwise queued messages are dropped.
 public final class KafkaProducer: Sendable, Service {
-    private let client: RDKafkaClient
-    private let lifecycle: ClientLifecycle
+    let client: RDKafkaClient
+    let lifecycle: ClientLifecycle
     private let configuration: KafkaProducerConfiguration
     private let logger: Logger
     private let closeRequest: CloseRequest
