@@ -125,6 +125,9 @@ public enum KafkaAPIKey {
     public static let heartbeat: Int16 = 12
     public static let syncGroup: Int16 = 14
     public static let initProducerID: Int16 = 22
+    public static let addPartitionsToTxn: Int16 = 24
+    public static let txnOffsetCommit: Int16 = 28
+    public static let endTxn: Int16 = 26
 }
 
 /// Kafka protocol error codes useful for fault injection.
