@@ -302,15 +302,7 @@ public func withKafkaConsumer<Result>(
 ) async throws -> Result {
     let consumer = try KafkaConsumer(configuration: configuration, logger: logger, rebalanceHandler: rebalanceHandler)
     consumer.startPolling()
-    let result: Result
-    do {
-        result = try await body(consumer)
-    } catch {
-        await consumer.close(timeout: configuration.closeTimeout)
-        throw error
-    }
-    await consumer.close(timeout: configuration.closeTimeout)
-    return result
+    return try await withClosing(consumer, close: { await $0.close(timeout: configuration.closeTimeout) }, body)
 }
 
 /// Special offsets for ``KafkaConsumer/seek(_:timeout:)``: `beginning`, `end` and `stored`.

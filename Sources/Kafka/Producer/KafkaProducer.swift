@@ -240,15 +240,7 @@ public func withKafkaProducer<Result>(
 ) async throws -> Result {
     let producer = try KafkaProducer(configuration: configuration, logger: logger)
     producer.startPolling()
-    let result: Result
-    do {
-        result = try await body(producer)
-    } catch {
-        await producer.close(timeout: configuration.closeTimeout)
-        throw error
-    }
-    await producer.close(timeout: configuration.closeTimeout)
-    return result
+    return try await withClosing(producer, close: { await $0.close(timeout: configuration.closeTimeout) }, body)
 }
 
 /// The deadline handed from a client's `close` to its poll thread.

@@ -160,15 +160,7 @@ public func withKafkaPartitionReader<Result>(
     _ body: (KafkaPartitionReader) async throws -> Result
 ) async throws -> Result {
     let reader = try KafkaPartitionReader(configuration: configuration, logger: logger, idleTimeout: idleTimeout)
-    let result: Result
-    do {
-        result = try await body(reader)
-    } catch {
-        await reader.close()
-        throw error
-    }
-    await reader.close()
-    return result
+    return try await withClosing(reader, close: { await $0.close() }, body)
 }
 
 /// The messages of a partition read (``KafkaPartitionReader/readToEnd(topic:partitions:)``).
