@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// An error raised by the Kafka layer.
 ///
 /// Errors are structs with a ``Code`` that is safe to use as a metric label (``shortDescription``)
@@ -37,6 +35,12 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         public static let timedOut = Code("timed_out")
         /// librdkafka raised a fatal error; the client must be recreated.
         public static let fatal = Code("fatal")
+        /// A transactional call failed; the transaction must be aborted before a new one begins.
+        public static let transactionAbortable = Code("transaction_abortable")
+        /// A transactional call failed for a passing reason; calling it again may succeed.
+        public static let transactionRetriable = Code("transaction_retriable")
+        /// A transactional call was refused (e.g. no transaction begun, transactions not configured).
+        public static let transaction = Code("transaction")
         /// The embedded (mock) cluster failed.
         public static let embeddedBroker = Code("embedded_broker")
 
@@ -75,19 +79,13 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     /// Whether librdkafka considers the underlying error retriable (timeouts, transport errors).
     public var isRetriable: Bool {
         guard let raw = rdKafkaErrorCode else { return code == .timedOut }
-        let err = rd_kafka_resp_err_t(rawValue: raw)
-        switch err {
-        case RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
-            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-            RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
-            RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
-            RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
-            RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
-            RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE, RD_KAFKA_RESP_ERR__WAIT_COORD:
-            return true
-        default:
-            return false
-        }
+        return RDKafkaErrorCode.isRetriable(raw)
+    }
+
+    /// Whether a newer producer with the same `transactional.id` has fenced this one: it must stop
+    /// writing (its open transaction was aborted).
+    public var isFenced: Bool {
+        rdKafkaErrorCode.map(RDKafkaErrorCode.isFenced) ?? false
     }
 
     public var description: String {
@@ -98,33 +96,5 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     }
 
     /// The librdkafka symbolic name of an error code, e.g. `_MSG_TIMED_OUT`.
-    static func name(of raw: Int32) -> String {
-        String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: raw)))
-    }
-
-    /// Builds an error from a librdkafka error code.
-    static func rd(
-        _ code: Code,
-        _ context: String,
-        _ err: rd_kafka_resp_err_t,
-        file: String = #fileID,
-        line: Int = #line
-    ) -> KafkaError {
-        let text = String(cString: rd_kafka_err2str(err))
-        return KafkaError(code, "\(context): \(text)", rdKafkaErrorCode: err.rawValue, file: file, line: line)
-    }
-
-    /// Builds an error from a librdkafka error object and destroys the object.
-    static func consuming(
-        _ code: Code,
-        _ context: String,
-        _ error: OpaquePointer,
-        file: String = #fileID,
-        line: Int = #line
-    ) -> KafkaError {
-        defer { rd_kafka_error_destroy(error) }
-        let text = String(cString: rd_kafka_error_string(error))
-        let err = rd_kafka_error_code(error)
-        return KafkaError(code, "\(context): \(text)", rdKafkaErrorCode: err.rawValue, file: file, line: line)
-    }
+    static func name(of raw: Int32) -> String { RDKafkaErrorCode.name(raw) }
 }

@@ -1,4 +1,3 @@
-import CRdKafka
 import Logging
 import NIOConcurrencyHelpers
 import Observability
@@ -6,9 +5,9 @@ import Observability
 /// Facts about the librdkafka this process runs on.
 public enum KafkaLibrary {
     /// The librdkafka version string, e.g. `2.0.2`.
-    public static var versionString: String { String(cString: rd_kafka_version_str()) }
+    public static var versionString: String { RDKafkaLibrary.versionString }
     /// The librdkafka version as `0xMMmmrrpp`.
-    public static var version: Int32 { rd_kafka_version() }
+    public static var version: Int32 { RDKafkaLibrary.version }
     /// The oldest librdkafka PayFleet was tested with (2.0.2).
     public static let minimumVersion: Int32 = 0x0200_02ff & ~0xff
 
@@ -35,13 +34,5 @@ public enum KafkaLibrary {
     }
 
     /// librdkafka's `builtin.features` (compression codecs, SASL mechanisms, ...).
-    public static var builtinFeatures: String {
-        guard let conf = rd_kafka_conf_new() else { return "" }
-        defer { rd_kafka_conf_destroy(conf) }
-        var size = 0
-        guard rd_kafka_conf_get(conf, "builtin.features", nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return "" }
-        var buffer = [CChar](repeating: 0, count: size)
-        guard rd_kafka_conf_get(conf, "builtin.features", &buffer, &size) == RD_KAFKA_CONF_OK else { return "" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    public static var builtinFeatures: String { RDKafkaLibrary.builtinFeatures }
 }

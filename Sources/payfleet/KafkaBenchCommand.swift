@@ -45,9 +45,11 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         let payload = Data(value.utf8)
         let batch = (0..<messages).map { KafkaProducerMessage(topic: "bench.payfleet", key: "order-\($0 % 10_000)", value: payload) }
         let ourProduce = try await Self.timed {
-            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka), logger: logger)
-            let reports = try await producer.sendAll(batch)
-            await producer.close(timeout: .seconds(30))
+            let reports = try await withKafkaProducer(
+                configuration: KafkaProducerConfiguration(kafka: kafka, closeTimeout: .seconds(30)), logger: logger
+            ) { producer in
+                try await producer.sendAll(batch)
+            }
             guard reports.count == messages else { throw ValidationError("only \(reports.count) acknowledged") }
         }
 
@@ -73,27 +75,31 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         // Consume: PayFleet partition reader (no group)
         var readCount = 0
         let ourRead = try await Self.timed {
-            let reader = try KafkaPartitionReader(configuration: kafka, logger: logger)
-            for try await _ in reader.readToEnd(topic: "bench.payfleet", partitions: (0..<partitions).map(Int32.init)) { readCount += 1 }
-            await reader.close()
+            readCount = try await withKafkaPartitionReader(configuration: kafka, logger: logger) { reader in
+                var count = 0
+                for try await _ in reader.readToEnd(topic: "bench.payfleet", partitions: (0..<partitions).map(Int32.init)) { count += 1 }
+                return count
+            }
         }
         guard readCount == messages else { throw ValidationError("reader saw \(readCount) of \(messages)") }
 
         // Consume: PayFleet group consumer (from the first message to the last; group join excluded)
-        let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(kafka: kafka, groupID: "bench-\(UUID().uuidString)", messageBufferSize: 5000),
-            logger: logger)
-        try consumer.subscribe(topics: ["bench.payfleet"])
-        var consumed = 0
-        var first: ContinuousClock.Instant?
-        for try await message in consumer.messages {
-            if first == nil { first = .now }
-            try consumer.storeOffset(message)
-            consumed += 1
-            if consumed == messages { break }
+        let groupConsume = try await withKafkaConsumer(
+            configuration: KafkaConsumerConfiguration(
+                kafka: kafka, groupID: "bench-\(UUID().uuidString)", messageBufferSize: 5000, closeTimeout: .seconds(10)),
+            logger: logger
+        ) { consumer in
+            try consumer.subscribe(topics: ["bench.payfleet"])
+            var consumed = 0
+            var first: ContinuousClock.Instant?
+            for try await message in consumer.messages {
+                if first == nil { first = .now }
+                try consumer.storeOffset(message)
+                consumed += 1
+                if consumed == messages { break }
+            }
+            return (first ?? .now).duration(to: .now)
         }
-        let groupConsume = (first ?? .now).duration(to: .now)
-        await consumer.close(timeout: .seconds(10))
 
         func rate(_ duration: Duration) -> Double { Double(messages) / max(Self.seconds(duration), 1e-9) }
         print("")

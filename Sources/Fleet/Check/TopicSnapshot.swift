@@ -29,14 +29,13 @@ public enum TopicSnapshot {
         configuration.clientID = "payfleet-check"
         configuration.properties["enable.auto.commit"] = "false"
         configuration.properties["auto.offset.reset"] = "earliest"
-        let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(
-                kafka: configuration, groupID: "payfleet-check-\(UUID().uuidString.lowercased())", messageBufferSize: 10_000),
-            logger: logger)
-        let deadline = ContinuousClock.now + timeout
-        var remaining: [KafkaTopicPartition: Int64] = [:]
-        var partitionCounts: [String: Int] = [:]
-        do {
+        let consumerConfiguration = KafkaConsumerConfiguration(
+            kafka: configuration, groupID: "payfleet-check-\(UUID().uuidString.lowercased())", messageBufferSize: 10_000,
+            closeTimeout: .seconds(5))
+        return try await withKafkaConsumer(configuration: consumerConfiguration, logger: logger) { consumer in
+            let deadline = ContinuousClock.now + timeout
+            var remaining: [KafkaTopicPartition: Int64] = [:]
+            var partitionCounts: [String: Int] = [:]
             let metadata = try await consumer.metadata(timeout: .seconds(10))
             for topic in topics {
                 guard let described = metadata.topic(topic) else {
@@ -48,35 +47,31 @@ public enum TopicSnapshot {
                     if marks.high > marks.low { remaining[KafkaTopicPartition(topic: topic, partition: partition.id)] = marks.high }
                 }
             }
-        } catch {
+            var result: [String: [KafkaConsumerMessage]] = Dictionary(uniqueKeysWithValues: topics.map { ($0, []) })
+            if remaining.isEmpty {
+                return Contents(records: result, partitionCounts: partitionCounts)
+            }
+            try consumer.subscribe(topics: topics)
+            let timer = Task {
+                try? await Task.sleep(until: deadline)
+                await consumer.close(timeout: .seconds(5))
+            }
+            defer { timer.cancel() }
+            for try await message in consumer.messages {
+                let key = message.topicPartition
+                guard let high = remaining[key] else { continue }
+                if message.offset < high { result[message.topic, default: []].append(message) }
+                if message.offset + 1 >= high { remaining.removeValue(forKey: key) }
+                if remaining.isEmpty { break }
+            }
             await consumer.close(timeout: .seconds(5))
-            throw error
-        }
-        var result: [String: [KafkaConsumerMessage]] = Dictionary(uniqueKeysWithValues: topics.map { ($0, []) })
-        if remaining.isEmpty {
-            await consumer.close(timeout: .seconds(5))
+            guard remaining.isEmpty else {
+                throw KafkaError(.timedOut, "reading \(topics.joined(separator: ",")) did not finish in \(timeout)")
+            }
+            for topic in topics {
+                result[topic]?.sort { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
+            }
             return Contents(records: result, partitionCounts: partitionCounts)
         }
-        try consumer.subscribe(topics: topics)
-        let timer = Task {
-            try? await Task.sleep(until: deadline)
-            await consumer.close(timeout: .seconds(5))
-        }
-        defer { timer.cancel() }
-        for try await message in consumer.messages {
-            let key = message.topicPartition
-            guard let high = remaining[key] else { continue }
-            if message.offset < high { result[message.topic, default: []].append(message) }
-            if message.offset + 1 >= high { remaining.removeValue(forKey: key) }
-            if remaining.isEmpty { break }
-        }
-        await consumer.close(timeout: .seconds(5))
-        guard remaining.isEmpty else {
-            throw KafkaError(.timedOut, "reading \(topics.joined(separator: ",")) did not finish in \(timeout)")
-        }
-        for topic in topics {
-            result[topic]?.sort { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
-        }
-        return Contents(records: result, partitionCounts: partitionCounts)
     }
 }

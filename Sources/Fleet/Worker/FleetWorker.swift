@@ -78,23 +78,22 @@ public final class FleetWorker: Service, Sendable {
     ///   ``KafkaError`` when the Kafka clients cannot be created or the consumer fails fatally.
     public func run() async throws {
         logger.info("worker starting", metadata: ["librdkafka": "\(KafkaLibrary.versionString)", "group": "\(settings.groupID)"])
-        let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(kafka: settings.kafka, closeTimeout: settings.shutdownTimeout),
-            logger: logger)
-        let partitionCount: Int
-        do {
-            partitionCount = try await verifyPartitionCounts(producer)
-        } catch {
-            await producer.close(timeout: .seconds(1))
-            throw error
+        let producerConfiguration = KafkaProducerConfiguration(kafka: settings.kafka, closeTimeout: WorkerSettings.producerCloseBound)
+        // The scoped clients close on every exit path: the producer is flushed last, after the
+        // consumer has committed and left the group and the reader is closed.
+        let failure = try await withKafkaProducer(configuration: producerConfiguration, logger: logger) { producer in
+            let partitionCount = try await verifyPartitionCounts(producer)
+            return try await withKafkaPartitionReader(configuration: settings.kafka, logger: logger) { reader in
+                try await consume(producer: producer, reader: reader, partitionCount: partitionCount)
+            }
         }
-        let reader: KafkaPartitionReader
-        do {
-            reader = try KafkaPartitionReader(configuration: settings.kafka, logger: logger)
-        } catch {
-            await producer.close(timeout: .seconds(1))
-            throw error
-        }
+        logger.info("worker stopped")
+        if let failure { throw failure }
+    }
+
+    /// Consumes until shutdown; returns the consume loop's failure, if any, once the consumer has
+    /// left the group and the restores have finished.
+    private func consume(producer: KafkaProducer, reader: KafkaPartitionReader, partitionCount: Int) async throws -> (any Error)? {
         let core = WorkerCore(maxInFlight: settings.maxInFlight, logger: logger)
         let consumerRef = ConsumerReference()
         let processor = MessageProcessor(
@@ -105,54 +104,49 @@ public final class FleetWorker: Service, Sendable {
             kafka: settings.kafka, groupID: settings.groupID,
             messageBufferSize: max(settings.maxInFlight * 4, 256),
             rebalanceHandlerTimeout: settings.shutdownTimeout + .seconds(10),
-            closeTimeout: settings.shutdownTimeout)
-        let consumer: KafkaConsumer
-        do {
-            consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger) { [self] event in
+            closeTimeout: WorkerSettings.consumerCloseBound)
+        let failure = try await withKafkaConsumer(
+            configuration: consumerConfiguration, logger: logger,
+            rebalanceHandler: { [self] event in
                 guard let consumer = consumerRef.consumer else { return }
                 await self.rebalance(event, context: RunContext(consumer: consumer, core: core, processor: processor, reader: reader))
             }
-        } catch {
-            await reader.close()
-            await producer.close(timeout: .seconds(1))
-            throw error
-        }
-        consumerRef.consumer = consumer
-        let context = RunContext(consumer: consumer, core: core, processor: processor, reader: reader)
+        ) { consumer -> (any Error)? in
+            consumerRef.consumer = consumer
+            let context = RunContext(consumer: consumer, core: core, processor: processor, reader: reader)
 
-        var failure: (any Error)?
-        do {
-            try consumer.subscribe(topics: FleetTopic.workerInputs)
-            let stallLimit = max(Duration.seconds(60), settings.vendorTimeout * 3)
-            health.registerLoop("worker.consume", stallLimit: stallLimit)
-            if !shutdownRequested.withLock({ $0 }) { setReady(true) }
-            try await withTaskCancellationHandler {
-                try await withGracefulShutdownHandler {
-                    try await consumeUntilStopped(context)
-                } onGracefulShutdown: {
+            var failure: (any Error)?
+            do {
+                try consumer.subscribe(topics: FleetTopic.workerInputs)
+                let stallLimit = max(Duration.seconds(60), settings.vendorTimeout * 3)
+                health.registerLoop("worker.consume", stallLimit: stallLimit)
+                if !shutdownRequested.withLock({ $0 }) { setReady(true) }
+                try await withTaskCancellationHandler {
+                    try await withGracefulShutdownHandler {
+                        try await consumeUntilStopped(context)
+                    } onGracefulShutdown: {
+                        self.triggerGracefulShutdown()
+                    }
+                } onCancel: {
                     self.triggerGracefulShutdown()
                 }
-            } onCancel: {
-                self.triggerGracefulShutdown()
+            } catch is CancellationError {
+                // Stopped taking messages on request.
+            } catch {
+                failure = error
+                logger.error("worker consume loop failed", metadata: [LogKey.error: "\(error)"])
             }
-        } catch is CancellationError {
-            // Stopped taking messages on request.
-        } catch {
-            failure = error
-            logger.error("worker consume loop failed", metadata: [LogKey.error: "\(error)"])
+            setReady(false)
+            health.unregisterLoop("worker.consume")
+            // Bounded as a whole by `WorkerSettings.gracefulShutdownBound`: in-flight work gets
+            // `shutdownTimeout`, then commit + LeaveGroup (the consumer's close timeout) and the
+            // producer flush get fixed slices (the outputs were acknowledged before their offsets were
+            // stored, so the flush has little to do).
+            await drain(context)
+            return failure
         }
-        setReady(false)
-        health.unregisterLoop("worker.consume")
-        // Bounded as a whole by `WorkerSettings.gracefulShutdownBound`: in-flight work gets
-        // `shutdownTimeout`, then commit + LeaveGroup and the producer flush get fixed slices (the
-        // outputs were acknowledged before their offsets were stored, so the flush has little to do).
-        await drain(context)
-        await consumer.close(timeout: WorkerSettings.consumerCloseBound)
         _ = await restoreChain.withLock { $0 }?.value
-        await reader.close()
-        await producer.close(timeout: WorkerSettings.producerCloseBound)
-        logger.info("worker stopped")
-        if let failure { throw failure }
+        return failure
     }
 
     /// What the loops share.

@@ -1,4 +1,3 @@
-import CRdKafka
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -21,7 +20,6 @@ extension KafkaConsumer {
         static let maxBatch = 500
 
         func run() {
-            let rk = client.handle
             var batch: [KafkaConsumerMessage] = []
             batch.reserveCapacity(Self.maxBatch)
             var fatalReported = false
@@ -32,13 +30,16 @@ extension KafkaConsumer {
                 let (startSeek, startRebalance) = state.withLockedValue { ($0.seekCounter, $0.rebalanceCount) }
                 // First call waits (serving rebalances and errors), then drain what is ready.
                 var timeout: Int32 = 100
-                while batch.count < Self.maxBatch, let message = rd_kafka_consumer_poll(rk, timeout) {
+                while batch.count < Self.maxBatch,
+                    let polled = client.consumerPoll(timeoutMilliseconds: timeout, { message -> Result<KafkaConsumerMessage, RDKafkaMessageError> in
+                        if let error = message.error { return .failure(error) }
+                        return .success(message.consumerMessage)
+                    })
+                {
                     timeout = 0
-                    defer { rd_kafka_message_destroy(message) }
-                    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                        batch.append(KafkaConsumerMessage(UnsafePointer(message)))
-                    } else {
-                        report(message)
+                    switch polled {
+                    case .success(let message): batch.append(message)
+                    case .failure(let error): report(error)
                     }
                 }
                 if !batch.isEmpty {
@@ -94,72 +95,48 @@ extension KafkaConsumer {
             state.withLockedValue { state in
                 if !state.backPressurePaused && count >= bufferSize {
                     state.backPressurePaused = true
-                    let list = RDKafkaTopicPartitionList(Array(state.assignment))
-                    list.withPointer { _ = rd_kafka_pause_partitions(client.handle, $0) }
+                    try? client.pause(Array(state.assignment))
                     logger.debug("consumer buffer full; pausing fetch", metadata: [LogKey.buffered: "\(count)"])
                 } else if state.backPressurePaused && count <= bufferSize / 2 {
                     state.backPressurePaused = false
-                    let list = RDKafkaTopicPartitionList(Array(state.assignment.subtracting(state.userPaused)))
-                    list.withPointer { _ = rd_kafka_resume_partitions(client.handle, $0) }
+                    try? client.resume(Array(state.assignment.subtracting(state.userPaused)))
                     logger.debug("consumer buffer drained; resuming fetch", metadata: [LogKey.buffered: "\(count)"])
                 }
             }
         }
 
-        private func report(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
-            let err = message.pointee.err
-            if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return }
-            let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
-            let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-            let level: Logger.Level =
-                err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? .notice : .warning
+        private func report(_ error: RDKafkaMessageError) {
+            if error.isPartitionEOF { return }
             logger.log(
-                level: level, "consumer error",
+                level: error.isConnectionTrouble ? .notice : .warning, "consumer error",
                 metadata: [
-                    LogKey.error: "\(String(cString: rd_kafka_err2name(err)))", LogKey.reason: "\(text)", LogKey.topic: "\(topic)",
-                    LogKey.partition: "\(message.pointee.partition)",
+                    LogKey.error: "\(error.name)", LogKey.reason: "\(error.reason)", LogKey.topic: "\(error.topic)",
+                    LogKey.partition: "\(error.partition)",
                 ])
         }
 
         /// Ends the sequence, commits stored offsets, leaves the group (serving the final revocation),
         /// destroys the handle — within the close deadline.
         private func shutdown() {
-            let rk = client.handle
             let deadline = closeRequest.deadline ?? .now + .seconds(30)
             buffer.finish()
             if state.withLockedValue({ $0.abandon }) {
                 lifecycle.beginClosing()
                 lifecycle.waitUntilIdle(deadline: .now + .seconds(5))
-                client.destroy(flags: RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+                client.destroy(skipConsumerClose: true)
                 lifecycle.markClosed()
                 return
             }
             let hasAssignment = state.withLockedValue { !$0.assignment.isEmpty }
             if hasAssignment {
-                let err = rd_kafka_commit(rk, nil, 0)
-                if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
-                    logger.warning("commit on close failed", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(err)))"])
+                do {
+                    try client.commit(nil)
+                } catch {
+                    logger.warning("commit on close failed", metadata: [LogKey.error: "\(error.message)"])
                 }
             }
-            var closed = false
-            if let queue = rd_kafka_queue_new(rk) {
-                if let error = rd_kafka_consumer_close_queue(rk, queue) {
-                    logger.warning("consumer close failed", metadata: [LogKey.error: "\(KafkaError.consuming(.consumer, "close", error))"])
-                } else {
-                    // Serve the close queue with the event API: it also receives fetched messages, which
-                    // rd_kafka_queue_poll_callback would assert on (rdkafka_queue.c "res != PASS").
-                    while rd_kafka_consumer_closed(rk) == 0 && ContinuousClock.now < deadline {
-                        guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
-                        if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
-                            rebalance.handle(
-                                rk: rk, err: rd_kafka_event_error(event), partitions: rd_kafka_event_topic_partition_list(event),
-                                closing: true)
-                        }
-                        rd_kafka_event_destroy(event)
-                    }
-                    closed = rd_kafka_consumer_closed(rk) != 0
-                }
-                rd_kafka_queue_destroy(queue)
+            let closed = client.closeConsumer(deadline: deadline, logger: logger) { event in
+                rebalance.handle(event, closing: true)
             }
             if closed {
                 // A dynamic member has sent its LeaveGroup; a static one (group.instance.id) keeps its
@@ -170,7 +147,7 @@ extension KafkaConsumer {
             }
             lifecycle.beginClosing()
             lifecycle.waitUntilIdle(deadline: deadline + .seconds(5))
-            client.destroy(flags: closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+            client.destroy(skipConsumerClose: !closed)
             lifecycle.markClosed()
         }
     }

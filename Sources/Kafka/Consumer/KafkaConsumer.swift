@@ -1,4 +1,3 @@
-import CRdKafka
 import Dispatch
 import Foundation
 import Logging
@@ -23,7 +22,11 @@ import ServiceLifecycle
 /// }
 /// ```
 ///
-/// A dedicated thread polls librdkafka; the rebalance handler is awaited on that thread (bounded by
+/// Or scoped, closing (commit, LeaveGroup) on every exit path: `try await withKafkaConsumer(configuration:
+/// logger:rebalanceHandler:) { consumer in … }`.
+///
+/// A dedicated thread polls librdkafka; it starts with ``run()`` (the consumer is a `Service`) or the
+/// subscription, never in `init`. The rebalance handler is awaited on that thread (bounded by
 /// ``KafkaConsumerConfiguration/rebalanceHandlerTimeout``), so a revocation completes only after the
 /// handler returned. Blocking calls (commit, seek, metadata) run on a private dispatch queue.
 public final class KafkaConsumer: Sendable, Service {
@@ -37,6 +40,8 @@ public final class KafkaConsumer: Sendable, Service {
     private let closeRequest: CloseRequest
     private let configuration: KafkaConsumerConfiguration
     private let logger: Logger
+    /// The poll thread's body until the thread starts (then `nil`).
+    private let pollLoop: NIOLockedValueBox<PollLoop?>
 
     struct ConsumerState {
         var assignment: Set<KafkaTopicPartition> = []
@@ -52,7 +57,8 @@ public final class KafkaConsumer: Sendable, Service {
         var soughtAt: [KafkaTopicPartition: Int] = [:]
     }
 
-    /// Creates the consumer and starts its poll thread. Call ``subscribe(topics:)`` to join the group.
+    /// Creates the consumer's librdkafka client. Call ``subscribe(topics:)`` to join the group; the poll
+    /// thread starts with ``run()`` or the subscription.
     ///
     /// - Parameters:
     ///   - rebalanceHandler: called for every assignment change; see ``KafkaRebalance``.
@@ -65,12 +71,12 @@ public final class KafkaConsumer: Sendable, Service {
         let rebalance = RebalanceCoordinator(
             state: state, buffer: buffer, handler: rebalanceHandler, timeout: configuration.rebalanceHandlerTimeout,
             logger: logger)
-        context.onRebalance = { rk, err, partitions in
-            rebalance.handle(rk: rk, err: err, partitions: partitions)
+        context.onRebalance = { event in
+            rebalance.handle(event)
         }
-        let client = try RDKafkaClient.make(type: RD_KAFKA_CONSUMER, properties: properties, context: context, label: "consumer")
+        let client = try RDKafkaClient.make(kind: .consumer, properties: properties, context: context, label: "consumer")
         // Route the main queue (errors, rebalances) to the consumer queue served by the poll thread.
-        rd_kafka_poll_set_consumer(client.handle)
+        client.redirectMainQueueToConsumer()
         self.client = client
         self.lifecycle = ClientLifecycle(name: "consumer")
         self.buffer = buffer
@@ -78,9 +84,23 @@ public final class KafkaConsumer: Sendable, Service {
         self.closeRequest = CloseRequest()
         self.configuration = configuration
         self.logger = logger
-        let loop = PollLoop(
-            client: client, lifecycle: lifecycle, buffer: buffer, state: state, closeRequest: closeRequest,
-            rebalance: rebalance, bufferSize: configuration.messageBufferSize, logger: logger)
+        self.pollLoop = NIOLockedValueBox(
+            PollLoop(
+                client: client, lifecycle: lifecycle, buffer: buffer, state: state, closeRequest: closeRequest,
+                rebalance: rebalance, bufferSize: configuration.messageBufferSize, logger: logger))
+    }
+
+    deinit {
+        // Never started (never subscribed, run or closed): no thread owns the handle.
+        if pollLoop.withLockedValue({ $0 }) != nil {
+            client.destroy(skipConsumerClose: true)
+        }
+    }
+
+    /// Starts the poll thread once; it polls until closing, then commits, leaves the group and
+    /// destroys the client.
+    func startPolling() {
+        guard let loop = pollLoop.withLockedValue({ loop in defer { loop = nil }; return loop }) else { return }
         let thread = Thread { loop.run() }
         thread.name = "payfleet-kafka-consumer"
         thread.start()
@@ -89,15 +109,11 @@ public final class KafkaConsumer: Sendable, Service {
     /// The consumed messages. One iterator at a time.
     public var messages: KafkaConsumerMessages { KafkaConsumerMessages(buffer: buffer) }
 
-    /// Joins the group for these topics (replacing an earlier subscription).
+    /// Joins the group for these topics (replacing an earlier subscription) and starts the poll thread
+    /// if ``run()`` has not.
     public func subscribe(topics: [String]) throws {
-        try lifecycle.using { () throws(KafkaError) in
-            let list = RDKafkaTopicPartitionList(topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
-            let err = list.withPointer { rd_kafka_subscribe(client.handle, $0) }
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw KafkaError.rd(.consumer, "subscribing to \(topics.joined(separator: ","))", err)
-            }
-        }
+        try lifecycle.using { () throws(KafkaError) in try client.subscribe(topics: topics) }
+        startPolling()
     }
 
     /// The partitions currently assigned to this member.
@@ -116,17 +132,7 @@ public final class KafkaConsumer: Sendable, Service {
     /// Stores explicit offsets. Each offset is the *next* offset to consume (last handled + 1).
     public func storeOffsets(_ offsets: [KafkaTopicPartitionOffset]) throws {
         guard !offsets.isEmpty else { return }
-        try lifecycle.using { () throws(KafkaError) in
-            let list = RDKafkaTopicPartitionList(offsets)
-            let (err, failures) = list.withPointer { pointer in
-                (rd_kafka_offsets_store(client.handle, pointer), RDKafkaTopicPartitionList.errors(of: pointer))
-            }
-            if let (partition, partitionError) = failures.first {
-                let code: KafkaError.Code = partitionError == RD_KAFKA_RESP_ERR__STATE ? .notAssigned : .consumer
-                throw KafkaError.rd(code, "storing offset for \(partition)", partitionError)
-            }
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "storing offsets", err) }
-        }
+        try lifecycle.using { () throws(KafkaError) in try client.storeOffsets(offsets) }
     }
 
     /// Synchronously commits the stored offsets of the current assignment.
@@ -142,32 +148,13 @@ public final class KafkaConsumer: Sendable, Service {
     }
 
     private func commitList(_ offsets: [KafkaTopicPartitionOffset]?) async throws {
-        let client = self.client
-        let lifecycle = self.lifecycle
-        try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in
-                let list = offsets.map { RDKafkaTopicPartitionList($0) }
-                let err = list.map { list in list.withPointer { rd_kafka_commit(client.handle, $0, 0) } }
-                    ?? rd_kafka_commit(client.handle, nil, 0)
-                if err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
-                throw KafkaError.rd(.consumer, "commit failed", err)
-            }
-        }
+        try await client.blockingUse(lifecycle) { client throws(KafkaError) in try client.commit(offsets) }
     }
 
     /// The committed offsets of the group for these partitions (`-1001` = none yet).
     public func committedOffsets(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartitionOffset] {
-        let client = self.client
-        let lifecycle = self.lifecycle
-        return try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in
-                let list = RDKafkaTopicPartitionList(partitions)
-                return try list.withPointer { pointer throws(KafkaError) in
-                    let err = rd_kafka_committed(client.handle, pointer, timeout.clampedMilliseconds)
-                    guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "fetching committed offsets", err) }
-                    return RDKafkaTopicPartitionList.elements(of: pointer)
-                }
-            }
+        try await client.blockingUse(lifecycle) { client throws(KafkaError) in
+            try client.committed(partitions, timeoutMilliseconds: timeout.clampedMilliseconds)
         }
     }
 
@@ -182,12 +169,10 @@ public final class KafkaConsumer: Sendable, Service {
     public func pause(_ partitions: [KafkaTopicPartition]) throws {
         guard !partitions.isEmpty else { return }
         try lifecycle.using { () throws(KafkaError) in
-            let err = state.withLockedValue { state in
+            try state.withLockedValue { state -> Result<Void, KafkaError> in
                 state.userPaused.formUnion(partitions)
-                let list = RDKafkaTopicPartitionList(partitions)
-                return list.withPointer { rd_kafka_pause_partitions(client.handle, $0) }
-            }
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "pausing partitions", err) }
+                return Result { () throws(KafkaError) in try client.pause(partitions) }
+            }.get()
         }
     }
 
@@ -195,14 +180,12 @@ public final class KafkaConsumer: Sendable, Service {
     public func resume(_ partitions: [KafkaTopicPartition]) throws {
         guard !partitions.isEmpty else { return }
         try lifecycle.using { () throws(KafkaError) in
-            let err = state.withLockedValue { state in
+            try state.withLockedValue { state -> Result<Void, KafkaError> in
                 state.userPaused.subtract(partitions)
                 // While back-pressure holds everything, the poll loop resumes these later.
-                guard !state.backPressurePaused else { return RD_KAFKA_RESP_ERR_NO_ERROR }
-                let list = RDKafkaTopicPartitionList(partitions)
-                return list.withPointer { rd_kafka_resume_partitions(client.handle, $0) }
-            }
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "resuming partitions", err) }
+                guard !state.backPressurePaused else { return .success(()) }
+                return Result { () throws(KafkaError) in try client.resume(partitions) }
+            }.get()
         }
     }
 
@@ -216,34 +199,9 @@ public final class KafkaConsumer: Sendable, Service {
         let partitions = Set(offsets.map(\.topicPartition))
         discardFetched(partitions)
         defer { discardFetched(partitions) }
-        let client = self.client
-        let lifecycle = self.lifecycle
         let logger = self.logger
-        try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in
-                // librdkafka < 2.1.0 uses a 1000x too short seek timeout: retry _TIMED_OUT until our deadline.
-                let deadline = ContinuousClock.now + timeout
-                var pending = offsets
-                while true {
-                    let list = RDKafkaTopicPartitionList(pending)
-                    let failures = try list.withPointer { pointer throws(KafkaError) in
-                        if let error = rd_kafka_seek_partitions(client.handle, pointer, timeout.clampedMilliseconds) {
-                            throw KafkaError.consuming(.consumer, "seek failed", error)
-                        }
-                        return RDKafkaTopicPartitionList.errors(of: pointer)
-                    }
-                    guard !failures.isEmpty else { return }
-                    let retriable = failures.allSatisfy { $0.1 == RD_KAFKA_RESP_ERR__TIMED_OUT }
-                    guard retriable, ContinuousClock.now < deadline else {
-                        let (partition, err) = failures[0]
-                        throw KafkaError.rd(.consumer, "seek of \(partition) failed", err)
-                    }
-                    logger.debug("seek timed out (librdkafka 2.0.2 seek timeout bug); retrying")
-                    let failed = Set(failures.map(\.0))
-                    pending = pending.filter { failed.contains($0.topicPartition) }
-                    Thread.sleep(forTimeInterval: 0.01)
-                }
-            }
+        try await client.blockingUse(lifecycle) { client throws(KafkaError) in
+            try client.seek(offsets, timeout: timeout, logger: logger)
         }
     }
 
@@ -257,26 +215,23 @@ public final class KafkaConsumer: Sendable, Service {
         }
     }
 
+    /// This member's group metadata (group id, member id, generation) for
+    /// ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``; take it after the assignment the
+    /// offsets belong to.
+    public func groupMetadata() throws -> KafkaConsumerGroupMetadata {
+        try lifecycle.using { () throws(KafkaError) in try client.consumerGroupMetadata() }
+    }
+
     // MARK: Metadata
 
     /// Cluster metadata (brokers, all topics).
     public func metadata(timeout: Duration = .seconds(10)) async throws -> KafkaClusterMetadata {
-        let client = self.client
-        let lifecycle = self.lifecycle
-        return try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in try client.metadata(timeoutMilliseconds: timeout.clampedMilliseconds) }
-        }
+        try await client.metadata(timeout: timeout, lifecycle: lifecycle)
     }
 
     /// Low/high watermarks of a partition, asked from the broker.
     public func watermarks(topic: String, partition: Int32, timeout: Duration = .seconds(10)) async throws -> KafkaWatermarks {
-        let client = self.client
-        let lifecycle = self.lifecycle
-        return try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in
-                try client.watermarks(topic: topic, partition: partition, timeoutMilliseconds: timeout.clampedMilliseconds)
-            }
-        }
+        try await client.watermarks(topic: topic, partition: partition, timeout: timeout, lifecycle: lifecycle)
     }
 
     /// How long the application has left buffered messages untaken (`nil` when the buffer is empty).
@@ -296,18 +251,16 @@ public final class KafkaConsumer: Sendable, Service {
         await lifecycle.waitUntilClosed()
     }
 
-    /// Runs until graceful shutdown or cancellation, then closes with the configured timeout.
+    /// Runs the poll thread until graceful shutdown or cancellation, then closes with the configured
+    /// timeout; returns once the thread has ended.
     public func run() async throws {
-        let timeout = configuration.closeTimeout
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await lifecycle.waitUntilClosed()
-            } onGracefulShutdown: {
-                self.requestClose(timeout: timeout)
-            }
-        } onCancel: {
-            self.requestClose(timeout: timeout)
-        }
+        startPolling()
+        await lifecycle.runUntilClosed { self.triggerGracefulShutdown() }
+    }
+
+    /// Begins closing with the configured timeout without waiting (``run()`` returns once closed).
+    public func triggerGracefulShutdown() {
+        requestClose(timeout: configuration.closeTimeout)
     }
 
     /// Testing only: stops like a killed process would — no commit, no rebalance handler, no
@@ -321,6 +274,7 @@ public final class KafkaConsumer: Sendable, Service {
             return !state.stopRequested
         }
         if first { closeRequest.request(deadline: .now) }
+        startPolling()
         await lifecycle.waitUntilClosed()
     }
 
@@ -330,15 +284,26 @@ public final class KafkaConsumer: Sendable, Service {
             return !state.stopRequested
         }
         if first { closeRequest.request(deadline: .now + timeout) }
+        startPolling()
     }
 }
 
-/// Special offsets for ``KafkaConsumer/seek(_:timeout:)``.
-public enum KafkaOffset {
-    /// The earliest available offset.
-    public static let beginning: Int64 = Int64(RD_KAFKA_OFFSET_BEGINNING)
-    /// The offset after the last message.
-    public static let end: Int64 = Int64(RD_KAFKA_OFFSET_END)
-    /// The stored/committed offset.
-    public static let stored: Int64 = Int64(RD_KAFKA_OFFSET_STORED)
+/// Creates a consumer, runs `body` with it, and always closes it (commit of stored offsets, final
+/// revocation, LeaveGroup; bounded by ``KafkaConsumerConfiguration/closeTimeout``) before returning —
+/// also when `body` throws or the task is cancelled. The poll thread has ended when this returns.
+///
+/// - Throws: what creating the consumer or `body` throws.
+public func withKafkaConsumer<Result>(
+    configuration: KafkaConsumerConfiguration,
+    logger: Logger,
+    rebalanceHandler: KafkaConsumer.RebalanceHandler? = nil,
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (KafkaConsumer) async throws -> Result
+) async throws -> Result {
+    let consumer = try KafkaConsumer(configuration: configuration, logger: logger, rebalanceHandler: rebalanceHandler)
+    consumer.startPolling()
+    return try await withClosing(consumer, close: { await $0.close(timeout: configuration.closeTimeout) }, body)
 }
+
+/// Special offsets for ``KafkaConsumer/seek(_:timeout:)``: `beginning`, `end` and `stored`.
+public enum KafkaOffset {}

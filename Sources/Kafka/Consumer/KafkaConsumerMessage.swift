@@ -1,4 +1,3 @@
-import CRdKafka
 import Foundation
 
 /// A message read from Kafka.
@@ -38,36 +37,4 @@ public struct KafkaConsumerMessage: Sendable {
     public var isTombstone: Bool { value == nil }
     /// The partition this message came from.
     public var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic: topic, partition: partition) }
-
-    /// Copies a librdkafka message (which must have no error) into Swift values.
-    init(_ message: UnsafePointer<rd_kafka_message_t>) {
-        let m = message.pointee
-        topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-        partition = m.partition
-        offset = m.offset
-        key = m.key.map { Data(bytes: $0, count: m.key_len) }
-        value = m.payload.map { Data(bytes: $0, count: m.len) }
-        var tsType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let ts = rd_kafka_message_timestamp(message, &tsType)
-        timestamp = tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? nil : Date(timeIntervalSince1970: Double(ts) / 1000)
-        headers = Self.headers(of: message)
-    }
-
-    static func headers(of message: UnsafePointer<rd_kafka_message_t>) -> [KafkaHeader] {
-        var hdrs: OpaquePointer?
-        guard rd_kafka_message_headers(message, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs else { return [] }
-        var result: [KafkaHeader] = []
-        result.reserveCapacity(rd_kafka_header_cnt(hdrs))
-        var index = 0
-        while true {
-            var name: UnsafePointer<CChar>?
-            var value: UnsafeRawPointer?
-            var size = 0
-            guard rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { break }
-            let key = name.map { String(cString: $0) } ?? ""
-            result.append(KafkaHeader(key: key, value: value.map { Data(bytes: $0, count: size) }))
-            index += 1
-        }
-        return result
-    }
 }

@@ -1,4 +1,3 @@
-import CRdKafka
 import Dispatch
 import Logging
 import NIOConcurrencyHelpers
@@ -30,16 +29,12 @@ final class RebalanceCoordinator: Sendable {
     ///   (un)assign itself may call into librdkafka: pause and resume are synchronous requests to
     ///   the partitions' queues, and once the close has unassigned them nothing serves those
     ///   queues, so the call would never return (seen with 2.0.2 as a close hanging forever).
-    func handle(
-        rk: OpaquePointer, err: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
-        closing: Bool = false
-    ) {
-        let list = RDKafkaTopicPartitionList.partitions(of: partitions)
-        switch err {
-        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            let assignErr = rd_kafka_assign(rk, partitions)
-            if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR {
-                logger.error("assigning partitions failed", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(assignErr)))"])
+    func handle(_ event: borrowing RDKafkaRebalance, closing: Bool = false) {
+        let list = event.partitions
+        switch event.kind {
+        case .assign:
+            if let failure = event.assign() {
+                logger.error("assigning partitions failed", metadata: [LogKey.error: "\(failure)"])
             }
             let pauseAll = state.withLockedValue { state -> Bool in
                 state.assignment = Set(list)
@@ -48,18 +43,18 @@ final class RebalanceCoordinator: Sendable {
             }
             // librdkafka keeps a partition's pause flag across assignments: a partition assigned
             // again starts flowing unless the whole consumer is held back.
-            if !closing, let partitions {
+            if !closing {
                 if pauseAll {
-                    rd_kafka_pause_partitions(rk, partitions)
+                    event.pausePartitions()
                 } else {
-                    rd_kafka_resume_partitions(rk, partitions)
+                    event.resumePartitions()
                 }
             }
             logger.info("partitions assigned", metadata: [LogKey.partitions: "\(list.sorted().map(\.description).joined(separator: ","))"])
             invoke(KafkaRebalance(kind: .assigned, partitions: list))
 
-        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            let lost = rd_kafka_assignment_lost(rk) != 0
+        case .revoke:
+            let lost = event.isAssignmentLost
             let dropped = buffer.removeAll(of: Set(list))
             logger.info(
                 lost ? "partitions lost" : "partitions revoked",
@@ -68,7 +63,7 @@ final class RebalanceCoordinator: Sendable {
                     LogKey.bufferedMessagesDropped: "\(dropped)",
                 ])
             invoke(KafkaRebalance(kind: lost ? .lost : .revoked, partitions: list))
-            rd_kafka_assign(rk, nil)
+            event.unassign()
             state.withLockedValue { state in
                 state.assignment.subtract(list)
                 state.userPaused.subtract(list)
@@ -76,8 +71,8 @@ final class RebalanceCoordinator: Sendable {
                 state.rebalanceCount += 1
             }
 
-        default:
-            logger.error("rebalance error; dropping assignment", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(err)))"])
+        case .error(let reason):
+            logger.error("rebalance error; dropping assignment", metadata: [LogKey.error: "\(reason)"])
             let all = state.withLockedValue { state -> [KafkaTopicPartition] in
                 defer {
                     state.assignment = []
@@ -87,7 +82,7 @@ final class RebalanceCoordinator: Sendable {
             }
             _ = buffer.removeAll(of: Set(all))
             if !all.isEmpty { invoke(KafkaRebalance(kind: .lost, partitions: all)) }
-            rd_kafka_assign(rk, nil)
+            event.unassign()
         }
     }
 

@@ -1,4 +1,3 @@
-import CRdKafka
 import Logging
 import NIOConcurrencyHelpers
 import Observability
@@ -20,8 +19,8 @@ public final class EmbeddedKafkaCluster: Sendable {
     public let brokerCount: Int
 
     private let client: RDKafkaClient
-    /// The `rd_kafka_mock_cluster_t*`, nil after shutdown.
-    private let cluster: NIOLockedValueBox<MockHandle?>
+    /// The mock cluster, nil after shutdown.
+    private let cluster: NIOLockedValueBox<RDKafkaMockCluster?>
     private let logger: Logger
 
     /// Starts a mock cluster with `brokers` brokers.
@@ -32,18 +31,21 @@ public final class EmbeddedKafkaCluster: Sendable {
         let context = RDKafkaClientContext(logger: logger)
         // The owning handle only hosts the mock cluster; it never connects anywhere.
         let client = try RDKafkaClient.make(
-            type: RD_KAFKA_PRODUCER, properties: ["client.id": "payfleet-embedded-broker"], context: context,
+            kind: .producer, properties: ["client.id": "payfleet-embedded-broker"], context: context,
             label: "embedded")
-        guard let mock = rd_kafka_mock_cluster_new(client.handle, Int32(brokers)) else {
+        let mock: RDKafkaMockCluster
+        do {
+            mock = try RDKafkaMockCluster(host: client, brokers: brokers)
+        } catch {
             client.destroy()
-            throw KafkaError(.embeddedBroker, "rd_kafka_mock_cluster_new failed")
+            throw error
         }
         self.client = client
-        self.cluster = NIOLockedValueBox(MockHandle(pointer: mock))
+        self.cluster = NIOLockedValueBox(mock)
         self.brokerCount = brokers
         self.logger = logger
-        self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mock))
-        logger.info("embedded Kafka cluster started", metadata: [LogKey.bootstrapServers: "\(bootstrapServers)", LogKey.brokers: "\(brokers)"])
+        self.bootstrapServers = mock.bootstrapServers
+        logger.info("embedded Kafka cluster started", metadata: ["bootstrap.servers": "\(bootstrapServers)", LogKey.brokers: "\(brokers)"])
     }
 
     deinit {
@@ -58,10 +60,10 @@ public final class EmbeddedKafkaCluster: Sendable {
         KafkaConfiguration(bootstrapServers: bootstrapServerList, properties: properties)
     }
 
-    private func withCluster<T>(_ body: (OpaquePointer) throws(KafkaError) -> T) throws(KafkaError) -> T {
+    private func withCluster<T>(_ body: (RDKafkaMockCluster) throws(KafkaError) -> T) throws(KafkaError) -> T {
         let result: Result<T, KafkaError> = cluster.withLockedValue { mock in
             guard let mock else { return .failure(KafkaError(.closed, "the embedded Kafka cluster was shut down")) }
-            do throws(KafkaError) { return .success(try body(mock.pointer)) } catch { return .failure(error) }
+            do throws(KafkaError) { return .success(try body(mock)) } catch { return .failure(error) }
         }
         return try result.get()
     }
@@ -69,63 +71,43 @@ public final class EmbeddedKafkaCluster: Sendable {
     /// Creates a topic. The replication factor is capped at the broker count (the mock requires it).
     public func createTopic(_ name: String, partitions: Int, replicationFactor: Int = 1) throws {
         let replication = max(1, min(replicationFactor, brokerCount))
-        try withCluster { mock throws(KafkaError) in
-            let err = rd_kafka_mock_topic_create(mock, name, Int32(partitions), Int32(replication))
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw KafkaError.rd(.embeddedBroker, "creating topic \(name) in the embedded cluster", err)
-            }
-        }
+        try withCluster { mock throws(KafkaError) in try mock.createTopic(name, partitions: partitions, replicationFactor: replication) }
     }
 
     /// Takes a broker down (its connections are closed and it refuses new ones) — fault injection.
     public func setBrokerDown(_ brokerID: Int32) throws {
-        try withCluster { mock throws(KafkaError) in
-            let err = rd_kafka_mock_broker_set_down(mock, brokerID)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.embeddedBroker, "broker \(brokerID) down", err) }
-        }
+        try withCluster { mock throws(KafkaError) in try mock.setBrokerDown(brokerID) }
     }
 
     /// Brings a broker back up.
     public func setBrokerUp(_ brokerID: Int32) throws {
-        try withCluster { mock throws(KafkaError) in
-            let err = rd_kafka_mock_broker_set_up(mock, brokerID)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.embeddedBroker, "broker \(brokerID) up", err) }
-        }
+        try withCluster { mock throws(KafkaError) in try mock.setBrokerUp(brokerID) }
     }
 
     /// Makes the next requests of a Kafka API (e.g. ``KafkaAPIKey/produce``) fail with the given error
     /// codes, one per request, in order (e.g. `KafkaErrorCodes.notEnoughReplicas`).
     public func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws {
-        try withCluster { mock throws(KafkaError) in
-            var codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }
-            rd_kafka_mock_push_request_errors_array(mock, apiKey, codes.count, &codes)
-        }
+        try withCluster { mock throws(KafkaError) in mock.pushRequestErrors(apiKey: apiKey, errors: errors) }
     }
 
     /// Moves the leadership of a partition to another broker.
     public func setPartitionLeader(topic: String, partition: Int32, brokerID: Int32) throws {
-        try withCluster { mock throws(KafkaError) in
-            let err = rd_kafka_mock_partition_set_leader(mock, topic, partition, brokerID)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.embeddedBroker, "setting leader", err) }
-        }
+        try withCluster { mock throws(KafkaError) in try mock.setPartitionLeader(topic: topic, partition: partition, brokerID: brokerID) }
     }
 
     /// Sets the group/transaction coordinator for a key (`"group"` + group id).
     public func setCoordinator(keyType: String = "group", key: String, brokerID: Int32) throws {
-        try withCluster { mock throws(KafkaError) in
-            let err = rd_kafka_mock_coordinator_set(mock, keyType, key, brokerID)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.embeddedBroker, "setting coordinator", err) }
-        }
+        try withCluster { mock throws(KafkaError) in try mock.setCoordinator(keyType: keyType, key: key, brokerID: brokerID) }
     }
 
     /// Stops the cluster. Idempotent.
     public func shutdown() {
-        let mock: MockHandle? = cluster.withLockedValue { mock in
+        let mock: RDKafkaMockCluster? = cluster.withLockedValue { mock in
             defer { mock = nil }
             return mock
         }
         guard let mock else { return }
-        rd_kafka_mock_cluster_destroy(mock.pointer)
+        mock.destroy()
         client.destroy()
         logger.info("embedded Kafka cluster stopped")
     }
@@ -144,23 +126,13 @@ public enum KafkaAPIKey {
     public static let heartbeat: Int16 = 12
     public static let syncGroup: Int16 = 14
     public static let initProducerID: Int16 = 22
+    public static let addPartitionsToTxn: Int16 = 24
+    public static let txnOffsetCommit: Int16 = 28
+    public static let endTxn: Int16 = 26
 }
 
 /// Kafka protocol error codes useful for fault injection.
-public enum KafkaErrorCodes {
-    public static let notLeaderForPartition: Int32 = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION.rawValue
-    public static let notEnoughReplicas: Int32 = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue
-    public static let requestTimedOut: Int32 = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT.rawValue
-    public static let leaderNotAvailable: Int32 = RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE.rawValue
-    public static let coordinatorNotAvailable: Int32 = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE.rawValue
-    public static let notCoordinator: Int32 = RD_KAFKA_RESP_ERR_NOT_COORDINATOR.rawValue
-}
-
-/// `rd_kafka_mock_cluster_t*`. `@unchecked Sendable`: the mock cluster API is thread-safe (it posts
-/// operations to the mock's own thread) and the pointer is only used under the owner's lock.
-struct MockHandle: @unchecked Sendable {
-    let pointer: OpaquePointer
-}
+public enum KafkaErrorCodes {}
 
 extension EmbeddedKafkaCluster {
     /// Creates every topic of a catalog (partitions as defined, replication capped at the broker count).

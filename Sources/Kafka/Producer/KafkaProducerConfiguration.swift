@@ -6,6 +6,10 @@ public struct KafkaProducerConfiguration: Sendable {
     public var closeTimeout: Duration
     /// Longest wait between retries while librdkafka's local queue is full (back-pressure).
     public var queueFullMaxBackoff: Duration
+    /// Makes the producer transactional (`transactional.id`): call
+    /// ``KafkaProducer/initTransactions(timeout:)`` once, then write inside transactions. A newer
+    /// producer with the same id fences this one. `nil` (default): not transactional.
+    public var transactionalID: String?
 
     /// Producer defaults: idempotent (which implies `acks=all` and ordered retries) and Java-compatible
     /// key partitioning (`murmur2_random`), so upstream Java producers and PayFleet agree on partitions.
@@ -16,13 +20,19 @@ public struct KafkaProducerConfiguration: Sendable {
     ]
 
     /// Creates a configuration.
-    public init(kafka: KafkaConfiguration, closeTimeout: Duration = .seconds(10), queueFullMaxBackoff: Duration = .milliseconds(20)) {
+    public init(
+        kafka: KafkaConfiguration, closeTimeout: Duration = .seconds(10), queueFullMaxBackoff: Duration = .milliseconds(20),
+        transactionalID: String? = nil
+    ) {
         self.kafka = kafka
         self.closeTimeout = closeTimeout
         self.queueFullMaxBackoff = queueFullMaxBackoff
+        self.transactionalID = transactionalID
     }
 
     var effectiveProperties: [String: String] {
-        kafka.effectiveProperties(defaults: Self.defaultProperties)
+        var properties = kafka.effectiveProperties(defaults: Self.defaultProperties)
+        if let transactionalID { properties["transactional.id"] = transactionalID }
+        return properties
     }
 }

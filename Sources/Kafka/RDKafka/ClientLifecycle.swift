@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 
 /// Guards a librdkafka handle against use after destruction.
 ///
@@ -70,6 +71,20 @@ final class ClientLifecycle: Sendable {
             return state.closeWaiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Suspends until the handle has been destroyed, calling `requestClose` on graceful shutdown or
+    /// cancellation of the calling task: the body of a client's `Service.run()`.
+    func runUntilClosed(requestClose: @escaping @Sendable () -> Void) async {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await waitUntilClosed()
+            } onGracefulShutdown: {
+                requestClose()
+            }
+        } onCancel: {
+            requestClose()
+        }
     }
 
     /// Suspends until the handle has been destroyed.

@@ -7,6 +7,8 @@ import Logging
 /// `@unchecked Sendable`: librdkafka handles are thread-safe; destruction is coordinated by the owning
 /// Swift type (producer/consumer/admin), which guarantees no call is made after ``destroy(flags:)``.
 final class RDKafkaClient: @unchecked Sendable {
+    /// The `rd_kafka_t*`. Read only by the `RDKafkaClient+…` extensions in this folder; everything
+    /// else goes through their Swift methods.
     let handle: OpaquePointer
     let context: RDKafkaClientContext
     private let opaque: UnsafeMutableRawPointer
@@ -15,9 +17,17 @@ final class RDKafkaClient: @unchecked Sendable {
 
     var logger: Logger { context.logger }
 
-    /// Creates a handle of the given type from properties.
+    /// The kind of librdkafka handle.
+    enum Kind {
+        /// A producer handle (also used for admin requests and to host the mock cluster).
+        case producer
+        /// A consumer handle (group member or assign-only reader).
+        case consumer
+    }
+
+    /// Creates a handle of the given kind from properties.
     static func make(
-        type: rd_kafka_type_t,
+        kind: Kind,
         properties: [String: String],
         context: RDKafkaClientContext,
         label: String
@@ -27,12 +37,12 @@ final class RDKafkaClient: @unchecked Sendable {
         let opaque = context.retainedOpaque()
         context.install(on: conf, opaque: opaque)
         var errstr = [CChar](repeating: 0, count: 512)
+        let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
         guard let handle = rd_kafka_new(type, conf, &errstr, errstr.count) else {
             // rd_kafka_new does not take ownership of conf on failure.
             rd_kafka_conf_destroy(conf)
             RDKafkaClientContext.release(opaque)
-            let text = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KafkaError(.configuration, "creating the Kafka client failed: \(text)")
+            throw KafkaError(.configuration, "creating the Kafka client failed: \(String(cStringBuffer: errstr))")
         }
         return RDKafkaClient(handle: handle, context: context, opaque: opaque, label: label)
     }
@@ -45,9 +55,61 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     /// Destroys the handle. Must be called exactly once, after which no method may be used.
-    func destroy(flags: Int32 = 0) {
-        rd_kafka_destroy_flags(handle, flags)
+    ///
+    /// - Parameter skipConsumerClose: destroy a consumer without its own close (no commit, no
+    ///   LeaveGroup): after a close that already ran, or to stop like a killed process.
+    func destroy(skipConsumerClose: Bool = false) {
+        rd_kafka_destroy_flags(handle, skipConsumerClose ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0)
         RDKafkaClientContext.release(opaque)
+    }
+
+    /// Runs `body` as one use of the handle (guarded by `lifecycle`) on ``blockingQueue``.
+    func blockingUse<T: Sendable>(
+        _ lifecycle: ClientLifecycle, _ body: @escaping @Sendable (RDKafkaClient) throws(KafkaError) -> T
+    ) async throws(KafkaError) -> T {
+        try await blocking { () throws(KafkaError) in
+            try lifecycle.using { () throws(KafkaError) in try body(self) }
+        }
+    }
+
+    /// Cluster metadata, asked on ``blockingQueue`` while `lifecycle` allows it.
+    func metadata(timeout: Duration, lifecycle: ClientLifecycle) async throws(KafkaError) -> KafkaClusterMetadata {
+        try await blockingUse(lifecycle) { client throws(KafkaError) in
+            try client.metadata(timeoutMilliseconds: timeout.clampedMilliseconds)
+        }
+    }
+
+    /// The partition count of a topic; throws `.metadata` when the topic does not exist.
+    func partitionCount(topic: String, timeout: Duration, lifecycle: ClientLifecycle) async throws(KafkaError) -> Int {
+        guard let metadata = try await metadata(timeout: timeout, lifecycle: lifecycle).topic(topic) else {
+            throw KafkaError(.metadata, "topic \(topic) does not exist")
+        }
+        return metadata.partitionCount
+    }
+
+    /// Watermarks of a partition, asked on ``blockingQueue`` while `lifecycle` allows it.
+    func watermarks(topic: String, partition: Int32, timeout: Duration, lifecycle: ClientLifecycle) async throws(KafkaError) -> KafkaWatermarks {
+        try await blockingUse(lifecycle) { client throws(KafkaError) in
+            try client.watermarks(topic: topic, partition: partition, timeoutMilliseconds: timeout.clampedMilliseconds)
+        }
+    }
+
+    /// Destroys the handle on ``blockingQueue`` once no call uses it (or after 30 s), then marks
+    /// `lifecycle` closed. `beforeDestroy` releases what depends on the handle (queues).
+    func destroyWhenIdle(
+        _ lifecycle: ClientLifecycle, skipConsumerClose: Bool = false, beforeDestroy: @escaping @Sendable () -> Void = {}
+    ) async {
+        guard lifecycle.beginClosing() else {
+            await lifecycle.waitUntilClosed()
+            return
+        }
+        blockingQueue.async {
+            lifecycle.waitUntilIdle(deadline: .now + .seconds(30))
+            beforeDestroy()
+            self.destroy(skipConsumerClose: skipConsumerClose)
+            lifecycle.markClosed()
+        }
+        await lifecycle.waitUntilClosed()
     }
 
     /// Runs a blocking librdkafka call on ``blockingQueue`` and resumes with its result.

@@ -10,9 +10,9 @@ import Observability
 final class RDKafkaClientContext: @unchecked Sendable {
     let logger: Logger
     /// Delivery report for one message (producer; called on the thread serving the main queue).
-    var onDelivery: ((UnsafePointer<rd_kafka_message_t>) -> Void)?
-    /// Rebalance (consumer; called on the thread calling `rd_kafka_consumer_poll`).
-    var onRebalance: ((OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Void)?
+    var onDelivery: ((borrowing RDKafkaMessage) -> Void)?
+    /// Rebalance (consumer; called on the thread polling the consumer).
+    var onRebalance: ((borrowing RDKafkaRebalance) -> Void)?
     /// The first fatal error librdkafka reported, if any.
     let fatalError = NIOLockedValueBox<KafkaError?>(nil)
 
@@ -50,13 +50,13 @@ final class RDKafkaClientContext: @unchecked Sendable {
         if onDelivery != nil {
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
                 guard let message, let context = RDKafkaClientContext.from(opaque) else { return }
-                context.onDelivery?(message)
+                context.onDelivery?(RDKafkaMessage(borrowing: message))
             }
         }
         if onRebalance != nil {
             rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
                 guard let rk, let context = RDKafkaClientContext.from(opaque) else { return }
-                context.onRebalance?(rk, err, partitions)
+                context.onRebalance?(RDKafkaRebalance(handle: rk, err: err, list: partitions))
             }
         }
     }
@@ -84,7 +84,7 @@ final class RDKafkaClientContext: @unchecked Sendable {
         if err == RD_KAFKA_RESP_ERR__FATAL, let rk {
             var buffer = [CChar](repeating: 0, count: 512)
             let original = rd_kafka_fatal_error(rk, &buffer, buffer.count)
-            let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let text = String(cStringBuffer: buffer)
             let error = KafkaError.rd(.fatal, "librdkafka fatal error: \(text)", original)
             fatalError.withLockedValue { if $0 == nil { $0 = error } }
             logger.critical("librdkafka fatal error", metadata: [LogKey.error: "\(error)"])

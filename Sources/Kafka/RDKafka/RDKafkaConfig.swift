@@ -27,7 +27,7 @@ enum RDKafkaConfig {
         var errstr = [CChar](repeating: 0, count: 512)
         let result = rd_kafka_conf_set(conf, name, value, &errstr, errstr.count)
         guard result != RD_KAFKA_CONF_OK else { return }
-        var explanation = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var explanation = String(cStringBuffer: errstr)
         if KafkaConfiguration.isSensitive(name) && !value.isEmpty {
             explanation = explanation.replacingOccurrences(of: value, with: "<redacted>")
         }

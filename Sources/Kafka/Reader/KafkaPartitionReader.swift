@@ -1,4 +1,3 @@
-import CRdKafka
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -19,7 +18,7 @@ import Observability
 /// time per reader (reading several partitions in one call is efficient).
 public final class KafkaPartitionReader: Sendable {
     private let client: RDKafkaClient
-    private let queue: QueueHandle
+    private let queue: RDKafkaQueue
     private let lifecycle: ClientLifecycle
     private let readLock: NIOLockedValueBox<Bool>
     private let logger: Logger
@@ -42,14 +41,14 @@ public final class KafkaPartitionReader: Sendable {
         properties["enable.auto.commit"] = "false"
         properties.removeValue(forKey: "group.instance.id")
         let context = RDKafkaClientContext(logger: logger)
-        let client = try RDKafkaClient.make(type: RD_KAFKA_CONSUMER, properties: properties, context: context, label: "reader")
-        rd_kafka_poll_set_consumer(client.handle)
-        guard let queue = rd_kafka_queue_get_consumer(client.handle) else {
+        let client = try RDKafkaClient.make(kind: .consumer, properties: properties, context: context, label: "reader")
+        client.redirectMainQueueToConsumer()
+        guard let queue = client.consumerQueue() else {
             client.destroy()
             throw KafkaError(.clientCreation, "the partition reader has no consumer queue")
         }
         self.client = client
-        self.queue = QueueHandle(pointer: queue)
+        self.queue = queue
         self.lifecycle = ClientLifecycle(name: "partition reader")
         self.readLock = NIOLockedValueBox(false)
         self.logger = logger
@@ -64,48 +63,23 @@ public final class KafkaPartitionReader: Sendable {
 
     /// Low/high watermarks of a partition.
     public func watermarks(topic: String, partition: Int32, timeout: Duration = .seconds(10)) async throws -> KafkaWatermarks {
-        let client = self.client
-        let lifecycle = self.lifecycle
-        return try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in
-                try client.watermarks(topic: topic, partition: partition, timeoutMilliseconds: timeout.clampedMilliseconds)
-            }
-        }
+        try await client.watermarks(topic: topic, partition: partition, timeout: timeout, lifecycle: lifecycle)
     }
 
     /// Cluster metadata (all topics).
     public func metadata(timeout: Duration = .seconds(10)) async throws -> KafkaClusterMetadata {
-        let client = self.client
-        let lifecycle = self.lifecycle
-        return try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in try client.metadata(timeoutMilliseconds: timeout.clampedMilliseconds) }
-        }
+        try await client.metadata(timeout: timeout, lifecycle: lifecycle)
     }
 
     /// The number of partitions of a topic (throws `.metadata` when it does not exist).
     public func partitionCount(topic: String, timeout: Duration = .seconds(10)) async throws -> Int {
-        guard let metadata = try await metadata(timeout: timeout).topic(topic) else {
-            throw KafkaError(.metadata, "topic \(topic) does not exist")
-        }
-        return metadata.partitionCount
+        try await client.partitionCount(topic: topic, timeout: timeout, lifecycle: lifecycle)
     }
 
     /// Destroys the reader. Idempotent.
     public func close() async {
-        guard lifecycle.beginClosing() else {
-            await lifecycle.waitUntilClosed()
-            return
-        }
-        let client = self.client
-        let lifecycle = self.lifecycle
         let queue = self.queue
-        client.blockingQueue.async {
-            lifecycle.waitUntilIdle(deadline: .now + .seconds(30))
-            rd_kafka_queue_destroy(queue.pointer)
-            client.destroy(flags: RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
-            lifecycle.markClosed()
-        }
-        await lifecycle.waitUntilClosed()
+        await client.destroyWhenIdle(lifecycle, skipConsumerClose: true) { queue.destroy() }
     }
 
     // MARK: Read session (called by the sequence's iterator)
@@ -117,24 +91,18 @@ public final class KafkaPartitionReader: Sendable {
         }
         if busy { throw KafkaError(.consumer, "the partition reader is already reading; reads are one at a time") }
         do {
-            let client = self.client
-            let lifecycle = self.lifecycle
-            return try await client.blocking { () throws(KafkaError) in
-                try lifecycle.using { () throws(KafkaError) -> [Int32: Int64] in
-                    var targets: [Int32: Int64] = [:]
-                    var starts: [KafkaTopicPartitionOffset] = []
-                    for partition in Set(partitions) {
-                        let marks = try client.watermarks(topic: topic, partition: partition, timeoutMilliseconds: 10_000)
-                        if marks.high > marks.low {
-                            targets[partition] = marks.high
-                            starts.append(KafkaTopicPartitionOffset(topic: topic, partition: partition, offset: marks.low))
-                        }
+            return try await client.blockingUse(lifecycle) { client throws(KafkaError) -> [Int32: Int64] in
+                var targets: [Int32: Int64] = [:]
+                var starts: [KafkaTopicPartitionOffset] = []
+                for partition in Set(partitions) {
+                    let marks = try client.watermarks(topic: topic, partition: partition, timeoutMilliseconds: 10_000)
+                    if marks.high > marks.low {
+                        targets[partition] = marks.high
+                        starts.append(KafkaTopicPartitionOffset(topic: topic, partition: partition, offset: marks.low))
                     }
-                    let list = RDKafkaTopicPartitionList(starts)
-                    let err = list.withPointer { rd_kafka_assign(client.handle, $0) }
-                    guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "assigning \(topic)", err) }
-                    return targets
                 }
+                try client.assign(starts)
+                return targets
             }
         } catch {
             end()
@@ -144,58 +112,56 @@ public final class KafkaPartitionReader: Sendable {
 
     /// One batch of messages (blocking on the reader's queue, never the cooperative pool).
     func fetch(topic: String, targets: [Int32: Int64]) async throws(KafkaError) -> (messages: [KafkaConsumerMessage], finished: Set<Int32>) {
-        let client = self.client
-        let lifecycle = self.lifecycle
         let queue = self.queue
         let logger = self.logger
-        return try await client.blocking { () throws(KafkaError) in
-            try lifecycle.using { () throws(KafkaError) in
-                var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 500)
-                let count = rd_kafka_consume_batch_queue(queue.pointer, 200, &buffer, buffer.count)
-                guard count >= 0 else { throw KafkaError.rd(.consumer, "reading \(topic)", rd_kafka_last_error()) }
-                var messages: [KafkaConsumerMessage] = []
-                var finished = Set<Int32>()
-                var failure: KafkaError?
-                for index in 0..<count {
-                    guard let message = buffer[index] else { continue }
-                    defer { rd_kafka_message_destroy(message) }
-                    let m = message.pointee
-                    let target = targets[m.partition] ?? 0
-                    if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                        finished.insert(m.partition)
-                    } else if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                        let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
-                        if m.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
-                            || m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE
-                        {
-                            failure = failure ?? KafkaError.rd(.consumer, "reading \(topic)[\(m.partition)]: \(text)", m.err)
-                        } else {
-                            logger.notice("partition read error (retrying)", metadata: [LogKey.error: "\(text)"])
-                        }
-                    } else if m.offset < target {
-                        messages.append(KafkaConsumerMessage(UnsafePointer(message)))
-                        if m.offset >= target - 1 { finished.insert(m.partition) }
+        return try await client.blockingUse(lifecycle) { _ throws(KafkaError) in
+            var messages: [KafkaConsumerMessage] = []
+            var finished = Set<Int32>()
+            var failure: KafkaError?
+            _ = try queue.consumeBatch(timeoutMilliseconds: 200, maxMessages: 500, context: "reading \(topic)") { message in
+                let partition = message.partition
+                let target = targets[partition] ?? 0
+                if let error = message.error {
+                    if error.isPartitionEOF {
+                        finished.insert(partition)
+                    } else if error.isMissingPartitionOrOffset {
+                        failure = failure ?? error.kafkaError(.consumer, "reading \(topic)[\(partition)]: \(error.reason)")
                     } else {
-                        finished.insert(m.partition)
+                        logger.notice("partition read error (retrying)", metadata: ["error": "\(error.reason)"])
                     }
+                } else if message.offset < target {
+                    messages.append(message.consumerMessage)
+                    if message.offset >= target - 1 { finished.insert(partition) }
+                } else {
+                    finished.insert(partition)
                 }
-                if let failure { throw failure }
-                return (messages, finished)
             }
+            if let failure { throw failure }
+            return (messages, finished)
         }
     }
 
     func end() {
-        _ = try? lifecycle.using { () throws(KafkaError) in rd_kafka_assign(client.handle, nil) }
+        _ = try? lifecycle.using { () throws(KafkaError) in try client.assign(nil) }
         readLock.withLockedValue { $0 = false }
     }
 
     var readIdleTimeout: Duration { idleTimeout }
 }
 
-/// `rd_kafka_queue_t*`. `@unchecked Sendable`: librdkafka queues are thread-safe; destroyed once at close.
-struct QueueHandle: @unchecked Sendable {
-    let pointer: OpaquePointer
+/// Creates a partition reader, runs `body` with it, and always closes it before returning — also when
+/// `body` throws or the task is cancelled.
+///
+/// - Throws: what creating the reader or `body` throws.
+public func withKafkaPartitionReader<Result>(
+    configuration: KafkaConfiguration,
+    logger: Logger,
+    idleTimeout: Duration = .seconds(30),
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (KafkaPartitionReader) async throws -> Result
+) async throws -> Result {
+    let reader = try KafkaPartitionReader(configuration: configuration, logger: logger, idleTimeout: idleTimeout)
+    return try await withClosing(reader, close: { await $0.close() }, body)
 }
 
 /// The messages of a partition read (``KafkaPartitionReader/readToEnd(topic:partitions:)``).

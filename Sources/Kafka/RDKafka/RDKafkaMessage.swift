@@ -1,0 +1,94 @@
+import CRdKafka
+import Foundation
+
+/// A borrowed view of one `rd_kafka_message_t`, valid only inside the closure it is handed to
+/// (consumer poll, batch read, delivery report). Everything the caller keeps is copied out into Swift
+/// values (``KafkaConsumerMessage``, ``KafkaDeliveryReport``, ``RDKafkaMessageError``) before the
+/// message is destroyed; the view itself must not be stored.
+struct RDKafkaMessage: ~Copyable {
+    private let pointer: UnsafePointer<rd_kafka_message_t>
+
+    init(borrowing pointer: UnsafePointer<rd_kafka_message_t>) {
+        self.pointer = pointer
+    }
+
+    var topic: String { pointer.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "" }
+    var partition: Int32 { pointer.pointee.partition }
+    var offset: Int64 { pointer.pointee.offset }
+
+    /// The message's error, `nil` for a good message.
+    var error: RDKafkaMessageError? {
+        let err = pointer.pointee.err
+        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        let reason = rd_kafka_message_errstr(pointer).map { String(cString: $0) } ?? ""
+        return RDKafkaMessageError(code: err.rawValue, reason: reason, topic: topic, partition: partition)
+    }
+
+    /// Takes back the ticket retained by ``RDKafkaClient/produce(_:topics:ticket:)`` (delivery reports;
+    /// exactly once per message).
+    func takeTicket<Ticket: AnyObject>(_: Ticket.Type) -> Ticket? {
+        guard let opaque = pointer.pointee._private else { return nil }
+        return Unmanaged<Ticket>.fromOpaque(opaque).takeRetainedValue()
+    }
+
+    /// The record timestamp, if present.
+    var timestamp: Date? {
+        var tsType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let ts = rd_kafka_message_timestamp(pointer, &tsType)
+        return tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? nil : Date(timeIntervalSince1970: Double(ts) / 1000)
+    }
+
+    /// Copies of key, value and headers (`nil` key/value when absent: tombstones are data too).
+    var key: Data? { pointer.pointee.key.map { Data(bytes: $0, count: pointer.pointee.key_len) } }
+    var value: Data? { pointer.pointee.payload.map { Data(bytes: $0, count: pointer.pointee.len) } }
+
+    var headers: [KafkaHeader] {
+        var hdrs: OpaquePointer?
+        guard rd_kafka_message_headers(pointer, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs else { return [] }
+        var result: [KafkaHeader] = []
+        result.reserveCapacity(rd_kafka_header_cnt(hdrs))
+        var index = 0
+        while true {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            guard rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { break }
+            let key = name.map { String(cString: $0) } ?? ""
+            result.append(KafkaHeader(key: key, value: value.map { Data(bytes: $0, count: size) }))
+            index += 1
+        }
+        return result
+    }
+
+    /// A Swift copy of a good message.
+    var consumerMessage: KafkaConsumerMessage {
+        KafkaConsumerMessage(
+            topic: topic, partition: partition, offset: offset, key: key, value: value, headers: headers, timestamp: timestamp)
+    }
+}
+
+/// The error of a consumed or delivered message, copied out of librdkafka.
+struct RDKafkaMessageError: Error, Sendable {
+    let code: Int32
+    let reason: String
+    let topic: String
+    let partition: Int32
+
+    /// librdkafka's symbolic name, e.g. `_PARTITION_EOF`.
+    var name: String { RDKafkaErrorCode.name(code) }
+    /// The end of a partition was reached (`enable.partition.eof`): an event, not a failure.
+    var isPartitionEOF: Bool { code == RD_KAFKA_RESP_ERR__PARTITION_EOF.rawValue }
+    /// Broker connection trouble librdkafka recovers from by itself.
+    var isConnectionTrouble: Bool {
+        code == RD_KAFKA_RESP_ERR__TRANSPORT.rawValue || code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
+    }
+    /// The partition or the requested offset does not exist: reading it again cannot succeed.
+    var isMissingPartitionOrOffset: Bool {
+        code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue || code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION.rawValue
+            || code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue
+    }
+
+    func kafkaError(_ kind: KafkaError.Code, _ context: String) -> KafkaError {
+        KafkaError(kind, "\(context): \(RDKafkaErrorCode.text(code))", rdKafkaErrorCode: code)
+    }
+}
