@@ -13,6 +13,12 @@ final class WorkerMetrics: Sendable {
     static let events = "payfleet_payment_events_total"
     /// Counter: inputs found on a partition that does not own their key and forwarded to the owner, label `topic`.
     static let rerouted = "payfleet_requests_rerouted_total"
+    /// Counter: `payfleet.order-state` records applied by restores (full and tail reads).
+    static let restoredRecords = "payfleet_worker_restored_records_total"
+    /// Counter: seconds spent restoring, summed over restores.
+    static let restoreSeconds = "payfleet_worker_restore_seconds_total"
+    /// Gauge: orders held in memory, label `state` (`live`, `terminal`).
+    static let retainedOrders = "payfleet_worker_orders"
 
     private let group: String
     private let counters = Mutex<[String: Counter]>([:])
@@ -80,5 +86,15 @@ final class WorkerMetrics: Sendable {
 
     func event(type: String) {
         counter(Self.events, [("type", type)]).increment()
+    }
+
+    func restored(records: Int, duration: Duration) {
+        counter(Self.restoredRecords, []).increment(by: records)
+        FloatingPointCounter(label: Self.restoreSeconds).increment(by: duration.timeInterval)
+    }
+
+    func retainedOrders(live: Int, terminal: Int) {
+        Gauge(label: Self.retainedOrders, dimensions: [("state", "live")]).record(live)
+        Gauge(label: Self.retainedOrders, dimensions: [("state", "terminal")]).record(terminal)
     }
 }

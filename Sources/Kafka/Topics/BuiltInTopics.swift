@@ -417,8 +417,10 @@ value:
 name: payfleet.order-state
 description: >-
   Compacted changelog of each order's state machine, written by the worker that owns the order's
-  partition and read back (partition p, from the beginning) when partition p is assigned.
-  Tombstoned some time after the order reached a terminal state.
+  partition and read back when partition p is assigned (from the beginning, or after the offset
+  it kept across a rebalance). A live order's value is its full state as JSON (format 1, the
+  schema below); a terminal order's value is its binary terminal summary (format 2, first bytes
+  00 02, docs/contracts.md). Tombstoned PAYFLEET_STATE_RETENTION after the order became terminal.
 partitions: 12
 replication_factor: 3
 co_partition_group: orders
@@ -435,7 +437,7 @@ configs:
   min.insync.replicas: "2"
 headers: []
 value:
-  content_type: application/json
+  content_type: application/octet-stream
   tombstones: true
   schema:
     $schema: https://json-schema.org/draft/2020-12/schema

@@ -1,0 +1,98 @@
+import Foundation
+import Kafka
+import Logging
+
+/// Reads `payfleet.order-state` into a ``WorkerCore``: in full for a partition new to the worker,
+/// only the tail after the kept offset for a partition kept across a rebalance.
+///
+/// One task reads batches from the partition reader while this task decodes them (off the
+/// core's actor) and applies each batch in one actor call.
+struct StateRestorer: Sendable {
+    let core: WorkerCore
+    let reader: KafkaPartitionReader
+    let metrics: WorkerMetrics?
+    let logger: Logger
+    /// Records decoded and applied together.
+    static let batchSize = 2048
+
+    /// What one restore read.
+    struct Outcome: Sendable {
+        var partitions: [Int32]
+        var records: Int
+        var duration: Duration
+    }
+
+    /// Reads the changelog of the partitions that are still restoring at their epoch, from where
+    /// each stands, to the high watermark. `nil` when none is restoring.
+    /// - Throws: when the read fails (what was applied stays applied; the next call continues).
+    func restore(_ epochs: [Int32: Int]) async throws -> Outcome? {
+        var starts = await core.restoreStarts(epochs)
+        guard !starts.isEmpty else { return nil }
+        let clock = ContinuousClock()
+        let started = clock.now
+        // A kept offset below the low watermark cannot be continued from: restore in full.
+        for (partition, offset) in starts where offset > 0 {
+            let marks = try await reader.watermarks(topic: FleetTopic.orderState, partition: partition)
+            if marks.low > offset, let epoch = epochs[partition] {
+                logger.notice(
+                    "kept changelog offset is below the low watermark; restoring in full",
+                    metadata: [LogKey.partition: "\(partition)", LogKey.offset: "\(offset)"])
+                await core.restartRestore(partition, epoch: epoch)
+                starts[partition] = 0
+            }
+        }
+        let from = starts
+        let (batches, continuation) = AsyncThrowingStream.makeStream(of: [KafkaConsumerMessage].self)
+        let reading = Task { [reader] in
+            do {
+                var batch: [KafkaConsumerMessage] = []
+                batch.reserveCapacity(Self.batchSize)
+                for try await record in reader.readToEnd(topic: FleetTopic.orderState, partitions: from.keys.sorted(), from: from) {
+                    batch.append(record)
+                    if batch.count >= Self.batchSize {
+                        continuation.yield(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                if !batch.isEmpty { continuation.yield(batch) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        var records = 0
+        do {
+            for try await batch in batches {
+                let decoded = batch.compactMap(RestoredRecord.init)
+                await core.applyRestored(decoded, epochs: epochs)
+                records += batch.count
+            }
+        } catch {
+            reading.cancel()
+            metrics?.restored(records: records, duration: clock.now - started)
+            throw error
+        }
+        let duration = clock.now - started
+        metrics?.restored(records: records, duration: duration)
+        return Outcome(partitions: starts.keys.sorted(), records: records, duration: duration)
+    }
+
+    /// After a revocation whose work finished: keeps the partitions dormant with the changelog's
+    /// high watermark as their resume offset (the worker is the only writer of its partitions, and
+    /// every write it made is acknowledged, so its orders match the changelog up to there).
+    /// Partitions whose watermark cannot be read are dropped.
+    func keepRevoked(_ numbers: [Int32]) async {
+        let complete = await core.completeRevokedPartitions(numbers)
+        var resumeAt: [Int32: Int64] = [:]
+        for partition in complete {
+            do {
+                resumeAt[partition] = try await reader.watermarks(topic: FleetTopic.orderState, partition: partition).high
+            } catch {
+                logger.notice(
+                    "changelog watermark unknown; the partition is restored in full if assigned again",
+                    metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
+            }
+        }
+        await core.keep(numbers, resumeAt: resumeAt)
+    }
+}
