@@ -14,6 +14,8 @@ struct StateRestorer: Sendable {
     let logger: Logger
     /// Records decoded and applied together.
     static let batchSize = 2048
+    /// Batches read ahead of the one being applied.
+    static let readAhead = 2
 
     /// What one restore read.
     struct Outcome: Sendable {
@@ -42,7 +44,9 @@ struct StateRestorer: Sendable {
             }
         }
         let from = starts
-        let (batches, continuation) = AsyncThrowingStream.makeStream(of: [KafkaConsumerMessage].self)
+        // At most `readAhead` batches wait between reading and applying, so a read that outruns
+        // decoding does not leave all the records it read in memory at once.
+        let pipe = BatchPipe(capacity: Self.readAhead)
         let reading = Task { [reader] in
             do {
                 var batch: [KafkaConsumerMessage] = []
@@ -50,24 +54,25 @@ struct StateRestorer: Sendable {
                 for try await record in reader.readToEnd(topic: FleetTopic.orderState, partitions: from.keys.sorted(), from: from) {
                     batch.append(record)
                     if batch.count >= Self.batchSize {
-                        continuation.yield(batch)
+                        guard await pipe.put(batch) else { return }
                         batch.removeAll(keepingCapacity: true)
                     }
                 }
-                if !batch.isEmpty { continuation.yield(batch) }
-                continuation.finish()
+                if !batch.isEmpty { _ = await pipe.put(batch) }
+                await pipe.finish(nil)
             } catch {
-                continuation.finish(throwing: error)
+                await pipe.finish(error)
             }
         }
         var records = 0
         do {
-            for try await batch in batches {
+            while let batch = try await pipe.take() {
                 let decoded = batch.compactMap(RestoredRecord.init)
                 await core.applyRestored(decoded, epochs: epochs)
                 records += batch.count
             }
         } catch {
+            await pipe.cancel()
             reading.cancel()
             metrics?.restored(records: records, duration: clock.now - started)
             throw error
@@ -94,5 +99,60 @@ struct StateRestorer: Sendable {
             }
         }
         await core.keep(numbers, resumeAt: resumeAt)
+    }
+}
+
+/// A bounded hand-over of record batches from the reading task to the applying one.
+private actor BatchPipe {
+    private let capacity: Int
+    private var batches: [[KafkaConsumerMessage]] = []
+    private var ended = false
+    private var failure: (any Error)?
+    private var cancelled = false
+    private var putWaiter: CheckedContinuation<Void, Never>?
+    private var takeWaiter: CheckedContinuation<Void, Never>?
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Hands a batch over, waiting while `capacity` batches are pending. False once cancelled.
+    func put(_ batch: [KafkaConsumerMessage]) async -> Bool {
+        while batches.count >= capacity && !cancelled {
+            await withCheckedContinuation { putWaiter = $0 }
+        }
+        guard !cancelled else { return false }
+        batches.append(batch)
+        takeWaiter?.resume()
+        takeWaiter = nil
+        return true
+    }
+
+    /// The reading ended (with `error` when it failed).
+    func finish(_ error: (any Error)?) {
+        ended = true
+        failure = error
+        takeWaiter?.resume()
+        takeWaiter = nil
+    }
+
+    /// The applying side gave up: a waiting reader is released.
+    func cancel() {
+        cancelled = true
+        putWaiter?.resume()
+        putWaiter = nil
+    }
+
+    /// The next batch; `nil` at the end; throws the reading's error.
+    func take() async throws -> [KafkaConsumerMessage]? {
+        while batches.isEmpty && !ended {
+            await withCheckedContinuation { takeWaiter = $0 }
+        }
+        if !batches.isEmpty {
+            let batch = batches.removeFirst()
+            putWaiter?.resume()
+            putWaiter = nil
+            return batch
+        }
+        if let failure { throw failure }
+        return nil
     }
 }
