@@ -292,7 +292,8 @@ public final class FleetWorker: Service, Sendable {
                 _ = await core.waitUntilIdle(numbers, deadline: .now + .seconds(2))
             }
             await commitFinished(numbers, context: context)
-            if finishedInTime {
+            // Kept for the next assignment (unless the worker is shutting down: there is none).
+            if finishedInTime, !shutdownRequested.withLock({ $0 }) {
                 await context.restorer.keepRevoked(numbers)
             } else {
                 await core.drop(numbers)
