@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import Payments
 
 /// The settings of `payfleet worker`, read from the environment (12-factor).
 ///
@@ -10,7 +11,8 @@ import Kafka
 /// - `PAYFLEET_TOPICS_DIR` (default `topics`).
 /// - `PAYFLEET_GROUP_ID` (default `payfleet-worker`).
 /// - `PAYFLEET_ORDER_TTL` (default `2h`): expiry of orders without `expires_at`.
-/// - `PAYFLEET_STATE_RETENTION` (default `72h`): how long a terminal order's state is kept.
+/// - `PAYFLEET_STATE_RETENTION` (default `36h4m`, ``defaultStateRetention``): how long a terminal
+///   order's summary is kept (late callbacks, repeated creates, refunds) before it is tombstoned.
 /// - `PAYFLEET_MAX_IN_FLIGHT` (default 64): orders processed concurrently per worker.
 /// - `PAYFLEET_SHUTDOWN_TIMEOUT` (default `20s`): how long graceful shutdown and revocation wait for in-flight work.
 ///   The whole graceful shutdown takes at most this plus 20 s (``gracefulShutdownBound``); give the
@@ -31,7 +33,11 @@ public struct WorkerSettings: Sendable {
     /// Expiry of orders whose request has no `expires_at`.
     public var orderTTL: Duration = .seconds(7200)
     /// How long a terminal order's state is kept before it is tombstoned.
-    public var stateRetention: Duration = .seconds(72 * 3600)
+    public var stateRetention: Duration = WorkerSettings.defaultStateRetention
+    /// A partition kept across a rebalance and assigned again after longer than this is restored in
+    /// full instead of from its kept offset: the `delete.retention.ms` of `payfleet.order-state`
+    /// (tombstones another owner wrote meanwhile may be compacted away after it).
+    public var stateResumeLimit: Duration = WorkerSettings.changelogDeleteRetention
     /// Orders processed concurrently by one worker (across its partitions).
     public var maxInFlight: Int = 64
     /// How long shutdown and partition revocation wait for in-flight orders.
@@ -76,6 +82,37 @@ public struct WorkerSettings: Sendable {
         http = try HTTPSettings(environment: environment)
         logging = try LoggingSettings(environment: environment)
     }
+
+    // MARK: State retention
+
+    /// How long each channel's vendor keeps re-sending a payment notification that was not
+    /// acknowledged, from the first attempt to the last (docs/operations.md, "State retention").
+    public static let callbackRetryWindows: [ChannelID: Duration] = [
+        // 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h.
+        .wechatV2: .seconds(24 * 3600 + 4 * 60),
+        .wechatV3Combine: .seconds(24 * 3600 + 4 * 60),
+        // "up to 15 times" / "会一直通知" without published intervals: WeChat's schedule is assumed.
+        .yungouos: .seconds(24 * 3600 + 4 * 60),
+        .leshouying: .seconds(24 * 3600 + 4 * 60),
+        // 0/15s/15s/15s/30s/3m/3m/30m/30m/30m/30m/1h.
+        .storepos: .seconds(3 * 3600 + 7 * 60 + 15),
+    ]
+
+    /// Kept beyond the longest callback schedule: consumer lag or an outage that delays callbacks
+    /// already on `payfleet.callbacks`, and a vendor retrying later than it documents.
+    public static let stateRetentionMargin: Duration = .seconds(12 * 3600)
+
+    /// The longest vendor callback schedule plus ``stateRetentionMargin`` (36 h 4 min).
+    public static var defaultStateRetention: Duration {
+        (callbackRetryWindows.values.max() ?? .zero) + stateRetentionMargin
+    }
+
+    /// `delete.retention.ms` of `payfleet.order-state` as built into the binary (24 h when unreadable).
+    public static let changelogDeleteRetention: Duration = {
+        let text = (try? TopicCatalog.builtIn())?[FleetTopic.orderState]?.configs["delete.retention.ms"]
+        guard let text, let milliseconds = Int64(text), milliseconds > 0 else { return .seconds(86_400) }
+        return .milliseconds(milliseconds)
+    }()
 
     /// After in-flight work: the final commit, revocation and LeaveGroup.
     public static let consumerCloseBound: Duration = .seconds(10)

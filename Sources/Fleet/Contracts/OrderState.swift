@@ -2,7 +2,11 @@ import Foundation
 import Payments
 
 /// Everything the worker knows about one order: the value of its record on the compacted
-/// `payfleet.order-state` changelog (JSON, key = `out_trade_no`; a tombstone deletes it).
+/// `payfleet.order-state` changelog (key = `out_trade_no`; a tombstone deletes it).
+///
+/// A live order's record is this whole state as JSON (record format 1); a terminal order's record
+/// is its ``TerminalSummary`` in binary (record format 2, about a sixth of the size). ``decode(_:)``
+/// reads both, so records written before the summary existed still restore.
 ///
 /// It carries the order as accepted (so query and close can be repeated with the same
 /// parameters after any restart), where it stands, what the vendor said, and the bookkeeping of
@@ -59,6 +63,14 @@ public struct OrderState: Sendable, Hashable, Codable {
         public var vendorMerchantID: String?
         public var subPayments: [SubPaymentRecord]
 
+        public init(transactionID: String, amountFen: Int64, paidAt: Date?, vendorMerchantID: String?, subPayments: [SubPaymentRecord]) {
+            self.transactionID = transactionID
+            self.amountFen = amountFen
+            self.paidAt = paidAt
+            self.vendorMerchantID = vendorMerchantID
+            self.subPayments = subPayments
+        }
+
         public init(_ details: PaymentDetails) {
             transactionID = details.transactionID
             amountFen = details.amount.fen
@@ -84,6 +96,14 @@ public struct OrderState: Sendable, Hashable, Codable {
         public var amountFen: Int64
         public var tradeState: String
 
+        public init(outTradeNo: String, vendorMerchantID: String, transactionID: String?, amountFen: Int64, tradeState: String) {
+            self.outTradeNo = outTradeNo
+            self.vendorMerchantID = vendorMerchantID
+            self.transactionID = transactionID
+            self.amountFen = amountFen
+            self.tradeState = tradeState
+        }
+
         public init(_ sub: SubPayment) {
             outTradeNo = sub.outTradeNo
             vendorMerchantID = sub.vendorMerchantID
@@ -101,7 +121,7 @@ public struct OrderState: Sendable, Hashable, Codable {
         }
     }
 
-    /// The record format version.
+    /// The record format version: 1 = the full JSON state; 2 = a terminal summary (binary).
     public var schema: Int = 1
     public var outTradeNo: String
     public var merchant: String
@@ -214,8 +234,15 @@ public struct OrderState: Sendable, Hashable, Codable {
 
     // MARK: Record encoding
 
-    /// The changelog record value (sorted-key JSON, RFC 3339 times with milliseconds).
+    /// The changelog record value: a terminal order's ``TerminalSummary`` (binary, format 2), a
+    /// live order's full state (``encodedJSON()``, format 1).
     public func encoded() -> Data {
+        if let summary = TerminalSummary(self) { return Data(summary.encoded()) }
+        return encodedJSON()
+    }
+
+    /// The whole state as a format 1 record (sorted-key JSON, RFC 3339 times with milliseconds).
+    public func encodedJSON() -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -226,8 +253,15 @@ public struct OrderState: Sendable, Hashable, Codable {
         return (try? encoder.encode(self)) ?? Data()
     }
 
-    /// Reads a changelog record value.
+    /// Reads a changelog record value of either format (a terminal summary comes back as the state
+    /// the machine works on: ``TerminalSummary/orderState``).
     public static func decode(_ data: Data) throws(OrderStateDecodingError) -> OrderState {
+        if TerminalSummary.isBinaryRecord(data) { return try TerminalSummary.decode(data).orderState }
+        return try decodeJSON(data)
+    }
+
+    /// Reads a format 1 (JSON) record.
+    public static func decodeJSON(_ data: Data) throws(OrderStateDecodingError) -> OrderState {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()

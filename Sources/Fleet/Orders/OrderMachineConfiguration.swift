@@ -5,8 +5,9 @@ import Payments
 public struct OrderMachineConfiguration: Sendable, Hashable {
     /// Expiry of orders whose request has no `expires_at` (`PAYFLEET_ORDER_TTL`, default 2 h).
     public var defaultTTL: Duration = .seconds(7200)
-    /// How long a terminal order's state is kept before it is tombstoned (`PAYFLEET_STATE_RETENTION`, default 72 h).
-    public var stateRetention: Duration = .seconds(72 * 3600)
+    /// How long a terminal order's state is kept before it is tombstoned (`PAYFLEET_STATE_RETENTION`,
+    /// default ``WorkerSettings/defaultStateRetention``: the longest vendor callback schedule plus a margin).
+    public var stateRetention: Duration = WorkerSettings.defaultStateRetention
     /// At most one anomaly-triggered query per order in this interval.
     public var anomalyQueryInterval: Duration = .seconds(30)
     /// First retry delay after a retryable vendor error; doubles per attempt.

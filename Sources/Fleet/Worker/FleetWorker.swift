@@ -9,13 +9,17 @@ import Synchronization
 /// every order of its partitions.
 ///
 /// - On assignment of partition *p* the inputs of *p* are paused, the orders of *p* are restored
-///   from the compacted `payfleet.order-state` (partition *p* read from the beginning to the high
-///   watermark by a ``KafkaPartitionReader`` outside the group), then *p* resumes.
+///   from the compacted `payfleet.order-state` (partition *p* read to the high watermark by a
+///   ``KafkaPartitionReader`` outside the group: from the beginning when *p* is new to the worker,
+///   from the kept offset when *p* was kept across the rebalance), then *p* resumes.
 /// - Within a partition, different orders run concurrently (at most `maxInFlight` across the
 ///   worker) and one order's messages strictly in order; an offset is stored only below the lowest
 ///   unfinished message and only after all outputs of the messages below it were acknowledged.
 /// - On revocation (before the partitions go) nothing new starts, running work gets
-///   `shutdownTimeout` to finish, finished offsets are committed and the partitions' state dropped.
+///   `shutdownTimeout` to finish and finished offsets are committed. When all of a partition's
+///   work finished, its orders are kept (dormant) with the changelog's high watermark; the next
+///   assignment resumes it by reading only the changelog after that offset, or drops it when it
+///   went to another member. A partition with abandoned work is dropped (restored in full later).
 /// - Graceful shutdown (SIGTERM through a `ServiceGroup`, or ``triggerGracefulShutdown()``): not
 ///   ready, stop taking messages, finish in-flight work within `shutdownTimeout`, store and commit
 ///   offsets, leave the group, flush and close the producer.
@@ -94,7 +98,8 @@ public final class FleetWorker: Service, Sendable {
     /// Consumes until shutdown; returns the consume loop's failure, if any, once the consumer has
     /// left the group and the restores have finished.
     private func consume(producer: KafkaProducer, reader: KafkaPartitionReader, partitionCount: Int) async throws -> (any Error)? {
-        let core = WorkerCore(maxInFlight: settings.maxInFlight, logger: logger)
+        let core = WorkerCore(
+            maxInFlight: settings.maxInFlight, logger: logger, metrics: metrics, maximumDormancy: settings.stateResumeLimit)
         let consumerRef = ConsumerReference()
         let processor = MessageProcessor(
             registry: registry, configuration: settings.machine,
@@ -109,11 +114,12 @@ public final class FleetWorker: Service, Sendable {
             configuration: consumerConfiguration, logger: logger,
             rebalanceHandler: { [self] event in
                 guard let consumer = consumerRef.consumer else { return }
-                await self.rebalance(event, context: RunContext(consumer: consumer, core: core, processor: processor, reader: reader))
+                await self.rebalance(event, context: RunContext(consumer: consumer, core: core, processor: processor, reader: reader, metrics: metrics, logger: logger))
             }
         ) { consumer -> (any Error)? in
             consumerRef.consumer = consumer
-            let context = RunContext(consumer: consumer, core: core, processor: processor, reader: reader)
+            let context = RunContext(
+                consumer: consumer, core: core, processor: processor, reader: reader, metrics: metrics, logger: logger)
 
             var failure: (any Error)?
             do {
@@ -155,6 +161,10 @@ public final class FleetWorker: Service, Sendable {
         let core: WorkerCore
         let processor: MessageProcessor
         let reader: KafkaPartitionReader
+
+        var restorer: StateRestorer { StateRestorer(core: core, reader: reader, metrics: metrics, logger: logger) }
+        let metrics: WorkerInstruments
+        let logger: Logger
     }
 
     // MARK: Start-up
@@ -249,10 +259,12 @@ public final class FleetWorker: Service, Sendable {
         let core = context.core
         let ours = Set(FleetTopic.workerInputs)
         let numbers = Array(Set(event.partitions.filter { ours.contains($0.topic) }.map(\.partition))).sorted()
-        guard !numbers.isEmpty else { return }
+        // An empty assignment still drops the partitions kept dormant.
+        guard !numbers.isEmpty || event.kind == .assigned else { return }
         switch event.kind {
         case .assigned:
             let epochs = await core.assigned(numbers)
+            guard !numbers.isEmpty else { return }
             do {
                 try consumer.pause(inputs(of: numbers))
             } catch {
@@ -275,7 +287,12 @@ public final class FleetWorker: Service, Sendable {
                 _ = await core.waitUntilIdle(numbers, deadline: .now + .seconds(2))
             }
             await commitFinished(numbers, context: context)
-            await core.drop(numbers)
+            // Kept for the next assignment (unless the worker is shutting down: there is none).
+            if finishedInTime, !shutdownRequested.withLock({ $0 }) {
+                await context.restorer.keepRevoked(numbers)
+            } else {
+                await core.drop(numbers)
+            }
         default:
             // Lost: another member may already own them; abandon without committing.
             cancelTasks(of: numbers)
@@ -306,29 +323,18 @@ public final class FleetWorker: Service, Sendable {
 
     // MARK: Restore
 
-    /// Reads `payfleet.order-state` for these partitions from the beginning to the high watermark,
-    /// then lets them run. Retried (from the beginning) while they are still assigned.
+    /// Reads `payfleet.order-state` for these partitions (in full, or the tail after a kept offset),
+    /// then lets them run. Retried (from where it stopped) while they are still assigned.
     private func restore(_ epochs: [Int32: Int], context: RunContext) async {
         var backoff = Duration.milliseconds(200)
         while true {
-            var pending: [Int32: Int] = [:]
-            for (partition, epoch) in epochs {
-                if await context.core.isRestoring(partition, epoch: epoch) { pending[partition] = epoch }
-            }
-            guard !pending.isEmpty else { return }
-            let clock = ContinuousClock()
-            let started = clock.now
-            var records = 0
             do {
-                for try await record in context.reader.readToEnd(topic: FleetTopic.orderState, partitions: pending.keys.sorted()) {
-                    await context.core.restoreRecord(record)
-                    records += 1
-                }
+                guard let outcome = try await context.restorer.restore(epochs) else { return }
                 logger.info(
                     "partitions restored",
-                    metadata: ["partitions": "\(pending.keys.sorted())", "records": "\(records)", "duration": "\(clock.now - started)"])
-                for (partition, epoch) in pending {
-                    await completeRestore(partition, epoch: epoch, context: context)
+                    metadata: ["partitions": "\(outcome.partitions)", "records": "\(outcome.records)", "duration": "\(outcome.duration)"])
+                for partition in outcome.partitions {
+                    if let epoch = epochs[partition] { await completeRestore(partition, epoch: epoch, context: context) }
                 }
                 return
             } catch {

@@ -37,10 +37,18 @@ actor WorkerCore {
     private var runningKeys = 0
     private var capacityWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
 
-    init(maxInFlight: Int, logger: Logger) {
+    private let metrics: WorkerInstruments?
+    /// A dormant partition assigned again after longer than this is restored in full: tombstones
+    /// written meanwhile by another owner may have been compacted away (the changelog's
+    /// `delete.retention.ms`).
+    private let maximumDormancy: Duration
+
+    init(maxInFlight: Int, logger: Logger, metrics: WorkerInstruments? = nil, maximumDormancy: Duration = .seconds(86_400)) {
         self.maxInFlight = maxInFlight
         self.maxBuffered = max(maxInFlight * 8, 64)
         self.logger = logger
+        self.metrics = metrics
+        self.maximumDormancy = maximumDormancy
     }
 
     // MARK: Flow control
@@ -93,29 +101,80 @@ actor WorkerCore {
 
     // MARK: Assignment and restore
 
-    /// Partitions were assigned: each starts restoring. Returns the epochs.
+    /// The assignment arrived: each partition starts restoring — in full when it is new here, from
+    /// its kept changelog offset when it was kept dormant across the rebalance. Dormant partitions
+    /// not in `numbers` went to another member and are dropped. Returns the epochs of the
+    /// partitions that start restoring.
     func assigned(_ numbers: [Int32]) -> [Int32: Int] {
-        var epochs: [Int32: Int] = [:]
-        for number in numbers where partitions[number] == nil {
-            nextEpoch += 1
-            partitions[number] = PartitionWork(partition: number, epoch: nextEpoch)
-            epochs[number] = nextEpoch
+        let assignedSet = Set(numbers)
+        for (number, work) in partitions where work.phase == .dormant && !assignedSet.contains(number) {
+            partitions[number] = nil
+            logger.debug("kept partition not assigned again; dropped", metadata: [LogKey.partition: "\(number)"])
         }
+        var epochs: [Int32: Int] = [:]
+        for number in numbers {
+            if let phase = partitions[number]?.phase, phase != .dormant { continue }
+            nextEpoch += 1
+            let epoch = nextEpoch
+            if partitions[number] == nil {
+                partitions[number] = PartitionWork(partition: number, epoch: epoch)
+            } else {
+                let limit = maximumDormancy
+                modify(number) { work in
+                    work.epoch = epoch
+                    work.phase = .restoring
+                    work.restored = false
+                    if let since = work.dormantSince, since.duration(to: .now) > limit { work.resetOrders() }
+                    work.dormantSince = nil
+                }
+            }
+            epochs[number] = epoch
+        }
+        publishRetained()
         return epochs
+    }
+
+    /// Where the restore of each partition still restoring at its epoch starts reading `payfleet.order-state`.
+    func restoreStarts(_ epochs: [Int32: Int]) -> [Int32: Int64] {
+        var starts: [Int32: Int64] = [:]
+        for (number, epoch) in epochs {
+            guard let work = partitions[number], work.epoch == epoch, case .restoring = work.phase else { continue }
+            starts[number] = work.nextStateOffset
+        }
+        return starts
+    }
+
+    /// Restores `partition` from the beginning after all (its kept offset cannot be read from).
+    func restartRestore(_ partition: Int32, epoch: Int) {
+        modify(partition) { work in
+            guard work.epoch == epoch, case .restoring = work.phase else { return }
+            work.resetOrders()
+        }
+    }
+
+    /// Applies a batch of decoded order-state records (those of partitions no longer restoring at
+    /// their epoch are ignored). Logs the records that could not be read.
+    func applyRestored(_ records: [RestoredRecord], epochs: [Int32: Int]) {
+        var problems: [(RestoredRecord, OrderStateDecodingError)] = []
+        for record in records {
+            guard let epoch = epochs[record.partition] else { continue }
+            let problem = modify(record.partition) { work -> OrderStateDecodingError? in
+                guard work.epoch == epoch, case .restoring = work.phase else { return nil }
+                return work.apply(record)
+            }
+            if let problem = problem ?? nil { problems.append((record, problem)) }
+        }
+        for (record, problem) in problems {
+            logger.error(
+                "order-state record skipped",
+                metadata: [LogKey.outTradeNo: "\(record.key)", LogKey.offset: "\(record.offset)", LogKey.error: "\(problem)"])
+        }
     }
 
     /// An order-state record read during restore (ignored unless its partition is restoring).
     func restoreRecord(_ message: KafkaConsumerMessage) {
-        guard let key = message.keyString else { return }
-        let problem = modify(message.partition) { work -> OrderStateDecodingError? in
-            guard case .restoring = work.phase else { return nil }
-            return work.applyRestoreRecord(key: key, offset: message.offset, value: message.value)
-        }
-        if let problem = problem ?? nil {
-            logger.error(
-                "order-state record skipped",
-                metadata: [LogKey.outTradeNo: "\(key)", LogKey.offset: "\(message.offset)", LogKey.error: "\(problem)"])
-        }
+        guard let record = RestoredRecord(message), let epoch = partitions[message.partition]?.epoch else { return }
+        applyRestored([record], epochs: [message.partition: epoch])
     }
 
     /// Ends the restore of `partition`: it is ready, and the messages held meanwhile start.
@@ -123,12 +182,16 @@ actor WorkerCore {
         let taken = modify(partition) { work -> [KafkaConsumerMessage]? in
             guard work.epoch == epoch, case .restoring = work.phase else { return nil }
             work.phase = .ready
-            work.restoredOffsets = [:]
+            work.restored = true
             defer { work.held = [] }
             return work.held
         }
         guard let held = taken ?? nil else { return [] }
-        logger.debug("partition restored", metadata: [LogKey.partition: "\(partition)", "orders": "\(partitions[partition]?.orders.count ?? 0)"])
+        publishRetained()
+        logger.debug(
+            "partition restored",
+            metadata: [LogKey.partition: "\(partition)", "live": "\(partitions[partition]?.orders.count ?? 0)",
+                       "terminal": "\(partitions[partition]?.terminal.count ?? 0)"])
         var launches: [Launch] = []
         for message in held {
             if let launch = enqueue(message, partition: partition) { launches.append(launch) }
@@ -149,6 +212,7 @@ actor WorkerCore {
     func accept(_ message: KafkaConsumerMessage) -> Launch? {
         // Not (or no longer) ours when absent: the consumer dropped the assignment; the next owner processes it.
         let phase = modify(message.partition) { work -> PartitionWork.Phase in
+            if work.phase == .dormant { return work.phase }
             work.trackers[message.topic, default: OffsetTracker()].delivered(message.offset)
             if case .restoring = work.phase { work.held.append(message) }
             return work.phase
@@ -163,7 +227,7 @@ actor WorkerCore {
             work.queues[key, default: []].append(message)
             guard !work.running.contains(key) else { return nil }
             work.running.insert(key)
-            return Launch(partition: partition, epoch: work.epoch, key: key, message: message, state: work.orders[key])
+            return Launch(partition: partition, epoch: work.epoch, key: key, message: message, state: work.state(of: key))
         }
         guard let launch = launch ?? nil else { return nil }
         runningKeys += 1
@@ -178,17 +242,19 @@ actor WorkerCore {
             guard work.epoch == launch.epoch else { return nil }
             switch change {
             case .unchanged: break
-            case .set(let state): work.orders[launch.key] = state
-            case .removed: work.orders[launch.key] = nil
+            case .set(let state): work.setState(state, of: launch.key)
+            case .removed: work.setState(nil, of: launch.key)
             }
             if completed {
                 work.trackers[launch.message.topic]?.finished(launch.message.offset)
+            } else {
+                work.diverged = true
             }
             if work.queues[launch.key]?.isEmpty == false { work.queues[launch.key]?.removeFirst() }
             var next: Launch?
             var keyIdle = false
             if completed, work.phase == .ready, let head = work.queues[launch.key]?.first {
-                next = Launch(partition: launch.partition, epoch: work.epoch, key: launch.key, message: head, state: work.orders[launch.key])
+                next = Launch(partition: launch.partition, epoch: work.epoch, key: launch.key, message: head, state: work.state(of: launch.key))
             } else {
                 if work.queues[launch.key]?.isEmpty ?? true { work.queues[launch.key] = nil }
                 work.running.remove(launch.key)
@@ -206,6 +272,7 @@ actor WorkerCore {
         }
         guard let outcome = outcome ?? nil else { return Release(next: nil, offsets: []) }
         if outcome.keyIdle { runningKeys -= 1 }
+        if case .unchanged = change {} else { publishRetained() }
         return outcome.release
     }
 
@@ -215,6 +282,7 @@ actor WorkerCore {
     func beginRevoking(_ numbers: [Int32]) {
         for number in numbers {
             modify(number) { work in
+                guard work.phase != .dormant else { return }
                 work.phase = .revoking
                 work.held = []
             }
@@ -259,11 +327,61 @@ actor WorkerCore {
                 runningKeys -= work.running.count
             }
         }
+        publishRetained()
         signalCapacity()
     }
 
-    /// Partition numbers currently held.
-    var partitionNumbers: [Int32] { partitions.keys.sorted() }
+    /// The revoked partitions whose orders match the changelog up to its current end once the
+    /// revocation finished: restored, nothing running, nothing abandoned. Only those can be kept
+    /// with the changelog's high watermark as their resume offset.
+    func completeRevokedPartitions(_ numbers: [Int32]) -> [Int32] {
+        numbers.filter { number in
+            guard let work = partitions[number] else { return false }
+            return work.phase == .revoking && work.restored && work.running.isEmpty && !work.diverged
+        }
+    }
+
+    /// Keeps revoked partitions dormant (their orders stay, nothing runs) until the next assignment
+    /// resumes or drops them. `resumeAt` is the changelog high watermark of each restored partition
+    /// after its work finished; a partition still restoring keeps what it read so far. A partition
+    /// that cannot be kept (work running or abandoned, no resume offset) is dropped.
+    func keep(_ numbers: [Int32], resumeAt: [Int32: Int64]) {
+        var dropped: [Int32] = []
+        for number in numbers {
+            let kept = modify(number) { work -> Bool in
+                guard work.phase == .revoking, work.running.isEmpty, !work.diverged else { return false }
+                if work.restored {
+                    guard let offset = resumeAt[number], offset >= work.nextStateOffset else { return false }
+                    work.nextStateOffset = offset
+                }
+                work.phase = .dormant
+                work.dormantSince = .now
+                work.queues = [:]
+                work.held = []
+                work.trackers = [:]
+                return true
+            }
+            if kept != true { dropped.append(number) }
+        }
+        if !dropped.isEmpty { drop(dropped) }
+    }
+
+    /// Partition numbers currently held (dormant ones excluded).
+    var partitionNumbers: [Int32] { partitions.filter { $0.value.phase != .dormant }.keys.sorted() }
+
+    /// Partition numbers kept dormant.
+    var dormantPartitionNumbers: [Int32] { partitions.filter { $0.value.phase == .dormant }.keys.sorted() }
+
+    /// Orders retained in memory (dormant partitions included).
+    var retainedOrders: (live: Int, terminal: Int) {
+        partitions.values.reduce((0, 0)) { ($0.0 + $1.orders.count, $0.1 + $1.terminal.count) }
+    }
+
+    private func publishRetained() {
+        guard let metrics else { return }
+        let counts = retainedOrders
+        metrics.orders(live: counts.live, terminal: counts.terminal)
+    }
 
     /// Whether every held partition finished restoring.
     var allRestored: Bool {

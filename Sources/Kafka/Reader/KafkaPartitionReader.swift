@@ -55,10 +55,11 @@ public final class KafkaPartitionReader: Sendable {
         self.idleTimeout = idleTimeout
     }
 
-    /// The messages of `partitions` of `topic` from their low watermark up to (excluding) the high
-    /// watermark at the time the read starts, in offset order per partition; tombstones included.
-    public func readToEnd(topic: String, partitions: [Int32]) -> KafkaPartitionReadSequence {
-        KafkaPartitionReadSequence(reader: self, topic: topic, partitions: partitions)
+    /// The messages of `partitions` of `topic` from their low watermark (or from `start[p]` when it
+    /// is higher) up to (excluding) the high watermark at the time the read starts, in offset order
+    /// per partition; tombstones included.
+    public func readToEnd(topic: String, partitions: [Int32], from start: [Int32: Int64] = [:]) -> KafkaPartitionReadSequence {
+        KafkaPartitionReadSequence(reader: self, topic: topic, partitions: partitions, start: start)
     }
 
     /// Low/high watermarks of a partition.
@@ -84,7 +85,7 @@ public final class KafkaPartitionReader: Sendable {
 
     // MARK: Read session (called by the sequence's iterator)
 
-    func begin(topic: String, partitions: [Int32]) async throws(KafkaError) -> [Int32: Int64] {
+    func begin(topic: String, partitions: [Int32], start: [Int32: Int64] = [:]) async throws(KafkaError) -> [Int32: Int64] {
         let busy = readLock.withLockedValue { busy -> Bool in
             defer { busy = true }
             return busy
@@ -96,9 +97,10 @@ public final class KafkaPartitionReader: Sendable {
                 var starts: [KafkaTopicPartitionOffset] = []
                 for partition in Set(partitions) {
                     let marks = try client.watermarks(topic: topic, partition: partition, timeoutMilliseconds: 10_000)
-                    if marks.high > marks.low {
+                    let first = max(marks.low, start[partition] ?? marks.low)
+                    if marks.high > first {
                         targets[partition] = marks.high
-                        starts.append(KafkaTopicPartitionOffset(topic: topic, partition: partition, offset: marks.low))
+                        starts.append(KafkaTopicPartitionOffset(topic: topic, partition: partition, offset: first))
                     }
                 }
                 try client.assign(starts)
@@ -170,9 +172,10 @@ public struct KafkaPartitionReadSequence: AsyncSequence, Sendable {
     let reader: KafkaPartitionReader
     let topic: String
     let partitions: [Int32]
+    var start: [Int32: Int64] = [:]
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(reader: reader, topic: topic, partitions: partitions)
+        AsyncIterator(reader: reader, topic: topic, partitions: partitions, start: start)
     }
 
     /// Iterator; ends at the high watermark of every partition. Finishing early (break) releases the reader
@@ -181,14 +184,16 @@ public struct KafkaPartitionReadSequence: AsyncSequence, Sendable {
         let reader: KafkaPartitionReader
         let topic: String
         let partitions: [Int32]
+        let start: [Int32: Int64]
         private var session: Session?
         private var pending: [KafkaConsumerMessage] = []
         private var done = false
 
-        init(reader: KafkaPartitionReader, topic: String, partitions: [Int32]) {
+        init(reader: KafkaPartitionReader, topic: String, partitions: [Int32], start: [Int32: Int64]) {
             self.reader = reader
             self.topic = topic
             self.partitions = partitions
+            self.start = start
         }
 
         /// Ends the read (releases the reader) when the iterator goes away.
@@ -215,7 +220,7 @@ public struct KafkaPartitionReadSequence: AsyncSequence, Sendable {
             if let next = pending.popLast() { return next }
             if done { return nil }
             if session == nil {
-                let targets = try await reader.begin(topic: topic, partitions: partitions)
+                let targets = try await reader.begin(topic: topic, partitions: partitions, start: start)
                 session = Session(reader: reader, targets: targets)
             }
             guard let session else { return nil }

@@ -119,7 +119,7 @@ struct OrderMachineTimerTests {
         }
         #expect(machine.jobDue(Fixture.job(.close, .expiry), now: Fixture.at(7200)) == OrderStep())
         let retention = try #require(done.timers.first)
-        #expect(retention.dueAt == Fixture.at(60 + 72 * 3600))
+        #expect(retention.dueAt == Fixture.at(60) + WorkerSettings.defaultStateRetention.timeInterval)
         #expect(machine.jobDue(retention, now: Fixture.at(100)) == OrderStep())  // too early: kept
         let forget = machine.jobDue(retention, now: retention.dueAt)
         #expect(forget.forgets)

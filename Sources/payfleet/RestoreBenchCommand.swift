@@ -1,0 +1,200 @@
+import ArgumentParser
+import Fleet
+import Foundation
+import Kafka
+import Logging
+
+/// `payfleet bench restore`: how fast a worker gets its orders back from `payfleet.order-state`
+/// (embedded broker), how much memory a retained order costs, and how long resuming a partition
+/// kept across a rebalance takes — with the worker's own restore code.
+struct RestoreBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Order-state restore: records/s, RSS per retained order, resume after a rebalance (embedded broker).",
+        discussion: """
+            Writes --orders terminal orders to payfleet.order-state (12 partitions) on an in-process \
+            embedded broker, restores every partition as a newly assigned worker does, then revokes them \
+            keeping the state, lets another owner write --tail-records records, and resumes. Before that it \
+            compares record encodings on the same orders: the full JSON state (format 1, what terminal orders \
+            were written as before), a lean JSON summary, and the binary summary (format 2). \
+            --record-format full writes terminal orders in format 1 instead (the figures before the summary). \
+            The mock broker keeps about 5 MB per partition: the restore reports how many records it held.
+            """
+    )
+
+    enum RecordFormat: String, ExpressibleByArgument {
+        case summary
+        case full
+    }
+
+    @Option(help: "Terminal orders written to payfleet.order-state.")
+    var orders: Int = 150_000
+
+    @Option(help: "Records another owner writes while the partitions are kept (resume reads only these).")
+    var tailRecords: Int = 1_000
+
+    @Option(help: "How terminal orders are written: summary (format 2) or full (format 1 JSON, as before).")
+    var recordFormat: RecordFormat = .summary
+
+    @Option(help: "Orders used for the encoding comparison.")
+    var codecSamples: Int = 20_000
+
+    func run() async throws {
+        guard orders > 0, tailRecords >= 0, codecSamples > 0 else { throw ValidationError("counts must be positive") }
+        var logger = KafkaCLI.logger("payfleet.bench")
+        logger.logLevel = .warning
+        #if DEBUG
+        print("build: DEBUG (figures are not representative; use swift build -c release)")
+        #else
+        print("build: release")
+        #endif
+
+        compareEncodings()
+
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        let partitions = 12
+        try cluster.createTopic(FleetTopic.orderState, partitions: partitions)
+        let kafka = cluster.configuration()
+        let written = try await write(RestoreBenchmark.sampleTerminalOrders(count: orders), kafka: kafka, logger: logger)
+        print("\nwrote \(orders) terminal orders (\(recordFormat.rawValue) records, \(written / orders) bytes/record) to \(FleetTopic.orderState), \(partitions) partitions, embedded broker")
+
+        let worker = try RestoreBenchmark.Worker(kafka: kafka, partitions: (0..<Int32(partitions)).map { $0 }, logger: logger)
+        let full = try await worker.assignAndRestore()
+        let retained = full.liveOrders + full.terminalOrders
+        let seconds = Self.seconds(full.duration)
+        print("full restore: \(full.records) records in \(String(format: "%.3f", seconds)) s = \(String(format: "%.0f", Double(full.records) / max(seconds, 1e-9))) records/s")
+        print("retained: \(full.terminalOrders) terminal, \(full.liveOrders) live (the broker held \(full.records) of \(orders) records)")
+        let grown = full.residentAfter - full.residentBefore
+        print("RSS: \(full.residentBefore / 1_048_576) MB before, \(full.residentAfter / 1_048_576) MB after = \(retained > 0 ? grown / retained : 0) bytes per retained order")
+
+        await worker.revokeKeeping()
+        let kept = await worker.dormantPartitions
+        print("\nrebalance: revoked with all work finished; kept \(kept.count) of \(partitions) partitions")
+        if tailRecords > 0 {
+            _ = try await write(RestoreBenchmark.sampleTerminalOrders(count: tailRecords, seed: 1), kafka: kafka, logger: logger)
+        }
+        let resumed = try await worker.assignAndRestore()
+        let resumeSeconds = Self.seconds(resumed.duration)
+        print("resume of \(partitions) kept partitions: \(resumed.records) tail records in \(String(format: "%.3f", resumeSeconds)) s (full restore took \(String(format: "%.3f", seconds)) s); retained now \(resumed.terminalOrders + resumed.liveOrders)")
+        await worker.close()
+    }
+
+    /// Writes the orders' records; returns the bytes of the values written.
+    private func write(_ states: [OrderState], kafka: KafkaConfiguration, logger: Logger) async throws -> Int {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka), logger: logger)
+        var bytes = 0
+        var index = 0
+        while index < states.count {
+            let chunk = states[index..<min(index + 20_000, states.count)]
+            let messages = chunk.map { state in
+                let value = recordFormat == .full ? state.encodedJSON() : state.encoded()
+                bytes += value.count
+                return KafkaProducerMessage(topic: FleetTopic.orderState, key: state.outTradeNo, value: value)
+            }
+            _ = try await producer.sendAll(messages)
+            index += chunk.count
+        }
+        await producer.close(timeout: .seconds(30))
+        return bytes
+    }
+
+    // MARK: Encodings
+
+    /// A lean JSON summary (the same fields as the binary summary, short keys, times as Unix ms).
+    struct LeanSummary: Codable {
+        struct Sub: Codable {
+            var o: String
+            var m: String
+            var t: String?
+            var a: Int64
+            var s: String
+        }
+        struct Planned: Codable {
+            var o: String
+            var a: Int64?
+            var m: String?
+        }
+        var v: Int
+        var o: String
+        var m: String
+        var c: String
+        var a: Int64
+        var s: String
+        var d: String
+        var ca: Int64
+        var ea: Int64
+        var ta: Int64?
+        var at: String?
+        var tx: String?
+        var pa: Int64?
+        var pt: Int64?
+        var vm: String?
+        var sp: [Sub]?
+        var fc: String?
+        var fm: String?
+        var cl: Int64?
+        var cr: String?
+        var cv: Bool?
+        var so: [Planned]?
+        var r: Int
+
+        init(_ summary: TerminalSummary) {
+            func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+            v = 2
+            o = summary.outTradeNo
+            m = summary.merchant
+            c = summary.channel.rawValue
+            a = summary.amountFen
+            s = summary.status.rawValue
+            d = summary.requestDigest
+            ca = ms(summary.createdAt)
+            ea = ms(summary.expiresAt)
+            ta = summary.terminalAt.map(ms)
+            at = summary.attach
+            tx = summary.payment?.transactionID
+            pa = summary.payment?.amountFen
+            pt = summary.payment?.paidAt.map(ms)
+            vm = summary.payment?.vendorMerchantID
+            sp = summary.payment.map { $0.subPayments.map { Sub(o: $0.outTradeNo, m: $0.vendorMerchantID, t: $0.transactionID, a: $0.amountFen, s: $0.tradeState) } }
+            if sp?.isEmpty == true { sp = nil }
+            fc = summary.failure?.code
+            fm = summary.failure?.message
+            cl = summary.closedAt.map(ms)
+            cr = summary.closeReason
+            cv = summary.closedAtVendor
+            so = summary.subOrders.isEmpty ? nil : summary.subOrders.map { Planned(o: $0.outTradeNo, a: $0.amountFen, m: $0.vendorMerchantID) }
+            r = summary.revision
+        }
+    }
+
+    private func compareEncodings() {
+        let states = RestoreBenchmark.sampleTerminalOrders(count: codecSamples, seed: 2)
+        let summaries = states.compactMap(TerminalSummary.init)
+        let full = states.map { $0.encodedJSON() }
+        let encoder = JSONEncoder()
+        let lean = summaries.map { (try? encoder.encode(LeanSummary($0))) ?? Data() }
+        let binary = summaries.map { $0.encoded() }
+        let decoder = JSONDecoder()
+        print("\nencoding of \(states.count) terminal orders        bytes/record   decode records/s")
+        row("full state JSON (format 1, before)", full) { _ = try? OrderState.decodeJSON($0) }
+        row("lean JSON summary", lean) { _ = try? decoder.decode(LeanSummary.self, from: $0) }
+        row("binary summary (format 2, chosen)", binary) { _ = try? TerminalSummary.decode($0) }
+        print("swift-protobuf: not in Package.swift (adding packages is avoided); its varint/length-delimited wire format is the binary summary's, so its size would be within a few bytes of it")
+    }
+
+    private func row<Record: Collection>(_ name: String, _ records: [Record], decode: (Record) -> Void) {
+        let bytes = records.reduce(0) { $0 + $1.count }
+        let clock = ContinuousClock()
+        let started = clock.now
+        for record in records { decode(record) }
+        let seconds = Self.seconds(clock.now - started)
+        print(name.padding(toLength: 40, withPad: " ", startingAt: 0)
+            + String(format: "%12.0f   %16.0f", Double(bytes) / Double(records.count), Double(records.count) / max(seconds, 1e-9)))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (s, atto) = duration.components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
