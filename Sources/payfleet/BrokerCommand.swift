@@ -23,15 +23,14 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Also write the bootstrap list to this file (removed on exit).")
     var bootstrapFile: String?
 
-    @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
-    var topicsDir: String?
+    @OptionGroup var topicsOptions: TopicsOptions
 
     @Flag(help: "Start without provisioning any topic.")
     var noTopics = false
 
     func run() async throws {
         let logger = KafkaCLI.logger("payfleet.broker")
-        let catalog: TopicCatalog? = noTopics ? nil : try KafkaCLI.topicCatalog(topicsDir)
+        let catalog: TopicCatalog? = noTopics ? nil : try topicsOptions.catalog()
         let cluster = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
         defer { cluster.shutdown() }
         if let catalog {

@@ -30,6 +30,17 @@ struct MerchantsOptions: ParsableArguments {
     }
 }
 
+/// `--topics-dir`, shared by the commands that read the topic definitions.
+struct TopicsOptions: ParsableArguments {
+    @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
+    var topicsDir: String?
+
+    /// The topic catalog: `--topics-dir`, else PAYFLEET_TOPICS_DIR's, else the built-in definitions.
+    func catalog() throws -> TopicCatalog {
+        try KafkaCLI.topicCatalog(topicsDir)
+    }
+}
+
 /// Numbers from environment variables, checked like options.
 enum EnvironmentNumber {
     static func integer(_ environment: [String: String], _ name: String) throws -> Int? {

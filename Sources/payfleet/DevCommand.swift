@@ -53,10 +53,7 @@ struct DevCommand: AsyncParsableCommand {
         var logging = try LoggingSettings(environment: environment)
         if environment["PAYFLEET_LOG_FORMAT"] == nil { logging.format = .text }
         if environment["PAYFLEET_LOG_LEVEL"] == nil { logging.level = .notice }
-        FleetLogging.bootstrap(logging)
-        FleetMetrics.bootstrap()
-        let logger = FleetLogging.logger(role: "dev")
-        try KafkaLibrary.ensureSupported(logger: logger)
+        let logger = try RoleStartup.begin(role: "dev", logging: logging)
 
         var options = DevStack.Options()
         options.brokers = brokers

@@ -28,10 +28,7 @@ struct IngressCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        FleetLogging.bootstrap(try LoggingSettings(environment: environment))
-        FleetMetrics.bootstrap()
-        let logger = FleetLogging.logger(role: "ingress")
-        try KafkaLibrary.ensureSupported(logger: logger)
+        let logger = try RoleStartup.begin(role: "ingress", logging: try LoggingSettings(environment: environment))
 
         let kafka = try kafkaOptions.configuration(environment)
         let directory = try MerchantsFileLoader(

@@ -20,10 +20,7 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        FleetLogging.bootstrap(try LoggingSettings(environment: environment))
-        FleetMetrics.bootstrap()
-        let logger = FleetLogging.logger(role: "scheduler")
-        try KafkaLibrary.ensureSupported(logger: logger)
+        let logger = try RoleStartup.begin(role: "scheduler", logging: try LoggingSettings(environment: environment))
         var kafka = try kafkaOptions.configuration(environment)
         kafka.clientID = "payfleet"
         let health = HealthState()

@@ -23,15 +23,14 @@ struct TopicsCommand: AsyncParsableCommand {
 
         @OptionGroup var kafkaOptions: KafkaOptions
 
-        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
-        var topicsDir: String?
+        @OptionGroup var topicsOptions: TopicsOptions
 
         @Option(help: "Override every topic's replication factor (e.g. 1 on a single-broker cluster).")
         var replicationFactor: Int?
 
         func run() async throws {
             let logger = KafkaCLI.logger("payfleet.topics")
-            let catalog = try KafkaCLI.topicCatalog(topicsDir)
+            let catalog = try topicsOptions.catalog()
             let configuration = try kafkaOptions.configuration(ProcessInfo.processInfo.environment)
             let admin = try KafkaAdminClient(configuration: configuration, logger: logger)
             do {
@@ -65,11 +64,10 @@ struct TopicsCommand: AsyncParsableCommand {
         @Option(help: "metadata.namespace of the resources.")
         var namespace: String?
 
-        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
-        var topicsDir: String?
+        @OptionGroup var topicsOptions: TopicsOptions
 
         func run() async throws {
-            let catalog = try KafkaCLI.topicCatalog(topicsDir)
+            let catalog = try topicsOptions.catalog()
             let renderer = try StrimziTopicRenderer(clusterName: cluster, namespace: namespace)
             KafkaCLI.printRaw(renderer.render(catalog))
         }
@@ -78,11 +76,10 @@ struct TopicsCommand: AsyncParsableCommand {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the topic definitions and list them.")
 
-        @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
-        var topicsDir: String?
+        @OptionGroup var topicsOptions: TopicsOptions
 
         func run() async throws {
-            let catalog = try KafkaCLI.topicCatalog(topicsDir)
+            let catalog = try topicsOptions.catalog()
             for topic in catalog.topics {
                 let group = topic.coPartitionGroup.map { " co-partition=\($0)" } ?? ""
                 KafkaCLI.printLine(

@@ -29,10 +29,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         var settings = try WorkerSettings(environment: environment, bootstrapServers: kafkaOptions.bootstrapServers)
         if let merchants = merchantsOptions.merchants { settings.merchantsPath = merchants }
-        FleetLogging.bootstrap(settings.logging)
-        FleetMetrics.bootstrap()
-        let logger = FleetLogging.logger(role: "worker")
-        try KafkaLibrary.ensureSupported(logger: logger)
+        let logger = try RoleStartup.begin(role: "worker", logging: settings.logging)
         guard !settings.kafka.bootstrapServers.isEmpty else {
             throw ValidationError("no Kafka bootstrap servers: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers")
         }

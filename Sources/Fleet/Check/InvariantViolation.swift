@@ -26,11 +26,5 @@ public struct InvariantViolation: Sendable, Hashable, CustomStringConvertible {
     /// What was seen.
     public var detail: String
 
-    public init(kind: Kind, outTradeNo: String, detail: String) {
-        self.kind = kind
-        self.outTradeNo = outTradeNo
-        self.detail = detail
-    }
-
     public var description: String { "\(kind.rawValue) \(outTradeNo): \(detail)" }
 }

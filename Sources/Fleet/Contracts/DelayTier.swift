@@ -6,11 +6,6 @@ public struct DelayTier: Sendable, Hashable, Comparable, CustomStringConvertible
     /// The tier's delay.
     public var delay: Duration
 
-    public init(name: String, delay: Duration) {
-        self.name = name
-        self.delay = delay
-    }
-
     /// The topic `payfleet.delay.<name>`.
     public var topic: String { "payfleet.delay.\(name)" }
     public var description: String { name }

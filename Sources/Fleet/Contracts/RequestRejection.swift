@@ -15,23 +15,5 @@ public struct RequestRejection: Error, Sendable, Hashable, CustomStringConvertib
     /// Digest of the request content (canonical JSON when it parsed, raw bytes otherwise).
     public var contentDigest: String
 
-    public init(
-        reason: RejectionReason,
-        detail: String,
-        outTradeNo: String? = nil,
-        merchant: String? = nil,
-        channel: String? = nil,
-        action: String? = nil,
-        contentDigest: String
-    ) {
-        self.reason = reason
-        self.detail = detail
-        self.outTradeNo = outTradeNo
-        self.merchant = merchant
-        self.channel = channel
-        self.action = action
-        self.contentDigest = contentDigest
-    }
-
     public var description: String { "\(reason.rawValue): \(detail)" }
 }

@@ -3,6 +3,7 @@
 /// Each simulator keeps its own wire format (answers, callback fields, signing).
 protocol AggregatorSimulator: VendorSimulator {
     static var channel: String { get }
+    var context: SandboxContext { get }
     var book: AggregatorOrderBook { get }
     /// A new vendor-side transaction id in the vendor's format.
     func newTransactionID() -> String
@@ -36,5 +37,22 @@ extension AggregatorSimulator {
         guard newlyPaid, order.state == .paid else { return order }
         sendCallbacks(order)
         return book.get(outTradeNo)
+    }
+
+    /// Sends a paid order's callback as its scenario says: twice for `duplicateCallback`, once and
+    /// never retried for `forgedCallback`, else once with the vendor's `retrySchedule`.
+    func dispatchCallback(
+        _ order: AggregatorOrder, url: String, contentType: String, body: [UInt8], retrySchedule: [Duration],
+        isAcknowledged: @escaping @Sendable (_ status: Int, _ body: String) -> Bool
+    ) {
+        let copies = order.scenario == .duplicateCallback ? 2 : 1
+        let schedule = order.scenario == .forgedCallback ? [] : retrySchedule
+        for _ in 0..<copies {
+            book.update(order.outTradeNo) { $0.callbacksSent += 1 }
+            context.dispatcher.dispatch(.init(
+                channel: Self.channel, outTradeNo: order.outTradeNo, url: url, headers: [("Content-Type", contentType)],
+                body: body, retrySchedule: schedule, isAcknowledged: isAcknowledged
+            ))
+        }
     }
 }

@@ -250,16 +250,10 @@ struct LeshouyingSimulator: AggregatorSimulator {
         let key = order.scenario == .forgedCallback ? "forged-key" : (merchant.secrets["inst_key"] ?? "")
         let shaped = Self.shaped(fields, key: key, outTradeNo: order.outTradeNo, keep: ["mch_no"])
         let body = (try? JSONSerialization.data(withJSONObject: shaped, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        let copies = order.scenario == .duplicateCallback ? 2 : 1
-        let schedule = order.scenario == .forgedCallback ? [] : AggregatorRetrySchedules.leshouying
-        for _ in 0..<copies {
-            book.update(order.outTradeNo) { $0.callbacksSent += 1 }
-            context.dispatcher.dispatch(.init(
-                channel: Self.channel, outTradeNo: order.outTradeNo, url: url,
-                headers: [("Content-Type", "application/json;charset=UTF-8")], body: Array(body),
-                retrySchedule: schedule, isAcknowledged: Self.isAcknowledged
-            ))
-        }
+        dispatchCallback(
+            order, url: url, contentType: "application/json;charset=UTF-8", body: Array(body),
+            retrySchedule: AggregatorRetrySchedules.leshouying, isAcknowledged: Self.isAcknowledged
+        )
     }
 
     /// The acknowledgement is undocumented (the table could not be read): HTTP 200 with either the

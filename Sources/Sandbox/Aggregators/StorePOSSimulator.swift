@@ -280,17 +280,11 @@ struct StorePOSSimulator: AggregatorSimulator {
         let keyName = merchant.settings["callback_key"] == "agent" ? "agent_key" : "merchant_key"
         let key = order.scenario == .forgedCallback ? "forged-key" : (merchant.secrets[keyName] ?? "")
         fields["sign"] = SandboxMD5Rule.storepos.sign(fields, key: key)
-        let copies = order.scenario == .duplicateCallback ? 2 : 1
-        let schedule = order.scenario == .forgedCallback ? [] : AggregatorRetrySchedules.storepos
-        for _ in 0..<copies {
-            book.update(order.outTradeNo) { $0.callbacksSent += 1 }
-            context.dispatcher.dispatch(.init(
-                channel: Self.channel, outTradeNo: order.outTradeNo, url: url,
-                headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                body: Array(SandboxWire.encodeForm(fields).utf8), retrySchedule: schedule,
-                // "如果平台收到商户的应答不是纯字符串success…": exactly `success`.
-                isAcknowledged: { status, body in status == 200 && body == "success" }
-            ))
-        }
+        dispatchCallback(
+            order, url: url, contentType: "application/x-www-form-urlencoded",
+            body: Array(SandboxWire.encodeForm(fields).utf8), retrySchedule: AggregatorRetrySchedules.storepos,
+            // "如果平台收到商户的应答不是纯字符串success…": exactly `success`.
+            isAcknowledged: { status, body in status == 200 && body == "success" }
+        )
     }
 }

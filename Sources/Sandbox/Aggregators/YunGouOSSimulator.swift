@@ -178,16 +178,10 @@ struct YunGouOSSimulator: AggregatorSimulator {
         if order.scenario == .forgedCallback {
             fields["sign"] = SandboxMD5Rule.yungouos.sign(fields, only: Self.notifyFields, key: "forged-key")
         }
-        let copies = order.scenario == .duplicateCallback ? 2 : 1
-        let schedule = order.scenario == .forgedCallback ? [] : AggregatorRetrySchedules.yungouos
-        for _ in 0..<copies {
-            book.update(order.outTradeNo) { $0.callbacksSent += 1 }
-            context.dispatcher.dispatch(.init(
-                channel: Self.channel, outTradeNo: order.outTradeNo, url: url,
-                headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                body: Array(SandboxWire.encodeForm(fields).utf8), retrySchedule: schedule,
-                isAcknowledged: { status, body in status == 200 && body.trimmingCharacters(in: .whitespacesAndNewlines) == "SUCCESS" }
-            ))
-        }
+        dispatchCallback(
+            order, url: url, contentType: "application/x-www-form-urlencoded",
+            body: Array(SandboxWire.encodeForm(fields).utf8), retrySchedule: AggregatorRetrySchedules.yungouos,
+            isAcknowledged: { status, body in status == 200 && body.trimmingCharacters(in: .whitespacesAndNewlines) == "SUCCESS" }
+        )
     }
 }

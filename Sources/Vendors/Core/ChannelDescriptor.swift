@@ -1,6 +1,12 @@
 import Foundation
 import Logging
 
+/// A vendor's channel type: built for one merchant account by the contract initializer, which reads
+/// and validates the account's settings and secrets.
+public protocol MerchantAccountChannel: PaymentChannel {
+    init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError)
+}
+
 /// Everything PayFleet knows about one channel outside its vendor folder, in one value: how to build
 /// it, what it reads from a merchant account, its demo merchant, its operator tools and its timing.
 ///
@@ -11,6 +17,11 @@ import Logging
 public struct ChannelDescriptor: Sendable {
     /// Builds a channel for one merchant account (the channel type's contract initializer).
     public typealias Factory = @Sendable (MerchantAccount, VendorHTTP, Logger) throws(ChannelError) -> any PaymentChannel
+
+    /// The factory that builds `Channel` with its contract initializer.
+    public static func factory<Channel: MerchantAccountChannel>(_ type: Channel.Type) -> Factory {
+        { account, http, logger throws(ChannelError) in try Channel(account: account, http: http, logger: logger) }
+    }
 
     /// One merchant setting or secret the channel reads (documented in `docs/merchants.md`).
     public struct Setting: Sendable, Hashable {
@@ -26,12 +37,6 @@ public struct ChannelDescriptor: Sendable {
         /// Whether building the channel fails without it (optional ones have a default or are only
         /// needed together with another setting).
         public var isRequired: Bool
-
-        public init(name: String, kind: Kind, isRequired: Bool) {
-            self.name = name
-            self.kind = kind
-            self.isRequired = isRequired
-        }
 
         public static func required(_ name: String) -> Setting { Setting(name: name, kind: .setting, isRequired: true) }
         public static func optional(_ name: String) -> Setting { Setting(name: name, kind: .setting, isRequired: false) }

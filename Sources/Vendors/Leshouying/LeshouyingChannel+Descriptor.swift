@@ -8,7 +8,7 @@ extension LeshouyingChannel {
     /// The `leshouying` channel as the rest of PayFleet sees it.
     public static let descriptor = ChannelDescriptor(
         id: .leshouying,
-        factory: { account, http, logger throws(ChannelError) in try LeshouyingChannel(account: account, http: http, logger: logger) },
+        factory: ChannelDescriptor.factory(LeshouyingChannel.self),
         settings: [
             .required("inst_no"), .required("mch_no"), .optional("shop_no"), .optional("terminal_no"), .optional("appid"),
             .optional("environment"), .optional("api_base_url"), .optional("default_pay_type"), .optional("ack_format"),

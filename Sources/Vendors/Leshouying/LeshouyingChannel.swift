@@ -11,7 +11,7 @@ import Observability
 /// retried create repeats the same request and a query can always name the order by
 /// `pay_trace_no` + `pay_time` even before the vendor's `trade_no` is known. The create memo holds
 /// `pay_trace_no`, `pay_time`, `pay_type` and (once known) `trade_no`.
-public struct LeshouyingChannel: PaymentChannel {
+public struct LeshouyingChannel: MerchantAccountChannel {
     public let channel: ChannelID = .leshouying
     public let merchant: String
     /// ``defaultPolicy``: `queryorder`'s `PAY_IN_PROCESS` says nothing about an active payer.

@@ -10,7 +10,7 @@ extension StorePOSChannel {
     /// The `storepos` channel as the rest of PayFleet sees it.
     public static let descriptor = ChannelDescriptor(
         id: .storepos,
-        factory: { account, http, logger throws(ChannelError) in try StorePOSChannel(account: account, http: http, logger: logger) },
+        factory: ChannelDescriptor.factory(StorePOSChannel.self),
         settings: [
             .required("mch_id"), .required("agent_id"), .optional("pid"), .optional("version"), .optional("gateway_url"),
             .optional("default_pay_type"), .optional("default_trade_type"), .optional("sub_appid"), .optional("is_minipg"),

@@ -10,7 +10,7 @@ import Observability
 /// Per the vendor: a network error, a timeout or `trade_state=NEED_QUERY` makes the create
 /// ``CreateOutcome/pending(_:memo:)``; the ``policy`` then asks for the first query after 5 s and
 /// every 5 s up to `pending_query_limit_seconds` (60–180 s).
-public struct StorePOSChannel: PaymentChannel {
+public struct StorePOSChannel: MerchantAccountChannel {
     /// The payment method, chosen by the `pay_type` option.
     public enum PayType: String, Sendable, CaseIterable {
         case wechat = "WECHAT"

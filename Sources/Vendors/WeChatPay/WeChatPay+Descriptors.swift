@@ -13,7 +13,7 @@ extension WeChatV2Channel {
     /// The `wechat-v2` channel as the rest of PayFleet sees it.
     public static let descriptor = ChannelDescriptor(
         id: .wechatV2,
-        factory: { account, http, logger throws(ChannelError) in try WeChatV2Channel(account: account, http: http, logger: logger) },
+        factory: ChannelDescriptor.factory(WeChatV2Channel.self),
         settings: [
             .required("appid"), .required("mch_id"), .optional("api_base_url"), .optional("backup_api_base_url"),
             .optional("sign_type"), .optional("trade_type"), .optional("spbill_create_ip"), .requiredSecret("api_key"),
@@ -60,7 +60,7 @@ extension WeChatCombineChannel {
     /// The `wechat-v3-combine` channel as the rest of PayFleet sees it.
     public static let descriptor = ChannelDescriptor(
         id: .wechatV3Combine,
-        factory: { account, http, logger throws(ChannelError) in try WeChatCombineChannel(account: account, http: http, logger: logger) },
+        factory: ChannelDescriptor.factory(WeChatCombineChannel.self),
         settings: [
             .required("combine_appid"), .required("combine_mchid"), .required("merchant_serial_no"),
             .optional("api_base_url"), .optional("backup_api_base_url"), .optional("wechatpay_public_key_id"),

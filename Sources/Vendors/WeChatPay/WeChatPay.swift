@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Observability
 import Payments
@@ -86,5 +87,38 @@ public enum WeChatPay {
         guard !url.contains("?"), url.utf8.count <= 256 else {
             throw .invalidRequest("notify_url must not carry a query string and must be at most 256 bytes")
         }
+    }
+}
+
+/// What a WeChat Pay channel takes from its host rather than from the merchant account.
+struct WeChatPayHost: Sendable {
+    let http: VendorHTTP
+    let logger: Logger
+    /// The clock (tests pin it).
+    let now: @Sendable () -> Date
+}
+
+/// How both WeChat Pay channels are built: the account's channel is checked first, then the channel
+/// reads and validates its own settings and secrets in `init(checkedAccount:host:)`.
+protocol WeChatPayChannel: MerchantAccountChannel {
+    static var channelID: ChannelID { get }
+    var host: WeChatPayHost { get }
+    init(checkedAccount account: MerchantAccount, host: WeChatPayHost) throws(ChannelError)
+}
+
+extension WeChatPayChannel {
+    public var channel: ChannelID { Self.channelID }
+    var http: VendorHTTP { host.http }
+    var logger: Logger { host.logger }
+    var now: @Sendable () -> Date { host.now }
+
+    /// Reads and validates the account's settings and secrets.
+    public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
+        try self.init(account: account, http: http, logger: logger, now: { Date() })
+    }
+
+    init(account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date) throws(ChannelError) {
+        try account.requireChannel(Self.channelID)
+        try self.init(checkedAccount: account, host: WeChatPayHost(http: http, logger: logger, now: now))
     }
 }

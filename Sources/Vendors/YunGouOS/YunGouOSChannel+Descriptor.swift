@@ -7,7 +7,7 @@ extension YunGouOSChannel {
     /// The `yungouos` channel as the rest of PayFleet sees it.
     public static let descriptor = ChannelDescriptor(
         id: .yungouos,
-        factory: { account, http, logger throws(ChannelError) in try YunGouOSChannel(account: account, http: http, logger: logger) },
+        factory: ChannelDescriptor.factory(YunGouOSChannel.self),
         settings: [
             .required("mch_id"), .optional("api_base_url"), .optional("app_id"), .optional("qr_type"),
             .optional("query_min_interval_seconds"), .optional("callback_key"),

@@ -9,7 +9,7 @@ import Observability
 ///
 /// Amounts are yuan strings at this vendor; they are converted exactly with ``Money/yuanString``
 /// and ``Money/init(yuan:)``, and orders outside 0.01–999999 yuan are rejected before any call.
-public struct YunGouOSChannel: PaymentChannel {
+public struct YunGouOSChannel: MerchantAccountChannel {
     public let channel: ChannelID = .yungouos
     public let merchant: String
     public let policy: ChannelPolicy

@@ -20,8 +20,8 @@ import Observability
 /// Requests that fail to connect or time out on the primary host are sent once more to the backup
 /// host with the same `out_trade_no` (WeChat's cross-city disaster recovery); the create stays
 /// idempotent because WeChat keys the order by `out_trade_no`.
-public struct WeChatV2Channel: PaymentChannel {
-    public let channel: ChannelID = .wechatV2
+public struct WeChatV2Channel: WeChatPayChannel {
+    static let channelID: ChannelID = .wechatV2
     public let merchant: String
     public let policy: ChannelPolicy
 
@@ -32,17 +32,9 @@ public struct WeChatV2Channel: PaymentChannel {
     let defaultTradeType: String
     let defaultClientIP: String
     let baseURLs: [String]
-    let http: VendorHTTP
-    let logger: Logger
-    let now: @Sendable () -> Date
+    let host: WeChatPayHost
 
-    /// Reads and validates the account's settings and secrets.
-    public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
-        try self.init(account: account, http: http, logger: logger, now: { Date() })
-    }
-
-    init(account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date) throws(ChannelError) {
-        try account.requireChannel(.wechatV2)
+    init(checkedAccount account: MerchantAccount, host: WeChatPayHost) throws(ChannelError) {
         merchant = account.alias
         appID = try account.setting("appid")
         mchID = try account.setting("mch_id")
@@ -61,9 +53,7 @@ public struct WeChatV2Channel: PaymentChannel {
         }
         defaultClientIP = account.setting("spbill_create_ip", default: "127.0.0.1")
         baseURLs = try WeChatPay.baseURLs(account)
-        self.http = http
-        self.logger = logger
-        self.now = now
+        self.host = host
         policy = WeChatPay.defaultPolicy
     }
 

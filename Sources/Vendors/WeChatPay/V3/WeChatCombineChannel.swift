@@ -26,8 +26,8 @@ import Observability
 /// The order's `sub_orders` option lists 2–10 sub-orders (`out_trade_no`, `amount_fen`,
 /// `description`, optional `attach` and `mchid`) whose amounts add up to the order amount; the
 /// order's own `out_trade_no` is the `combine_out_trade_no`.
-public struct WeChatCombineChannel: PaymentChannel {
-    public let channel: ChannelID = .wechatV3Combine
+public struct WeChatCombineChannel: WeChatPayChannel {
+    static let channelID: ChannelID = .wechatV3Combine
     public let merchant: String
     public let policy: ChannelPolicy
 
@@ -41,18 +41,11 @@ public struct WeChatCombineChannel: PaymentChannel {
     let baseURLs: [String]
     let keys: WeChatV3KeyStore
     let verifier = WeChatV3SignatureVerifier()
-    let http: VendorHTTP
-    let logger: Logger
-    let now: @Sendable () -> Date
+    let host: WeChatPayHost
 
     /// Reads and validates the account's settings and secrets. Nothing is downloaded here:
     /// platform certificates are fetched lazily by the first call that needs them.
-    public init(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) {
-        try self.init(account: account, http: http, logger: logger, now: { Date() })
-    }
-
-    init(account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date) throws(ChannelError) {
-        try account.requireChannel(.wechatV3Combine)
+    init(checkedAccount account: MerchantAccount, host: WeChatPayHost) throws(ChannelError) {
         merchant = account.alias
         appID = try account.setting("combine_appid")
         mchID = try account.setting("combine_mchid")
@@ -105,13 +98,11 @@ public struct WeChatCombineChannel: PaymentChannel {
         if certificates == "off" && publicKey == nil {
             throw .configuration("merchant \(account.alias): platform_certificates is off but no wechatpay_public_key_id/wechatpay_public_key is configured")
         }
-        self.http = http
-        self.logger = logger
-        self.now = now
+        self.host = host
         policy = WeChatPay.defaultPolicy
 
         // The downloader needs the transport but not the key store, so there is no cycle.
-        let transport = Transport(baseURLs: urls, credential: credential, http: http, logger: logger, now: now)
+        let transport = Transport(baseURLs: urls, credential: credential, http: host.http, logger: host.logger, now: host.now)
         let apiV3Key = try account.secret("apiv3_key")
         let staticKey = publicKeyID.flatMap { id in publicKey.map { (id, $0) } }
         var downloader: WeChatV3KeyStore.Downloader?
@@ -328,10 +319,8 @@ public struct WeChatCombineChannel: PaymentChannel {
         if let type = callback.header("Wechatpay-Signature-Type"), !type.isEmpty, type != WeChatV3Credential.schema {
             throw .malformed("unsupported Wechatpay-Signature-Type")
         }
-        let current = now()
-        let key = await keys.key(serial: headers.serial, now: current)
         do throws(WeChatV3SignatureVerifier.Failure) {
-            try verifier.verify(headers, body: callback.body, key: key, now: current)
+            try await verifySignature(headers, body: callback.body)
         } catch {
             throw error.callbackError
         }
@@ -383,11 +372,7 @@ public struct WeChatCombineChannel: PaymentChannel {
         }
         let plaintext: [UInt8]
         do throws(WeChatV3Crypto.Failure) {
-            plaintext = try WeChatV3Crypto.decrypt(
-                apiV3Key: apiV3Key, nonce: notification.resource.nonce,
-                associatedData: notification.resource.associated_data ?? "",
-                ciphertextBase64: notification.resource.ciphertext
-            )
+            plaintext = try notification.resource.decrypt(apiV3Key: apiV3Key)
         } catch {
             throw CallbackError(.decryptionFailed, error.reason)
         }
@@ -434,10 +419,8 @@ public struct WeChatCombineChannel: PaymentChannel {
             }
             throw .badResponse("\(path): answer is not signed (HTTP \(response.status))")
         }
-        let current = now()
-        let key = await keys.key(serial: headers.serial, now: current)
         do throws(WeChatV3SignatureVerifier.Failure) {
-            try verifier.verify(headers, body: response.body, key: key, now: current)
+            try await verifySignature(headers, body: response.body)
         } catch {
             if response.status == 401, error.kind == .unknownSerial {
                 // WeChat refused our own signature, so the platform certificates cannot be fetched
@@ -449,6 +432,15 @@ public struct WeChatCombineChannel: PaymentChannel {
             }
             throw ChannelError(.badResponse, "\(path): \(error.description)", vendorCode: "SIGN")
         }
+    }
+
+    /// Verifies a signed callback or answer, now, with the platform key (or public key) its serial names.
+    func verifySignature(
+        _ headers: WeChatV3SignatureVerifier.SignedHeaders, body: [UInt8]
+    ) async throws(WeChatV3SignatureVerifier.Failure) {
+        let current = now()
+        let key = await keys.key(serial: headers.serial, now: current)
+        try verifier.verify(headers, body: body, key: key, now: current)
     }
 
     static func downloadCertificates(
@@ -472,11 +464,7 @@ public struct WeChatCombineChannel: PaymentChannel {
             }
             let pem: [UInt8]
             do throws(WeChatV3Crypto.Failure) {
-                pem = try WeChatV3Crypto.decrypt(
-                    apiV3Key: apiV3Key, nonce: entry.encrypt_certificate.nonce,
-                    associatedData: entry.encrypt_certificate.associated_data ?? "",
-                    ciphertextBase64: entry.encrypt_certificate.ciphertext
-                )
+                pem = try entry.encrypt_certificate.decrypt(apiV3Key: apiV3Key)
             } catch {
                 throw .badResponse("\(path): certificate \(entry.serial_no.prefix(40)) cannot be decrypted with the APIv3 key")
             }

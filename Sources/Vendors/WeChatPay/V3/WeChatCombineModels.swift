@@ -95,18 +95,27 @@ enum WeChatCombine {
         var message: String?
     }
 
-    struct Resource: Decodable {
-        var algorithm: String
+    /// An `AEAD_AES_256_GCM` encrypted object: a notification's `resource`, a platform certificate.
+    struct EncryptedResource: Decodable {
+        /// Always present in a notification's resource; certificate entries may leave it out.
+        var algorithm: String?
         var ciphertext: String
         var associated_data: String?
         var nonce: String
+
+        /// The plaintext, decrypted with the APIv3 key.
+        func decrypt(apiV3Key: Secret) throws(WeChatV3Crypto.Failure) -> [UInt8] {
+            try WeChatV3Crypto.decrypt(
+                apiV3Key: apiV3Key, nonce: nonce, associatedData: associated_data ?? "", ciphertextBase64: ciphertext
+            )
+        }
     }
 
     /// A notification envelope. `create_time`, `resource_type`, `summary`, `original_type` are not read.
     struct Notification: Decodable {
         var id: String?
         var event_type: String?
-        var resource: Resource
+        var resource: EncryptedResource
     }
 
     struct BillTicket: Decodable {
@@ -115,16 +124,9 @@ enum WeChatCombine {
         var download_url: String
     }
 
-    struct EncryptedCertificate: Decodable {
-        var algorithm: String?
-        var nonce: String
-        var associated_data: String?
-        var ciphertext: String
-    }
-
     struct CertificateEntry: Decodable {
         var serial_no: String
-        var encrypt_certificate: EncryptedCertificate
+        var encrypt_certificate: EncryptedResource
     }
 
     struct CertificateList: Decodable {
