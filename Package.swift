@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 let package = Package(
@@ -141,7 +141,8 @@ let package = Package(
         .executableTarget(
             name: "payfleet",
             dependencies: [
-                "Kafka", "Payments", "StorePOS", "Sandbox", "Fleet", "FleetDev",  // StorePOS: `bench ingress` signs callbacks
+                // StorePOS: `bench ingress` signs callbacks
+                "Kafka", "Payments", "StorePOS", "Sandbox", "Fleet", "FleetDev",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -211,6 +212,11 @@ let package = Package(
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
     ]
 )
+
+// Warnings are errors in the package's own targets (a dependency's warnings are not ours to fix).
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+}
 
 var vendorDeps: [Target.Dependency] {
     [

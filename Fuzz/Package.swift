@@ -8,7 +8,7 @@ let package = Package(
     name: "payfleet-fuzz",
     platforms: [.macOS(.v14)],
     dependencies: [
-        .package(name: "payfleet", path: ".."),
+        .package(name: "payfleet", path: "..")
     ],
     targets: [
         // One executable for every target (PAYFLEET_FUZZ_TARGET chooses): one sanitized link of
@@ -16,6 +16,6 @@ let package = Package(
         .executableTarget(
             name: "PayFleetFuzz",
             dependencies: [.product(name: "FuzzTargets", package: "payfleet")]
-        ),
+        )
     ]
 )

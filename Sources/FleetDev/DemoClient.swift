@@ -27,7 +27,8 @@ public final class DemoClient: Sendable {
         self.kafka = kafka
         self.sandboxURL = sandboxURL
         self.logger = logger
-        self.producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: producerKafka), logger: logger)
+        self.producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: producerKafka), logger: logger)
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
     }
 
@@ -42,14 +43,18 @@ public final class DemoClient: Sendable {
     public static func demoOrders(runID: String, closeAfter: Duration = .seconds(15)) -> [DemoOrder] {
         var orders: [DemoOrder] = []
         for (index, descriptor) in ChannelCatalog.all.enumerated() {
-            orders.append(.sample(
-                channel: descriptor.id, outTradeNo: "DEMO\(runID)\(index + 1)", amountFen: descriptor.demo.amountFen,
-                description: "PayFleet demo \(descriptor.id.rawValue)"))
+            orders.append(
+                .sample(
+                    channel: descriptor.id, outTradeNo: "DEMO\(runID)\(index + 1)",
+                    amountFen: descriptor.demo.amountFen,
+                    description: "PayFleet demo \(descriptor.id.rawValue)"))
         }
         let seconds = Double(closeAfter.components.seconds) + Double(closeAfter.components.attoseconds) / 1e18
-        orders.append(.sample(
-            channel: .yungouos, outTradeNo: "DEMO\(runID)9", amountFen: 504, description: "PayFleet demo, never paid",
-            expiresAt: Date().addingTimeInterval(seconds)))
+        orders.append(
+            .sample(
+                channel: .yungouos, outTradeNo: "DEMO\(runID)9", amountFen: 504,
+                description: "PayFleet demo, never paid",
+                expiresAt: Date().addingTimeInterval(seconds)))
         return orders
     }
 
@@ -91,7 +96,8 @@ public final class DemoClient: Sendable {
         configuration.properties["enable.auto.commit"] = "false"
         configuration.properties["fetch.wait.max.ms"] = "50"
         let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(kafka: configuration, groupID: "payfleet-demo-\(UUID().uuidString.lowercased())"),
+            configuration: KafkaConsumerConfiguration(
+                kafka: configuration, groupID: "payfleet-demo-\(UUID().uuidString.lowercased())"),
             logger: logger)
         try consumer.subscribe(topics: [FleetTopic.paymentEvents])
         let timer = Task {
@@ -103,14 +109,16 @@ public final class DemoClient: Sendable {
         var paid: Set<String> = []
         for try await message in consumer.messages {
             guard let event = ReceivedPaymentEvent(headers: message.headers, value: message.value),
-                  let order = byKey[event.subject]
+                let order = byKey[event.subject]
             else { continue }
             onEvent(order, event)
             let kind = PaymentEvent.Kind(rawValue: event.type)
             if kind.isTerminal { terminal[order.outTradeNo] = kind.shortName }
             if payPrepared, kind == .prepared, order.amountFen % 100 != 4, paid.insert(order.outTradeNo).inserted {
                 do { try await pay(order) } catch {
-                    logger.warning("demo could not pay an order", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)", LogKey.error: "\(error)"])
+                    logger.warning(
+                        "demo could not pay an order",
+                        metadata: [LogKey.outTradeNo: "\(order.outTradeNo)", LogKey.error: "\(error)"])
                 }
             }
             if terminal.count == byKey.count { break }
@@ -136,19 +144,26 @@ public final class DemoClient: Sendable {
         var details: [String] = []
         switch kind {
         case .prepared:
-            for name in ["code_url", "qr_image_url"] { if let value = field(name) { details.append("\(name)=\(value)") } }
+            for name in ["code_url", "qr_image_url"] {
+                if let value = field(name) { details.append("\(name)=\(value)") }
+            }
             if details.isEmpty, case .object(let parameters)? = event.data["pay_parameters"] {
                 details.append("pay_parameters=\(parameters.keys.sorted().joined(separator: ","))")
             }
         case .succeeded:
-            for name in ["transaction_id", "amount_fen", "paid_at"] { if let value = field(name) { details.append("\(name)=\(value)") } }
+            for name in ["transaction_id", "amount_fen", "paid_at"] {
+                if let value = field(name) { details.append("\(name)=\(value)") }
+            }
         case .failed, .anomaly, .rejected:
-            for name in ["reason", "kind", "code", "message", "detail"] { if let value = field(name) { details.append("\(name)=\(value)") } }
+            for name in ["reason", "kind", "code", "message", "detail"] {
+                if let value = field(name) { details.append("\(name)=\(value)") }
+            }
         default:
             for name in ["reason"] { if let value = field(name) { details.append("\(name)=\(value)") } }
         }
         let yuan = Money(fen: order.amountFen).yuanString
-        return "\(time)  \(order.merchant.padding(toLength: 22, withPad: " ", startingAt: 0)) \(order.outTradeNo)  ¥\(yuan)  "
+        return
+            "\(time)  \(order.merchant.padding(toLength: 22, withPad: " ", startingAt: 0)) \(order.outTradeNo)  ¥\(yuan)  "
             + "\(kind.shortName.uppercased().padding(toLength: 9, withPad: " ", startingAt: 0)) \(details.joined(separator: " "))"
     }
 }

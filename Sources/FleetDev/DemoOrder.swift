@@ -53,7 +53,8 @@ public struct DemoOrder: Sendable, Hashable {
         let merchant = demo?.alias ?? "demo-\(channel.rawValue)"
         let options = demo?.orderOptions(outTradeNo, amountFen) ?? [:]
         return DemoOrder(
-            outTradeNo: outTradeNo, merchant: merchant, channel: channel, amountFen: amountFen, description: description,
+            outTradeNo: outTradeNo, merchant: merchant, channel: channel, amountFen: amountFen,
+            description: description,
             expiresAt: expiresAt, options: options)
     }
 }

@@ -9,7 +9,8 @@ public enum DevSandbox {
     /// The sandbox's view of a merchant account: it verifies and signs with the same keys.
     public static func merchant(_ account: MerchantAccount) -> SandboxMerchant {
         SandboxMerchant(
-            channel: account.channel.rawValue, settings: account.settings, secrets: account.secrets.mapValues { $0.reveal() })
+            channel: account.channel.rawValue, settings: account.settings,
+            secrets: account.secrets.mapValues { $0.reveal() })
     }
 
     /// The sandbox with every standard simulator, serving `accounts` (they replace

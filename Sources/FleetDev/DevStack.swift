@@ -46,7 +46,9 @@ public final class DevStack: Sendable {
     }
 
     /// The demo merchant aliases, one per channel (``ChannelCatalog``).
-    public static let demoMerchants: [(alias: String, channel: ChannelID)] = ChannelCatalog.all.map { ($0.demo.alias, $0.id) }
+    public static let demoMerchants: [(alias: String, channel: ChannelID)] = ChannelCatalog.all.map {
+        ($0.demo.alias, $0.id)
+    }
 
     public let cluster: EmbeddedKafkaCluster
     public let sandbox: VendorSandbox
@@ -106,7 +108,8 @@ public final class DevStack: Sendable {
             workerSettings.kafka.clientID = "payfleet-worker"
             if let topicsDirectory = options.topicsDirectory { workerSettings.topicsDirectory = topicsDirectory }
             let registry = try ChannelRegistry(
-                directory: directory, http: VendorHTTP(client: httpClient, timeout: workerSettings.vendorTimeout), logger: logger)
+                directory: directory, http: VendorHTTP(client: httpClient, timeout: workerSettings.vendorTimeout),
+                logger: logger)
 
             let health = HealthState()
             var ingressLogger = logger
@@ -114,7 +117,9 @@ public final class DevStack: Sendable {
             var ingressSettings = options.ingress
             ingressSettings.host = options.httpHost
             ingressSettings.port = ingressPort
-            let ingress = try IngressRole(kafka: kafka, settings: ingressSettings, health: health, logger: ingressLogger) {
+            let ingress = try IngressRole(
+                kafka: kafka, settings: ingressSettings, health: health, logger: ingressLogger
+            ) {
                 registry.channel(for: $0)
             }
             let http = RuntimeHTTPServer(
@@ -138,10 +143,13 @@ public final class DevStack: Sendable {
             self.workerSettings = workerSettings
             self.directory = directory
             self.httpClient = httpClient
-            self.worker = options.runWorker
+            self.worker =
+                options.runWorker
                 ? FleetWorker(settings: workerSettings, channels: registry, logger: workerLogger, health: health) : nil
-            self.scheduler = options.runScheduler
-                ? DelayScheduler(kafka: kafka, settings: options.scheduler, health: health, logger: schedulerLogger) : nil
+            self.scheduler =
+                options.runScheduler
+                ? DelayScheduler(kafka: kafka, settings: options.scheduler, health: health, logger: schedulerLogger)
+                : nil
         } catch {
             cluster.shutdown()
             throw error
@@ -154,7 +162,8 @@ public final class DevStack: Sendable {
         var services: [any Service] = [ingress.server, ingress.readiness]
         if let scheduler { services.append(scheduler) }
         if let worker { services.append(worker) }
-        return RoleRunner(foundation: [ingress.producer, sandbox], http: http, services: services, health: health, logger: logger)
+        return RoleRunner(
+            foundation: [ingress.producer, sandbox], http: http, services: services, health: health, logger: logger)
     }
 
     /// Stops the broker and the HTTP client. Call after the runner returned.

@@ -12,8 +12,11 @@ public enum SandboxCallbackHistory {
     }
 
     /// The acknowledged deliveries.
-    public static func acknowledged(sandboxURL: String, client: HTTPClient = .shared) async throws -> [InvariantChecker.AcknowledgedCallback] {
-        let response = try await client.execute(HTTPClientRequest(url: "\(sandboxURL)/_sandbox/callbacks"), timeout: .seconds(10))
+    public static func acknowledged(
+        sandboxURL: String, client: HTTPClient = .shared
+    ) async throws -> [InvariantChecker.AcknowledgedCallback] {
+        let response = try await client.execute(
+            HTTPClientRequest(url: "\(sandboxURL)/_sandbox/callbacks"), timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 64 << 20)
         guard response.status.code == 200 else {
             throw DemoError("the sandbox answered HTTP \(response.status.code) for its callback history")

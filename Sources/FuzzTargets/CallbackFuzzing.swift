@@ -1,9 +1,9 @@
 import Foundation
+import Leshouying
 import Payments
+import StorePOS
 import WeChatPay
 import YunGouOS
-import Leshouying
-import StorePOS
 import _CryptoExtras
 
 /// The vendor callback targets. Every input goes through two paths:
@@ -30,8 +30,11 @@ enum CallbackFuzzing {
         let target = FuzzTarget.wechatV2Callback
         let channels = FuzzChannels.shared
         let channel = channels.channel(.wechatV2)
-        outcome.acceptedAsReceived = try await check(
-            target, channel, RawCallback(body: input, headers: ["content-type": "text/xml"], receivedAt: receivedAt), signed: false) != nil
+        outcome.acceptedAsReceived =
+            try await check(
+                target, channel,
+                RawCallback(body: input, headers: ["content-type": "text/xml"], receivedAt: receivedAt), signed: false)
+            != nil
 
         guard var fields = try? WeChatXML.decode(input) else { return outcome }
         let encoded = WeChatXML.encode(fields)
@@ -54,8 +57,10 @@ enum CallbackFuzzing {
         }
         fields["sign"] = algorithm.sign(fields, key: channels.secret(.wechatV2, "api_key"))
         let body = Array(WeChatXML.encode(fields).utf8)
-        outcome.acceptedSigned = try await check(
-            target, channel, RawCallback(body: body, headers: ["content-type": "text/xml"], receivedAt: receivedAt), signed: true) != nil
+        outcome.acceptedSigned =
+            try await check(
+                target, channel, RawCallback(body: body, headers: ["content-type": "text/xml"], receivedAt: receivedAt),
+                signed: true) != nil
         return outcome
     }
 
@@ -69,7 +74,8 @@ enum CallbackFuzzing {
         let target = FuzzTarget.wechatV3Notification
         let channel = FuzzChannels.shared.channel(.wechatV3Combine)
         // The bytes as the notification body, signed by WeChat.
-        outcome.acceptedAsReceived = try await check(target, channel, try signedNotification(input, target: target), signed: true) != nil
+        outcome.acceptedAsReceived =
+            try await check(target, channel, try signedNotification(input, target: target), signed: true) != nil
 
         // The bytes as the decrypted resource, encrypted and signed as WeChat sends it.
         let ciphertext: String
@@ -80,12 +86,14 @@ enum CallbackFuzzing {
         } catch {
             throw FuzzFinding(target, "cannot encrypt a resource with the demo APIv3 key: \(error.reason)")
         }
-        let envelope = #"{"id":"EV-2018022511223320873","create_time":"2026-11-22T10:31:05+08:00","#
+        let envelope =
+            #"{"id":"EV-2018022511223320873","create_time":"2026-11-22T10:31:05+08:00","#
             + #""resource_type":"encrypt-resource","event_type":"TRANSACTION.SUCCESS","summary":"支付成功","#
             + #""resource":{"original_type":"transaction","algorithm":"AEAD_AES_256_GCM","#
             + #""ciphertext":"\#(ciphertext)","associated_data":"\#(v3AssociatedData)","nonce":"\#(v3Nonce)"}}"#
-        outcome.acceptedSigned = try await check(
-            target, channel, try signedNotification(Array(envelope.utf8), target: target), signed: true) != nil
+        outcome.acceptedSigned =
+            try await check(
+                target, channel, try signedNotification(Array(envelope.utf8), target: target), signed: true) != nil
         return outcome
     }
 
@@ -128,7 +136,8 @@ enum CallbackFuzzing {
         // The demo account verifies `payChannel=alipay` callbacks with its Alipay key, others with the API key.
         let key = channels.secret(.yungouos, fields["payChannel"] == "alipay" ? "alipay_key" : "api_key")
         fields["sign"] = YunGouOSSigning.sign(fields, api: .notify, key: key)
-        outcome.acceptedSigned = try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true) != nil
+        outcome.acceptedSigned =
+            try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true) != nil
         return outcome
     }
 
@@ -149,8 +158,11 @@ enum CallbackFuzzing {
         object["sign"] = .string(placeholder)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let written = try? encoder.encode(object), let reparsed = LeshouyingSigning.object(Array(written)) else { return outcome }
-        let signature = LeshouyingSigning.sign(LeshouyingSigning.flatten(reparsed), key: channels.secret(.leshouying, "inst_key"))
+        guard let written = try? encoder.encode(object), let reparsed = LeshouyingSigning.object(Array(written)) else {
+            return outcome
+        }
+        let signature = LeshouyingSigning.sign(
+            LeshouyingSigning.flatten(reparsed), key: channels.secret(.leshouying, "inst_key"))
         let text = String(decoding: written, as: UTF8.self)
         guard text.components(separatedBy: placeholder).count == 2 else { return outcome }
         let body = Array(text.replacingOccurrences(of: placeholder, with: signature).utf8)
@@ -171,7 +183,8 @@ enum CallbackFuzzing {
         try formRoundTrip(target, fields)
         fields["sign"] = nil
         fields["sign"] = StorePOSSigning.sign(fields, key: channels.secret(.storepos, "merchant_key"))
-        outcome.acceptedSigned = try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true) != nil
+        outcome.acceptedSigned =
+            try await check(target, channel, formCallback(Array(formBody(fields).utf8)), signed: true) != nil
         return outcome
     }
 
@@ -187,7 +200,9 @@ enum CallbackFuzzing {
 
     static func formBody(_ fields: [String: String]) -> String {
         FormEncoding.encode(
-            fields.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }.map { ($0.key, $0.value) })
+            fields.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }.map {
+                ($0.key, $0.value)
+            })
     }
 
     /// What `FormEncoding.encode` writes, `FormEncoding.decode` reads back unchanged.
@@ -225,7 +240,9 @@ enum CallbackFuzzing {
         }
         guard key == verified.outTradeNo else {
             throw FuzzFinding(
-                target, "callbackOrderKey gives \"\(key.prefix(64))\" but the verified callback names \"\(verified.outTradeNo.prefix(64))\"")
+                target,
+                "callbackOrderKey gives \"\(key.prefix(64))\" but the verified callback names \"\(verified.outTradeNo.prefix(64))\""
+            )
         }
         return verified
     }

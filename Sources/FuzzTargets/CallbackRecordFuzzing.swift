@@ -36,7 +36,8 @@ enum CallbackRecordFuzzing {
         let again: CallbackRecord
         do throws(RequestRejection) {
             again = try CallbackRecord.decode(
-                key: written.key.map { String(decoding: $0, as: UTF8.self) }, value: written.value, headers: written.headers)
+                key: written.key.map { String(decoding: $0, as: UTF8.self) }, value: written.value,
+                headers: written.headers)
         } catch {
             throw FuzzFinding(target, "a decoded record, written back, no longer decodes: \(error.detail)")
         }

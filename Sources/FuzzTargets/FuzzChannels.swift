@@ -47,17 +47,20 @@ struct FuzzChannels: Sendable {
                 account.secrets["wechatpay_public_key"] = Secret(platformKey.publicKey.pemRepresentation)
             }
             do throws(ChannelError) {
-                channels[account.channel] = try ChannelRegistry.makeChannel(account: account, http: http, logger: logger)
+                channels[account.channel] = try ChannelRegistry.makeChannel(
+                    account: account, http: http, logger: logger)
             } catch {
                 fatalError("fuzz set-up: demo account \(account.alias) does not build a channel: \(error.message)")
             }
             accounts[account.channel] = account
         }
         let directory = MerchantDirectory(
-            notifyBaseURL: unreachableBaseURL, accounts: Dictionary(uniqueKeysWithValues: accounts.values.map { ($0.alias, $0) }))
+            notifyBaseURL: unreachableBaseURL,
+            accounts: Dictionary(uniqueKeysWithValues: accounts.values.map { ($0.alias, $0) }))
         let registry = ChannelRegistry(directory: directory, channels: Array(channels.values))
         return FuzzChannels(
-            accounts: accounts, channels: channels, registry: registry, platformKey: platformKey, platformKeyID: platformKeyID)
+            accounts: accounts, channels: channels, registry: registry, platformKey: platformKey,
+            platformKeyID: platformKeyID)
     }
 
     func channel(_ id: ChannelID) -> any PaymentChannel {
@@ -67,7 +70,9 @@ struct FuzzChannels: Sendable {
 
     /// A secret of a demo account (the key the vendor would sign with).
     func secret(_ id: ChannelID, _ name: String) -> Secret {
-        guard let secret = accounts[id]?.secrets[name] else { fatalError("fuzz set-up: demo \(id.rawValue) has no secret \(name)") }
+        guard let secret = accounts[id]?.secrets[name] else {
+            fatalError("fuzz set-up: demo \(id.rawValue) has no secret \(name)")
+        }
         return secret
     }
 }

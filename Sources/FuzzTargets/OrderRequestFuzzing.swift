@@ -69,7 +69,7 @@ enum OrderRequestFuzzing {
         let target = FuzzTarget.orderRequest
         let registry = FuzzChannels.shared.registry
         guard let account = registry.directory.account(request.merchant), account.channel == request.channel,
-              let context = registry.context(for: request.merchant)
+            let context = registry.context(for: request.merchant)
         else { return }  // the worker rejects it as unknown_merchant / channel_mismatch
         var machine = OrderMachine(state: nil, configuration: OrderMachineConfiguration(), context: context)
         let step = machine.requestReceived(request, receivedAt: createdAt, now: createdAt)
@@ -79,13 +79,15 @@ enum OrderRequestFuzzing {
                 do throws(OrderStateDecodingError) {
                     _ = try OrderState.decode(state.encoded())
                 } catch {
-                    throw FuzzFinding(target, "the order state written for a decoded request does not read back: \(error.detail)")
+                    throw FuzzFinding(
+                        target, "the order state written for a decoded request does not read back: \(error.detail)")
                 }
             case .schedule(let job):
                 do throws(RequestRejection) {
                     _ = try TimerJob.decode(job.message(now: createdAt).value)
                 } catch {
-                    throw FuzzFinding(target, "the timer job written for a decoded request does not read back: \(error.detail)")
+                    throw FuzzFinding(
+                        target, "the timer job written for a decoded request does not read back: \(error.detail)")
                 }
             case .publish(let event):
                 _ = event.message()

@@ -24,12 +24,15 @@ public enum KafkaLibrary {
         if first {
             logger.info(
                 "librdkafka loaded",
-                metadata: [LogKey.librdkafkaVersion: "\(versionString)", LogKey.librdkafkaFeatures: "\(builtinFeatures)"])
+                metadata: [
+                    LogKey.librdkafkaVersion: "\(versionString)", LogKey.librdkafkaFeatures: "\(builtinFeatures)",
+                ])
         }
         guard version >= minimumVersion else {
             throw KafkaError(
                 .unsupportedLibrary,
-                "librdkafka \(versionString) is older than 2.0.2, the oldest version PayFleet is tested with; install librdkafka 2.0.2 or newer")
+                "librdkafka \(versionString) is older than 2.0.2, the oldest version PayFleet is tested with; install librdkafka 2.0.2 or newer"
+            )
         }
     }
 

@@ -24,7 +24,9 @@ public enum KafkaPartitioner {
         let blocks = length / 4
         for i in 0..<blocks {
             let base = i * 4
-            var k = UInt32(bytes[base]) | UInt32(bytes[base + 1]) << 8 | UInt32(bytes[base + 2]) << 16 | UInt32(bytes[base + 3]) << 24
+            var k =
+                UInt32(bytes[base]) | UInt32(bytes[base + 1]) << 8 | UInt32(bytes[base + 2]) << 16 | UInt32(
+                    bytes[base + 3]) << 24
             k = k &* m
             k ^= k >> r
             k = k &* m

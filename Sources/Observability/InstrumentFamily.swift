@@ -70,7 +70,9 @@ extension MetricDefinition {
         factory: any MetricsFactory, labelValues: @escaping @Sendable (Key) -> [String]
     ) -> InstrumentFamily<Key, Counter> {
         let name = self.name
-        return InstrumentFamily(self, labelValues: labelValues) { Counter(label: name, dimensions: $0, factory: factory) }
+        return InstrumentFamily(self, labelValues: labelValues) {
+            Counter(label: name, dimensions: $0, factory: factory)
+        }
     }
 
     /// The floating-point counters (e.g. seconds) of a labelled metric, keyed by `Key`.
@@ -78,7 +80,9 @@ extension MetricDefinition {
         factory: any MetricsFactory, labelValues: @escaping @Sendable (Key) -> [String]
     ) -> InstrumentFamily<Key, FloatingPointCounter> {
         let name = self.name
-        return InstrumentFamily(self, labelValues: labelValues) { FloatingPointCounter(label: name, dimensions: $0, factory: factory) }
+        return InstrumentFamily(self, labelValues: labelValues) {
+            FloatingPointCounter(label: name, dimensions: $0, factory: factory)
+        }
     }
 
     /// The histograms (seconds) of a labelled metric, keyed by `Key`.

@@ -131,13 +131,16 @@ public struct MetricDefinition: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension MetricDefinition {
-    private static let kafkaConsumer: [MetricLabel] = [.messagingSystem, .messagingDestinationName, .messagingConsumerGroupName]
+    private static let kafkaConsumer: [MetricLabel] = [
+        .messagingSystem, .messagingDestinationName, .messagingConsumerGroupName,
+    ]
 
     public static let consumedMessages = MetricDefinition(
         MetricName.consumedMessages, .counter, unit: "1", labels: kafkaConsumer,
         help: "Messages read from Kafka (worker inputs, scheduler delay tiers).")
     public static let sentMessages = MetricDefinition(
-        MetricName.sentMessages, .counter, unit: "1", labels: [.messagingSystem, .messagingDestinationName, .errorType],
+        MetricName.sentMessages, .counter, unit: "1",
+        labels: [.messagingSystem, .messagingDestinationName, .errorType],
         help: "Messages written to Kafka: acknowledged (empty error_type) or failed (the Kafka error code name).")
     public static let processDuration = MetricDefinition(
         MetricName.processDuration, .histogram, unit: "seconds", labels: kafkaConsumer,

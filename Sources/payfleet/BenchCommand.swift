@@ -5,6 +5,8 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (figures and ratios against a baseline measured in the same run).",
-        subcommands: [KafkaBenchCommand.self, IngressBenchCommand.self, SchedulerBenchCommand.self, RestoreBenchCommand.self]
+        subcommands: [
+            KafkaBenchCommand.self, IngressBenchCommand.self, SchedulerBenchCommand.self, RestoreBenchCommand.self,
+        ]
     )
 }

@@ -11,19 +11,24 @@ final class BenchProcesses {
     static var ownBinary: URL { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("payfleet-bench-\(UUID().uuidString.prefix(8))")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "payfleet-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
     /// Starts `binary arguments…` with extra environment, stdout and stderr to `log` in the directory.
     @discardableResult
-    func spawn(_ arguments: [String], binary: URL = BenchProcesses.ownBinary, environment: [String: String], log: String) throws -> Process {
+    func spawn(
+        _ arguments: [String], binary: URL = BenchProcesses.ownBinary, environment: [String: String], log: String
+    ) throws -> Process {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let logPath = directory.appendingPathComponent(log).path
-        guard FileManager.default.createFile(atPath: logPath, contents: nil) else { throw ValidationError("cannot create \(logPath)") }
+        guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
+            throw ValidationError("cannot create \(logPath)")
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardError = handle
         process.standardOutput = handle
@@ -35,7 +40,8 @@ final class BenchProcesses {
     /// Starts `payfleet broker` (one embedded broker, the built-in topics) and returns its bootstrap servers.
     func startBroker() async throws -> String {
         let bootstrap = directory.appendingPathComponent("bootstrap").path
-        let broker = try spawn(["broker", "--brokers", "1", "--bootstrap-file", bootstrap], environment: [:], log: "broker.log")
+        let broker = try spawn(
+            ["broker", "--brokers", "1", "--bootstrap-file", bootstrap], environment: [:], log: "broker.log")
         for _ in 0..<600 {
             if let text = try? String(contentsOfFile: bootstrap, encoding: .utf8), text.hasSuffix("\n") {
                 return text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -60,7 +66,7 @@ final class BenchProcesses {
     /// User + system CPU time a process has used so far (from /proc/<pid>/stat), or nil if unreadable.
     static func cpuSeconds(_ pid: Int32) -> Double? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         else { return nil }
         // Fields after "comm)": state is field 3, utime 14, stime 15.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -72,7 +78,8 @@ final class BenchProcesses {
     static func residentBytes(_ pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let number = line.dropFirst("VmRSS:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+            let number = line.dropFirst("VmRSS:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap
+            { Int($0) }
             return number.map { $0 * 1024 }
         }
         return nil

@@ -38,7 +38,8 @@ struct BrokerCommand: AsyncParsableCommand {
             logger.info("topics provisioned", metadata: ["topics": "\(catalog.topics.count)"])
         }
         if let bootstrapFile {
-            try Data((cluster.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: bootstrapFile), options: .atomic)
+            try Data((cluster.bootstrapServers + "\n").utf8).write(
+                to: URL(fileURLWithPath: bootstrapFile), options: .atomic)
         }
         KafkaCLI.printLine("bootstrap.servers=\(cluster.bootstrapServers)")
         let signal = await KafkaCLI.waitForTermination()

@@ -40,7 +40,8 @@ struct CheckCommand: AsyncParsableCommand {
         let logger = FleetLogging.logger(role: "check")
         let kafka = try kafkaOptions.configuration(environment)
         let topics = [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks, FleetTopic.queryJobs]
-        let snapshot = try await TopicSnapshot.snapshot(topics: topics, kafka: kafka, logger: logger, timeout: .seconds(timeout))
+        let snapshot = try await TopicSnapshot.snapshot(
+            topics: topics, kafka: kafka, logger: logger, timeout: .seconds(timeout))
         let records = snapshot.records
         var acknowledged: [InvariantChecker.AcknowledgedCallback] = []
         if let sandbox {
@@ -50,11 +51,18 @@ struct CheckCommand: AsyncParsableCommand {
             requests: records[FleetTopic.orderRequests] ?? [], events: records[FleetTopic.paymentEvents] ?? [],
             callbacks: records[FleetTopic.callbacks] ?? [], acknowledged: acknowledged,
             queryJobs: records[FleetTopic.queryJobs] ?? [], partitionCounts: snapshot.partitionCounts)
-        print("orders accepted=\(report.acceptedOrders) creates=\(report.createRequests) rejected=\(report.rejected) callbacks=\(report.callbackRecords) acknowledged_callbacks=\(acknowledged.count)")
-        print("terminal " + report.terminalCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        print(
+            "orders accepted=\(report.acceptedOrders) creates=\(report.createRequests) rejected=\(report.rejected) callbacks=\(report.callbackRecords) acknowledged_callbacks=\(acknowledged.count)"
+        )
+        print(
+            "terminal "
+                + report.terminalCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                    separator: " "))
         let forwarded = report.misplaced.filter(\.forwarded)
         if !report.misplaced.isEmpty {
-            print("mis-partitioned records=\(report.misplaced.count) forwarded=\(forwarded.count) (their producer does not partition by murmur2)")
+            print(
+                "mis-partitioned records=\(report.misplaced.count) forwarded=\(forwarded.count) (their producer does not partition by murmur2)"
+            )
             for item in report.misplaced.prefix(20) { print("MISPLACED \(item)") }
             if report.misplaced.count > 20 { print("… \(report.misplaced.count - 20) more") }
         }

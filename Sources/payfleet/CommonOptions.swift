@@ -32,7 +32,10 @@ struct MerchantsOptions: ParsableArguments {
 
 /// `--topics-dir`, shared by the commands that read the topic definitions.
 struct TopicsOptions: ParsableArguments {
-    @Option(help: "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary).")
+    @Option(
+        help:
+            "Directory of topic definitions (default: PAYFLEET_TOPICS_DIR, else the definitions built into the binary)."
+    )
     var topicsDir: String?
 
     /// The topic catalog: `--topics-dir`, else PAYFLEET_TOPICS_DIR's, else the built-in definitions.
@@ -61,9 +64,13 @@ enum EnvironmentNumber {
         timeScale: Double?, autopayMilliseconds: Int?, _ environment: [String: String]
     ) throws -> (timeScale: Double?, autopay: Duration?) {
         let scale = try timeScale ?? double(environment, "PAYFLEET_SANDBOX_TIME_SCALE")
-        if let scale { guard scale > 0, scale.isFinite else { throw ValidationError("the sandbox time scale must be positive") } }
+        if let scale {
+            guard scale > 0, scale.isFinite else { throw ValidationError("the sandbox time scale must be positive") }
+        }
         let autopay = try autopayMilliseconds ?? integer(environment, "PAYFLEET_SANDBOX_AUTOPAY_MS")
-        if let autopay { guard autopay >= 0 else { throw ValidationError("the sandbox autopay delay must be >= 0 ms") } }
+        if let autopay {
+            guard autopay >= 0 else { throw ValidationError("the sandbox autopay delay must be >= 0 ms") }
+        }
         return (scale, autopay.map { .milliseconds($0) })
     }
 }

@@ -23,10 +23,16 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for every order to reach a terminal event.")
     var timeout = 120
 
-    @Option(help: "Rate benchmark: submit this many paid orders (round-robin over the channels) and print orders/s from request to succeeded.")
+    @Option(
+        help:
+            "Rate benchmark: submit this many paid orders (round-robin over the channels) and print orders/s from request to succeeded."
+    )
     var bench: Int?
 
-    @Option(help: "Channels the benchmark uses, comma-separated (default: all five; their demo-<channel> merchants must be configured).")
+    @Option(
+        help:
+            "Channels the benchmark uses, comma-separated (default: all five; their demo-<channel> merchants must be configured)."
+    )
     var channels: String?
 
     func run() async throws {
@@ -44,7 +50,9 @@ struct DemoCommand: AsyncParsableCommand {
             if let list = self.channels {
                 channels = try list.split(separator: ",").map { name in
                     guard let channel = ChannelID(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                        throw ValidationError("unknown channel \(name); channels: \(ChannelID.allCases.map(\.rawValue).joined(separator: ", "))")
+                        throw ValidationError(
+                            "unknown channel \(name); channels: \(ChannelID.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
                     }
                     return channel
                 }
@@ -62,20 +70,24 @@ struct DemoCommand: AsyncParsableCommand {
             await client.close()
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let succeeded = terminal.values.filter { $0 == "succeeded" }.count
-            print("e2e rate: \(succeeded)/\(bench) orders succeeded in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(succeeded) / seconds)) orders/s (request to succeeded)")
+            print(
+                "e2e rate: \(succeeded)/\(bench) orders succeeded in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(succeeded) / seconds)) orders/s (request to succeeded)"
+            )
             return
         }
         let orders = DemoClient.demoOrders(runID: runID, closeAfter: .seconds(closeAfter))
         try await client.submit(orders)
         print("submitted \(orders.count) orders")
-        let terminal = try await client.follow(orders, payPrepared: sandbox != nil, timeout: .seconds(timeout)) { order, event in
+        let terminal = try await client.follow(orders, payPrepared: sandbox != nil, timeout: .seconds(timeout)) {
+            order, event in
             print(DemoClient.describe(event, order: order))
             fflush(nil)
         }
         await client.close()
         let missing = orders.filter { terminal[$0.outTradeNo] == nil }
         guard missing.isEmpty else {
-            throw ValidationError("no terminal event within \(timeout)s for \(missing.map(\.outTradeNo).joined(separator: ", "))")
+            throw ValidationError(
+                "no terminal event within \(timeout)s for \(missing.map(\.outTradeNo).joined(separator: ", "))")
         }
     }
 }

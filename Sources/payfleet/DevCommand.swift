@@ -24,7 +24,9 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Mock brokers.")
     var brokers = 1
 
-    @Option(help: "Directory of topic definitions (env PAYFLEET_TOPICS_DIR; default: the definitions built into the binary).")
+    @Option(
+        help:
+            "Directory of topic definitions (env PAYFLEET_TOPICS_DIR; default: the definitions built into the binary).")
     var topicsDir: String?
 
     @Option(help: "Probes and metrics port (env PAYFLEET_HTTP_PORT, default 8080; 0 picks a free one).")
@@ -36,13 +38,19 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Sandbox port (env PAYFLEET_SANDBOX_PORT, default 8090; 0 picks a free one).")
     var sandboxPort: Int?
 
-    @Option(name: .customLong("sandbox-autopay-ms"), help: "Pay every order this many ms after it is created (env PAYFLEET_SANDBOX_AUTOPAY_MS).")
+    @Option(
+        name: .customLong("sandbox-autopay-ms"),
+        help: "Pay every order this many ms after it is created (env PAYFLEET_SANDBOX_AUTOPAY_MS).")
     var sandboxAutopayMilliseconds: Int?
 
-    @Option(name: .customLong("sandbox-time-scale"), help: "Multiplier for vendor delays such as callback retries (env PAYFLEET_SANDBOX_TIME_SCALE, default 1).")
+    @Option(
+        name: .customLong("sandbox-time-scale"),
+        help: "Multiplier for vendor delays such as callback retries (env PAYFLEET_SANDBOX_TIME_SCALE, default 1).")
     var sandboxTimeScale: Double?
 
-    @Option(name: .customLong("order-ttl"), help: "Expiry of orders without expires_at (env PAYFLEET_ORDER_TTL, default 2h).")
+    @Option(
+        name: .customLong("order-ttl"),
+        help: "Expiry of orders without expires_at (env PAYFLEET_ORDER_TTL, default 2h).")
     var orderTTL: String?
 
     @Flag(help: "Submit one order per channel (and one never paid) and print the events.")
@@ -62,7 +70,8 @@ struct DevCommand: AsyncParsableCommand {
         options.httpHost = environment["PAYFLEET_HTTP_HOST"] ?? "127.0.0.1"
         let requestedHTTP = httpPort ?? (environment["PAYFLEET_HTTP_PORT"] != nil ? http.port : 8080)
         options.httpPort = requestedHTTP == 0 ? nil : requestedHTTP
-        let requestedSandbox = try sandboxPort ?? EnvironmentNumber.integer(environment, "PAYFLEET_SANDBOX_PORT") ?? 8090
+        let requestedSandbox =
+            try sandboxPort ?? EnvironmentNumber.integer(environment, "PAYFLEET_SANDBOX_PORT") ?? 8090
         options.sandboxPort = requestedSandbox == 0 ? nil : requestedSandbox
         let timing = try EnvironmentNumber.sandboxTiming(
             timeScale: sandboxTimeScale, autopayMilliseconds: sandboxAutopayMilliseconds, environment)
@@ -73,7 +82,8 @@ struct DevCommand: AsyncParsableCommand {
         options.worker = try WorkerSettings(environment: workerEnvironment)
         options.scheduler = SchedulerSettings(environment: environment)
         options.ingress = try IngressSettings(environment: environment)
-        let requestedIngress = ingressPort ?? (environment["PAYFLEET_INGRESS_PORT"] != nil ? options.ingress.port : 8081)
+        let requestedIngress =
+            ingressPort ?? (environment["PAYFLEET_INGRESS_PORT"] != nil ? options.ingress.port : 8081)
         options.ingressPort = requestedIngress == 0 ? nil : requestedIngress
 
         let stack = try DevStack(options: options, logger: logger)
@@ -85,9 +95,11 @@ struct DevCommand: AsyncParsableCommand {
         fflush(nil)
 
         let group = stack.runner.serviceGroup()
-        let demoTask: Task<Void, Never>? = demo ? Task {
-            await Self.runDemo(stack: stack, payPrepared: options.sandboxAutopay == nil, logger: logger)
-        } : nil
+        let demoTask: Task<Void, Never>? =
+            demo
+            ? Task {
+                await Self.runDemo(stack: stack, payPrepared: options.sandboxAutopay == nil, logger: logger)
+            } : nil
         do {
             try await group.run()
         } catch {
@@ -108,10 +120,13 @@ struct DevCommand: AsyncParsableCommand {
             let client = try DemoClient(kafka: stack.kafka, sandboxURL: stack.sandboxURL, logger: logger)
             let runID = String(UInt32(Date().timeIntervalSince1970) % 100_000_000, radix: 16).uppercased()
             let orders = DemoClient.demoOrders(runID: runID, closeAfter: .seconds(15))
-            print("demo: submitting \(orders.count) orders (one per channel, and \(orders.last?.outTradeNo ?? "") that is never paid and closes at expiry)")
+            print(
+                "demo: submitting \(orders.count) orders (one per channel, and \(orders.last?.outTradeNo ?? "") that is never paid and closes at expiry)"
+            )
             fflush(nil)
             try await client.submit(orders)
-            let terminal = try await client.follow(orders, payPrepared: payPrepared, timeout: .seconds(120)) { order, event in
+            let terminal = try await client.follow(orders, payPrepared: payPrepared, timeout: .seconds(120)) {
+                order, event in
                 print(DemoClient.describe(event, order: order))
                 fflush(nil)
             }

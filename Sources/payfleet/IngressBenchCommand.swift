@@ -45,29 +45,41 @@ struct IngressBenchCommand: AsyncParsableCommand {
     static let key = "BENCH0STOREPOS0MERCHANT0KEY00000"
 
     func run() async throws {
-        guard genuine >= 0, forged >= 0, concurrency > 0 else { throw ValidationError("counts must be >= 0, concurrency > 0") }
+        guard genuine >= 0, forged >= 0, concurrency > 0 else {
+            throw ValidationError("counts must be >= 0, concurrency > 0")
+        }
         var logger = KafkaCLI.logger("payfleet.bench")
         logger.logLevel = .warning
         let fleet = try await BenchFleet.start(logger: logger)
         defer { fleet.stop() }
-        print("broker \(fleet.servers), ingress \(fleet.notifyURL), librdkafka \(KafkaLibrary.versionString), concurrency \(concurrency) per kind")
+        print(
+            "broker \(fleet.servers), ingress \(fleet.notifyURL), librdkafka \(KafkaLibrary.versionString), concurrency \(concurrency) per kind"
+        )
 
         let run = String(UInt32(Date().timeIntervalSince1970) % 1_000_000)
         let alone = await Self.phase(
-            url: fleet.notifyURL, genuine: (0..<genuine).map { Self.callback(outTradeNo: "BG\(run)A\($0)", genuine: true) },
+            url: fleet.notifyURL,
+            genuine: (0..<genuine).map { Self.callback(outTradeNo: "BG\(run)A\($0)", genuine: true) },
             forged: [], concurrency: concurrency)
         print(alone.describe("genuine alone"))
         let flood = await Self.phase(
-            url: fleet.notifyURL, genuine: (0..<genuine).map { Self.callback(outTradeNo: "BG\(run)B\($0)", genuine: true) },
-            forged: (0..<forged).map { _ in Self.callback(outTradeNo: "BF\(UInt64.random(in: 1...UInt64.max))", genuine: false) },
+            url: fleet.notifyURL,
+            genuine: (0..<genuine).map { Self.callback(outTradeNo: "BG\(run)B\($0)", genuine: true) },
+            forged: (0..<forged).map { _ in
+                Self.callback(outTradeNo: "BF\(UInt64.random(in: 1...UInt64.max))", genuine: false)
+            },
             concurrency: concurrency)
         print(flood.describe("genuine during forged flood"))
 
         let records = try await TopicSnapshot.read(
             topics: [FleetTopic.callbacks, "payfleet.dead-letters"], kafka: fleet.kafka, logger: logger)
         let callbacks = records[FleetTopic.callbacks] ?? []
-        let forgedRecords = callbacks.filter { ($0.key.map { String(decoding: $0, as: UTF8.self) } ?? "").hasPrefix("BF") }.count
-        print("payfleet.callbacks: \(callbacks.count) records (\(forgedRecords) of them forged); payfleet.dead-letters: \((records["payfleet.dead-letters"] ?? []).count) records")
+        let forgedRecords = callbacks.filter {
+            ($0.key.map { String(decoding: $0, as: UTF8.self) } ?? "").hasPrefix("BF")
+        }.count
+        print(
+            "payfleet.callbacks: \(callbacks.count) records (\(forgedRecords) of them forged); payfleet.dead-letters: \((records["payfleet.dead-letters"] ?? []).count) records"
+        )
     }
 
     /// A storepos paid callback; genuine ones are signed with the merchant's key, forged ones with another.
@@ -75,7 +87,8 @@ struct IngressBenchCommand: AsyncParsableCommand {
         var fields = [
             "state": "SUCCESS", "result_code": "SUCCESS", "pay_result": "0", "mch_id": merchantID,
             "out_trade_no": outTradeNo, "transaction_id": "B" + String(UInt64.random(in: 1...UInt64.max)),
-            "out_transaction_id": "4200" + String(UInt64.random(in: 1...UInt64.max)), "total_fee": "1200", "fee_type": "CNY",
+            "out_transaction_id": "4200" + String(UInt64.random(in: 1...UInt64.max)), "total_fee": "1200",
+            "fee_type": "CNY",
             "time_end": "20261201120000", "trade_type": "pay.weixin.native", "bank_type": "CFT",
             "nonce_str": UUID().uuidString.replacingOccurrences(of: "-", with: ""),
         ]
@@ -92,14 +105,16 @@ struct IngressBenchCommand: AsyncParsableCommand {
             let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
             let acknowledged = genuine.filter(\.success)
             let latencies = genuine.map(\.latency).sorted()
-            var line = "\(name): \(acknowledged.count)/\(genuine.count) genuine acknowledged in \(String(format: "%.2f", seconds)) s = "
+            var line =
+                "\(name): \(acknowledged.count)/\(genuine.count) genuine acknowledged in \(String(format: "%.2f", seconds)) s = "
                 + String(format: "%.0f", Double(acknowledged.count) / max(seconds, 1e-9)) + " acknowledged/s; latency "
                 + "p50 \(Self.ms(Self.percentile(latencies, 0.50))) p99 \(Self.ms(Self.percentile(latencies, 0.99))) max \(Self.ms(latencies.last))"
             let others = Dictionary(grouping: genuine.filter { !$0.success }, by: \.status).mapValues(\.count)
             if !others.isEmpty { line += "; genuine not acknowledged by status \(others.sorted { $0.key < $1.key })" }
             if !forged.isEmpty {
                 let byStatus = Dictionary(grouping: forged, by: \.status).mapValues(\.count).sorted { $0.key < $1.key }
-                line += "\n  forged: \(forged.count) sent, \(forged.filter(\.success).count) answered success, by status \(byStatus)"
+                line +=
+                    "\n  forged: \(forged.count) sent, \(forged.filter(\.success).count) answered success, by status \(byStatus)"
             }
             return line
         }
@@ -162,8 +177,9 @@ struct IngressBenchCommand: AsyncParsableCommand {
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
             let text = try await response.body.collect(upTo: 1 << 16)
             let answer = String(buffer: text)
-            return Answer(status: Int(response.status.code), success: response.status.code == 200 && answer == "success",
-                          latency: ContinuousClock.now - started)
+            return Answer(
+                status: Int(response.status.code), success: response.status.code == 200 && answer == "success",
+                latency: ContinuousClock.now - started)
         } catch {
             return Answer(status: 0, success: false, latency: ContinuousClock.now - started)
         }
@@ -204,29 +220,38 @@ struct BenchFleet {
             try Data(merchants.utf8).write(to: directory.appendingPathComponent("merchants.yaml"))
             let httpPort = try LocalPort.free()
             let ingressPort = try LocalPort.free()
-            let ingress = try processes.spawn(["ingress"], environment: [
-                "KAFKA_BOOTSTRAP_SERVERS": servers,
-                "PAYFLEET_MERCHANTS": directory.appendingPathComponent("merchants.yaml").path,
-                "PAYFLEET_HTTP_HOST": "127.0.0.1",
-                "PAYFLEET_HTTP_PORT": "\(httpPort)",
-                "PAYFLEET_INGRESS_PORT": "\(ingressPort)",
-                "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_LOG_LEVEL"] ?? "warning",
-            ], log: "ingress.log")
+            let ingress = try processes.spawn(
+                ["ingress"],
+                environment: [
+                    "KAFKA_BOOTSTRAP_SERVERS": servers,
+                    "PAYFLEET_MERCHANTS": directory.appendingPathComponent("merchants.yaml").path,
+                    "PAYFLEET_HTTP_HOST": "127.0.0.1",
+                    "PAYFLEET_HTTP_PORT": "\(httpPort)",
+                    "PAYFLEET_INGRESS_PORT": "\(ingressPort)",
+                    "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_LOG_LEVEL"] ?? "warning",
+                ], log: "ingress.log")
             let fleet = BenchFleet(
-                servers: servers, notifyURL: "http://127.0.0.1:\(ingressPort)/notify/storepos/\(IngressBenchCommand.merchant)",
+                servers: servers,
+                notifyURL: "http://127.0.0.1:\(ingressPort)/notify/storepos/\(IngressBenchCommand.merchant)",
                 processes: processes)
             var ready = false
             for _ in 0..<900 where !ready {
-                guard ingress.isRunning else { throw ValidationError("the ingress exited: see \(directory.path)/ingress.log") }
+                guard ingress.isRunning else {
+                    throw ValidationError("the ingress exited: see \(directory.path)/ingress.log")
+                }
                 var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/readyz")
                 request.method = .GET
-                if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(1)), response.status == .ok {
+                if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(1)),
+                    response.status == .ok
+                {
                     ready = true
                 } else {
                     try await Task.sleep(for: .milliseconds(100))
                 }
             }
-            guard ready else { throw ValidationError("the ingress was not ready within 90 s: see \(directory.path)/ingress.log") }
+            guard ready else {
+                throw ValidationError("the ingress was not ready within 90 s: see \(directory.path)/ingress.log")
+            }
             return fleet
         } catch {
             processes.stop()

@@ -44,9 +44,11 @@ struct IngressCommand: AsyncParsableCommand {
             let role = try IngressRole(
                 kafka: kafka, settings: try IngressSettings(environment: environment), health: health, logger: logger
             ) { registry.channel(for: $0) }
-            let http = RuntimeHTTPServer(settings: try HTTPSettings(environment: environment), health: health, logger: logger)
+            let http = RuntimeHTTPServer(
+                settings: try HTTPSettings(environment: environment), health: health, logger: logger)
             try await RoleRunner(
-                foundation: [role.producer], http: http, services: [role.server, role.readiness], health: health, logger: logger
+                foundation: [role.producer], http: http, services: [role.server, role.readiness], health: health,
+                logger: logger
             ).run()
         } catch {
             try? await httpClient.shutdown()

@@ -39,11 +39,15 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         for topic in ["bench.payfleet", "bench.kcat"] { try cluster.createTopic(topic, partitions: partitions) }
         let value = String(repeating: "x", count: valueSize)
         let kafka = cluster.configuration()
-        print("embedded broker \(cluster.bootstrapServers), librdkafka \(KafkaLibrary.versionString), \(messages) messages of \(valueSize) bytes, \(partitions) partitions")
+        print(
+            "embedded broker \(cluster.bootstrapServers), librdkafka \(KafkaLibrary.versionString), \(messages) messages of \(valueSize) bytes, \(partitions) partitions"
+        )
 
         // Produce: PayFleet
         let payload = Data(value.utf8)
-        let batch = (0..<messages).map { KafkaProducerMessage(topic: "bench.payfleet", key: "order-\($0 % 10_000)", value: payload) }
+        let batch = (0..<messages).map {
+            KafkaProducerMessage(topic: "bench.payfleet", key: "order-\($0 % 10_000)", value: payload)
+        }
         let ourProduce = try await Self.timed {
             let reports = try await withKafkaProducer(
                 configuration: KafkaProducerConfiguration(kafka: kafka, closeTimeout: .seconds(30)), logger: logger
@@ -54,7 +58,8 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         }
 
         // Produce: kcat
-        let input = FileManager.default.temporaryDirectory.appendingPathComponent("payfleet-bench-\(UUID().uuidString).txt")
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "payfleet-bench-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: input) }
         var lines = ""
         lines.reserveCapacity(messages * (valueSize + 16))
@@ -63,13 +68,16 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         let kcatProduce = try await Self.timed {
             try await Self.runProcess(
                 kcatPath,
-                ["-b", cluster.bootstrapServers, "-t", "bench.kcat", "-P", "-K", ":", "-l", input.path,
-                 "-X", "enable.idempotence=true", "-X", "acks=all", "-X", "partitioner=murmur2_random"])
+                [
+                    "-b", cluster.bootstrapServers, "-t", "bench.kcat", "-P", "-K", ":", "-l", input.path,
+                    "-X", "enable.idempotence=true", "-X", "acks=all", "-X", "partitioner=murmur2_random",
+                ])
         }
 
         // Consume: kcat (no group, from the beginning to the end)
         let kcatConsume = try await Self.timed {
-            try await Self.runProcess(kcatPath, ["-b", cluster.bootstrapServers, "-C", "-t", "bench.payfleet", "-o", "beginning", "-e", "-q"])
+            try await Self.runProcess(
+                kcatPath, ["-b", cluster.bootstrapServers, "-C", "-t", "bench.payfleet", "-o", "beginning", "-e", "-q"])
         }
 
         // Consume: PayFleet partition reader (no group)
@@ -77,7 +85,9 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         let ourRead = try await Self.timed {
             readCount = try await withKafkaPartitionReader(configuration: kafka, logger: logger) { reader in
                 var count = 0
-                for try await _ in reader.readToEnd(topic: "bench.payfleet", partitions: (0..<partitions).map(Int32.init)) { count += 1 }
+                for try await _ in reader.readToEnd(
+                    topic: "bench.payfleet", partitions: (0..<partitions).map(Int32.init))
+                { count += 1 }
                 return count
             }
         }
@@ -86,7 +96,8 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         // Consume: PayFleet group consumer (from the first message to the last; group join excluded)
         let groupConsume = try await withKafkaConsumer(
             configuration: KafkaConsumerConfiguration(
-                kafka: kafka, groupID: "bench-\(UUID().uuidString)", messageBufferSize: 5000, closeTimeout: .seconds(10)),
+                kafka: kafka, groupID: "bench-\(UUID().uuidString)", messageBufferSize: 5000, closeTimeout: .seconds(10)
+            ),
             logger: logger
         ) { consumer in
             try consumer.subscribe(topics: ["bench.payfleet"])
@@ -105,16 +116,21 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         print("")
         print("operation   client                          seconds    messages/s   ratio vs kcat")
         Self.row("produce", "kcat (baseline)", kcatProduce, rate(kcatProduce), 1)
-        Self.row("produce", "payfleet KafkaProducer.sendAll", ourProduce, rate(ourProduce), rate(ourProduce) / rate(kcatProduce))
+        Self.row(
+            "produce", "payfleet KafkaProducer.sendAll", ourProduce, rate(ourProduce),
+            rate(ourProduce) / rate(kcatProduce))
         Self.row("consume", "kcat -C -e (baseline)", kcatConsume, rate(kcatConsume), 1)
         Self.row("consume", "payfleet KafkaPartitionReader", ourRead, rate(ourRead), rate(ourRead) / rate(kcatConsume))
-        Self.row("consume", "payfleet KafkaConsumer (group)*", groupConsume, rate(groupConsume), rate(groupConsume) / rate(kcatConsume))
+        Self.row(
+            "consume", "payfleet KafkaConsumer (group)*", groupConsume, rate(groupConsume),
+            rate(groupConsume) / rate(kcatConsume))
         print("* first to last message, storing every offset; group join not included")
     }
 
     static func row(_ op: String, _ client: String, _ duration: Duration, _ rate: Double, _ ratio: Double) {
         let line =
-            op.padding(toLength: 12, withPad: " ", startingAt: 0) + client.padding(toLength: 32, withPad: " ", startingAt: 0)
+            op.padding(toLength: 12, withPad: " ", startingAt: 0)
+            + client.padding(toLength: 32, withPad: " ", startingAt: 0)
             + String(format: "%7.3f  %12.0f   %6.2f", seconds(duration), rate, ratio)
         print(line)
     }

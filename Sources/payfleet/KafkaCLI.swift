@@ -13,7 +13,9 @@ enum KafkaCLI {
     /// at PAYFLEET_LOG_LEVEL (default info).
     static func logger(_ label: String) -> Logger {
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        let level = ProcessInfo.processInfo.environment["PAYFLEET_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
+        let level = ProcessInfo.processInfo.environment["PAYFLEET_LOG_LEVEL"].flatMap {
+            Logger.Level(rawValue: $0.lowercased())
+        }
         logger.logLevel = level ?? .info
         return logger
     }
@@ -22,7 +24,9 @@ enum KafkaCLI {
     /// into the binary.
     static func topicsDirectory(_ flag: String?) -> String? {
         if let flag, !flag.isEmpty { return flag }
-        if let variable = ProcessInfo.processInfo.environment["PAYFLEET_TOPICS_DIR"], !variable.isEmpty { return variable }
+        if let variable = ProcessInfo.processInfo.environment["PAYFLEET_TOPICS_DIR"], !variable.isEmpty {
+            return variable
+        }
         return nil
     }
 

@@ -56,27 +56,40 @@ struct RestoreBenchCommand: AsyncParsableCommand {
         let partitions = 12
         try cluster.createTopic(FleetTopic.orderState, partitions: partitions)
         let kafka = cluster.configuration()
-        let written = try await write(RestoreBenchmark.sampleTerminalOrders(count: orders), kafka: kafka, logger: logger)
-        print("\nwrote \(orders) terminal orders (\(recordFormat.rawValue) records, \(written / orders) bytes/record) to \(FleetTopic.orderState), \(partitions) partitions, embedded broker")
+        let written = try await write(
+            RestoreBenchmark.sampleTerminalOrders(count: orders), kafka: kafka, logger: logger)
+        print(
+            "\nwrote \(orders) terminal orders (\(recordFormat.rawValue) records, \(written / orders) bytes/record) to \(FleetTopic.orderState), \(partitions) partitions, embedded broker"
+        )
 
-        let worker = try RestoreBenchmark.Worker(kafka: kafka, partitions: (0..<Int32(partitions)).map { $0 }, logger: logger)
+        let worker = try RestoreBenchmark.Worker(
+            kafka: kafka, partitions: (0..<Int32(partitions)).map { $0 }, logger: logger)
         let full = try await worker.assignAndRestore()
         let retained = full.liveOrders + full.terminalOrders
         let seconds = Self.seconds(full.duration)
-        print("full restore: \(full.records) records in \(String(format: "%.3f", seconds)) s = \(String(format: "%.0f", Double(full.records) / max(seconds, 1e-9))) records/s")
-        print("retained: \(full.terminalOrders) terminal, \(full.liveOrders) live (the broker held \(full.records) of \(orders) records)")
+        print(
+            "full restore: \(full.records) records in \(String(format: "%.3f", seconds)) s = \(String(format: "%.0f", Double(full.records) / max(seconds, 1e-9))) records/s"
+        )
+        print(
+            "retained: \(full.terminalOrders) terminal, \(full.liveOrders) live (the broker held \(full.records) of \(orders) records)"
+        )
         let grown = full.residentAfter - full.residentBefore
-        print("RSS: \(full.residentBefore / 1_048_576) MB before, \(full.residentAfter / 1_048_576) MB after = \(retained > 0 ? grown / retained : 0) bytes per retained order")
+        print(
+            "RSS: \(full.residentBefore / 1_048_576) MB before, \(full.residentAfter / 1_048_576) MB after = \(retained > 0 ? grown / retained : 0) bytes per retained order"
+        )
 
         await worker.revokeKeeping()
         let kept = await worker.dormantPartitions
         print("\nrebalance: revoked with all work finished; kept \(kept.count) of \(partitions) partitions")
         if tailRecords > 0 {
-            _ = try await write(RestoreBenchmark.sampleTerminalOrders(count: tailRecords, seed: 1), kafka: kafka, logger: logger)
+            _ = try await write(
+                RestoreBenchmark.sampleTerminalOrders(count: tailRecords, seed: 1), kafka: kafka, logger: logger)
         }
         let resumed = try await worker.assignAndRestore()
         let resumeSeconds = Self.seconds(resumed.duration)
-        print("resume of \(partitions) kept partitions: \(resumed.records) tail records in \(String(format: "%.3f", resumeSeconds)) s (full restore took \(String(format: "%.3f", seconds)) s); retained now \(resumed.terminalOrders + resumed.liveOrders)")
+        print(
+            "resume of \(partitions) kept partitions: \(resumed.records) tail records in \(String(format: "%.3f", resumeSeconds)) s (full restore took \(String(format: "%.3f", seconds)) s); retained now \(resumed.terminalOrders + resumed.liveOrders)"
+        )
         await worker.close()
     }
 
@@ -156,14 +169,22 @@ struct RestoreBenchCommand: AsyncParsableCommand {
             pa = summary.payment?.amountFen
             pt = summary.payment?.paidAt.map(ms)
             vm = summary.payment?.vendorMerchantID
-            sp = summary.payment.map { $0.subPayments.map { Sub(o: $0.outTradeNo, m: $0.vendorMerchantID, t: $0.transactionID, a: $0.amountFen, s: $0.tradeState) } }
+            sp = summary.payment.map {
+                $0.subPayments.map {
+                    Sub(
+                        o: $0.outTradeNo, m: $0.vendorMerchantID, t: $0.transactionID, a: $0.amountFen, s: $0.tradeState
+                    )
+                }
+            }
             if sp?.isEmpty == true { sp = nil }
             fc = summary.failure?.code
             fm = summary.failure?.message
             cl = summary.closedAt.map(ms)
             cr = summary.closeReason
             cv = summary.closedAtVendor
-            so = summary.subOrders.isEmpty ? nil : summary.subOrders.map { Planned(o: $0.outTradeNo, a: $0.amountFen, m: $0.vendorMerchantID) }
+            so =
+                summary.subOrders.isEmpty
+                ? nil : summary.subOrders.map { Planned(o: $0.outTradeNo, a: $0.amountFen, m: $0.vendorMerchantID) }
             r = summary.revision
         }
     }
@@ -180,7 +201,9 @@ struct RestoreBenchCommand: AsyncParsableCommand {
         row("full state JSON (format 1, before)", full) { _ = try? OrderState.decodeJSON($0) }
         row("lean JSON summary", lean) { _ = try? decoder.decode(LeanSummary.self, from: $0) }
         row("binary summary (format 2, chosen)", binary) { _ = try? TerminalSummary.decode($0) }
-        print("swift-protobuf: not in Package.swift (adding packages is avoided); its varint/length-delimited wire format is the binary summary's, so its size would be within a few bytes of it")
+        print(
+            "swift-protobuf: not in Package.swift (adding packages is avoided); its varint/length-delimited wire format is the binary summary's, so its size would be within a few bytes of it"
+        )
     }
 
     private func row<Record: Collection>(_ name: String, _ records: [Record], decode: (Record) -> Void) {
@@ -189,8 +212,11 @@ struct RestoreBenchCommand: AsyncParsableCommand {
         let started = clock.now
         for record in records { decode(record) }
         let seconds = Self.seconds(clock.now - started)
-        print(name.padding(toLength: 40, withPad: " ", startingAt: 0)
-            + String(format: "%12.0f   %16.0f", Double(bytes) / Double(records.count), Double(records.count) / max(seconds, 1e-9)))
+        print(
+            name.padding(toLength: 40, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%12.0f   %16.0f", Double(bytes) / Double(records.count),
+                    Double(records.count) / max(seconds, 1e-9)))
     }
 
     static func seconds(_ duration: Duration) -> Double {

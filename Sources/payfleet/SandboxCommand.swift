@@ -28,10 +28,16 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one (env PAYFLEET_SANDBOX_PORT, default 8090).")
     var port: Int?
 
-    @Option(name: .customLong("time-scale"), help: "Multiplier for vendor delays such as callback retries (env PAYFLEET_SANDBOX_TIME_SCALE, default 1).")
+    @Option(
+        name: .customLong("time-scale"),
+        help: "Multiplier for vendor delays such as callback retries (env PAYFLEET_SANDBOX_TIME_SCALE, default 1).")
     var timeScale: Double?
 
-    @Option(name: .customLong("autopay-ms"), help: "Pay every order this many milliseconds after creation (env PAYFLEET_SANDBOX_AUTOPAY_MS; default: only /_sandbox/pay pays).")
+    @Option(
+        name: .customLong("autopay-ms"),
+        help:
+            "Pay every order this many milliseconds after creation (env PAYFLEET_SANDBOX_AUTOPAY_MS; default: only /_sandbox/pay pays)."
+    )
     var autopayMilliseconds: Int?
 
     @Option(help: "Merchants file (env PAYFLEET_MERCHANTS).")
@@ -50,7 +56,8 @@ struct SandboxCommand: AsyncParsableCommand {
             timeScale: timeScale, autopayMilliseconds: autopayMilliseconds, environment)
         if let scale = timing.timeScale { configuration.timeScale = scale }
         configuration.autopayAfter = timing.autopay
-        let baseURL = "http://\(configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host):\(configuration.port)"
+        let baseURL =
+            "http://\(configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host):\(configuration.port)"
         let accounts: [MerchantAccount]
         if let path = merchants ?? environment["PAYFLEET_MERCHANTS"] {
             accounts = Array(try MerchantsFileLoader(environment: environment).load(path: path).accounts.values)
@@ -59,13 +66,16 @@ struct SandboxCommand: AsyncParsableCommand {
             logger.notice("sandbox: no merchants file, serving the generated demo merchants")
         }
 
-        let sandbox = DevSandbox.make(configuration: configuration, accounts: accounts, client: HTTPClient.shared, logger: logger)
+        let sandbox = DevSandbox.make(
+            configuration: configuration, accounts: accounts, client: HTTPClient.shared, logger: logger)
         let group = ServiceGroup(services: [sandbox], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let announcer = Task {
             let bound = await sandbox.boundPort()
-            logger.notice("sandbox listening", metadata: [
-                "host": "\(configuration.host)", "port": "\(bound)", "merchants": "\(accounts.count)",
-            ])
+            logger.notice(
+                "sandbox listening",
+                metadata: [
+                    "host": "\(configuration.host)", "port": "\(bound)", "merchants": "\(accounts.count)",
+                ])
         }
         defer { announcer.cancel() }
         try await group.run()

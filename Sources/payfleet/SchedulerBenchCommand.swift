@@ -41,13 +41,17 @@ struct SchedulerBenchCommand: AsyncParsableCommand {
         let servers = try await processes.startBroker()
         let kafka = KafkaConfiguration(bootstrapServers: KafkaConfiguration.splitServers(servers))
         let binary = schedulerBinary.map { URL(fileURLWithPath: $0) } ?? BenchProcesses.ownBinary
-        let scheduler = try processes.spawn(["scheduler"], binary: binary, environment: [
-            "KAFKA_BOOTSTRAP_SERVERS": servers,
-            "PAYFLEET_HTTP_HOST": "127.0.0.1",
-            "PAYFLEET_HTTP_PORT": "\(try LocalPort.free())",
-            "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_LOG_LEVEL"] ?? "warning",
-        ], log: "scheduler.log")
-        print("broker \(servers), scheduler \(binary.path) (pid \(scheduler.processIdentifier)), \(jobs) jobs due within \(within) s")
+        let scheduler = try processes.spawn(
+            ["scheduler"], binary: binary,
+            environment: [
+                "KAFKA_BOOTSTRAP_SERVERS": servers,
+                "PAYFLEET_HTTP_HOST": "127.0.0.1",
+                "PAYFLEET_HTTP_PORT": "\(try LocalPort.free())",
+                "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_LOG_LEVEL"] ?? "warning",
+            ], log: "scheduler.log")
+        print(
+            "broker \(servers), scheduler \(binary.path) (pid \(scheduler.processIdentifier)), \(jobs) jobs due within \(within) s"
+        )
 
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka), logger: logger)
         let run = String(UInt32(Date().timeIntervalSince1970) % 1_000_000)
@@ -56,7 +60,9 @@ struct SchedulerBenchCommand: AsyncParsableCommand {
         try await producer.sendAll([warmUp.message(now: Date())])
         var joined = false
         for _ in 0..<240 where !joined {
-            guard scheduler.isRunning else { throw ValidationError("the scheduler exited: see \(processes.directory.path)/scheduler.log") }
+            guard scheduler.isRunning else {
+                throw ValidationError("the scheduler exited: see \(processes.directory.path)/scheduler.log")
+            }
             let records = try await TopicSnapshot.read(topics: [FleetTopic.queryJobs], kafka: kafka, logger: logger)
             joined = (records[FleetTopic.queryJobs] ?? []).contains { $0.keyString == warmUp.outTradeNo }
             if !joined { try await Task.sleep(for: .milliseconds(500)) }
@@ -72,7 +78,8 @@ struct SchedulerBenchCommand: AsyncParsableCommand {
         var generator = SystemRandomNumberGenerator()
         let spreadMilliseconds = Int64(within - 1) * 1000
         let messages = (0..<jobs).map { index in
-            let due = start.addingTimeInterval(Double(1000 + Int64.random(in: 0..<spreadMilliseconds, using: &generator)) / 1000)
+            let due = start.addingTimeInterval(
+                Double(1000 + Int64.random(in: 0..<spreadMilliseconds, using: &generator)) / 1000)
             return Self.job(outTradeNo: "SB\(run)-\(index)", due: due).message(now: start)
         }
         try await producer.sendAll(messages)
@@ -83,7 +90,9 @@ struct SchedulerBenchCommand: AsyncParsableCommand {
         var peakRSS = idleRSS
         let end = start.addingTimeInterval(Double(within) + 3)
         while Date() < end {
-            guard scheduler.isRunning else { throw ValidationError("the scheduler exited: see \(processes.directory.path)/scheduler.log") }
+            guard scheduler.isRunning else {
+                throw ValidationError("the scheduler exited: see \(processes.directory.path)/scheduler.log")
+            }
             peakRSS = max(peakRSS, BenchProcesses.residentBytes(pid) ?? 0)
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -93,7 +102,9 @@ struct SchedulerBenchCommand: AsyncParsableCommand {
         var lateness: [Int64] = []
         lateness.reserveCapacity(jobs)
         for record in records[FleetTopic.queryJobs] ?? [] where record.keyString?.hasPrefix("SB\(run)-") == true {
-            guard let due = TimerJob.dueAtMilliseconds(headers: record.headers), let time = record.timestamp else { continue }
+            guard let due = TimerJob.dueAtMilliseconds(headers: record.headers), let time = record.timestamp else {
+                continue
+            }
             lateness.append(Int64((time.timeIntervalSince1970 * 1000).rounded()) - due)
         }
         lateness.sort()
@@ -104,11 +115,15 @@ struct SchedulerBenchCommand: AsyncParsableCommand {
         print("written in \(String(format: "%.2f", written)) s; forwarded \(lateness.count)/\(jobs)")
         print("lateness: p50 \(quantile(0.5)) p99 \(quantile(0.99)) p999 \(quantile(0.999)) max \(quantile(1))")
         print(String(format: "scheduler CPU: %.2f s = %.1f µs per job", usedCPU, usedCPU / Double(jobs) * 1e6))
-        print("scheduler RSS: idle \(idleRSS / 1_048_576) MB, peak \(peakRSS / 1_048_576) MB = \((peakRSS - idleRSS) / jobs) bytes per held job")
+        print(
+            "scheduler RSS: idle \(idleRSS / 1_048_576) MB, peak \(peakRSS / 1_048_576) MB = \((peakRSS - idleRSS) / jobs) bytes per held job"
+        )
         if lateness.count < jobs { throw ExitCode(1) }
     }
 
     static func job(outTradeNo: String, due: Date) -> TimerJob {
-        TimerJob(job: .query, outTradeNo: outTradeNo, merchant: "bench-merchant", channel: "storepos", dueAt: due, reason: .pending, attempt: 1)
+        TimerJob(
+            job: .query, outTradeNo: outTradeNo, merchant: "bench-merchant", channel: "storepos", dueAt: due,
+            reason: .pending, attempt: 1)
     }
 }

@@ -26,7 +26,8 @@ struct SchedulerCommand: AsyncParsableCommand {
         let health = HealthState()
         let scheduler = DelayScheduler(
             kafka: kafka, settings: SchedulerSettings(environment: environment), health: health, logger: logger)
-        let http = RuntimeHTTPServer(settings: try HTTPSettings(environment: environment), health: health, logger: logger)
+        let http = RuntimeHTTPServer(
+            settings: try HTTPSettings(environment: environment), health: health, logger: logger)
         try await RoleRunner(http: http, services: [scheduler], health: health, logger: logger).run()
     }
 }

@@ -17,13 +17,18 @@ struct SignCommand: ParsableCommand {
     @Option(help: "The channel whose signing rule to use (wechat-v2, yungouos, leshouying, storepos).")
     var channel: String
 
-    @Option(help: "The vendor API the parameters are for; decides which fields are signed (yungouos: native-pay|query|close|notify; leshouying: minipay|query|close|notify|response; storepos: preorder|orderquery|cancel|notify|response).")
+    @Option(
+        help:
+            "The vendor API the parameters are for; decides which fields are signed (yungouos: native-pay|query|close|notify; leshouying: minipay|query|close|notify|response; storepos: preorder|orderquery|cancel|notify|response)."
+    )
     var api: String?
 
     @Option(help: "The signing key (WeChat v2: the 32-character API key).")
     var key: String
 
-    @Option(name: .customLong("sign-type"), help: "WeChat v2 sign_type: MD5 or HMAC-SHA256 (default: the sign_type parameter, else MD5).")
+    @Option(
+        name: .customLong("sign-type"),
+        help: "WeChat v2 sign_type: MD5 or HMAC-SHA256 (default: the sign_type parameter, else MD5).")
     var signType: String?
 
     @Flag(help: "Also print the string that was signed (key masked).")
@@ -49,7 +54,8 @@ struct SignCommand: ParsableCommand {
     /// The registered channel named `name`.
     static func descriptor(_ name: String) throws -> ChannelDescriptor {
         guard let channel = ChannelID(rawValue: name), let descriptor = ChannelCatalog.descriptor(channel) else {
-            throw ValidationError("unknown channel '\(name)'; one of: \(ChannelCatalog.all.map(\.id.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "unknown channel '\(name)'; one of: \(ChannelCatalog.all.map(\.id.rawValue).joined(separator: ", "))")
         }
         return descriptor
     }

@@ -34,7 +34,8 @@ struct TopicsCommand: AsyncParsableCommand {
             let configuration = try kafkaOptions.configuration(ProcessInfo.processInfo.environment)
             let admin = try KafkaAdminClient(configuration: configuration, logger: logger)
             do {
-                let report = try await TopicApplier(admin: admin, logger: logger).apply(catalog, replicationFactor: replicationFactor)
+                let report = try await TopicApplier(admin: admin, logger: logger).apply(
+                    catalog, replicationFactor: replicationFactor)
                 await admin.close()
                 for name in report.created { KafkaCLI.printLine("created  \(name)") }
                 for name in report.verified { KafkaCLI.printLine("verified \(name)") }
@@ -83,7 +84,8 @@ struct TopicsCommand: AsyncParsableCommand {
             for topic in catalog.topics {
                 let group = topic.coPartitionGroup.map { " co-partition=\($0)" } ?? ""
                 KafkaCLI.printLine(
-                    "\(topic.name) partitions=\(topic.partitions) replication=\(topic.replicationFactor) cleanup=\(topic.configs["cleanup.policy"] ?? "delete")\(group)")
+                    "\(topic.name) partitions=\(topic.partitions) replication=\(topic.replicationFactor) cleanup=\(topic.configs["cleanup.policy"] ?? "delete")\(group)"
+                )
             }
         }
     }

@@ -42,7 +42,8 @@ struct VerifyCallbackCommand: ParsableCommand {
     @Option(name: .customLong("public-key"), help: "PEM file of the WeChat Pay public key.")
     var publicKey: String?
 
-    @Option(name: .customLong("public-key-id"), help: "The PUB_KEY_ID_… of --public-key (default: any PUB_KEY_ID_ serial).")
+    @Option(
+        name: .customLong("public-key-id"), help: "The PUB_KEY_ID_… of --public-key (default: any PUB_KEY_ID_ serial).")
     var publicKeyID: String?
 
     @Option(help: "Check the timestamp against this time (Unix seconds) instead of now, to replay an old callback.")
@@ -57,8 +58,12 @@ struct VerifyCallbackCommand: ParsableCommand {
             headers: headerText.map(Self.parseHeaders),
             key: key.flatMap { $0.isEmpty ? nil : Secret($0) },
             apiV3Key: apiV3Key.map { Secret($0) },
-            platformCertificatePEM: try platformCertificate.map { String(decoding: try Self.read($0, what: "--platform-cert"), as: UTF8.self) },
-            publicKeyPEM: try publicKey.map { String(decoding: try Self.read($0, what: "--public-key"), as: UTF8.self) },
+            platformCertificatePEM: try platformCertificate.map {
+                String(decoding: try Self.read($0, what: "--platform-cert"), as: UTF8.self)
+            },
+            publicKeyPEM: try publicKey.map {
+                String(decoding: try Self.read($0, what: "--public-key"), as: UTF8.self)
+            },
             publicKeyID: publicKeyID,
             now: now.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date())
         let report: [String]

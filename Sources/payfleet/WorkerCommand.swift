@@ -41,7 +41,8 @@ struct WorkerCommand: AsyncParsableCommand {
         let httpClient = VendorHTTP.makeClient()
         do {
             let registry = try ChannelRegistry(
-                directory: directory, http: VendorHTTP(client: httpClient, timeout: settings.vendorTimeout), logger: logger)
+                directory: directory, http: VendorHTTP(client: httpClient, timeout: settings.vendorTimeout),
+                logger: logger)
             let health = HealthState()
             let worker = FleetWorker(settings: settings, channels: registry, logger: logger, health: health)
             let http = RuntimeHTTPServer(settings: settings.http, health: health, logger: logger)

@@ -50,7 +50,8 @@ final class AggregatorHarness: Sendable {
         // reserve the names first with a placeholder base URL, then rewrite it.
         var accounts: [ChannelID: MerchantAccount] = [
             .yungouos: YunGouOSChannel.sandboxDemoAccount(alias: "demo-yungouos", sandboxBaseURL: "http://127.0.0.1:1"),
-            .leshouying: LeshouyingChannel.sandboxDemoAccount(alias: "demo-leshouying", sandboxBaseURL: "http://127.0.0.1:1"),
+            .leshouying: LeshouyingChannel.sandboxDemoAccount(
+                alias: "demo-leshouying", sandboxBaseURL: "http://127.0.0.1:1"),
             .storepos: StorePOSChannel.sandboxDemoAccount(alias: "demo-storepos", sandboxBaseURL: "http://127.0.0.1:1"),
         ]
         accounts[.yungouos]?.settings["query_min_interval_seconds"] = "0"
@@ -63,7 +64,9 @@ final class AggregatorHarness: Sendable {
         configuration.slowAnswer = clientTimeout + .seconds(1)
         configuration.merchants = accounts.values.map { account in
             var settings = account.settings
-            if account.channel == .yungouos { settings["sandbox_query_interval_seconds"] = settings["sandbox_query_interval_seconds"] ?? "0" }
+            if account.channel == .yungouos {
+                settings["sandbox_query_interval_seconds"] = settings["sandbox_query_interval_seconds"] ?? "0"
+            }
             return SandboxMerchant(
                 channel: account.channel.rawValue,
                 settings: settings,
@@ -85,13 +88,15 @@ final class AggregatorHarness: Sendable {
         return AggregatorHarness(
             client: client, sandbox: sandbox, sandboxTask: sandboxTask, receiverTask: receiver.task,
             sandboxURL: base, notifyBase: "http://127.0.0.1:\(receiverPort)/notify",
-            received: received, replies: replies, http: VendorHTTP(client: client, timeout: clientTimeout), accounts: accounts,
+            received: received, replies: replies, http: VendorHTTP(client: client, timeout: clientTimeout),
+            accounts: accounts,
             logger: logger
         )
     }
 
     private init(
-        client: HTTPClient, sandbox: VendorSandbox, sandboxTask: Task<Void, any Error>, receiverTask: Task<Void, any Error>,
+        client: HTTPClient, sandbox: VendorSandbox, sandboxTask: Task<Void, any Error>,
+        receiverTask: Task<Void, any Error>,
         sandboxURL: String, notifyBase: String, received: NIOLockedValueBox<[String: [RawCallback]]>,
         replies: NIOLockedValueBox<[String: CallbackReply]>, http: VendorHTTP, accounts: [ChannelID: MerchantAccount],
         logger: Logger
@@ -120,19 +125,23 @@ final class AggregatorHarness: Sendable {
 
     // MARK: Channels
 
-    func yungouos(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> YunGouOSChannel {
+    func yungouos(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> YunGouOSChannel
+    {
         var account = accounts[.yungouos]!
         change(&account)
         return try YunGouOSChannel(account: account, http: http, logger: logger)
     }
 
-    func leshouying(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> LeshouyingChannel {
+    func leshouying(
+        _ change: (inout MerchantAccount) -> Void = { _ in }
+    ) throws(Payments.ChannelError) -> LeshouyingChannel {
         var account = accounts[.leshouying]!
         change(&account)
         return try LeshouyingChannel(account: account, http: http, logger: logger)
     }
 
-    func storepos(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> StorePOSChannel {
+    func storepos(_ change: (inout MerchantAccount) -> Void = { _ in }) throws(Payments.ChannelError) -> StorePOSChannel
+    {
         var account = accounts[.storepos]!
         change(&account)
         return try StorePOSChannel(account: account, http: http, logger: logger)
@@ -143,8 +152,10 @@ final class AggregatorHarness: Sendable {
         prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24)
     }
 
-    func order(_ channel: ChannelID, fen: Int64, options: [String: JSONValue] = [:], number: String = number(),
-               createdAt: Date = Date(), expiresAt: Date? = nil) -> PaymentOrder {
+    func order(
+        _ channel: ChannelID, fen: Int64, options: [String: JSONValue] = [:], number: String = number(),
+        createdAt: Date = Date(), expiresAt: Date? = nil
+    ) -> PaymentOrder {
         PaymentOrder(
             outTradeNo: number, amount: Money(fen: fen), description: "PayFleet 测试订单", attach: "a1",
             createdAt: createdAt, expiresAt: expiresAt, clientIP: "127.0.0.1",
@@ -179,7 +190,9 @@ final class AggregatorHarness: Sendable {
     }
 
     /// Waits until `count` callbacks for the order arrived (or 5 s passed).
-    func waitForCallbacks(_ channel: ChannelID, outTradeNo: String, count: Int = 1, key: @escaping (RawCallback) -> String?) async throws -> [RawCallback] {
+    func waitForCallbacks(
+        _ channel: ChannelID, outTradeNo: String, count: Int = 1, key: @escaping (RawCallback) -> String?
+    ) async throws -> [RawCallback] {
         for _ in 0..<250 {
             let found = callbacks(channel, key: key, outTradeNo: outTradeNo)
             if found.count >= count { return found }
@@ -215,11 +228,14 @@ final class AggregatorHarness: Sendable {
             let callback = RawCallback(body: Array(body.readableBytesView), headers: headers, receivedAt: Date())
             received.withLockedValue { $0[channel, default: []].append(callback) }
             let override = replies.withLockedValue { $0[channel] }
-            let reply: CallbackReply = if let override { override } else { switch channel {
-            case "yungouos": YunGouOSCallback.acknowledgement.success
-            case "leshouying": LeshouyingCallback.jsonAcknowledgement.success
-            default: StorePOSCallback.acknowledgement.success
-            } }
+            let reply: CallbackReply =
+                if let override { override } else {
+                    switch channel {
+                    case "yungouos": YunGouOSCallback.acknowledgement.success
+                    case "leshouying": LeshouyingCallback.jsonAcknowledgement.success
+                    default: StorePOSCallback.acknowledgement.success
+                    }
+                }
             return Response(
                 status: .init(code: reply.status),
                 headers: [.contentType: reply.contentType ?? "text/plain"],
@@ -247,7 +263,8 @@ func withHarness(
     adjust: (inout [ChannelID: MerchantAccount]) -> Void = { _ in },
     _ body: (AggregatorHarness) async throws -> Void
 ) async throws {
-    let harness = try await AggregatorHarness.start(autopay: autopay, clientTimeout: clientTimeout, timeScale: timeScale, logger: logger, adjust: adjust)
+    let harness = try await AggregatorHarness.start(
+        autopay: autopay, clientTimeout: clientTimeout, timeScale: timeScale, logger: logger, adjust: adjust)
     do {
         try await body(harness)
     } catch {

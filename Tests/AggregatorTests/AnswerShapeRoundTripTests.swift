@@ -36,14 +36,22 @@ import YunGouOS
             let channel = try harness.yungouos()
             for (number, unpaidNumber) in zip(Self.numbers("Y"), Self.numbers("C")) {
                 let order = harness.order(.yungouos, fen: 1250, number: number)
-                guard case .prepared(let prepared) = try await channel.create(order) else { Issue.record("\(number) not prepared"); continue }
+                guard case .prepared(let prepared) = try await channel.create(order) else {
+                    Issue.record("\(number) not prepared")
+                    continue
+                }
                 let reference = OrderReference(order: order, memo: prepared.memo)
                 #expect(try await channel.query(reference) == .notPaid, "\(number)")
                 try await harness.pay(.yungouos, order.outTradeNo)
-                let callbacks = try await harness.waitForCallbacks(.yungouos, outTradeNo: order.outTradeNo) { try? YunGouOSCallback.orderKey($0.body) }
+                let callbacks = try await harness.waitForCallbacks(.yungouos, outTradeNo: order.outTradeNo) {
+                    try? YunGouOSCallback.orderKey($0.body)
+                }
                 let verified = try await channel.verifyCallback(try #require(callbacks.first))
                 #expect(verified.amount == Money(fen: 1250), "\(number)")
-                guard case .succeeded(let queried) = try await channel.query(reference) else { Issue.record("\(number) not paid"); continue }
+                guard case .succeeded(let queried) = try await channel.query(reference) else {
+                    Issue.record("\(number) not paid")
+                    continue
+                }
                 #expect(queried.amount == Money(fen: 1250))
                 let unpaid = harness.order(.yungouos, fen: 1304, number: unpaidNumber)
                 _ = try await channel.create(unpaid)
@@ -56,19 +64,32 @@ import YunGouOS
         try await withHarness { harness in
             let channel = try harness.leshouying()
             for (number, unpaidNumber) in zip(Self.numbers("L"), Self.numbers("C")) {
-                let order = harness.order(.leshouying, fen: 1250, options: LeshouyingRoundTripTests.wechat, number: number)
-                guard case .prepared(let prepared) = try await channel.create(order) else { Issue.record("\(number) not prepared"); continue }
+                let order = harness.order(
+                    .leshouying, fen: 1250, options: LeshouyingRoundTripTests.wechat, number: number)
+                guard case .prepared(let prepared) = try await channel.create(order) else {
+                    Issue.record("\(number) not prepared")
+                    continue
+                }
                 #expect(prepared.payParameters["timeStamp"]?.count == 10)
                 let reference = OrderReference(order: order, memo: prepared.memo)
                 #expect(try await channel.query(reference) == .paying, "\(number)")
                 try await harness.pay(.leshouying, order.outTradeNo)
-                let callbacks = try await harness.waitForCallbacks(.leshouying, outTradeNo: order.outTradeNo, key: LeshouyingRoundTripTests.key)
+                let callbacks = try await harness.waitForCallbacks(
+                    .leshouying, outTradeNo: order.outTradeNo, key: LeshouyingRoundTripTests.key)
                 let verified = try await channel.verifyCallback(try #require(callbacks.first))
                 #expect(verified.amount == Money(fen: 1250), "\(number)")
-                guard case .succeeded = try await channel.query(reference) else { Issue.record("\(number) not paid"); continue }
-                let unpaid = harness.order(.leshouying, fen: 1304, options: LeshouyingRoundTripTests.wechat, number: unpaidNumber)
-                guard case .prepared(let second) = try await channel.create(unpaid) else { Issue.record("\(number) not prepared"); continue }
-                #expect(try await channel.close(OrderReference(order: unpaid, memo: second.memo)) == .closed, "\(number)")
+                guard case .succeeded = try await channel.query(reference) else {
+                    Issue.record("\(number) not paid")
+                    continue
+                }
+                let unpaid = harness.order(
+                    .leshouying, fen: 1304, options: LeshouyingRoundTripTests.wechat, number: unpaidNumber)
+                guard case .prepared(let second) = try await channel.create(unpaid) else {
+                    Issue.record("\(number) not prepared")
+                    continue
+                }
+                #expect(
+                    try await channel.close(OrderReference(order: unpaid, memo: second.memo)) == .closed, "\(number)")
             }
         }
     }
@@ -78,19 +99,30 @@ import YunGouOS
             let channel = try harness.storepos()
             for (number, unpaidNumber) in zip(Self.numbers("P"), Self.numbers("C")) {
                 let order = harness.order(.storepos, fen: 1250, number: number)
-                guard case .prepared(let prepared) = try await channel.create(order) else { Issue.record("\(number) not prepared"); continue }
+                guard case .prepared(let prepared) = try await channel.create(order) else {
+                    Issue.record("\(number) not prepared")
+                    continue
+                }
                 #expect(prepared.codeURL?.hasPrefix("weixin://") == true)
                 let reference = OrderReference(order: order, memo: prepared.memo)
                 #expect(try await channel.query(reference) == .notPaid, "\(number)")
                 try await harness.pay(.storepos, order.outTradeNo)
-                let callbacks = try await harness.waitForCallbacks(.storepos, outTradeNo: order.outTradeNo, key: StorePOSRoundTripTests.key)
+                let callbacks = try await harness.waitForCallbacks(
+                    .storepos, outTradeNo: order.outTradeNo, key: StorePOSRoundTripTests.key)
                 let verified = try await channel.verifyCallback(try #require(callbacks.first))
                 #expect(verified.amount == Money(fen: 1250), "\(number)")
-                guard case .succeeded(let queried) = try await channel.query(reference) else { Issue.record("\(number) not paid"); continue }
+                guard case .succeeded(let queried) = try await channel.query(reference) else {
+                    Issue.record("\(number) not paid")
+                    continue
+                }
                 #expect(queried.amount == Money(fen: 1250))
                 let unpaid = harness.order(.storepos, fen: 1304, number: unpaidNumber)
-                guard case .prepared(let second) = try await channel.create(unpaid) else { Issue.record("\(number) not prepared"); continue }
-                #expect(try await channel.close(OrderReference(order: unpaid, memo: second.memo)) == .closed, "\(number)")
+                guard case .prepared(let second) = try await channel.create(unpaid) else {
+                    Issue.record("\(number) not prepared")
+                    continue
+                }
+                #expect(
+                    try await channel.close(OrderReference(order: unpaid, memo: second.memo)) == .closed, "\(number)")
             }
         }
     }

@@ -25,7 +25,8 @@ enum Fixtures {
     }
 
     static func form(_ vendor: String, _ name: String) throws -> [String: String] {
-        let text = String(decoding: try bytes(vendor, name), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: try bytes(vendor, name), as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         return try #require(FormEncoding.decode(text), "\(vendor)/\(name) is not a form")
     }
 
@@ -55,14 +56,18 @@ enum Fixtures {
             if text == "0" || (text.first != "0" && text.allSatisfy(\.isASCII) && text.allSatisfy(\.isNumber)) {
                 return Int64(text).map(JSONValue.integer) ?? value
             }
-            if let money = try? Money(yuan: text), text.contains("."), money.fen > 0, text.first != "0" || text.hasPrefix("0.") {
+            if let money = try? Money(yuan: text), text.contains("."), money.fen > 0,
+                text.first != "0" || text.hasPrefix("0.")
+            {
                 return Double(text).map(JSONValue.number) ?? value
             }
             return value
         }
     }
 
-    static let unknownMember: (String, JSONValue) = ("payfleet_unknown_member", .object(["nested": .array([.integer(1), .string("x")])]))
+    static let unknownMember: (String, JSONValue) = (
+        "payfleet_unknown_member", .object(["nested": .array([.integer(1), .string("x")])])
+    )
 }
 
 /// What a parser made of a fixture, comparable across shape variants.
@@ -94,7 +99,8 @@ enum Parsed: Hashable, CustomStringConvertible {
         case .created(let outcome): "created \(outcome)"
         case .status(let status): "status \(status)"
         case .closed(let outcome): "closed \(String(describing: outcome))"
-        case .callback(let verified): "callback \(verified.outTradeNo) \(verified.status) \(String(describing: verified.amount))"
+        case .callback(let verified):
+            "callback \(verified.outTradeNo) \(verified.status) \(String(describing: verified.amount))"
         case .channelError(let code, _): "error \(code.rawValue)"
         case .callbackError(let kind, _): "callback error \(kind.rawValue)"
         }
@@ -162,7 +168,9 @@ final class RecordingMetrics: MetricsFactory, @unchecked Sendable {
         CountingHandler(key: Self.key(label, dimensions), counts: counts)
     }
 
-    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler { Ignoring() }
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        Ignoring()
+    }
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler { Ignoring() }
     func destroyCounter(_ handler: any CounterHandler) {}
     func destroyRecorder(_ handler: any RecorderHandler) {}

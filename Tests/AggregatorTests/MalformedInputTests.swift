@@ -12,7 +12,9 @@ import YunGouOS
     static let lKey = Secret("1c4d83f0c3c24a7d9fcaa1fed2682076")
     static let sKey = Secret("SPOSTESTMERCHANTKEY0000000000000")
 
-    static func yungouosBody(money: String, key: Secret = yKey, drop: String? = nil, payChannel: String = "wxpay") -> [UInt8] {
+    static func yungouosBody(
+        money: String, key: Secret = yKey, drop: String? = nil, payChannel: String = "wxpay"
+    ) -> [UInt8] {
         var fields = [
             "code": "1", "orderNo": "Y1", "outTradeNo": "T1", "payNo": "P1", "money": money, "mchId": "1600000001",
             "payChannel": payChannel, "time": "2026-11-22 10:00:00", "attach": "",
@@ -62,11 +64,14 @@ import YunGouOS
         var tampered = String(decoding: Self.yungouosBody(money: "1.00"), as: UTF8.self)
         tampered = tampered.replacingOccurrences(of: "attach=", with: "attach=changed")
         _ = try Self.yungouosVerify(Array(tampered.utf8))
-        let raised = String(decoding: Self.yungouosBody(money: "1.00"), as: UTF8.self).replacingOccurrences(of: "money=1.00", with: "money=100.00")
+        let raised = String(decoding: Self.yungouosBody(money: "1.00"), as: UTF8.self).replacingOccurrences(
+            of: "money=1.00", with: "money=100.00")
         #expect(throws: CallbackError.self) { try Self.yungouosVerify(Array(raised.utf8)) }
     }
 
-    static func leshouyingBody(amount: String, key: Secret = lKey, drop: String? = nil, extra: [String: String] = [:]) -> [UInt8] {
+    static func leshouyingBody(
+        amount: String, key: Secret = lKey, drop: String? = nil, extra: [String: String] = [:]
+    ) -> [UInt8] {
         var fields = [
             "return_code": "SUCCESS", "return_msg": "支付成功", "result_code": "PAY_SUCCESS", "inst_no": "900999",
             "mch_no": "852400000001", "pay_trace_no": "T1", "pay_time": "20261122100000", "total_amount": amount,
@@ -81,7 +86,9 @@ import YunGouOS
 
     @Test(arguments: ["0.001", "1e3", "-1", "99.999", "", "1.00"])
     func leshouyingRejectsBadAmounts(_ amount: String) {
-        #expect(throws: CallbackError.self) { try LeshouyingCallback.verify(Self.leshouyingBody(amount: amount), key: Self.lKey) }
+        #expect(throws: CallbackError.self) {
+            try LeshouyingCallback.verify(Self.leshouyingBody(amount: amount), key: Self.lKey)
+        }
     }
 
     @Test func leshouyingMalformedCallbacks() throws {
@@ -114,7 +121,8 @@ import YunGouOS
 
     static func storeposBody(fee: String, key: Secret = sKey, drop: String? = nil) -> [UInt8] {
         var fields = [
-            "state": "SUCCESS", "result_code": "SUCCESS", "pay_result": "0", "mch_id": "00000001", "out_trade_no": "T12345",
+            "state": "SUCCESS", "result_code": "SUCCESS", "pay_result": "0", "mch_id": "00000001",
+            "out_trade_no": "T12345",
             "transaction_id": "S1", "total_fee": fee, "time_end": "20261122100000", "trade_type": "pay.weixin.native",
         ]
         fields["sign"] = StorePOSSigning.sign(fields, key: key)
@@ -157,7 +165,8 @@ import YunGouOS
             #expect(error.message.contains("api_key"))
         }
         #expect(throws: ChannelError.self) {
-            _ = try YunGouOSChannel(account: MerchantAccount(alias: "w", channel: .storepos), http: http, logger: AggregatorHarness.logger)
+            _ = try YunGouOSChannel(
+                account: MerchantAccount(alias: "w", channel: .storepos), http: http, logger: AggregatorHarness.logger)
         }
     }
 }

@@ -11,14 +11,16 @@ import Testing
     static let logger = AggregatorHarness.logger
 
     static func method(_ name: String) -> String {
-        name.hasPrefix("preorder") ? "PreOrder" : name.hasPrefix("orderquery") ? "orderquery" : name.hasPrefix("cancel") ? "cancel" : "notify"
+        name.hasPrefix("preorder")
+            ? "PreOrder" : name.hasPrefix("orderquery") ? "orderquery" : name.hasPrefix("cancel") ? "cancel" : "notify"
     }
 
     static func resignedJSON(_ object: [String: JSONValue], uppercase: Bool = true) -> [UInt8] {
-        Fixtures.json(Fixtures.resigned(object) { fields in
-            let signature = StorePOSSigning.sign(fields, key: testKey)
-            return uppercase ? signature : signature.lowercased()
-        })
+        Fixtures.json(
+            Fixtures.resigned(object) { fields in
+                let signature = StorePOSSigning.sign(fields, key: testKey)
+                return uppercase ? signature : signature.lowercased()
+            })
     }
 
     static func resignedForm(_ fields: [String: String], uppercase: Bool = true) -> [UInt8] {
@@ -42,8 +44,12 @@ import Testing
 
     /// The out_trade_no a fixture names (each sample names its own order).
     static func outTradeNo(_ body: [UInt8]) -> String {
-        if let object = AnswerFields.object(body) { return AnswerFields(json: object, context: "").values["out_trade_no"] ?? "1497769914931" }
-        return FormEncoding.decode(String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))?["out_trade_no"] ?? ""
+        if let object = AnswerFields.object(body) {
+            return AnswerFields(json: object, context: "").values["out_trade_no"] ?? "1497769914931"
+        }
+        return FormEncoding.decode(
+            String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))?["out_trade_no"]
+            ?? ""
     }
 
     /// The parser a fixture is for, by its name.
@@ -56,7 +62,9 @@ import Testing
         return Parsed.of { () throws(ChannelError) in
             let answer = try StorePOSAnswer.decode(body, method: method, key: testKey)
             switch method {
-            case "PreOrder": return .created(try answer.createOutcome(outTradeNo: outTradeNo, memo: [:], requireSign: false, logger: logger))
+            case "PreOrder":
+                return .created(
+                    try answer.createOutcome(outTradeNo: outTradeNo, memo: [:], requireSign: false, logger: logger))
             case "orderquery": return .status(try answer.tradeStatus(outTradeNo: outTradeNo, requireSign: requireSign))
             default: return .closed(try answer.cancelOutcome())
             }
@@ -66,8 +74,11 @@ import Testing
     @Test func corpusHasEveryVariant() {
         let names = Fixtures.names(Self.vendor)
         #expect(names.count >= 5)
-        for prefix in ["preorder-wechat", "preorder-alipay", "preorder-ecny", "preorder-need-query", "orderquery-paid", "orderquery-paying",
-                       "orderquery-notfound", "cancel", "notify-wechat", "notify-alipay", "notify-ecny"] {
+        for prefix in [
+            "preorder-wechat", "preorder-alipay", "preorder-ecny", "preorder-need-query", "orderquery-paid",
+            "orderquery-paying",
+            "orderquery-notfound", "cancel", "notify-wechat", "notify-alipay", "notify-ecny",
+        ] {
             #expect(names.contains { $0.hasPrefix(prefix) }, "no \(prefix) fixture")
         }
     }
@@ -79,7 +90,9 @@ import Testing
             let published = try Fixtures.bytes(Self.vendor, name)
             if try Self.hasSign(name) {
                 let asPublished = Self.parse(name, published)
-                #expect(asPublished.kind == "error bad_response" || asPublished.kind == "callback error bad_signature", "\(name): \(asPublished)")
+                #expect(
+                    asPublished.kind == "error bad_response" || asPublished.kind == "callback error bad_signature",
+                    "\(name): \(asPublished)")
             }
             let upper = Self.parse(name, try Self.resigned(name))
             let lower = Self.parse(name, try Self.resigned(name, uppercase: false))
@@ -100,24 +113,43 @@ import Testing
 
     @Test func preOrderAnswers() throws {
         // The vendor's PreOrder samples are unsigned (the v2 response table lists no sign): accepted as published.
-        guard case .created(.prepared(let wechat)) = Self.parse("preorder-wechat-jspay.json", try Fixtures.bytes(Self.vendor, "preorder-wechat-jspay.json")) else {
-            Issue.record("WeChat sample not prepared"); return
+        guard
+            case .created(.prepared(let wechat)) = Self.parse(
+                "preorder-wechat-jspay.json", try Fixtures.bytes(Self.vendor, "preorder-wechat-jspay.json"))
+        else {
+            Issue.record("WeChat sample not prepared")
+            return
         }
         #expect(wechat.payParameters["package"] == "prepay_id=wx2017112917262941a3a33e980001282756")
         #expect(wechat.payParameters["paySign"] == "CD871BCD09B3D0C6339B2D0DE72DE7EE")
         // pay_info is passed on as the vendor signed it: its 13-digit timeStamp is part of paySign.
         #expect(wechat.payParameters["timeStamp"] == "1511947589427")
         #expect(wechat.payParameters["token_id"] == "16c5f40274e084b123a08f1313d53da57")
-        let alipay = Self.parse("preorder-alipay-native.json", try Fixtures.bytes(Self.vendor, "preorder-alipay-native.json"))
-        #expect(alipay == .created(.prepared(Prepared(
-            codeURL: "https://qr.alipay.com/bax04486r0vgbxds3h55805a",
-            qrImageURL: "https://pay.storepos.cn/pay/qrcode?uuid=https%3A%2F%2Fqr.alipay.com%2Fbax04486r0vgbxds3h55805a"))))
+        let alipay = Self.parse(
+            "preorder-alipay-native.json", try Fixtures.bytes(Self.vendor, "preorder-alipay-native.json"))
+        #expect(
+            alipay
+                == .created(
+                    .prepared(
+                        Prepared(
+                            codeURL: "https://qr.alipay.com/bax04486r0vgbxds3h55805a",
+                            qrImageURL:
+                                "https://pay.storepos.cn/pay/qrcode?uuid=https%3A%2F%2Fqr.alipay.com%2Fbax04486r0vgbxds3h55805a"
+                        ))))
         let ecny = Self.parse("preorder-ecny-native.json", try Fixtures.bytes(Self.vendor, "preorder-ecny-native.json"))
-        #expect(ecny == .created(.prepared(Prepared(codeURL: "https://qr.pbcdci.cn/004043112022083115224300703035700000004"))))
-        #expect(Self.parse("preorder-need-query.json", try Fixtures.bytes(Self.vendor, "preorder-need-query.json")) == .created(.pending(.needQuery, memo: [:])))
-        #expect(Self.parse("preorder-system-error.json", try Fixtures.bytes(Self.vendor, "preorder-system-error.json")) == .created(.pending(.unknownResult, memo: [:])))
+        #expect(
+            ecny
+                == .created(
+                    .prepared(Prepared(codeURL: "https://qr.pbcdci.cn/004043112022083115224300703035700000004"))))
+        #expect(
+            Self.parse("preorder-need-query.json", try Fixtures.bytes(Self.vendor, "preorder-need-query.json"))
+                == .created(.pending(.needQuery, memo: [:])))
+        #expect(
+            Self.parse("preorder-system-error.json", try Fixtures.bytes(Self.vendor, "preorder-system-error.json"))
+                == .created(.pending(.unknownResult, memo: [:])))
         // A merchant that insists on signed PreOrder answers refuses the unsigned sample, naming the field.
-        let strict = try StorePOSAnswer.decode(try Fixtures.bytes(Self.vendor, "preorder-ecny-native.json"), method: "PreOrder", key: Self.testKey)
+        let strict = try StorePOSAnswer.decode(
+            try Fixtures.bytes(Self.vendor, "preorder-ecny-native.json"), method: "PreOrder", key: Self.testKey)
         do {
             _ = try strict.createOutcome(outTradeNo: "1523265111702", memo: [:], requireSign: true, logger: Self.logger)
             Issue.record("unsigned answer accepted under require_preorder_sign")
@@ -131,23 +163,40 @@ import Testing
         let paid = PaymentDetails(
             transactionID: "4200000334201905246610520000", amount: Money(fen: 4),
             paidAt: ChinaTime.parse("20190524103044", "yyyyMMddHHmmss"), vendorMerchantID: "00000001")
-        #expect(Self.parse("orderquery-paid.json", try Self.resigned("orderquery-paid.json")) == .status(.succeeded(paid)))
-        #expect(Self.parse("orderquery-paying.json", try Fixtures.bytes(Self.vendor, "orderquery-paying.json")) == .status(.paying))
-        #expect(Self.parse("orderquery-closed.json", try Fixtures.bytes(Self.vendor, "orderquery-closed.json")) == .status(.closed))
-        #expect(Self.parse("orderquery-notfound.json", try Fixtures.bytes(Self.vendor, "orderquery-notfound.json")) == .status(.notFound))
+        #expect(
+            Self.parse("orderquery-paid.json", try Self.resigned("orderquery-paid.json")) == .status(.succeeded(paid)))
+        #expect(
+            Self.parse("orderquery-paying.json", try Fixtures.bytes(Self.vendor, "orderquery-paying.json"))
+                == .status(.paying))
+        #expect(
+            Self.parse("orderquery-closed.json", try Fixtures.bytes(Self.vendor, "orderquery-closed.json"))
+                == .status(.closed))
+        #expect(
+            Self.parse("orderquery-notfound.json", try Fixtures.bytes(Self.vendor, "orderquery-notfound.json"))
+                == .status(.notFound))
         #expect(Self.parse("cancel-success.json", try Self.resigned("cancel-success.json")) == .closed(.closed))
         // A paid query answer without its sign is refused by default ("仅业务正确时返回签名").
         var unsigned = try Fixtures.object(Self.vendor, "orderquery-paid.json")
         unsigned.removeValue(forKey: "sign")
         #expect(Self.parse("orderquery-paid.json", Fixtures.json(unsigned)).errorMessage?.contains("'sign'") == true)
-        #expect(Self.parse("orderquery-paid.json", Fixtures.json(unsigned), requireSign: false) == .status(.succeeded(paid)))
+        #expect(
+            Self.parse("orderquery-paid.json", Fixtures.json(unsigned), requireSign: false) == .status(.succeeded(paid))
+        )
     }
 
-    @Test(arguments: ["notify-wechat.form", "notify-alipay-encoded.form", "notify-alipay-seed.form", "notify-ecny.form"])
+    @Test(arguments: [
+        "notify-wechat.form", "notify-alipay-encoded.form", "notify-alipay-seed.form", "notify-ecny.form",
+    ])
     func callbacks(_ name: String) throws {
-        guard case .callback(let verified) = Self.parse(name, try Self.resigned(name)) else { Issue.record("\(name) did not verify"); return }
+        guard case .callback(let verified) = Self.parse(name, try Self.resigned(name)) else {
+            Issue.record("\(name) did not verify")
+            return
+        }
         #expect(verified.amount == Money(fen: 1))
-        guard case .succeeded(let payment) = verified.status else { Issue.record("\(name) is not a payment"); return }
+        guard case .succeeded(let payment) = verified.status else {
+            Issue.record("\(name) is not a payment")
+            return
+        }
         #expect(!payment.transactionID.isEmpty)
         #expect(payment.paidAt != nil)
         if name.contains("alipay") {
@@ -167,7 +216,8 @@ import Testing
             let expected = Self.parse(name, Self.resignedJSON(original))
             var variant = Fixtures.numbersAsNumbers(original)
             variant[Fixtures.unknownMember.0] = Fixtures.unknownMember.1
-            #expect(Self.parse(name, Self.resignedJSON(variant)) == expected, "\(name) with numbers and an unknown member")
+            #expect(
+                Self.parse(name, Self.resignedJSON(variant)) == expected, "\(name) with numbers and an unknown member")
             for member in original.keys where member != "sign" {
                 let parsed = Self.parse(name, Self.resignedJSON(original.filter { $0.key != member }))
                 if let message = parsed.errorMessage, parsed.kind != expected.kind {

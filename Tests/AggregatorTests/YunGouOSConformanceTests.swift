@@ -13,7 +13,9 @@ import YunGouOS
     static let logger = AggregatorHarness.logger
 
     static func answer(_ body: [UInt8], api: String) -> (YunGouOSAnswer?, Parsed?) {
-        do { return (try YunGouOSAnswer.decode(body, api: api), nil) } catch { return (nil, .channelError(error.code, error.message)) }
+        do { return (try YunGouOSAnswer.decode(body, api: api), nil) } catch {
+            return (nil, .channelError(error.code, error.message))
+        }
     }
 
     /// The parser a fixture is for, by its name.
@@ -21,7 +23,9 @@ import YunGouOS
         if name.hasPrefix("callback") {
             return Parsed.ofCallback { () throws(CallbackError) in try YunGouOSCallback.verify(body) { _ in key } }
         }
-        let api = name.hasPrefix("nativepay") ? "nativePay" : name.hasPrefix("getpayorderinfo") ? "getPayOrderInfo" : "closeOrder"
+        let api =
+            name.hasPrefix("nativepay")
+            ? "nativePay" : name.hasPrefix("getpayorderinfo") ? "getPayOrderInfo" : "closeOrder"
         let (decoded, failure) = answer(body, api: api)
         guard let decoded else { return failure! }
         return Parsed.of { () throws(ChannelError) in
@@ -49,58 +53,99 @@ import YunGouOS
             let body = try Fixtures.bytes(Self.vendor, name)
             for api in ["nativePay", "getPayOrderInfo", "closeOrder"] {
                 if let decoded = Self.answer(body, api: api).0 {
-                    _ = Parsed.of { () throws(ChannelError) in .created(try decoded.createOutcome(qrType: "1", memo: [:], logger: Self.logger)) }
-                    _ = Parsed.of { () throws(ChannelError) in .created(try decoded.createOutcome(qrType: "2", memo: [:], logger: Self.logger)) }
-                    _ = Parsed.of { () throws(ChannelError) in .status(try decoded.tradeStatus(outTradeNo: Self.outTradeNo, logger: Self.logger)) }
+                    _ = Parsed.of { () throws(ChannelError) in
+                        .created(try decoded.createOutcome(qrType: "1", memo: [:], logger: Self.logger))
+                    }
+                    _ = Parsed.of { () throws(ChannelError) in
+                        .created(try decoded.createOutcome(qrType: "2", memo: [:], logger: Self.logger))
+                    }
+                    _ = Parsed.of { () throws(ChannelError) in
+                        .status(try decoded.tradeStatus(outTradeNo: Self.outTradeNo, logger: Self.logger))
+                    }
                     _ = Parsed.of { () throws(ChannelError) in .closed(try decoded.closeOutcome(logger: Self.logger)) }
                 }
             }
-            _ = Parsed.ofCallback { () throws(CallbackError) in try YunGouOSCallback.verify(body) { _ in Self.demoKey } }
+            _ = Parsed.ofCallback { () throws(CallbackError) in try YunGouOSCallback.verify(body) { _ in Self.demoKey }
+            }
             let own = Self.parse(name, body)
             #expect(!own.isError, "\(name): \(own)")
         }
     }
 
     @Test func nativePayAnswers() throws {
-        let image = Self.parse("nativepay-type2-success.json", try Fixtures.bytes(Self.vendor, "nativepay-type2-success.json"))
-        #expect(image == .created(.prepared(Prepared(qrImageURL: "http://images.yungouos.com/wxpay/native/code/1556529600703.png"))))
+        let image = Self.parse(
+            "nativepay-type2-success.json", try Fixtures.bytes(Self.vendor, "nativepay-type2-success.json"))
+        #expect(
+            image
+                == .created(
+                    .prepared(Prepared(qrImageURL: "http://images.yungouos.com/wxpay/native/code/1556529600703.png"))))
         // The seed's sample is a type=2 answer: read as type=1 it is not a weixin:// link.
-        let wrongType = Self.parse("nativepay-type2-success.json", try Fixtures.bytes(Self.vendor, "nativepay-type2-success.json"), qrType: "1")
+        let wrongType = Self.parse(
+            "nativepay-type2-success.json", try Fixtures.bytes(Self.vendor, "nativepay-type2-success.json"), qrType: "1"
+        )
         #expect(wrongType.kind == "error bad_response")
-        let link = Self.parse("nativepay-type1-success.json", try Fixtures.bytes(Self.vendor, "nativepay-type1-success.json"))
+        let link = Self.parse(
+            "nativepay-type1-success.json", try Fixtures.bytes(Self.vendor, "nativepay-type1-success.json"))
         #expect(link == .created(.prepared(Prepared(codeURL: "weixin://wxpay/bizpayurl?pr=Cxh6bq5"))))
-        guard case .created(.failed(let failure)) = Self.parse("nativepay-failure.json", try Fixtures.bytes(Self.vendor, "nativepay-failure.json")) else {
-            Issue.record("failure answer not a failed create"); return
+        guard
+            case .created(.failed(let failure)) = Self.parse(
+                "nativepay-failure.json", try Fixtures.bytes(Self.vendor, "nativepay-failure.json"))
+        else {
+            Issue.record("failure answer not a failed create")
+            return
         }
         #expect(failure.code == "1")
     }
 
     @Test func queryAnswers() throws {
-        let paid = PaymentDetails(transactionID: "Y194506551713811", amount: Money(fen: 1), vendorMerchantID: "1529637931")
-        #expect(Self.parse("getpayorderinfo-paid.json", try Fixtures.bytes(Self.vendor, "getpayorderinfo-paid.json")) == .status(.succeeded(paid)))
-        #expect(Self.parse("getpayorderinfo-paid-mixed-types.json", try Fixtures.bytes(Self.vendor, "getpayorderinfo-paid-mixed-types.json")) == .status(.succeeded(paid)))
-        #expect(Self.parse("getpayorderinfo-unpaid.json", try Fixtures.bytes(Self.vendor, "getpayorderinfo-unpaid.json")) == .status(.notPaid))
+        let paid = PaymentDetails(
+            transactionID: "Y194506551713811", amount: Money(fen: 1), vendorMerchantID: "1529637931")
+        #expect(
+            Self.parse("getpayorderinfo-paid.json", try Fixtures.bytes(Self.vendor, "getpayorderinfo-paid.json"))
+                == .status(.succeeded(paid)))
+        #expect(
+            Self.parse(
+                "getpayorderinfo-paid-mixed-types.json",
+                try Fixtures.bytes(Self.vendor, "getpayorderinfo-paid-mixed-types.json")) == .status(.succeeded(paid)))
+        #expect(
+            Self.parse("getpayorderinfo-unpaid.json", try Fixtures.bytes(Self.vendor, "getpayorderinfo-unpaid.json"))
+                == .status(.notPaid))
         // An answer about another order is never taken for this one.
-        let decoded = try YunGouOSAnswer.decode(try Fixtures.bytes(Self.vendor, "getpayorderinfo-paid.json"), api: "getPayOrderInfo")
-        #expect(throws: ChannelError.self) { try decoded.tradeStatus(outTradeNo: "SOMEOTHERORDER", logger: Self.logger) }
+        let decoded = try YunGouOSAnswer.decode(
+            try Fixtures.bytes(Self.vendor, "getpayorderinfo-paid.json"), api: "getPayOrderInfo")
+        #expect(throws: ChannelError.self) {
+            try decoded.tradeStatus(outTradeNo: "SOMEOTHERORDER", logger: Self.logger)
+        }
     }
 
     @Test func closeAnswers() throws {
-        #expect(Self.parse("closeorder-success.json", try Fixtures.bytes(Self.vendor, "closeorder-success.json")) == .closed(.closed))
-        #expect(Self.parse("closeorder-already-paid.json", try Fixtures.bytes(Self.vendor, "closeorder-already-paid.json")) == .closed(.alreadyPaid))
+        #expect(
+            Self.parse("closeorder-success.json", try Fixtures.bytes(Self.vendor, "closeorder-success.json"))
+                == .closed(.closed))
+        #expect(
+            Self.parse("closeorder-already-paid.json", try Fixtures.bytes(Self.vendor, "closeorder-already-paid.json"))
+                == .closed(.alreadyPaid))
     }
 
     @Test(arguments: ["callback-wxpay.form", "callback-alipay.form", "callback-wxpay-wxpayno.form"])
     func callbacksVerifyWithThePublishedDemoKey(_ name: String) throws {
         let body = try Fixtures.bytes(Self.vendor, name)
-        guard case .callback(let verified) = Self.parse(name, body) else { Issue.record("\(name) did not verify"); return }
+        guard case .callback(let verified) = Self.parse(name, body) else {
+            Issue.record("\(name) did not verify")
+            return
+        }
         #expect(verified.outTradeNo == Self.outTradeNo)
         #expect(verified.amount == Money(fen: 1))
         #expect(verified.vendorMerchantID == "1529637931")
-        guard case .succeeded(let payment) = verified.status else { Issue.record("\(name) is not a payment"); return }
+        guard case .succeeded(let payment) = verified.status else {
+            Issue.record("\(name) is not a payment")
+            return
+        }
         #expect(payment.transactionID == "Y194506551713811")
         #expect(payment.paidAt == ChinaTime.parse("2020-01-01 12:00:30", "yyyy-MM-dd HH:mm:ss"))
-        #expect(Self.parse(name, body, key: Secret("0000000000000000000000000000000A")).kind == "callback error bad_signature")
+        #expect(
+            Self.parse(name, body, key: Secret("0000000000000000000000000000000A")).kind
+                == "callback error bad_signature")
         // The key is chosen by payChannel: an alipay callback with no alipay key configured is refused.
         let byChannel = Parsed.ofCallback { () throws(CallbackError) in
             try YunGouOSCallback.verify(body) { $0 == "alipay" ? nil : Self.demoKey }
@@ -118,7 +163,9 @@ import YunGouOS
                 object["data"] = .object(Fixtures.numbersAsNumbers(data))
             }
             object[Fixtures.unknownMember.0] = Fixtures.unknownMember.1
-            #expect(Self.parse(name, Fixtures.json(Fixtures.numbersAsNumbers(object))) == expected, "\(name) with numbers and an unknown member")
+            #expect(
+                Self.parse(name, Fixtures.json(Fixtures.numbersAsNumbers(object))) == expected,
+                "\(name) with numbers and an unknown member")
             try Self.eachMemberRemoved(name, expected: expected)
         }
     }
@@ -126,7 +173,9 @@ import YunGouOS
     /// With any one member removed, the answer still parses, or the error names that member.
     static func eachMemberRemoved(_ name: String, expected: Parsed) throws {
         let object = try Fixtures.object(vendor, name)
-        var variants: [(String, [String: JSONValue])] = object.keys.map { member in (member, object.filter { $0.key != member }) }
+        var variants: [(String, [String: JSONValue])] = object.keys.map { member in
+            (member, object.filter { $0.key != member })
+        }
         if case .object(let data)? = object["data"] {
             for member in data.keys {
                 var copy = object
@@ -137,7 +186,9 @@ import YunGouOS
         for (member, variant) in variants {
             let parsed = parse(name, Fixtures.json(variant))
             if let message = parsed.errorMessage {
-                #expect(message.contains("'\(member)'") || parsed.kind == expected.kind, "\(name) without \(member): \(parsed)")
+                #expect(
+                    message.contains("'\(member)'") || parsed.kind == expected.kind,
+                    "\(name) without \(member): \(parsed)")
             }
         }
     }
@@ -147,7 +198,9 @@ import YunGouOS
         let dimensions = [("channel", "yungouos")]
         let before = metrics.value("payfleet_vendor_unmatched_messages_total", dimensions)
         let answer = try YunGouOSAnswer.decode(Array(#"{"code":1,"msg":"一个没有见过的答复"}"#.utf8), api: "nativePay")
-        #expect(try answer.createOutcome(qrType: "1", memo: ["qr_type": "1"], logger: Self.logger) == .pending(.unknownResult, memo: ["qr_type": "1"]))
+        #expect(
+            try answer.createOutcome(qrType: "1", memo: ["qr_type": "1"], logger: Self.logger)
+                == .pending(.unknownResult, memo: ["qr_type": "1"]))
         do {
             _ = try answer.tradeStatus(outTradeNo: Self.outTradeNo, logger: Self.logger)
             Issue.record("an unexplained query failure was taken as an answer")

@@ -30,8 +30,11 @@ struct CrashTests {
     }
 
     /// Waits for every order's terminal event, then checks each order's events and the invariants.
-    static func expectSettled(_ orders: [DemoOrder], fleet: ProcessFleet, collector: EventCollector, timeout: Duration) async throws {
-        let expected = Dictionary(uniqueKeysWithValues: orders.map { ($0.outTradeNo, ProcessFleet.expectedTerminal($0)) })
+    static func expectSettled(
+        _ orders: [DemoOrder], fleet: ProcessFleet, collector: EventCollector, timeout: Duration
+    ) async throws {
+        let expected = Dictionary(
+            uniqueKeysWithValues: orders.map { ($0.outTradeNo, ProcessFleet.expectedTerminal($0)) })
         let events = try await collector.waitUntil(timeout: timeout) { events in
             let done = Set(events.filter { expected[$0.subject] == $0.type }.map(\.subject))
             return done.count == expected.count
@@ -41,15 +44,23 @@ struct CrashTests {
         let terminal = Set([PaymentEvent.Kind.succeeded, .failed, .closed].map(\.rawValue))
         for order in orders {
             let types = events.filter { $0.subject == order.outTradeNo }.map(\.type)
-            #expect(types.filter(terminal.contains) == [expected[order.outTradeNo]!],
-                    "\(order.channel.rawValue) \(order.outTradeNo) amount \(order.amountFen): \(types)")
+            #expect(
+                types.filter(terminal.contains) == [expected[order.outTradeNo]!],
+                "\(order.channel.rawValue) \(order.outTradeNo) amount \(order.amountFen): \(types)")
         }
         // The slowest order, for the log: which path took longest to settle.
         let firstSeen = Dictionary(events.map { ($0.subject, $0.time ?? .distantPast) }, uniquingKeysWith: min)
-        let settledAt = Dictionary(events.filter { terminal.contains($0.type) }.map { ($0.subject, $0.time ?? .distantPast) }, uniquingKeysWith: min)
-        if let slowest = orders.max(by: { (settledAt[$0.outTradeNo] ?? .distantPast) < (settledAt[$1.outTradeNo] ?? .distantPast) }),
-           let end = settledAt[slowest.outTradeNo], let begin = firstSeen.values.min() {
-            print("settled \(orders.count) orders; the last, \(slowest.channel.rawValue) \(slowest.outTradeNo) (amount \(slowest.amountFen)), \(String(format: "%.1f", end.timeIntervalSince(begin))) s after the first event: \(events.filter { $0.subject == slowest.outTradeNo }.map { PaymentEvent.Kind(rawValue: $0.type).shortName })")
+        let settledAt = Dictionary(
+            events.filter { terminal.contains($0.type) }.map { ($0.subject, $0.time ?? .distantPast) },
+            uniquingKeysWith: min)
+        if let slowest = orders.max(by: {
+            (settledAt[$0.outTradeNo] ?? .distantPast) < (settledAt[$1.outTradeNo] ?? .distantPast)
+        }),
+            let end = settledAt[slowest.outTradeNo], let begin = firstSeen.values.min()
+        {
+            print(
+                "settled \(orders.count) orders; the last, \(slowest.channel.rawValue) \(slowest.outTradeNo) (amount \(slowest.amountFen)), \(String(format: "%.1f", end.timeIntervalSince(begin))) s after the first event: \(events.filter { $0.subject == slowest.outTradeNo }.map { PaymentEvent.Kind(rawValue: $0.type).shortName })"
+            )
         }
         let report = try await fleet.check(orders)
         #expect(report.violations.isEmpty, "\(report.violations)")
@@ -57,8 +68,9 @@ struct CrashTests {
         #expect(report.callbackRecords > 0)
     }
 
-    @Test("SIGKILL a worker mid-stream, start another: every order ends once, no acknowledged callback is missing",
-          .timeLimit(.minutes(5)))
+    @Test(
+        "SIGKILL a worker mid-stream, start another: every order ends once, no acknowledged callback is missing",
+        .timeLimit(.minutes(5)))
     func killWorkerMidStream() async throws {
         let fleet = try await ProcessFleet(name: "kill-worker")
         defer { fleet.stop() }
@@ -67,7 +79,8 @@ struct CrashTests {
         let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
         let collecting = Task { try await collector.run() }
         defer { collecting.cancel() }
-        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
 
         let run = UUID().uuidString.prefix(5).uppercased()
         let orders = ProcessFleet.orders(prefix: "KW\(run)", count: 120, scenario: Self.mixedScenario)
@@ -87,8 +100,9 @@ struct CrashTests {
         await upstream.close(timeout: .seconds(5))
     }
 
-    @Test("two workers rebalance under load (one joins, later one leaves): every order ends once",
-          .timeLimit(.minutes(5)))
+    @Test(
+        "two workers rebalance under load (one joins, later one leaves): every order ends once",
+        .timeLimit(.minutes(5)))
     func rebalanceUnderLoad() async throws {
         let fleet = try await ProcessFleet(name: "rebalance")
         defer { fleet.stop() }
@@ -97,7 +111,8 @@ struct CrashTests {
         let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
         let collecting = Task { try await collector.run() }
         defer { collecting.cancel() }
-        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
 
         let run = UUID().uuidString.prefix(5).uppercased()
         let orders = ProcessFleet.orders(prefix: "RB\(run)", count: 150, scenario: Self.mixedScenario)
@@ -123,8 +138,9 @@ struct CrashTests {
         await upstream.close(timeout: .seconds(5))
     }
 
-    @Test("SIGKILL the scheduler with query and close timers pending: a new scheduler fires them all",
-          .timeLimit(.minutes(5)))
+    @Test(
+        "SIGKILL the scheduler with query and close timers pending: a new scheduler fires them all",
+        .timeLimit(.minutes(5)))
     func killSchedulerWithTimersPending() async throws {
         let fleet = try await ProcessFleet(name: "kill-scheduler")
         defer { fleet.stop() }
@@ -133,7 +149,8 @@ struct CrashTests {
         let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
         let collecting = Task { try await collector.run() }
         defer { collecting.cancel() }
-        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
 
         // Every order needs a timer to end: NEED_QUERY and create timeouts need queries (the first
         // at +5 s), never-paid orders need their close at expiry (20 s out).
@@ -147,7 +164,9 @@ struct CrashTests {
         }
         try await fleet.submit(orders, producer: upstream)
         // Every order has started (pending or prepared), so its timers are in the delay topics.
-        try await collector.waitUntil(timeout: .seconds(60)) { Set($0.map(\.subject)).isSuperset(of: orders.map(\.outTradeNo)) }
+        try await collector.waitUntil(timeout: .seconds(60)) {
+            Set($0.map(\.subject)).isSuperset(of: orders.map(\.outTradeNo))
+        }
         schedulerA.process.kill()
         #expect(try await schedulerA.process.waitForExit(timeout: .seconds(5)) != nil, "scheduler A survived SIGKILL")
         let settledBefore = collector.snapshot().filter {

@@ -1,3 +1,4 @@
+import FleetDev
 import Foundation
 import Kafka
 import Logging
@@ -7,7 +8,6 @@ import Synchronization
 import Testing
 
 @testable import Fleet
-import FleetDev
 
 /// The whole fleet in-process (embedded broker, sandbox, ingress, worker, scheduler — the
 /// `payfleet dev` stack) driven like upstream: requests in, events out, and the invariant checker
@@ -21,7 +21,9 @@ struct EndToEndTests {
             .deletingLastPathComponent().appendingPathComponent("topics").path
     }
 
-    static func startStack(autopay: Duration? = nil, logger: Logger) async throws -> (DevStack, ServiceGroup, Task<Void, any Error>) {
+    static func startStack(
+        autopay: Duration? = nil, logger: Logger
+    ) async throws -> (DevStack, ServiceGroup, Task<Void, any Error>) {
         var options = DevStack.Options()
         options.topicsDirectory = topicsDirectory
         options.sandboxTimeScale = 0.01
@@ -47,7 +49,9 @@ struct EndToEndTests {
         String(UInt32.random(in: 0..<UInt32.max), radix: 16).uppercased()
     }
 
-    @Test("every channel: create → prepared → pay → callback → ingress → exactly one succeeded; NEED_QUERY / USERPAYING / timeout → pending → query → succeeded; never paid → closed; duplicate, forged and amount-mismatched callbacks never double or fake a success", .timeLimit(.minutes(4)))
+    @Test(
+        "every channel: create → prepared → pay → callback → ingress → exactly one succeeded; NEED_QUERY / USERPAYING / timeout → pending → query → succeeded; never paid → closed; duplicate, forged and amount-mismatched callbacks never double or fake a success",
+        .timeLimit(.minutes(4)))
     func allChannels() async throws {
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
@@ -57,7 +61,8 @@ struct EndToEndTests {
 
         let run = Self.runID()
         var orders = DemoClient.demoOrders(runID: run, closeAfter: .seconds(6))
-        var expected: [String: String] = Dictionary(uniqueKeysWithValues: orders.map { ($0.outTradeNo, $0.amountFen % 100 == 4 ? "closed" : "succeeded") })
+        var expected: [String: String] = Dictionary(
+            uniqueKeysWithValues: orders.map { ($0.outTradeNo, $0.amountFen % 100 == 4 ? "closed" : "succeeded") })
         // Sandbox scenarios by amount: …01 the create answers NEED_QUERY / USERPAYING / PAY_IN_PROCESS (pending, paid once
         // queried), …03 the create times out (pending, the query finds the order), …05 duplicate callback, …06 forged
         // callback (really paid), …07 amount mismatch (really paid).
@@ -73,7 +78,9 @@ struct EndToEndTests {
         let events = Mutex<[String: [String]]>([:])
         try await client.submit(orders)
         let terminal = try await client.follow(orders, payPrepared: true, timeout: .seconds(150)) { order, event in
-            events.withLock { $0[order.outTradeNo, default: []].append(PaymentEvent.Kind(rawValue: event.type).shortName) }
+            events.withLock {
+                $0[order.outTradeNo, default: []].append(PaymentEvent.Kind(rawValue: event.type).shortName)
+            }
             // The payer of an order whose create timed out pays anyway; the worker learns it by querying.
             if order.amountFen % 100 == 3, event.type == PaymentEvent.Kind.pending.rawValue {
                 Task { try await client.pay(order) }
@@ -81,25 +88,36 @@ struct EndToEndTests {
         }
         await client.close()
         for order in orders {
-            #expect(terminal[order.outTradeNo] == expected[order.outTradeNo], "\(order.merchant) \(order.outTradeNo) (amount \(order.amountFen)): \(events.withLock { $0[order.outTradeNo] ?? [] })")
+            #expect(
+                terminal[order.outTradeNo] == expected[order.outTradeNo],
+                "\(order.merchant) \(order.outTradeNo) (amount \(order.amountFen)): \(events.withLock { $0[order.outTradeNo] ?? [] })"
+            )
         }
         let seen = events.withLock { $0 }
         // YunGouOS has no in-progress answer to a create (its …01 orders are prepared, then paid once queried).
-        for order in orders where order.amountFen % 100 == 3 || (order.amountFen % 100 == 1 && order.channel != .yungouos) {
-            #expect(seen[order.outTradeNo]?.first == "pending", "\(order.merchant) \(order.outTradeNo) starts pending: \(seen[order.outTradeNo] ?? [])")
+        for order in orders
+        where order.amountFen % 100 == 3 || (order.amountFen % 100 == 1 && order.channel != .yungouos) {
+            #expect(
+                seen[order.outTradeNo]?.first == "pending",
+                "\(order.merchant) \(order.outTradeNo) starts pending: \(seen[order.outTradeNo] ?? [])")
         }
         for order in orders where order.amountFen % 100 == 7 {
-            #expect(seen[order.outTradeNo]?.contains("anomaly") == true, "a genuine but mismatched callback of \(order.outTradeNo) is reported as an anomaly")
+            #expect(
+                seen[order.outTradeNo]?.contains("anomaly") == true,
+                "a genuine but mismatched callback of \(order.outTradeNo) is reported as an anomaly")
         }
         for order in orders where order.amountFen % 100 == 6 {
             // The ingress refuses a forged callback before anything is written: the worker never sees it.
-            #expect(seen[order.outTradeNo]?.contains("anomaly") == false, "a forged callback of \(order.outTradeNo) never reaches the worker: \(seen[order.outTradeNo] ?? [])")
+            #expect(
+                seen[order.outTradeNo]?.contains("anomaly") == false,
+                "a forged callback of \(order.outTradeNo) never reaches the worker: \(seen[order.outTradeNo] ?? [])")
         }
 
         // Give late duplicates a moment, then check the invariants over the topics.
         try await Task.sleep(for: .seconds(2))
         let records = try await TopicSnapshot.read(
-            topics: [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks], kafka: stack.kafka, logger: logger)
+            topics: [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks], kafka: stack.kafka,
+            logger: logger)
         let acknowledged = try await SandboxCallbackHistory.acknowledged(sandboxURL: stack.sandboxURL)
         let report = InvariantChecker(requireTerminal: true, only: Set(orders.map(\.outTradeNo))).check(
             requests: records[FleetTopic.orderRequests] ?? [], events: records[FleetTopic.paymentEvents] ?? [],
@@ -110,7 +128,9 @@ struct EndToEndTests {
         await Self.stop(stack, group, running)
     }
 
-    @Test("malformed request JSON, unknown merchant, unknown channel and bad amount are rejected and the partition keeps flowing", .timeLimit(.minutes(3)))
+    @Test(
+        "malformed request JSON, unknown merchant, unknown channel and bad amount are rejected and the partition keeps flowing",
+        .timeLimit(.minutes(3)))
     func rejections() async throws {
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
@@ -120,16 +140,23 @@ struct EndToEndTests {
         let key = "R\(run)"  // one key: every request lands on the same partition
         let bad: [Data] = [
             Data("{not json".utf8),
-            Data("{\"action\":\"create\",\"out_trade_no\":\"\(key)\",\"merchant\":\"nobody\",\"channel\":\"storepos\",\"amount_fen\":100,\"description\":\"x\"}".utf8),
-            Data("{\"action\":\"create\",\"out_trade_no\":\"\(key)\",\"merchant\":\"demo-storepos\",\"channel\":\"alipay-direct\",\"amount_fen\":100,\"description\":\"x\"}".utf8),
-            Data("{\"action\":\"create\",\"out_trade_no\":\"\(key)\",\"merchant\":\"demo-storepos\",\"channel\":\"storepos\",\"amount_fen\":-5,\"description\":\"x\"}".utf8),
+            Data(
+                "{\"action\":\"create\",\"out_trade_no\":\"\(key)\",\"merchant\":\"nobody\",\"channel\":\"storepos\",\"amount_fen\":100,\"description\":\"x\"}"
+                    .utf8),
+            Data(
+                "{\"action\":\"create\",\"out_trade_no\":\"\(key)\",\"merchant\":\"demo-storepos\",\"channel\":\"alipay-direct\",\"amount_fen\":100,\"description\":\"x\"}"
+                    .utf8),
+            Data(
+                "{\"action\":\"create\",\"out_trade_no\":\"\(key)\",\"merchant\":\"demo-storepos\",\"channel\":\"storepos\",\"amount_fen\":-5,\"description\":\"x\"}"
+                    .utf8),
         ]
         for value in bad {
             _ = try await producer.send(KafkaProducerMessage(topic: FleetTopic.orderRequests, key: key, value: value))
         }
         // A good order on the same key after the bad ones must still be processed.
         let good = DemoOrder.sample(channel: .storepos, outTradeNo: key, amountFen: 1500, description: "after rejects")
-        _ = try await producer.send(KafkaProducerMessage(topic: FleetTopic.orderRequests, key: key, value: good.requestJSON))
+        _ = try await producer.send(
+            KafkaProducerMessage(topic: FleetTopic.orderRequests, key: key, value: good.requestJSON))
         await producer.close(timeout: .seconds(5))
 
         let client = try DemoClient(kafka: stack.kafka, sandboxURL: stack.sandboxURL, logger: logger)
@@ -142,14 +169,17 @@ struct EndToEndTests {
         #expect(kinds.withLock { $0.filter { $0 == "rejected" }.count } >= 3, "\(kinds.withLock { $0 })")
 
         let letters = try await TopicSnapshot.read(topics: [FleetTopic.deadLetters], kafka: stack.kafka, logger: logger)
-        let reasons = Set((letters[FleetTopic.deadLetters] ?? []).compactMap { $0.headers.string(DeadLetter.reasonHeader) })
+        let reasons = Set(
+            (letters[FleetTopic.deadLetters] ?? []).compactMap { $0.headers.string(DeadLetter.reasonHeader) })
         for reason in ["malformed_json", "unknown_merchant", "unknown_channel", "bad_amount"] {
             #expect(reasons.contains(reason), "dead-letter reason \(reason) in \(reasons.sorted())")
         }
         await Self.stop(stack, group, running)
     }
 
-    @Test("a create answered with an HTML page (sandbox …09) is pending at once with its reason, retried, and closed at expiry; checker: no unanswered create", .timeLimit(.minutes(3)))
+    @Test(
+        "a create answered with an HTML page (sandbox …09) is pending at once with its reason, retried, and closed at expiry; checker: no unanswered create",
+        .timeLimit(.minutes(3)))
     func unreadableCreateAnswer() async throws {
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
@@ -158,7 +188,8 @@ struct EndToEndTests {
         let run = Self.runID()
         // wechat-v2 as measured in the field (its 5-minute close rule keeps it open for this test),
         // storepos with a short expiry to see the close end it.
-        let wechat = DemoOrder.sample(channel: .wechatV2, outTradeNo: "G\(run)W", amountFen: 1209, description: "garbage answer")
+        let wechat = DemoOrder.sample(
+            channel: .wechatV2, outTradeNo: "G\(run)W", amountFen: 1209, description: "garbage answer")
         let storepos = DemoOrder.sample(
             channel: .storepos, outTradeNo: "G\(run)S", amountFen: 1209, description: "garbage answer",
             expiresAt: Date().addingTimeInterval(15))
@@ -176,9 +207,12 @@ struct EndToEndTests {
             #expect(first.data["vendor_code"] == .string("bad_response"), "\(first.data)")
             #expect(seen[order.outTradeNo]?.filter { $0.type == PaymentEvent.Kind.pending.rawValue }.count == 1)
         }
-        #expect(seen[storepos.outTradeNo]?.map(\.type).last == PaymentEvent.Kind.closed.rawValue, "\(seen[storepos.outTradeNo]?.map(\.type) ?? [])")
+        #expect(
+            seen[storepos.outTradeNo]?.map(\.type).last == PaymentEvent.Kind.closed.rawValue,
+            "\(seen[storepos.outTradeNo]?.map(\.type) ?? [])")
         let records = try await TopicSnapshot.read(
-            topics: [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks], kafka: stack.kafka, logger: logger)
+            topics: [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks], kafka: stack.kafka,
+            logger: logger)
         let report = InvariantChecker(requireTerminal: false, only: [wechat.outTradeNo, storepos.outTradeNo]).check(
             requests: records[FleetTopic.orderRequests] ?? [], events: records[FleetTopic.paymentEvents] ?? [],
             callbacks: records[FleetTopic.callbacks] ?? [])

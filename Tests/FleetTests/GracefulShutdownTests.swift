@@ -38,11 +38,14 @@ struct GracefulShutdownTests {
     static let sessionTimeoutMilliseconds = 20_000
     static let takeoverBound: Duration = .milliseconds(sessionTimeoutMilliseconds + 5_000)
 
-    @Test("SIGTERM under load: not ready at once, in-flight orders finished or handed back, commit, leave, exit 0 in time; every order succeeds exactly once",
-          .timeLimit(.minutes(5)))
+    @Test(
+        "SIGTERM under load: not ready at once, in-flight orders finished or handed back, commit, leave, exit 0 in time; every order succeeds exactly once",
+        .timeLimit(.minutes(5)))
     func sigtermUnderLoad() async throws {
-        let binary = try #require(FleetProcess.payfleetBinary(), "the payfleet executable was not built next to the tests")
-        let workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("payfleet-shutdown-\(UUID().uuidString)")
+        let binary = try #require(
+            FleetProcess.payfleetBinary(), "the payfleet executable was not built next to the tests")
+        let workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "payfleet-shutdown-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: workDirectory) }
         var processes: [FleetProcess] = []
@@ -50,11 +53,15 @@ struct GracefulShutdownTests {
 
         // Embedded broker with every topic of topics/ (12 partitions for the co-partitioned four).
         let bootstrapFile = workDirectory.appendingPathComponent("bootstrap")
-        let broker = try FleetProcess(name: "broker", binary: binary, arguments: [
-            "broker", "--brokers", "1", "--topics-dir", FleetProcess.repositoryTopicsDirectory, "--bootstrap-file", bootstrapFile.path,
-        ])
+        let broker = try FleetProcess(
+            name: "broker", binary: binary,
+            arguments: [
+                "broker", "--brokers", "1", "--topics-dir", FleetProcess.repositoryTopicsDirectory, "--bootstrap-file",
+                bootstrapFile.path,
+            ])
         processes.append(broker)
-        let line = try #require(try await broker.firstStdoutLine(timeout: .seconds(30)), "broker printed nothing: \(broker.stderr)")
+        let line = try #require(
+            try await broker.firstStdoutLine(timeout: .seconds(30)), "broker printed nothing: \(broker.stderr)")
         #expect(line.hasPrefix("bootstrap.servers="))
         let servers = String(line.dropFirst("bootstrap.servers=".count))
 
@@ -65,7 +72,8 @@ struct GracefulShutdownTests {
         let keyFile = workDirectory.appendingPathComponent("api_key")
         try Data("sandboxDemoApiKeyNotARealKey0000".utf8).write(to: keyFile)
         let merchantsFile = workDirectory.appendingPathComponent("merchants.yaml")
-        try Data("""
+        try Data(
+            """
             notify_base_url: http://127.0.0.1:\(callbackPort)
             merchants:
               shutdown-wechat:
@@ -80,7 +88,8 @@ struct GracefulShutdownTests {
                 secrets:
                   api_key: {file: \(keyFile.path)}
 
-            """.utf8).write(to: merchantsFile)
+            """.utf8
+        ).write(to: merchantsFile)
 
         let groupID = "shutdown-workers-\(UUID().uuidString.prefix(8))"
         let common = [
@@ -91,14 +100,18 @@ struct GracefulShutdownTests {
             "PAYFLEET_LOG_FORMAT": "json",
             "PAYFLEET_LOG_LEVEL": "info",
         ]
-        let sandbox = try FleetProcess(name: "sandbox", binary: binary, arguments: [
-            "sandbox", "--host", "127.0.0.1", "--port", "\(sandboxPort)", "--autopay-ms", "300", "--merchants", merchantsFile.path,
-        ], environment: common)
+        let sandbox = try FleetProcess(
+            name: "sandbox", binary: binary,
+            arguments: [
+                "sandbox", "--host", "127.0.0.1", "--port", "\(sandboxPort)", "--autopay-ms", "300", "--merchants",
+                merchantsFile.path,
+            ], environment: common)
         processes.append(sandbox)
-        let ingress = try FleetProcess(name: "ingress", binary: binary, arguments: ["ingress"],
-                                       environment: common.merging([
-                                           "PAYFLEET_HTTP_PORT": "\(ingressPort)", "PAYFLEET_INGRESS_PORT": "\(callbackPort)",
-                                       ]) { $1 })
+        let ingress = try FleetProcess(
+            name: "ingress", binary: binary, arguments: ["ingress"],
+            environment: common.merging([
+                "PAYFLEET_HTTP_PORT": "\(ingressPort)", "PAYFLEET_INGRESS_PORT": "\(callbackPort)",
+            ]) { $1 })
         processes.append(ingress)
         let schedulerPort = try FleetProcess.freePort()
         let scheduler = try FleetProcess(
@@ -108,15 +121,17 @@ struct GracefulShutdownTests {
             ]) { $1 })
         processes.append(scheduler)
         func worker(_ name: String, port: Int) throws -> FleetProcess {
-            try FleetProcess(name: name, binary: binary, arguments: ["worker"], environment: common.merging([
-                "PAYFLEET_HTTP_PORT": "\(port)",
-                "PAYFLEET_GROUP_ID": groupID,
-                "PAYFLEET_MAX_IN_FLIGHT": "16",
-                "PAYFLEET_VENDOR_TIMEOUT": "2s",
-                "PAYFLEET_SHUTDOWN_TIMEOUT": "\(Self.shutdownTimeout)s",
-                "KAFKA_SESSION_TIMEOUT_MS": "\(Self.sessionTimeoutMilliseconds)",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
-            ]) { $1 })
+            try FleetProcess(
+                name: name, binary: binary, arguments: ["worker"],
+                environment: common.merging([
+                    "PAYFLEET_HTTP_PORT": "\(port)",
+                    "PAYFLEET_GROUP_ID": groupID,
+                    "PAYFLEET_MAX_IN_FLIGHT": "16",
+                    "PAYFLEET_VENDOR_TIMEOUT": "2s",
+                    "PAYFLEET_SHUTDOWN_TIMEOUT": "\(Self.shutdownTimeout)s",
+                    "KAFKA_SESSION_TIMEOUT_MS": "\(Self.sessionTimeoutMilliseconds)",
+                    "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+                ]) { $1 })
         }
         let portA = try FleetProcess.freePort()
         let portB = try FleetProcess.freePort()
@@ -125,9 +140,12 @@ struct GracefulShutdownTests {
         let workerB = try worker("worker-b", port: portB)
         processes.append(workerB)
 
-        try await FleetProcess.waitForHTTP200("http://127.0.0.1:\(sandboxPort)/livez", process: sandbox, timeout: .seconds(60))
-        for (process, port) in [(ingress, ingressPort), (scheduler, schedulerPort), (workerA, portA), (workerB, portB)] {
-            try await FleetProcess.waitForHTTP200("http://127.0.0.1:\(port)/readyz", process: process, timeout: .seconds(90))
+        try await FleetProcess.waitForHTTP200(
+            "http://127.0.0.1:\(sandboxPort)/livez", process: sandbox, timeout: .seconds(60))
+        for (process, port) in [(ingress, ingressPort), (scheduler, schedulerPort), (workerA, portA), (workerB, portB)]
+        {
+            try await FleetProcess.waitForHTTP200(
+                "http://127.0.0.1:\(port)/readyz", process: process, timeout: .seconds(90))
         }
 
         // Read every payment event from now on.
@@ -143,7 +161,8 @@ struct GracefulShutdownTests {
         func create(_ index: Int) -> KafkaProducerMessage {
             // …03 fen selects the sandbox's "timeout" scenario (answer after the vendor timeout).
             let amount = index % Self.slowEvery == 0 ? 1203 : 1200
-            let json = #"{"action":"create","out_trade_no":"\#(orders[index])","merchant":"shutdown-wechat","channel":"wechat-v2","amount_fen":\#(amount),"description":"graceful shutdown"}"#
+            let json =
+                #"{"action":"create","out_trade_no":"\#(orders[index])","merchant":"shutdown-wechat","channel":"wechat-v2","amount_fen":\#(amount),"description":"graceful shutdown"}"#
             return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: orders[index], value: Data(json.utf8))
         }
         let half = Self.orderCount / 2
@@ -157,7 +176,8 @@ struct GracefulShutdownTests {
         let terminatedDate = Date()
         workerA.terminate()
         // Readiness goes false the moment SIGTERM arrives (or the process is already gone).
-        let notReadyWithin = await FleetProcess.waitUntilNotReady("http://127.0.0.1:\(portA)/readyz", timeout: .seconds(1))
+        let notReadyWithin = await FleetProcess.waitUntilNotReady(
+            "http://127.0.0.1:\(portA)/readyz", timeout: .seconds(1))
         #expect(notReadyWithin != nil, "worker A still ready 1 s after SIGTERM")
 
         // Load continues during the shutdown.
@@ -165,11 +185,15 @@ struct GracefulShutdownTests {
 
         let statusA = try await workerA.waitForExit(timeout: Self.gracePeriod)
         let exitedAfter = ContinuousClock.now - terminatedAt
-        #expect(statusA == 0, "worker A exit status \(String(describing: statusA)) after \(exitedAfter); stderr tail: \(workerA.stderrTail)")
+        #expect(
+            statusA == 0,
+            "worker A exit status \(String(describing: statusA)) after \(exitedAfter); stderr tail: \(workerA.stderrTail)"
+        )
         #expect(exitedAfter < .seconds(Self.shutdownTimeout + 10), "worker A took \(exitedAfter) to shut down")
         let exitedDate = Date()
-        #expect(workerA.logRecords().contains { $0["msg"] as? String == "consumer closed and left the group" },
-                "worker A did not leave the group: \(workerA.stderrTail)")
+        #expect(
+            workerA.logRecords().contains { $0["msg"] as? String == "consumer closed and left the group" },
+            "worker A did not leave the group: \(workerA.stderrTail)")
 
         // Every order reaches succeeded; worker B took A's partitions over without waiting for A's
         // session to time out (A left the group).
@@ -180,15 +204,18 @@ struct GracefulShutdownTests {
         let partitionCount = 3 * 12
         let takeover = try await FleetProcess.waitFor(timeout: .seconds(90), "worker B to take every partition over") {
             workerB.logRecords().first { record in
-                guard record["msg"] as? String == "partitions assigned", let time = FleetProcess.logTime(record), time > terminatedDate,
-                      let partitions = record["partitions"] as? String
+                guard record["msg"] as? String == "partitions assigned", let time = FleetProcess.logTime(record),
+                    time > terminatedDate,
+                    let partitions = record["partitions"] as? String
                 else { return false }
                 return partitions.split(separator: ",").count == partitionCount
             }.flatMap(FleetProcess.logTime)
         }
         let takeoverAfterExit = takeover.timeIntervalSince(exitedDate)
-        #expect(takeoverAfterExit < Double(Self.takeoverBound.components.seconds),
-                "worker B took the partitions over \(takeoverAfterExit) s after worker A exited: A's partitions waited for its session to time out")
+        #expect(
+            takeoverAfterExit < Double(Self.takeoverBound.components.seconds),
+            "worker B took the partitions over \(takeoverAfterExit) s after worker A exited: A's partitions waited for its session to time out"
+        )
 
         // No order lost (each succeeded) and none duplicated: exactly one succeeded record per order,
         // one prepared-or-pending start, never failed/anomaly/rejected, no record repeated.
@@ -197,11 +224,13 @@ struct GracefulShutdownTests {
             let records = mine.filter { $0.subject == order }
             let types = records.map(\.type)
             #expect(types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(order): \(types)")
-            #expect(types.first == PaymentEvent.Kind.prepared.rawValue || types.first == PaymentEvent.Kind.pending.rawValue,
-                    "\(order): \(types)")
+            #expect(
+                types.first == PaymentEvent.Kind.prepared.rawValue || types.first == PaymentEvent.Kind.pending.rawValue,
+                "\(order): \(types)")
             let unexpected = [PaymentEvent.Kind.failed, .anomaly, .rejected].map(\.rawValue)
-            #expect(!types.contains { unexpected.contains($0) },
-                    "\(order): \(types)")
+            #expect(
+                !types.contains { unexpected.contains($0) },
+                "\(order): \(types)")
             #expect(Set(records.map(\.id)).count == records.count, "\(order): an event was published twice: \(types)")
         }
 

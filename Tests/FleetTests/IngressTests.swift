@@ -14,17 +14,26 @@ struct IngressTests {
         "shop-b": IngressFakeChannel(channel: .yungouos, merchant: "shop-b"),
     ]
 
-    func ingress(_ publisher: IngressRecordingPublisher, timeout: Duration = .seconds(2), sampler: RejectionSampler? = nil) -> CallbackIngress {
+    func ingress(
+        _ publisher: IngressRecordingPublisher, timeout: Duration = .seconds(2), sampler: RejectionSampler? = nil
+    ) -> CallbackIngress {
         var settings = IngressSettings()
         settings.acknowledgementTimeout = timeout
         let channels = self.channels
-        return CallbackIngress(settings: settings, publisher: publisher, logger: Logger(label: "test"), sampler: sampler) { channels[$0] }
+        return CallbackIngress(
+            settings: settings, publisher: publisher, logger: Logger(label: "test"), sampler: sampler
+        ) { channels[$0] }
     }
 
-    func request(channel: String = "storepos", merchant: String = "shop-a", body: String = "key=T-1", signature: String = "abc") -> IngressRequest {
+    func request(
+        channel: String = "storepos", merchant: String = "shop-a", body: String = "key=T-1", signature: String = "abc"
+    ) -> IngressRequest {
         IngressRequest(
             channel: channel, merchant: merchant, path: "/notify/\(channel)/\(merchant)",
-            headers: ["Content-Type": "application/x-www-form-urlencoded", "Authorization": "Bearer proxy-token", "X-Sig": signature],
+            headers: [
+                "Content-Type": "application/x-www-form-urlencoded", "Authorization": "Bearer proxy-token",
+                "X-Sig": signature,
+            ],
             body: Array(body.utf8), receivedAt: Date(timeIntervalSince1970: 1_800_000_000.123))
     }
 
@@ -72,15 +81,18 @@ struct IngressTests {
         #expect(elapsed < .seconds(10))
     }
 
-    @Test("unroutable and unverifiable callbacks get a failure answer, nothing on payfleet.callbacks, a dead letter with the reason", arguments: [
-        ("alipay", "shop-a", "key=T-1", IngressOutcome.unroutable, "unknown_channel", "unknown_channel", 404),
-        ("storepos", "nobody", "key=T-1", .unroutable, "unknown_merchant", "unknown_merchant", 404),
-        ("yungouos", "shop-a", "key=T-1", .unroutable, "channel_mismatch", "channel_mismatch", 500),
-        ("storepos", "shop-a", "garbage", .rejected, "malformed", "malformed_callback", 500),
-        ("storepos", "shop-a", "key=", .unroutable, "missing_order_key", "missing_order_key", 500),
-    ])
+    @Test(
+        "unroutable and unverifiable callbacks get a failure answer, nothing on payfleet.callbacks, a dead letter with the reason",
+        arguments: [
+            ("alipay", "shop-a", "key=T-1", IngressOutcome.unroutable, "unknown_channel", "unknown_channel", 404),
+            ("storepos", "nobody", "key=T-1", .unroutable, "unknown_merchant", "unknown_merchant", 404),
+            ("yungouos", "shop-a", "key=T-1", .unroutable, "channel_mismatch", "channel_mismatch", 500),
+            ("storepos", "shop-a", "garbage", .rejected, "malformed", "malformed_callback", 500),
+            ("storepos", "shop-a", "key=", .unroutable, "missing_order_key", "missing_order_key", 500),
+        ])
     func unroutable(
-        channel: String, merchant: String, body: String, outcome: IngressOutcome, reason: String, letterReason: String, status: Int
+        channel: String, merchant: String, body: String, outcome: IngressOutcome, reason: String, letterReason: String,
+        status: Int
     ) async throws {
         let publisher = IngressRecordingPublisher()
         let result = await ingress(publisher).handle(request(channel: channel, merchant: merchant, body: body))
@@ -134,7 +146,9 @@ struct IngressTests {
         #expect(letter.headers.string(DeadLetter.detailHeader)?.contains("bad_signature") == true)
     }
 
-    @Test("a refused callback is written to dead-letters at most N times a minute per merchant; the next sample says how many were dropped")
+    @Test(
+        "a refused callback is written to dead-letters at most N times a minute per merchant; the next sample says how many were dropped"
+    )
     func sampleLimit() async throws {
         let clock = ManualInstant()
         let sampler = RejectionSampler(perMinute: 3, now: { clock.now })
@@ -151,10 +165,15 @@ struct IngressTests {
             #expect(result.outcome == .unroutable)
         }
         #expect(publisher.messages.allSatisfy { $0.topic == "payfleet.dead-letters" })
-        let byMerchant = Dictionary(grouping: publisher.messages) { $0.headers.string(CallbackRecord.merchantHeader) == "shop-a" ? "shop-a" : "other" }
+        let byMerchant = Dictionary(grouping: publisher.messages) {
+            $0.headers.string(CallbackRecord.merchantHeader) == "shop-a" ? "shop-a" : "other"
+        }
         #expect(byMerchant["shop-a"]?.count == 3)
         #expect(byMerchant["other"]?.count == 3)
-        #expect(publisher.messages.map { $0.headers.string(CallbackIngress.droppedSinceSampleHeader) } == ["0", "0", "0", "0", "0", "0"])
+        #expect(
+            publisher.messages.map { $0.headers.string(CallbackIngress.droppedSinceSampleHeader) } == [
+                "0", "0", "0", "0", "0", "0",
+            ])
 
         clock.advance(.seconds(61))
         _ = await ingress.handle(request(body: "key=F-late", signature: "forged"))
@@ -176,15 +195,20 @@ struct IngressTests {
     @Test("PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE and PAYFLEET_INGRESS_PORT are read and checked")
     func settings() throws {
         let settings = try IngressSettings(environment: [
-            "PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE": "25", "PAYFLEET_INGRESS_PORT": "9443", "PAYFLEET_HTTP_HOST": "127.0.0.1",
+            "PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE": "25", "PAYFLEET_INGRESS_PORT": "9443",
+            "PAYFLEET_HTTP_HOST": "127.0.0.1",
         ])
         #expect(settings.rejectedSamplePerMinute == 25)
         #expect(settings.port == 9443)
         #expect(settings.host == "127.0.0.1")
         #expect(IngressSettings().rejectedSamplePerMinute == 10)
         #expect(IngressSettings().port == 8081)
-        #expect(throws: ConfigurationError.self) { try IngressSettings(environment: ["PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE": "-1"]) }
-        #expect(throws: ConfigurationError.self) { try IngressSettings(environment: ["PAYFLEET_INGRESS_PORT": "70000"]) }
+        #expect(throws: ConfigurationError.self) {
+            try IngressSettings(environment: ["PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE": "-1"])
+        }
+        #expect(throws: ConfigurationError.self) {
+            try IngressSettings(environment: ["PAYFLEET_INGRESS_PORT": "70000"])
+        }
     }
 }
 

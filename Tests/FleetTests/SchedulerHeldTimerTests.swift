@@ -17,7 +17,8 @@ struct SchedulerHeldTimerTests {
         ]
         let value = Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) })
         let message = KafkaConsumerMessage(
-            topic: "payfleet.delay.5s", partition: 3, offset: 42, key: Data("order-1".utf8), value: value, headers: headers)
+            topic: "payfleet.delay.5s", partition: 3, offset: 42, key: Data("order-1".utf8), value: value,
+            headers: headers)
         let forwarded = HeldTimer(message, due: 1_764_590_400_123).message(topic: FleetTopic.queryJobs)
         #expect(forwarded.topic == FleetTopic.queryJobs)
         #expect(forwarded.partition == nil)
@@ -36,7 +37,9 @@ struct SchedulerHeldTimerTests {
     func dueOrder() {
         var timers = HeldTimers()
         for (offset, due) in [(10, 500), (11, 100), (12, 300), (13, 100), (14, 900)] as [(Int64, Int64)] {
-            timers.insert(HeldTimer(KafkaConsumerMessage(topic: "t", partition: 0, offset: offset, key: nil, value: nil), due: due))
+            timers.insert(
+                HeldTimer(
+                    KafkaConsumerMessage(topic: "t", partition: 0, offset: offset, key: nil, value: nil), due: due))
         }
         #expect(timers.earliestDue == 100)
         #expect(timers.popDue(now: 99).isEmpty)

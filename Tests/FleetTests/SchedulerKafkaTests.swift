@@ -23,15 +23,21 @@ struct SchedulerKafkaTests {
         let value = Data("{\"job\":\"query\",\"out_trade_no\":\"\(job.id)\",\"timer_id\":\"\(job.id)\"}".utf8)
         return KafkaProducerMessage(
             topic: tier.topic, key: job.id, value: value,
-            headers: [KafkaHeader(key: TimerJob.dueAtHeader, string: String(job.due)), KafkaHeader(key: "x-test", string: "kept")])
+            headers: [
+                KafkaHeader(key: TimerJob.dueAtHeader, string: String(job.due)),
+                KafkaHeader(key: "x-test", string: "kept"),
+            ])
     }
 
     /// Reads query-jobs until every id was seen (or the deadline), returning first arrival per id.
-    static func collect(ids: Set<String>, kafka: KafkaConfiguration, logger: Logger, timeout: Duration) async throws -> [String: (Int64, KafkaConsumerMessage)] {
+    static func collect(
+        ids: Set<String>, kafka: KafkaConfiguration, logger: Logger, timeout: Duration
+    ) async throws -> [String: (Int64, KafkaConsumerMessage)] {
         var configuration = kafka
         configuration.properties["fetch.wait.max.ms"] = "20"
         let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(kafka: configuration, groupID: "collector-\(UUID().uuidString)"), logger: logger)
+            configuration: KafkaConsumerConfiguration(kafka: configuration, groupID: "collector-\(UUID().uuidString)"),
+            logger: logger)
         try consumer.subscribe(topics: [FleetTopic.queryJobs])
         let timer = Task {
             try? await Task.sleep(for: timeout)
@@ -49,7 +55,9 @@ struct SchedulerKafkaTests {
     }
 
     /// Waits until a running scheduler forwards a job due now (the group join takes seconds on the mock).
-    static func warmUp(kafka: KafkaConfiguration, producer: KafkaProducer, planner: TimerPlanner, logger: Logger) async throws {
+    static func warmUp(
+        kafka: KafkaConfiguration, producer: KafkaProducer, planner: TimerPlanner, logger: Logger
+    ) async throws {
         let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         let job = Job(id: "WARMUP-\(UUID().uuidString)", due: now)
         _ = try await producer.send(timerMessage(job, planner: planner, now: now))
@@ -57,7 +65,9 @@ struct SchedulerKafkaTests {
         #expect(seen.count == 1, "the scheduler forwards a job at all")
     }
 
-    @Test("due jobs reach query-jobs on time with key, value and headers intact; undecodable records are dead-lettered", .timeLimit(.minutes(3)))
+    @Test(
+        "due jobs reach query-jobs on time with key, value and headers intact; undecodable records are dead-lettered",
+        .timeLimit(.minutes(3)))
     func forwardsOnTime() async throws {
         let logger = Logger(label: "scheduler-test")
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
@@ -87,7 +97,8 @@ struct SchedulerKafkaTests {
         }
         jobs.shuffle()
         _ = try await producer.sendAll(jobs.map { Self.timerMessage($0, planner: planner, now: start) })
-        _ = try await producer.send(KafkaProducerMessage(topic: Self.tiers[0].topic, key: "BAD", value: Data("not a job".utf8)))
+        _ = try await producer.send(
+            KafkaProducerMessage(topic: Self.tiers[0].topic, key: "BAD", value: Data("not a job".utf8)))
 
         let arrivals = try await Self.collect(
             ids: Set(jobs.map(\.id)), kafka: kafka, logger: logger, timeout: .seconds(60))
@@ -104,11 +115,15 @@ struct SchedulerKafkaTests {
             lateness.append(emitted - job.due)
             #expect(message.headers.string(TimerJob.dueAtHeader) == String(job.due))
             #expect(message.headers.string("x-test") == "kept")
-            #expect(message.value == Data("{\"job\":\"query\",\"out_trade_no\":\"\(job.id)\",\"timer_id\":\"\(job.id)\"}".utf8))
+            #expect(
+                message.value
+                    == Data("{\"job\":\"query\",\"out_trade_no\":\"\(job.id)\",\"timer_id\":\"\(job.id)\"}".utf8))
         }
         lateness.sort()
         let snapshot = scheduler.statistics.snapshot
-        print("scheduler lateness (query-jobs record timestamp − due), ms: p50=\(lateness[lateness.count / 2]) p99=\(lateness[lateness.count * 99 / 100]) max=\(lateness.last ?? -1); scheduler-side, with the warm-up job due before the scheduler joined: p50=\(snapshot.latenessQuantile(0.5) ?? -1) p99=\(snapshot.latenessQuantile(0.99) ?? -1) max=\(snapshot.latenessQuantile(1) ?? -1); hops=\(snapshot.hopped)")
+        print(
+            "scheduler lateness (query-jobs record timestamp − due), ms: p50=\(lateness[lateness.count / 2]) p99=\(lateness[lateness.count * 99 / 100]) max=\(lateness.last ?? -1); scheduler-side, with the warm-up job due before the scheduler joined: p50=\(snapshot.latenessQuantile(0.5) ?? -1) p99=\(snapshot.latenessQuantile(0.99) ?? -1) max=\(snapshot.latenessQuantile(1) ?? -1); hops=\(snapshot.hopped)"
+        )
         #expect(snapshot.invalid == 1)
         #expect(snapshot.emitted == jobs.count + 1)
         #expect(snapshot.hopped > 0, "jobs due after more than the 1 s hold horizon hop down from the 3 s tier")
@@ -128,7 +143,9 @@ struct SchedulerKafkaTests {
         await producer.close(timeout: .seconds(5))
     }
 
-    @Test("a scheduler stopped with timers held and partitions paused loses none: the next one emits them all", .timeLimit(.minutes(3)))
+    @Test(
+        "a scheduler stopped with timers held and partitions paused loses none: the next one emits them all",
+        .timeLimit(.minutes(3)))
     func survivesRestart() async throws {
         let logger = Logger(label: "scheduler-test")
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
@@ -167,9 +184,12 @@ struct SchedulerKafkaTests {
         let second = DelayScheduler(kafka: kafka, settings: settings, health: HealthState(), logger: logger)
         let secondGroup = ServiceGroup(services: [second], logger: logger)
         let secondRun = Task { try await secondGroup.run() }
-        let arrivals = try await Self.collect(ids: Set(jobs.map(\.id)), kafka: kafka, logger: logger, timeout: .seconds(60))
+        let arrivals = try await Self.collect(
+            ids: Set(jobs.map(\.id)), kafka: kafka, logger: logger, timeout: .seconds(60))
         #expect(arrivals.count == jobs.count, "no timer is lost across the restart")
-        print("restart: first scheduler emitted \(emittedByFirst), second \(second.statistics.snapshot.emitted) of \(jobs.count)")
+        print(
+            "restart: first scheduler emitted \(emittedByFirst), second \(second.statistics.snapshot.emitted) of \(jobs.count)"
+        )
         await secondGroup.triggerGracefulShutdown()
         try await secondRun.value
         await producer.close(timeout: .seconds(5))

@@ -14,7 +14,10 @@ struct SchedulerOffsetTrackerTests {
     @Test("commit stays at the lowest unfinished offset when records finish out of order")
     func outOfOrder() {
         var tracker = TimerOffsetTracker()
-        for offset in Int64(10)...14 { let started = tracker.start(offset); #expect(started) }
+        for offset in Int64(10)...14 {
+            let started = tracker.start(offset)
+            #expect(started)
+        }
         #expect(tracker.committable == 10)
         tracker.finish(12)
         tracker.finish(13)
@@ -58,4 +61,3 @@ struct SchedulerOffsetTrackerTests {
         #expect(!tracker.isInFlight(99))
     }
 }
-

@@ -27,7 +27,10 @@ final class Child: @unchecked Sendable {
     /// - Parameters:
     ///   - directory: the working directory (default: the test's).
     ///   - environment: the whole environment (default: the test's).
-    init(_ executable: String, _ arguments: [String], stdin: Data? = nil, directory: URL? = nil, environment: [String: String]? = nil) throws {
+    init(
+        _ executable: String, _ arguments: [String], stdin: Data? = nil, directory: URL? = nil,
+        environment: [String: String]? = nil
+    ) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
@@ -90,32 +93,44 @@ struct BrokerProcessTests {
             Issue.record("the payfleet executable was not built next to the tests")
             return
         }
-        let bootstrapFile = FileManager.default.temporaryDirectory.appendingPathComponent("payfleet-bootstrap-\(UUID().uuidString)")
+        let bootstrapFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "payfleet-bootstrap-\(UUID().uuidString)")
         let broker = try Child(
-            binary.path, ["broker", "--brokers", "2", "--topics-dir", repositoryTopicsDirectory, "--bootstrap-file", bootstrapFile.path])
+            binary.path,
+            [
+                "broker", "--brokers", "2", "--topics-dir", repositoryTopicsDirectory, "--bootstrap-file",
+                bootstrapFile.path,
+            ])
         defer { if broker.status == nil { broker.process.terminate() } }
-        let line = try #require(try await broker.firstLine(timeout: .seconds(20)), "no output; stderr: \(broker.stderr)")
+        let line = try #require(
+            try await broker.firstLine(timeout: .seconds(20)), "no output; stderr: \(broker.stderr)")
         #expect(line.hasPrefix("bootstrap.servers=127.0.0.1:"))
         let servers = String(line.dropFirst("bootstrap.servers=".count))
-        #expect(try String(contentsOf: bootstrapFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == servers)
+        #expect(
+            try String(contentsOf: bootstrapFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                == servers)
 
         // kcat (a client we did not write) lists every topic with its partitions.
         let list = try Child("/usr/bin/kcat", ["-b", servers, "-L"])
         #expect(try await list.wait(timeout: .seconds(20)) == 0)
         let catalog = try TopicCatalog.load(directory: repositoryTopicsDirectory)
         for topic in catalog.topics {
-            #expect(list.stdout.contains("topic \"\(topic.name)\" with \(topic.partitions) partitions"), "\(topic.name)")
+            #expect(
+                list.stdout.contains("topic \"\(topic.name)\" with \(topic.partitions) partitions"), "\(topic.name)")
         }
 
         // kcat produces; kcat consumes with a consumer group; our consumer reads the same messages.
         let produce = try Child(
-            "/usr/bin/kcat", ["-b", servers, "-t", "payfleet.order-requests", "-P", "-K", ":", "-X", "partitioner=murmur2_random"],
+            "/usr/bin/kcat",
+            ["-b", servers, "-t", "payfleet.order-requests", "-P", "-K", ":", "-X", "partitioner=murmur2_random"],
             stdin: Data("order-1:hello\norder-2:world\n".utf8))
         #expect(try await produce.wait(timeout: .seconds(20)) == 0, "kcat -P: \(produce.stderr)")
         let consume = try Child(
             "/usr/bin/kcat",
-            ["-b", servers, "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-c", "2", "-q", "-f", "%k=%s\n",
-             "payfleet.order-requests"])
+            [
+                "-b", servers, "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-c", "2", "-q", "-f", "%k=%s\n",
+                "payfleet.order-requests",
+            ])
         #expect(try await consume.wait(timeout: .seconds(40)) == 0, "kcat -G: \(consume.stderr)")
         #expect(Set(consume.stdout.split(separator: "\n").map(String.init)) == ["order-1=hello", "order-2=world"])
 
@@ -134,7 +149,12 @@ struct BrokerProcessTests {
 
         // topics apply against it verifies everything, twice.
         for _ in 0..<2 {
-            let apply = try Child(binary.path, ["topics", "apply", "--bootstrap-servers", servers, "--topics-dir", repositoryTopicsDirectory, "--replication-factor", "1"])
+            let apply = try Child(
+                binary.path,
+                [
+                    "topics", "apply", "--bootstrap-servers", servers, "--topics-dir", repositoryTopicsDirectory,
+                    "--replication-factor", "1",
+                ])
             #expect(try await apply.wait(timeout: .seconds(30)) == 0, "topics apply: \(apply.stderr)")
             #expect(apply.stdout.components(separatedBy: "verified ").count - 1 == catalog.topics.count)
         }

@@ -9,10 +9,13 @@ import Glibc
 @Suite("Topic definitions built into the binary", .timeLimit(.minutes(2)))
 struct BuiltInTopicsTests {
     /// topics/ is the source of truth; the embedded bundle must carry exactly its files, byte for byte.
-    @Test("the built-in definitions are byte for byte the files of topics/ (run scripts/generate-topics.sh when this fails)")
+    @Test(
+        "the built-in definitions are byte for byte the files of topics/ (run scripts/generate-topics.sh when this fails)"
+    )
     func builtInEqualsRepository() throws {
         let directory = URL(fileURLWithPath: repositoryTopicsDirectory)
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         let builtIn = TopicCatalog.builtInFiles
         #expect(builtIn.map(\.file).sorted() == files)
         for (file, yaml) in builtIn {
@@ -39,7 +42,8 @@ struct BuiltInTopicsTests {
 
         let broker = try Child(binary.path, ["broker", "--brokers", "1"], directory: empty, environment: environment)
         defer { if broker.status == nil { broker.process.terminate() } }
-        let line = try #require(try await broker.firstLine(timeout: .seconds(20)), "no output; stderr: \(broker.stderr)")
+        let line = try #require(
+            try await broker.firstLine(timeout: .seconds(20)), "no output; stderr: \(broker.stderr)")
         #expect(line.hasPrefix("bootstrap.servers=127.0.0.1:"), "stderr: \(broker.stderr)")
         let servers = String(line.dropFirst("bootstrap.servers=".count))
 

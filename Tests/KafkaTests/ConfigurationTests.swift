@@ -18,8 +18,11 @@ struct ConfigurationTests {
 
     @Test func consumerRefusesSettingsThatBreakAtLeastOnce() {
         let logger = testLogger()
-        for properties in [["enable.auto.offset.store": "true"], ["partition.assignment.strategy": "cooperative-sticky"]] {
-            let configuration = KafkaConsumerConfiguration(kafka: KafkaConfiguration(properties: properties), groupID: "g")
+        for properties in [
+            ["enable.auto.offset.store": "true"], ["partition.assignment.strategy": "cooperative-sticky"],
+        ] {
+            let configuration = KafkaConsumerConfiguration(
+                kafka: KafkaConfiguration(properties: properties), groupID: "g")
             #expect(throws: KafkaError.self) { _ = try KafkaConsumer(configuration: configuration, logger: logger) }
         }
     }

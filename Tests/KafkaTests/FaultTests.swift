@@ -10,20 +10,25 @@ struct FaultTests {
         defer { cluster.shutdown() }
         try cluster.createTopic("ft", partitions: 6, replicationFactor: 3)
         let producer = try KafkaProducer(
-            configuration: producerConfiguration(cluster, ["message.timeout.ms": "45000", "retry.backoff.ms": "50"]), logger: logger)
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: uniqueName("ft")), logger: logger)
+            configuration: producerConfiguration(cluster, ["message.timeout.ms": "45000", "retry.backoff.ms": "50"]),
+            logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: uniqueName("ft")), logger: logger)
         try consumer.subscribe(topics: ["ft"])
         let seen = Locked<Set<String>>([])
         let reader = Task {
             for try await message in consumer.messages {
-                if let value = message.value { seen.withLockedValue { _ = $0.insert(String(decoding: value, as: UTF8.self)) } }
+                if let value = message.value {
+                    seen.withLockedValue { _ = $0.insert(String(decoding: value, as: UTF8.self)) }
+                }
                 try consumer.storeOffset(message)
             }
         }
         var acknowledged: [String] = []
         func publish(_ phase: String, count: Int) async throws -> [String] {
             let values = (0..<count).map { "\(phase)-\($0)" }
-            let results = try await producer.sendAllSettled(values.map { KafkaProducerMessage(topic: "ft", key: $0, value: Data($0.utf8)) })
+            let results = try await producer.sendAllSettled(
+                values.map { KafkaProducerMessage(topic: "ft", key: $0, value: Data($0.utf8)) })
             return zip(values, results).compactMap { value, result in (try? result.get()) != nil ? value : nil }
         }
 
@@ -32,8 +37,11 @@ struct FaultTests {
         // Retriable produce errors injected by the broker: idempotent retries deliver everything once.
         try cluster.pushRequestErrors(
             apiKey: KafkaAPIKey.produce,
-            errors: [KafkaErrorCodes.notEnoughReplicas, KafkaErrorCodes.notEnoughReplicas, KafkaErrorCodes.notLeaderForPartition,
-                     KafkaErrorCodes.requestTimedOut])
+            errors: [
+                KafkaErrorCodes.notEnoughReplicas, KafkaErrorCodes.notEnoughReplicas,
+                KafkaErrorCodes.notLeaderForPartition,
+                KafkaErrorCodes.requestTimedOut,
+            ])
         let injected = try await publish("injected", count: 200)
         #expect(injected.count == 200)
         acknowledged += injected
@@ -53,7 +61,9 @@ struct FaultTests {
             seen.withLockedValue { Set(acknowledged).isSubset(of: $0) }
         }
         let missing = seen.withLockedValue { Set(acknowledged).subtracting($0) }
-        #expect(complete, "the consumer saw every acknowledged message; missing \(missing.count): \(missing.sorted().prefix(5))")
+        #expect(
+            complete,
+            "the consumer saw every acknowledged message; missing \(missing.count): \(missing.sorted().prefix(5))")
         reader.cancel()
         await consumer.close(timeout: .seconds(10))
         await producer.close(timeout: .seconds(10))

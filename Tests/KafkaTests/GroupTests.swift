@@ -19,8 +19,12 @@ struct GroupTests {
         let group = uniqueName("g")
         let recorderA = Recorder()
         let recorderB = Recorder()
-        let a = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger) { recorderA.record($0) }
-        let b = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger) { recorderB.record($0) }
+        let a = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger) {
+            recorderA.record($0)
+        }
+        let b = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger) {
+            recorderB.record($0)
+        }
         try a.subscribe(topics: topics)
         try b.subscribe(topics: topics)
 
@@ -35,14 +39,17 @@ struct GroupTests {
             let partitions = Set(assignment.map(\.partition))
             for p in partitions {
                 for topic in topics {
-                    #expect(assignment.contains(KafkaTopicPartition(topic: topic, partition: p)), "\(topic)[\(p)] co-assigned")
+                    #expect(
+                        assignment.contains(KafkaTopicPartition(topic: topic, partition: p)),
+                        "\(topic)[\(p)] co-assigned")
                 }
             }
         }
 
         // Messages produced now are split between the members.
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
-        try await producer.sendAll((0..<60).map { KafkaProducerMessage(topic: "a.requests", key: "o\($0)", value: Data("\($0)".utf8)) })
+        try await producer.sendAll(
+            (0..<60).map { KafkaProducerMessage(topic: "a.requests", key: "o\($0)", value: Data("\($0)".utf8)) })
 
         // B leaves: A takes everything over, after B's handler saw the revocation.
         await b.close(timeout: .seconds(10))
@@ -61,7 +68,8 @@ struct GroupTests {
         defer { cluster.shutdown() }
         try cluster.createTopic("rv", partitions: 2)
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
-        try await producer.sendAll((0..<20).map { KafkaProducerMessage(topic: "rv", key: "k\($0)", value: Data("\($0)".utf8)) })
+        try await producer.sendAll(
+            (0..<20).map { KafkaProducerMessage(topic: "rv", key: "k\($0)", value: Data("\($0)".utf8)) })
         let group = uniqueName("rv")
         let handled = Locked<[KafkaConsumerMessage]>([])
         let handlerFinished = Locked<ContinuousClock.Instant?>(nil)
@@ -87,8 +95,11 @@ struct GroupTests {
 
         // A new member of the group starts after everything: the handler's commit happened.
         let next = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger)
-        let committed = try await next.committedOffsets([KafkaTopicPartition(topic: "rv", partition: 0), KafkaTopicPartition(topic: "rv", partition: 1)])
-        let total = try await next.watermarks(topic: "rv", partition: 0).high + next.watermarks(topic: "rv", partition: 1).high
+        let committed = try await next.committedOffsets([
+            KafkaTopicPartition(topic: "rv", partition: 0), KafkaTopicPartition(topic: "rv", partition: 1),
+        ])
+        let total =
+            try await next.watermarks(topic: "rv", partition: 0).high + next.watermarks(topic: "rv", partition: 1).high
         #expect(committed.map(\.offset).reduce(0, +) == total)
         await next.close(timeout: .seconds(5))
         consumerBox.withLockedValue { $0 = nil }
@@ -101,7 +112,8 @@ struct GroupTests {
         defer { cluster.shutdown() }
         try cluster.createTopic("alo", partitions: 1)
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
-        try await producer.sendAll((0..<100).map { KafkaProducerMessage(topic: "alo", key: "k", value: Data("\($0)".utf8)) })
+        try await producer.sendAll(
+            (0..<100).map { KafkaProducerMessage(topic: "alo", key: "k", value: Data("\($0)".utf8)) })
         let group = uniqueName("alo")
 
         // First life: handle (and store) 40 messages, commit, handle 10 more without storing, then die.
@@ -130,14 +142,17 @@ struct GroupTests {
         defer { cluster.shutdown() }
         try cluster.createTopic("ps", partitions: 1)
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
-        try await producer.sendAll((0..<10).map { KafkaProducerMessage(topic: "ps", key: "k", value: Data("\($0)".utf8)) })
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: uniqueName("ps")), logger: logger)
+        try await producer.sendAll(
+            (0..<10).map { KafkaProducerMessage(topic: "ps", key: "k", value: Data("\($0)".utf8)) })
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: uniqueName("ps")), logger: logger)
         try consumer.subscribe(topics: ["ps"])
         let firstTen = try await collect(consumer, count: 10)
         #expect(firstTen.map(\.offset) == Array(0..<10))
         let tp = KafkaTopicPartition(topic: "ps", partition: 0)
         try consumer.pause([tp])
-        try await producer.sendAll((10..<15).map { KafkaProducerMessage(topic: "ps", key: "k", value: Data("\($0)".utf8)) })
+        try await producer.sendAll(
+            (10..<15).map { KafkaProducerMessage(topic: "ps", key: "k", value: Data("\($0)".utf8)) })
         let whilePaused = try? await collect(consumer, count: 1, timeout: .seconds(2))
         #expect(whilePaused == nil, "nothing is delivered while paused")
         try consumer.resume([tp])
@@ -156,7 +171,8 @@ struct GroupTests {
         defer { cluster.shutdown() }
         try cluster.createTopic("bp", partitions: 2)
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
-        try await producer.sendAll((0..<3000).map { KafkaProducerMessage(topic: "bp", key: "k\($0 % 7)", value: Data("\($0)".utf8)) })
+        try await producer.sendAll(
+            (0..<3000).map { KafkaProducerMessage(topic: "bp", key: "k\($0 % 7)", value: Data("\($0)".utf8)) })
         var configuration = consumerConfiguration(cluster, group: uniqueName("bp"))
         configuration.messageBufferSize = 50
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
@@ -172,7 +188,8 @@ struct GroupTests {
             if count == 3000 { break }
         }
         for (partition, offsets) in seen {
-            #expect(offsets == Array(0..<Int64(offsets.count)), "partition \(partition) in order, no gaps or duplicates")
+            #expect(
+                offsets == Array(0..<Int64(offsets.count)), "partition \(partition) in order, no gaps or duplicates")
         }
         await consumer.close(timeout: .seconds(10))
         await producer.close(timeout: .seconds(5))

@@ -44,9 +44,11 @@ struct PartitionerTests {
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
         for entry in Self.pinned {
             for _ in 0..<3 {
-                let r12 = try await producer.send(KafkaProducerMessage(topic: "p12", key: entry.key, value: Data("v".utf8)))
+                let r12 = try await producer.send(
+                    KafkaProducerMessage(topic: "p12", key: entry.key, value: Data("v".utf8)))
                 #expect(r12.partition == entry.p12, "\(entry.key) on 12 partitions")
-                let r16 = try await producer.send(KafkaProducerMessage(topic: "p16", key: entry.key, value: Data("v".utf8)))
+                let r16 = try await producer.send(
+                    KafkaProducerMessage(topic: "p16", key: entry.key, value: Data("v".utf8)))
                 #expect(r16.partition == entry.p16, "\(entry.key) on 16 partitions")
             }
         }

@@ -14,8 +14,12 @@ struct ProducerConsumerTests {
         let messages = [
             KafkaProducerMessage(
                 topic: "rt", key: "order-1", value: Data("{\"a\":1}".utf8),
-                headers: [KafkaHeader(key: "ce_type", string: "payfleet.payment.prepared"), KafkaHeader(key: "empty", value: nil)]),
-            KafkaProducerMessage(topic: "rt", key: "order-1", value: nil, headers: [KafkaHeader(key: "x", string: "tomb")]),
+                headers: [
+                    KafkaHeader(key: "ce_type", string: "payfleet.payment.prepared"),
+                    KafkaHeader(key: "empty", value: nil),
+                ]),
+            KafkaProducerMessage(
+                topic: "rt", key: "order-1", value: nil, headers: [KafkaHeader(key: "x", string: "tomb")]),
             KafkaProducerMessage(topic: "rt", key: "order-1", value: Data()),
             KafkaProducerMessage(topic: "rt", key: nil as Data?, value: Data("no key".utf8)),
         ]
@@ -25,7 +29,8 @@ struct ProducerConsumerTests {
         #expect(reports[1].partition == reports[2].partition)
         #expect(reports[1].offset == reports[0].offset + 1)
 
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: uniqueName("rt")), logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: uniqueName("rt")), logger: logger)
         try consumer.subscribe(topics: ["rt"])
         let received = try await collect(consumer, count: 4)
         let byKey = received.filter { $0.keyString == "order-1" }.sorted { $0.offset < $1.offset }
@@ -58,10 +63,15 @@ struct ProducerConsumerTests {
         var partitionOfKey: [String: Int32] = [:]
         for (index, report) in reports.enumerated() {
             let key = "k\(index % 50)"
-            if let known = partitionOfKey[key] { #expect(known == report.partition) } else { partitionOfKey[key] = report.partition }
+            if let known = partitionOfKey[key] {
+                #expect(known == report.partition)
+            } else {
+                partitionOfKey[key] = report.partition
+            }
         }
         var total: Int64 = 0
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: uniqueName("wm")), logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: uniqueName("wm")), logger: logger)
         for partition in 0..<3 {
             let marks = try await consumer.watermarks(topic: "many", partition: Int32(partition))
             total += marks.high - marks.low
@@ -78,7 +88,8 @@ struct ProducerConsumerTests {
         try cluster.createTopic("full", partitions: 2)
         let producer = try KafkaProducer(
             configuration: producerConfiguration(cluster, ["queue.buffering.max.messages": "5"]), logger: logger)
-        let reports = try await producer.sendAll((0..<300).map { KafkaProducerMessage(topic: "full", key: "k\($0)", value: Data(count: 200)) })
+        let reports = try await producer.sendAll(
+            (0..<300).map { KafkaProducerMessage(topic: "full", key: "k\($0)", value: Data(count: 200)) })
         #expect(reports.count == 300)
         await producer.close(timeout: .seconds(5))
     }
@@ -100,7 +111,8 @@ struct ProducerConsumerTests {
         let logger = testLogger()
         do {
             _ = try KafkaProducer(
-                configuration: KafkaProducerConfiguration(kafka: KafkaConfiguration(properties: ["linger.mss": "5"])), logger: logger)
+                configuration: KafkaProducerConfiguration(kafka: KafkaConfiguration(properties: ["linger.mss": "5"])),
+                logger: logger)
             Issue.record("an unknown property must be rejected")
         } catch let error as KafkaError {
             #expect(error.code == .configuration)
@@ -108,7 +120,8 @@ struct ProducerConsumerTests {
         }
         do {
             _ = try KafkaProducer(
-                configuration: KafkaProducerConfiguration(kafka: KafkaConfiguration(properties: ["acks": "sometimes"])), logger: logger)
+                configuration: KafkaProducerConfiguration(kafka: KafkaConfiguration(properties: ["acks": "sometimes"])),
+                logger: logger)
             Issue.record("an invalid value must be rejected")
         } catch let error as KafkaError {
             #expect(error.code == .configuration)

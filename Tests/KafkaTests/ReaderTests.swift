@@ -11,7 +11,9 @@ struct ReaderTests {
         try cluster.createTopic("state", partitions: 3)
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
         let reports = try await producer.sendAll(
-            (0..<90).map { KafkaProducerMessage(topic: "state", key: "o\($0 % 30)", value: $0 >= 60 ? nil : Data("\($0)".utf8)) })
+            (0..<90).map {
+                KafkaProducerMessage(topic: "state", key: "o\($0 % 30)", value: $0 >= 60 ? nil : Data("\($0)".utf8))
+            })
         let reader = try KafkaPartitionReader(configuration: cluster.configuration(), logger: logger)
         #expect(try await reader.partitionCount(topic: "state") == 3)
         let target = reports[0].partition

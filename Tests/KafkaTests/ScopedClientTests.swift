@@ -17,7 +17,8 @@ struct ScopedClientTests {
         await #expect(throws: Stop.self) {
             try await withKafkaProducer(configuration: producerConfiguration(cluster), logger: logger) { producer in
                 escaped.withLockedValue { $0 = producer }
-                try await producer.sendAll((0..<20).map { KafkaProducerMessage(topic: "sp", key: "k\($0)", value: Data("v\($0)".utf8)) })
+                try await producer.sendAll(
+                    (0..<20).map { KafkaProducerMessage(topic: "sp", key: "k\($0)", value: Data("v\($0)".utf8)) })
                 throw Stop()
             }
         }
@@ -27,7 +28,8 @@ struct ScopedClientTests {
             try await producer.send(KafkaProducerMessage(topic: "sp", key: "late", value: Data("late".utf8)))
         }
         #expect(error?.code == .closed)
-        let count = try await withKafkaPartitionReader(configuration: cluster.configuration(), logger: logger) { reader in
+        let count = try await withKafkaPartitionReader(configuration: cluster.configuration(), logger: logger) {
+            reader in
             var count = 0
             for try await _ in reader.readToEnd(topic: "sp", partitions: [0, 1]) { count += 1 }
             return count
@@ -41,13 +43,15 @@ struct ScopedClientTests {
         defer { cluster.shutdown() }
         try cluster.createTopic("sc", partitions: 2)
         try await withKafkaProducer(configuration: producerConfiguration(cluster), logger: logger) { producer in
-            try await producer.sendAll((0..<6).map { KafkaProducerMessage(topic: "sc", key: "k\($0)", value: Data("v\($0)".utf8)) })
+            try await producer.sendAll(
+                (0..<6).map { KafkaProducerMessage(topic: "sc", key: "k\($0)", value: Data("v\($0)".utf8)) })
         }
         let group = uniqueName("sc")
         let escaped = Locked<KafkaConsumer?>(nil)
 
         await #expect(throws: Stop.self) {
-            try await withKafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger) { consumer in
+            try await withKafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger) {
+                consumer in
                 escaped.withLockedValue { $0 = consumer }
                 try consumer.subscribe(topics: ["sc"])
                 _ = try await collect(consumer, count: 6)  // stores every offset
@@ -59,8 +63,12 @@ struct ScopedClientTests {
         let error = #expect(throws: KafkaError.self) { try consumer.subscribe(topics: ["sc"]) }
         #expect(error?.code == .closed)
         // The close committed the stored offsets: the group resumes after all six messages.
-        let committed = try await withKafkaConsumer(configuration: consumerConfiguration(cluster, group: group), logger: logger) {
-            try await $0.committedOffsets([KafkaTopicPartition(topic: "sc", partition: 0), KafkaTopicPartition(topic: "sc", partition: 1)])
+        let committed = try await withKafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: group), logger: logger
+        ) {
+            try await $0.committedOffsets([
+                KafkaTopicPartition(topic: "sc", partition: 0), KafkaTopicPartition(topic: "sc", partition: 1),
+            ])
         }
         #expect(committed.map(\.offset).reduce(0) { $0 + max($1, 0) } == 6)
     }
@@ -92,7 +100,8 @@ struct ScopedClientTests {
         try await withKafkaProducer(configuration: producerConfiguration(cluster), logger: logger) { producer in
             try await producer.send(KafkaProducerMessage(topic: "svc-c", key: "a", value: Data("a".utf8)))
         }
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: uniqueName("svc")), logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: uniqueName("svc")), logger: logger)
         let service = Task { try await consumer.run() }
         try consumer.subscribe(topics: ["svc-c"])
         let first = try await collect(consumer, count: 1)

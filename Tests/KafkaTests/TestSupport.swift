@@ -5,13 +5,16 @@ import Logging
 /// A logger for tests: warnings and above (set PAYFLEET_TEST_LOG_LEVEL=debug to see more).
 func testLogger(_ label: String = "kafka-tests") -> Logger {
     var logger = Logger(label: label)
-    let level = ProcessInfo.processInfo.environment["PAYFLEET_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    let level =
+        ProcessInfo.processInfo.environment["PAYFLEET_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     logger.logLevel = level
     return logger
 }
 
 /// Producer settings for the embedded cluster.
-func producerConfiguration(_ cluster: EmbeddedKafkaCluster, _ properties: [String: String] = [:]) -> KafkaProducerConfiguration {
+func producerConfiguration(
+    _ cluster: EmbeddedKafkaCluster, _ properties: [String: String] = [:]
+) -> KafkaProducerConfiguration {
     KafkaProducerConfiguration(kafka: cluster.configuration(properties: properties))
 }
 

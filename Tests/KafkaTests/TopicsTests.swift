@@ -19,7 +19,10 @@ struct TopicsTests {
         ]
         #expect(names == expected)
         let orders = try #require(catalog.coPartitionGroups["orders"])
-        #expect(Set(orders.map(\.name)) == ["payfleet.order-requests", "payfleet.callbacks", "payfleet.query-jobs", "payfleet.order-state"])
+        #expect(
+            Set(orders.map(\.name)) == [
+                "payfleet.order-requests", "payfleet.callbacks", "payfleet.query-jobs", "payfleet.order-state",
+            ])
         #expect(Set(orders.map(\.partitions)).count == 1)
         let state = try #require(catalog["payfleet.order-state"])
         #expect(state.configs["cleanup.policy"] == "compact")
@@ -30,9 +33,14 @@ struct TopicsTests {
             #expect(schema?["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema", "\(topic.name)")
         }
         let request = try #require(catalog["payfleet.order-requests"])
-        let requestSchema = try #require(try JSONSerialization.jsonObject(with: Data(request.value.schemaJSON.utf8)) as? [String: Any])
+        let requestSchema = try #require(
+            try JSONSerialization.jsonObject(with: Data(request.value.schemaJSON.utf8)) as? [String: Any])
         let properties = try #require(requestSchema["properties"] as? [String: Any])
-        #expect(Set(properties.keys) == ["action", "out_trade_no", "merchant", "channel", "amount_fen", "description", "attach", "expires_at", "client_ip", "options"])
+        #expect(
+            Set(properties.keys) == [
+                "action", "out_trade_no", "merchant", "channel", "amount_fen", "description", "attach", "expires_at",
+                "client_ip", "options",
+            ])
         let timer = try #require(catalog["payfleet.delay.5s"])
         #expect(timer.value.schemaJSON == catalog["payfleet.query-jobs"]?.value.schemaJSON)
         #expect(timer.headers.contains { $0.name == "payfleet-due-at-ms" && $0.required })
@@ -135,7 +143,8 @@ struct TopicsTests {
         defer { other.shutdown() }
         let otherAdmin = try KafkaAdminClient(configuration: other.configuration(), logger: logger)
         await #expect(throws: KafkaError.self) {
-            _ = try await TopicApplier(admin: otherAdmin, logger: logger, timeout: .seconds(5)).apply(catalog, replicationFactor: 1)
+            _ = try await TopicApplier(admin: otherAdmin, logger: logger, timeout: .seconds(5)).apply(
+                catalog, replicationFactor: 1)
         }
         await admin.close()
         await otherAdmin.close()

@@ -44,24 +44,31 @@ struct TransactionTests {
         try cluster.createTopic("tx-in", partitions: 1)
         try cluster.createTopic("tx-out", partitions: 1)
         try await withKafkaProducer(configuration: producerConfiguration(cluster), logger: logger) { producer in
-            try await producer.sendAll((0..<3).map { KafkaProducerMessage(topic: "tx-in", key: "k\($0)", value: Data("v\($0)".utf8)) })
+            try await producer.sendAll(
+                (0..<3).map { KafkaProducerMessage(topic: "tx-in", key: "k\($0)", value: Data("v\($0)".utf8)) })
         }
-        let transactional = KafkaProducerConfiguration(kafka: cluster.configuration(), transactionalID: uniqueName("txid"))
+        let transactional = KafkaProducerConfiguration(
+            kafka: cluster.configuration(), transactionalID: uniqueName("txid"))
 
-        try await withKafkaConsumer(configuration: consumerConfiguration(cluster, group: uniqueName("tx")), logger: logger) { consumer in
+        try await withKafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: uniqueName("tx")), logger: logger
+        ) { consumer in
             try consumer.subscribe(topics: ["tx-in"])
             let consumed = try await collect(consumer, count: 3, store: false)
             try await withKafkaProducer(configuration: transactional, logger: logger) { producer in
                 try await producer.initTransactions()
                 try producer.beginTransaction()
-                try await producer.sendAll(consumed.map { KafkaProducerMessage(topic: "tx-out", key: $0.key, value: $0.value) })
+                try await producer.sendAll(
+                    consumed.map { KafkaProducerMessage(topic: "tx-out", key: $0.key, value: $0.value) })
                 // (The 2.0.2 mock acknowledges TxnOffsetCommit without storing the offsets.)
                 try await producer.sendOffsetsToTransaction(
-                    [KafkaTopicPartitionOffset(topic: "tx-in", partition: 0, offset: 3)], group: try consumer.groupMetadata())
+                    [KafkaTopicPartitionOffset(topic: "tx-in", partition: 0, offset: 3)],
+                    group: try consumer.groupMetadata())
                 try await producer.commitTransaction()
             }
         }
-        let written = try await withKafkaPartitionReader(configuration: cluster.configuration(), logger: logger) { reader in
+        let written = try await withKafkaPartitionReader(configuration: cluster.configuration(), logger: logger) {
+            reader in
             var values: [String] = []
             for try await message in reader.readToEnd(topic: "tx-out", partitions: [0]) {
                 values.append(String(decoding: message.value ?? Data(), as: UTF8.self))
@@ -76,7 +83,8 @@ struct TransactionTests {
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
         defer { cluster.shutdown() }
         try cluster.createTopic("tx-state", partitions: 1)
-        let configuration = KafkaProducerConfiguration(kafka: cluster.configuration(), transactionalID: uniqueName("txid"))
+        let configuration = KafkaProducerConfiguration(
+            kafka: cluster.configuration(), transactionalID: uniqueName("txid"))
         try await withKafkaProducer(configuration: configuration, logger: logger) { producer in
             try await producer.initTransactions()
             let error = await #expect(throws: KafkaError.self) { try await producer.commitTransaction() }

@@ -2,7 +2,9 @@ import Payments
 import Testing
 
 @Suite struct MoneyTests {
-    @Test(arguments: [("99.00", 9900), ("99", 9900), ("99.5", 9950), ("0.01", 1), ("999999.00", 99_999_900), ("15.8", 1580)])
+    @Test(arguments: [
+        ("99.00", 9900), ("99", 9900), ("99.5", 9950), ("0.01", 1), ("999999.00", 99_999_900), ("15.8", 1580),
+    ])
     func parsesYuan(text: String, fen: Int64) throws {
         #expect(try Money(yuan: text).fen == fen)
     }

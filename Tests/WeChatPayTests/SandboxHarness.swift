@@ -2,11 +2,12 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 import Payments
 import Sandbox
 import ServiceLifecycle
+
 @testable import WeChatPay
 
 /// An in-process vendor sandbox on 127.0.0.1 plus a callback receiver standing in for the ingress.
@@ -42,7 +43,10 @@ final class SandboxHarness: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    private init(sandbox: VendorSandbox, sandboxPort: Int, receiverPort: Int, v2: MerchantAccount, v3: MerchantAccount, http: VendorHTTP, logger: Logger) {
+    private init(
+        sandbox: VendorSandbox, sandboxPort: Int, receiverPort: Int, v2: MerchantAccount, v3: MerchantAccount,
+        http: VendorHTTP, logger: Logger
+    ) {
         self.sandbox = sandbox
         self.sandboxPort = sandboxPort
         self.receiverPort = receiverPort
@@ -74,7 +78,8 @@ final class SandboxHarness: Sendable {
         configuration.slowAnswer = slowAnswer
         configuration.autopayAfter = autopayAfter
         configuration.merchants = [v2, v3].map {
-            SandboxMerchant(channel: $0.channel.rawValue, settings: $0.settings, secrets: $0.secrets.mapValues { $0.reveal() })
+            SandboxMerchant(
+                channel: $0.channel.rawValue, settings: $0.settings, secrets: $0.secrets.mapValues { $0.reveal() })
         }
         let dispatcher = CallbackDispatcher(client: HTTPClient.shared, configuration: configuration, logger: logger)
         let context = SandboxContext(configuration: configuration, dispatcher: dispatcher, logger: logger)
@@ -90,7 +95,9 @@ final class SandboxHarness: Sendable {
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let raw = RawCallback(body: Array(buffer.readableBytesView), headers: headers, receivedAt: Date())
             let channelName = context.parameters.get("channel") ?? ""
-            guard let harness = holder.harness.withLockedValue({ $0 }) else { return Response(status: .serviceUnavailable) }
+            guard let harness = holder.harness.withLockedValue({ $0 }) else {
+                return Response(status: .serviceUnavailable)
+            }
             return await harness.receive(channel: channelName, raw: raw)
         }
         let receiver = Application(
@@ -182,14 +189,17 @@ final class SandboxHarness: Sendable {
             if condition(current) { return current }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let attempts = sandbox.context.dispatcher.history.filter { $0.outTradeNo == outTradeNo }.map { "\($0.attempt):\($0.status.map(String.init) ?? "-")" }
+        let attempts = sandbox.context.dispatcher.history.filter { $0.outTradeNo == outTradeNo }.map {
+            "\($0.attempt):\($0.status.map(String.init) ?? "-")"
+        }
         let results = callbacks(for: outTradeNo).map { received in
             switch received.result {
             case .success: "verified"
             case .failure(let error): error.description
             }
         }
-        throw HarnessError(message: "callbacks for \(outTradeNo) did not arrive as expected: \(results), sandbox attempts \(attempts)")
+        throw HarnessError(
+            message: "callbacks for \(outTradeNo) did not arrive as expected: \(results), sandbox attempts \(attempts)")
     }
 
     func pay(_ channel: ChannelID, _ outTradeNo: String) async throws -> Int {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Payments
 import Testing
+
 @testable import WeChatPay
 
 /// Round trips of every APIv3 combine API through the channel interface against the in-process sandbox.
@@ -15,13 +16,17 @@ import Testing
             ])
         }
         return PaymentOrder(
-            outTradeNo: id, amount: Money(fen: fen.reduce(0, +)), description: "合单", createdAt: Date().addingTimeInterval(-age),
-            expiresAt: Date().addingTimeInterval(3600), clientIP: "203.0.113.9", notifyURL: harness.notifyURL(.wechatV3Combine),
+            outTradeNo: id, amount: Money(fen: fen.reduce(0, +)), description: "合单",
+            createdAt: Date().addingTimeInterval(-age),
+            expiresAt: Date().addingTimeInterval(3600), clientIP: "203.0.113.9",
+            notifyURL: harness.notifyURL(.wechatV3Combine),
             options: ["sub_orders": .array(subs)]
         )
     }
 
-    static func channel(_ harness: SandboxHarness, _ edit: (inout MerchantAccount) -> Void = { _ in }) throws -> WeChatCombineChannel {
+    static func channel(
+        _ harness: SandboxHarness, _ edit: (inout MerchantAccount) -> Void = { _ in }
+    ) throws -> WeChatCombineChannel {
         var account = harness.v3Account
         edit(&account)
         let channel = try WeChatCombineChannel(account: account, http: harness.http, logger: harness.logger)
@@ -37,7 +42,8 @@ import Testing
     }
 
     static func platform(_ harness: SandboxHarness) async throws -> Platform {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "\(harness.sandboxURL)/_sandbox/wechat-v3/platform"), timeout: .seconds(5))
+        let response = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: "\(harness.sandboxURL)/_sandbox/wechat-v3/platform"), timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 1 << 20)
         return try JSONDecoder().decode(Platform.self, from: Data(body.readableBytesView))
     }
@@ -46,11 +52,17 @@ import Testing
         try await SandboxHarness.with { harness in
             let channel = try Self.channel(harness)
             let order = Self.order(harness, fen: [60, 40])
-            guard case .prepared(let prepared) = try await channel.create(order) else { Issue.record("not prepared"); return }
+            guard case .prepared(let prepared) = try await channel.create(order) else {
+                Issue.record("not prepared")
+                return
+            }
             #expect(prepared.codeURL?.hasPrefix("weixin://wxpay/bizpayurl/up?pr=") == true)
             let reference = OrderReference(order: order, memo: prepared.memo)
             #expect(try await channel.query(reference) == .notPaid)
-            guard case .tooEarly = try await channel.close(reference) else { Issue.record("closed a young order"); return }
+            guard case .tooEarly = try await channel.close(reference) else {
+                Issue.record("closed a young order")
+                return
+            }
 
             #expect(try await harness.pay(.wechatV3Combine, order.outTradeNo) == 200)
             let callbacks = try await harness.waitForCallbacks(order.outTradeNo) { !$0.isEmpty }
@@ -59,12 +71,18 @@ import Testing
             #expect(verified.amount == Money(fen: 100))
             #expect(verified.notificationID != nil)
             #expect(verified.fields["resource"]?.contains("\"combine_out_trade_no\":\"\(order.outTradeNo)\"") == true)
-            guard case .succeeded(let paid) = verified.status else { Issue.record("callback not succeeded"); return }
+            guard case .succeeded(let paid) = verified.status else {
+                Issue.record("callback not succeeded")
+                return
+            }
             #expect(paid.subPayments.map(\.amount) == [Money(fen: 60), Money(fen: 40)])
             #expect(paid.subPayments.allSatisfy { $0.tradeState == "SUCCESS" && $0.transactionID != nil })
             #expect(callbacks[0].raw.header("wechatpay-signature-type") == "WECHATPAY2-SHA256-RSA2048")
 
-            guard case .succeeded(let queried) = try await channel.query(reference) else { Issue.record("query not succeeded"); return }
+            guard case .succeeded(let queried) = try await channel.query(reference) else {
+                Issue.record("query not succeeded")
+                return
+            }
             #expect(queried.transactionID == paid.transactionID)
             #expect(queried.amount == Money(fen: 100))
             #expect(try await channel.create(order) == .duplicate)
@@ -83,7 +101,10 @@ import Testing
         try await SandboxHarness.with { harness in
             let channel = try Self.channel(harness)
             let order = Self.order(harness, fen: [100, 200, 300], age: 400)
-            guard case .prepared = try await channel.create(order) else { Issue.record("not prepared"); return }
+            guard case .prepared = try await channel.create(order) else {
+                Issue.record("not prepared")
+                return
+            }
             try await Task.sleep(for: .milliseconds(350))
             // A close naming other sub-orders is refused by WeChat (no partial close).
             var partial = order
@@ -117,18 +138,27 @@ import Testing
                 $0.secrets["wechatpay_public_key"] = Secret(platform.public_key_pem)
             }
             let order = Self.order(harness, fen: [10, 20])
-            guard case .prepared = try await publicKeyOnly.create(order) else { Issue.record("not prepared"); return }
+            guard case .prepared = try await publicKeyOnly.create(order) else {
+                Issue.record("not prepared")
+                return
+            }
             #expect(try await harness.pay(.wechatV3Combine, order.outTradeNo) == 200)
             let callbacks = try await harness.waitForCallbacks(order.outTradeNo) { !$0.isEmpty }
             #expect(callbacks[0].raw.header("wechatpay-serial") == platform.public_key_id)
-            guard case .succeeded = try callbacks[0].result.get().status else { Issue.record("not verified"); return }
+            guard case .succeeded = try callbacks[0].result.get().status else {
+                Issue.record("not verified")
+                return
+            }
 
             // Both keys configured (rotation): answers signed with either verify.
             let both = try Self.channel(harness) {
                 $0.settings["wechatpay_public_key_id"] = platform.public_key_id
                 $0.secrets["wechatpay_public_key"] = Secret(platform.public_key_pem)
             }
-            guard case .succeeded = try await both.query(OrderReference(order: order)) else { Issue.record("rotation query failed"); return }
+            guard case .succeeded = try await both.query(OrderReference(order: order)) else {
+                Issue.record("rotation query failed")
+                return
+            }
             // Certificates only: a public-key signature names an unknown serial, never a success.
             let certificatesOnly = try Self.channel(harness)
             do throws(ChannelError) {
@@ -149,10 +179,19 @@ import Testing
             let pending = Self.order(harness, fen: [50, 51])  // …01
             #expect(try await channel.create(pending) == .pending(.userPaying, memo: [:]))
             #expect(try await channel.query(OrderReference(order: pending)) == .paying)
-            guard case .succeeded = try await channel.query(OrderReference(order: pending)) else { Issue.record("pending not paid"); return }
-            #expect(try await channel.create(Self.order(harness, fen: [50, 52])) == .pending(.needQuery, memo: [:]))  // …02
-            #expect(try await channel.create(Self.order(harness, fen: [50, 53])) == .pending(.unknownResult, memo: [:]))  // …03
-            guard case .failed(let refused) = try await channel.create(Self.order(harness, fen: [50, 58])) else { Issue.record("not refused"); return }
+            guard case .succeeded = try await channel.query(OrderReference(order: pending)) else {
+                Issue.record("pending not paid")
+                return
+            }
+            // …02
+            #expect(try await channel.create(Self.order(harness, fen: [50, 52])) == .pending(.needQuery, memo: [:]))
+            // …03
+            #expect(
+                try await channel.create(Self.order(harness, fen: [50, 53])) == .pending(.unknownResult, memo: [:]))
+            guard case .failed(let refused) = try await channel.create(Self.order(harness, fen: [50, 58])) else {
+                Issue.record("not refused")
+                return
+            }
             #expect(refused.code == "RULE_LIMIT")
             for amounts: [Int64] in [[50, 59], [50, 60]] {  // …09 garbage, …10 bad signature
                 do throws(ChannelError) {
@@ -171,7 +210,10 @@ import Testing
             var orders: [Int64: PaymentOrder] = [:]
             for last: Int64 in [55, 56, 57] {
                 let order = Self.order(harness, fen: [50, last])
-                guard case .prepared = try await channel.create(order) else { Issue.record("\(last) not prepared"); return }
+                guard case .prepared = try await channel.create(order) else {
+                    Issue.record("\(last) not prepared")
+                    return
+                }
                 #expect(try await harness.pay(.wechatV3Combine, order.outTradeNo) == 200)
                 orders[last] = order
             }
@@ -181,12 +223,18 @@ import Testing
             #expect(Set(duplicates.compactMap { try? $0.result.get().notificationID }).count == 1)
             let forged = try await harness.waitForCallbacks(orders[56]!.outTradeNo) { $0.count >= 3 }
             for callback in forged {
-                guard case .failure(let error) = callback.result else { Issue.record("forged callback accepted"); continue }
+                guard case .failure(let error) = callback.result else {
+                    Issue.record("forged callback accepted")
+                    continue
+                }
                 #expect(error.kind == .badSignature)
             }
             let mismatch = try await harness.waitForCallbacks(orders[57]!.outTradeNo) { !$0.isEmpty }
             #expect(try mismatch[0].result.get().amount == Money(fen: 108))
-            guard case .succeeded(let real) = try await channel.query(OrderReference(order: orders[57]!)) else { Issue.record("not paid"); return }
+            guard case .succeeded(let real) = try await channel.query(OrderReference(order: orders[57]!)) else {
+                Issue.record("not paid")
+                return
+            }
             #expect(real.amount == Money(fen: 107))
 
             // Offline checks of a genuine callback (what `payfleet verify-callback` does).
@@ -197,10 +245,14 @@ import Testing
                 headers: genuine.headers, body: genuine.body, apiV3Key: apiV3Key,
                 platformCertificatePEM: platform.certificate_pem, publicKeyPEM: nil, publicKeyID: nil, now: Date())
             #expect(String(decoding: resource, as: UTF8.self).contains(orders[55]!.outTradeNo))
-            func kind(_ headers: [String: String], _ body: [UInt8], key: Secret = apiV3Key, pem: String? = nil, now: Date = Date()) -> CallbackError.Kind? {
+            func kind(
+                _ headers: [String: String], _ body: [UInt8], key: Secret = apiV3Key, pem: String? = nil,
+                now: Date = Date()
+            ) -> CallbackError.Kind? {
                 do throws(CallbackError) {
                     _ = try WeChatOperatorTools.verifyV3Callback(
-                        headers: headers, body: body, apiV3Key: key, platformCertificatePEM: pem ?? platform.certificate_pem,
+                        headers: headers, body: body, apiV3Key: key,
+                        platformCertificatePEM: pem ?? platform.certificate_pem,
                         publicKeyPEM: nil, publicKeyID: nil, now: now)
                     return nil
                 } catch {
@@ -209,7 +261,9 @@ import Testing
             }
             #expect(kind(genuine.headers, genuine.body, now: Date().addingTimeInterval(600)) == .staleTimestamp)
             #expect(kind(genuine.headers, genuine.body + [0x20]) == .badSignature)
-            #expect(kind(genuine.headers, genuine.body, key: Secret("0123456789abcdef0123456789abcdef")) == .decryptionFailed)
+            #expect(
+                kind(genuine.headers, genuine.body, key: Secret("0123456789abcdef0123456789abcdef"))
+                    == .decryptionFailed)
             var otherSerial = genuine.headers
             otherSerial["wechatpay-serial"] = "5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC"
             #expect(kind(otherSerial, genuine.body) == .unknownSerial)
@@ -218,7 +272,9 @@ import Testing
             #expect(kind(missing, genuine.body) == .malformed)
 
             // The channel itself: stale replay and unknown serial.
-            let late = try WeChatCombineChannel(account: harness.v3Account, http: harness.http, logger: harness.logger, now: { Date().addingTimeInterval(600) })
+            let late = try WeChatCombineChannel(
+                account: harness.v3Account, http: harness.http, logger: harness.logger,
+                now: { Date().addingTimeInterval(600) })
             await #expect(throws: CallbackError.self) { try await late.verifyCallback(genuine) }
             #expect(try channel.callbackOrderKey(genuine) == orders[55]!.outTradeNo)
         }
@@ -257,7 +313,9 @@ import Testing
     @Test func wrongMerchantKeyIsRefusedWithASignedSignError() async throws {
         try await SandboxHarness.with { harness in
             let other = WeChatCombineChannel.sandboxDemoAccount(alias: "x", sandboxBaseURL: harness.sandboxURL)
-            let channel = try Self.channel(harness) { $0.secrets["merchant_private_key"] = other.secrets["merchant_private_key"] }
+            let channel = try Self.channel(harness) {
+                $0.secrets["merchant_private_key"] = other.secrets["merchant_private_key"]
+            }
             do throws(ChannelError) {
                 _ = try await channel.create(Self.order(harness, fen: [1, 1]))
                 Issue.record("wrong key accepted")
@@ -270,19 +328,29 @@ import Testing
 
     @Test func validationRejectsBadSubOrders() throws {
         let account = WeChatCombineChannel.sandboxDemoAccount(alias: "v", sandboxBaseURL: "http://127.0.0.1:1")
-        let channel = try WeChatCombineChannel(account: account, http: VendorHTTP(client: HTTPClient.shared), logger: .init(label: "t"))
+        let channel = try WeChatCombineChannel(
+            account: account, http: VendorHTTP(client: HTTPClient.shared), logger: .init(label: "t"))
         func order(_ subs: [JSONValue], amount: Int64) -> PaymentOrder {
-            PaymentOrder(outTradeNo: "C3000001", amount: Money(fen: amount), description: "d", createdAt: Date(),
-                         notifyURL: "https://pay.example.com/notify/wechat-v3-combine/x", options: ["sub_orders": .array(subs)])
+            PaymentOrder(
+                outTradeNo: "C3000001", amount: Money(fen: amount), description: "d", createdAt: Date(),
+                notifyURL: "https://pay.example.com/notify/wechat-v3-combine/x", options: ["sub_orders": .array(subs)])
         }
         func sub(_ id: String, _ fen: Int64) -> JSONValue {
             .object(["out_trade_no": .string(id), "amount_fen": .integer(fen), "description": .string("d")])
         }
         #expect(throws: ChannelError.self) { try channel.validate(order([sub("S0000001", 1)], amount: 1)) }
-        #expect(throws: ChannelError.self) { try channel.validate(order((0..<11).map { sub("S000000\($0)X", 1) }, amount: 11)) }
-        #expect(throws: ChannelError.self) { try channel.validate(order([sub("S0000001", 1), sub("S0000002", 1)], amount: 3)) }
-        #expect(throws: ChannelError.self) { try channel.validate(order([sub("S0000001", 1), sub("S0000001", 1)], amount: 2)) }
-        #expect(throws: ChannelError.self) { try channel.validate(order([sub("S0000001", 0), sub("S0000002", 2)], amount: 2)) }
+        #expect(throws: ChannelError.self) {
+            try channel.validate(order((0..<11).map { sub("S000000\($0)X", 1) }, amount: 11))
+        }
+        #expect(throws: ChannelError.self) {
+            try channel.validate(order([sub("S0000001", 1), sub("S0000002", 1)], amount: 3))
+        }
+        #expect(throws: ChannelError.self) {
+            try channel.validate(order([sub("S0000001", 1), sub("S0000001", 1)], amount: 2))
+        }
+        #expect(throws: ChannelError.self) {
+            try channel.validate(order([sub("S0000001", 0), sub("S0000002", 2)], amount: 2))
+        }
         try channel.validate(order([sub("S0000001", 1), sub("S0000002", 2)], amount: 3))
         var noNotify = order([sub("S0000001", 1), sub("S0000002", 2)], amount: 3)
         noNotify.notifyURL = "https://pay.example.com/notify?x=1"

@@ -4,15 +4,18 @@ import Logging
 import Payments
 import Testing
 import _CryptoExtras
+
 @testable import WeChatPay
 
 /// The vendor samples of `Fixtures/` (see the README beside them for where each comes from),
 /// read by path relative to this file.
 enum ConformanceFixtures {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures")
 
     static func names(_ channel: String) -> [String] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent(channel).path)) ?? []
+        let files =
+            (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent(channel).path)) ?? []
         return files.filter { $0 != "README.md" }.sorted()
     }
 
@@ -52,12 +55,15 @@ enum ConformanceFixtures {
         try WeChatV3Crypto.privateKey(pem: Secret(GoSDKKeyVector.pkcs8))
     }
 
-    static func channel(appID: String = "wxd678efh567hg6787", mchID: String, now: Date = WeChatCombineConformanceTests.now) throws -> WeChatCombineChannel {
+    static func channel(
+        appID: String = "wxd678efh567hg6787", mchID: String, now: Date = WeChatCombineConformanceTests.now
+    ) throws -> WeChatCombineChannel {
         let key = try platformKey()
         let account = MerchantAccount(
             alias: "conformance", channel: .wechatV3Combine,
             settings: [
-                "combine_appid": appID, "combine_mchid": mchID, "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+                "combine_appid": appID, "combine_mchid": mchID,
+                "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
                 "platform_certificates": "off", "wechatpay_public_key_id": publicKeyID,
                 "api_base_url": "http://127.0.0.1:1", "backup_api_base_url": "none",
             ],
@@ -67,14 +73,16 @@ enum ConformanceFixtures {
             ]
         )
         return try WeChatCombineChannel(
-            account: account, http: VendorHTTP(client: HTTPClient.shared), logger: Logger(label: "conformance"), now: { now })
+            account: account, http: VendorHTTP(client: HTTPClient.shared), logger: Logger(label: "conformance"),
+            now: { now })
     }
 
     /// A notification as WeChat sends it: the resource encrypted with the APIv3 key into the
     /// documented envelope (the WxJava sample), signed over `timestamp\nnonce\nbody\n`.
     static func notification(
         resource: [UInt8], envelope: [String: Any]? = nil, signingKey: _RSA.Signing.PrivateKey? = nil,
-        apiV3Key: Secret = WeChatCombineConformanceTests.apiV3Key, serial: String = WeChatCombineConformanceTests.publicKeyID,
+        apiV3Key: Secret = WeChatCombineConformanceTests.apiV3Key,
+        serial: String = WeChatCombineConformanceTests.publicKeyID,
         timestamp: Date = WeChatCombineConformanceTests.now
     ) throws -> (headers: [String: String], body: [UInt8]) {
         var object = try envelope ?? ConformanceFixtures.json(channelName, "notify-envelope-wxjava.json")
@@ -82,29 +90,36 @@ enum ConformanceFixtures {
         let nonce = "fdasflkja484"
         encrypted["nonce"] = nonce
         encrypted["ciphertext"] = try WeChatV3Crypto.encrypt(
-            apiV3Key: apiV3Key, nonce: nonce, associatedData: encrypted["associated_data"] as? String ?? "", plaintext: resource)
+            apiV3Key: apiV3Key, nonce: nonce, associatedData: encrypted["associated_data"] as? String ?? "",
+            plaintext: resource)
         object["resource"] = encrypted
         let body = try ConformanceFixtures.data(object)
         let seconds = Int64(timestamp.timeIntervalSince1970)
         let headerNonce = "593BEC0C930BF1AFEB40B4A08C8FB242"
         let message = Array("\(seconds)\n\(headerNonce)\n".utf8) + body + [0x0A]
         let signature = try WeChatV3Crypto.sign(message, with: signingKey ?? platformKey())
-        return ([
-            "wechatpay-serial": serial, "wechatpay-signature": signature, "wechatpay-timestamp": "\(seconds)",
-            "wechatpay-nonce": headerNonce, "wechatpay-signature-type": "WECHATPAY2-SHA256-RSA2048",
-            "content-type": "application/json",
-        ], body)
+        return (
+            [
+                "wechatpay-serial": serial, "wechatpay-signature": signature, "wechatpay-timestamp": "\(seconds)",
+                "wechatpay-nonce": headerNonce, "wechatpay-signature-type": "WECHATPAY2-SHA256-RSA2048",
+                "content-type": "application/json",
+            ], body
+        )
     }
 
     /// The `payfleet verify-callback --channel wechat-v3-combine` check, with the published public key.
-    static func verifyAsOperator(_ headers: [String: String], _ body: [UInt8], now: Date = WeChatCombineConformanceTests.now) throws(CallbackError) -> [UInt8] {
+    static func verifyAsOperator(
+        _ headers: [String: String], _ body: [UInt8], now: Date = WeChatCombineConformanceTests.now
+    ) throws(CallbackError) -> [UInt8] {
         let pem = (try? platformKey().publicKey.pemRepresentation) ?? ""
         return try WeChatOperatorTools.verifyV3Callback(
             headers: headers, body: body, apiV3Key: apiV3Key, platformCertificatePEM: nil, publicKeyPEM: pem,
             publicKeyID: publicKeyID, now: now)
     }
 
-    static func rejection(_ headers: [String: String], _ body: [UInt8], now: Date = WeChatCombineConformanceTests.now) -> CallbackError? {
+    static func rejection(
+        _ headers: [String: String], _ body: [UInt8], now: Date = WeChatCombineConformanceTests.now
+    ) -> CallbackError? {
         do throws(CallbackError) {
             _ = try verifyAsOperator(headers, body, now: now)
             return nil
@@ -119,13 +134,16 @@ enum ConformanceFixtures {
         let names = ConformanceFixtures.names(Self.channelName)
         #expect(names.count >= 5)
         for name in names {
-            #expect(["create-answer-", "query-", "notify-resource-", "notify-envelope-"].contains { name.hasPrefix($0) }, "\(name) is run by no test")
+            #expect(
+                ["create-answer-", "query-", "notify-resource-", "notify-envelope-"].contains { name.hasPrefix($0) },
+                "\(name) is run by no test")
         }
     }
 
     @Test func createAnswers() throws {
         for name in ConformanceFixtures.names(Self.channelName) where name.hasPrefix("create-answer-") {
-            let answer = try WeChatCombine.decodeAnswer(WeChatCombine.CreateAnswer.self, ConformanceFixtures.bytes(Self.channelName, name))
+            let answer = try WeChatCombine.decodeAnswer(
+                WeChatCombine.CreateAnswer.self, ConformanceFixtures.bytes(Self.channelName, name))
             #expect(answer.code_url.hasPrefix("weixin://"), "\(name)")
         }
     }
@@ -139,7 +157,8 @@ enum ConformanceFixtures {
         let object = try ConformanceFixtures.json(Self.channelName, name)
         let channel = try Self.channel(mchID: object["combine_mchid"] as? String ?? "")
         let status = try channel.tradeStatus(
-            answer: ConformanceFixtures.bytes(Self.channelName, name), outTradeNo: object["combine_out_trade_no"] as? String ?? "")
+            answer: ConformanceFixtures.bytes(Self.channelName, name),
+            outTradeNo: object["combine_out_trade_no"] as? String ?? "")
         switch (expected, status) {
         case ("paid", .succeeded(let details)):
             #expect(details.amount == Money(fen: 10))
@@ -168,13 +187,19 @@ enum ConformanceFixtures {
 
             let object = try ConformanceFixtures.json(Self.channelName, name)
             let channel = try Self.channel(mchID: object["combine_mchid"] as? String ?? "")
-            let verified = try await channel.verifyCallback(RawCallback(body: body, headers: headers, receivedAt: Self.now))
+            let verified = try await channel.verifyCallback(
+                RawCallback(body: body, headers: headers, receivedAt: Self.now))
             #expect(verified.outTradeNo == "20150806125346")
             #expect(verified.amount == Money(fen: 10))
             #expect(verified.notificationID == "EV-2018022511223320873")
-            guard case .succeeded(let details) = verified.status else { Issue.record("\(name): \(verified.status)"); continue }
+            guard case .succeeded(let details) = verified.status else {
+                Issue.record("\(name): \(verified.status)")
+                continue
+            }
             #expect(details.transactionID == "1009660380201506130728806387")
-            #expect(try channel.callbackOrderKey(RawCallback(body: body, headers: headers, receivedAt: Self.now)) == "20150806125346")
+            #expect(
+                try channel.callbackOrderKey(RawCallback(body: body, headers: headers, receivedAt: Self.now))
+                    == "20150806125346")
         }
     }
 
@@ -182,11 +207,21 @@ enum ConformanceFixtures {
 
     /// A sub-order's `promotion_detail` as WeChat documents it for combine answers
     /// (https://pay.weixin.qq.com/docs/merchant/apis/combine-payment/orders/query-order.html).
-    static var promotionDetail: [[String: Any]] { [[
-        "coupon_id": "109519", "name": "单品惠-6", "scope": "SINGLE", "type": "DISCOUNT", "stock_id": "931386",
-        "amount": 5, "wechatpay_contribute": 0, "merchant_contribute": 5, "other_contribute": 0, "currency": "CNY",
-        "goods_detail": [["goods_id": "M1006", "quantity": 1, "unit_price": 100, "discount_amount": 1, "goods_remark": "商品备注"]],
-    ]] }
+    static var promotionDetail: [[String: Any]] {
+        [
+            [
+                "coupon_id": "109519", "name": "单品惠-6", "scope": "SINGLE", "type": "DISCOUNT", "stock_id": "931386",
+                "amount": 5, "wechatpay_contribute": 0, "merchant_contribute": 5, "other_contribute": 0,
+                "currency": "CNY",
+                "goods_detail": [
+                    [
+                        "goods_id": "M1006", "quantity": 1, "unit_price": 100, "discount_amount": 1,
+                        "goods_remark": "商品备注",
+                    ]
+                ],
+            ]
+        ]
+    }
 
     /// The SKIT notification resource in every documented shape: `scene_info` absent, `{}`, with
     /// only `device_id`, with members PayFleet does not know; with `promotion_detail`; without the
@@ -247,9 +282,13 @@ enum ConformanceFixtures {
                 let plaintext = try ConformanceFixtures.data(resource)
                 let (headers, body) = try Self.notification(resource: plaintext, envelope: envelope)
                 #expect(try Self.verifyAsOperator(headers, body) == plaintext, "\(label)")
-                let verified = try await channel.verifyCallback(RawCallback(body: body, headers: headers, receivedAt: Self.now))
+                let verified = try await channel.verifyCallback(
+                    RawCallback(body: body, headers: headers, receivedAt: Self.now))
                 #expect(verified.amount == Money(fen: 10), "\(label)")
-                guard case .succeeded(let details) = verified.status else { Issue.record("\(label): \(verified.status)"); continue }
+                guard case .succeeded(let details) = verified.status else {
+                    Issue.record("\(label): \(verified.status)")
+                    continue
+                }
                 #expect(details.subPayments.map(\.amount) == [Money(fen: 10)], "\(label)")
             }
         }
@@ -284,7 +323,9 @@ enum ConformanceFixtures {
         #expect(Self.rejection(otherSerial.headers, otherSerial.body)?.kind == .unknownSerial)
 
         // No error message carries the keys.
-        for error in [Self.rejection(headers, tampered), Self.rejection(otherAPIv3.headers, otherAPIv3.body)].compactMap({ $0 }) {
+        for error in [Self.rejection(headers, tampered), Self.rejection(otherAPIv3.headers, otherAPIv3.body)]
+            .compactMap({ $0 })
+        {
             #expect(!error.description.contains(Self.apiV3Key.reveal()))
         }
     }
@@ -300,31 +341,46 @@ enum ConformanceFixtures {
         let cases: [(String, [String: Any])] = [
             ("field combine_out_trade_no is missing", removing { $0["combine_out_trade_no"] = nil }),
             ("field sub_orders is missing", removing { $0["sub_orders"] = nil }),
-            ("field sub_orders[0].out_trade_no is missing", removing {
-                var subs = $0["sub_orders"] as? [[String: Any]] ?? []
-                subs[0]["out_trade_no"] = nil
-                $0["sub_orders"] = subs
-            }),
-            ("field sub_orders[0].mchid is missing", removing {
-                var subs = $0["sub_orders"] as? [[String: Any]] ?? []
-                subs[0]["mchid"] = nil
-                $0["sub_orders"] = subs
-            }),
-            ("field sub_orders[0].amount.total_amount has the wrong type", removing {
-                var subs = $0["sub_orders"] as? [[String: Any]] ?? []
-                subs[0]["amount"] = ["total_amount": "10"]
-                $0["sub_orders"] = subs
-            }),
-            ("field sub_orders[0].amount.total_amount is missing", removing {
-                var subs = $0["sub_orders"] as? [[String: Any]] ?? []
-                subs[0]["amount"] = ["payer_amount": 10]
-                $0["sub_orders"] = subs
-            }),
-            ("field sub_orders[0].transaction_id is missing", removing {
-                var subs = $0["sub_orders"] as? [[String: Any]] ?? []
-                subs[0]["transaction_id"] = nil
-                $0["sub_orders"] = subs
-            }),
+            (
+                "field sub_orders[0].out_trade_no is missing",
+                removing {
+                    var subs = $0["sub_orders"] as? [[String: Any]] ?? []
+                    subs[0]["out_trade_no"] = nil
+                    $0["sub_orders"] = subs
+                }
+            ),
+            (
+                "field sub_orders[0].mchid is missing",
+                removing {
+                    var subs = $0["sub_orders"] as? [[String: Any]] ?? []
+                    subs[0]["mchid"] = nil
+                    $0["sub_orders"] = subs
+                }
+            ),
+            (
+                "field sub_orders[0].amount.total_amount has the wrong type",
+                removing {
+                    var subs = $0["sub_orders"] as? [[String: Any]] ?? []
+                    subs[0]["amount"] = ["total_amount": "10"]
+                    $0["sub_orders"] = subs
+                }
+            ),
+            (
+                "field sub_orders[0].amount.total_amount is missing",
+                removing {
+                    var subs = $0["sub_orders"] as? [[String: Any]] ?? []
+                    subs[0]["amount"] = ["payer_amount": 10]
+                    $0["sub_orders"] = subs
+                }
+            ),
+            (
+                "field sub_orders[0].transaction_id is missing",
+                removing {
+                    var subs = $0["sub_orders"] as? [[String: Any]] ?? []
+                    subs[0]["transaction_id"] = nil
+                    $0["sub_orders"] = subs
+                }
+            ),
         ]
         for (message, resource) in cases {
             let (headers, body) = try Self.notification(resource: try ConformanceFixtures.data(resource))
@@ -369,11 +425,15 @@ enum ConformanceFixtures {
     }
 
     /// The fixture's text with its `sign` replaced (or added) by `signType`'s signature under `key`.
-    static func resigned(_ name: String, signType: WeChatV2SignType, key: Secret = testKey, edit: (String) -> String = { $0 }) throws -> [UInt8] {
+    static func resigned(
+        _ name: String, signType: WeChatV2SignType, key: Secret = testKey, edit: (String) -> String = { $0 }
+    ) throws -> [UInt8] {
         var text = edit(String(decoding: try ConformanceFixtures.bytes(channelName, name), as: UTF8.self))
         let fields = try WeChatXML.decode(text)
         let sign = signType.sign(fields, key: key)
-        if let start = text.range(of: "<sign>"), let end = text.range(of: "</sign>", range: start.upperBound..<text.endIndex) {
+        if let start = text.range(of: "<sign>"),
+            let end = text.range(of: "</sign>", range: start.upperBound..<text.endIndex)
+        {
             text.replaceSubrange(start.upperBound..<end.lowerBound, with: "<![CDATA[\(sign)]]>")
         } else if let close = text.range(of: "</xml>", options: .backwards) {
             text.replaceSubrange(close, with: "<sign>\(sign)</sign></xml>")
@@ -381,7 +441,9 @@ enum ConformanceFixtures {
         return Array(text.utf8)
     }
 
-    static func channel(for fields: [String: String], signType: WeChatV2SignType, key: Secret = testKey) throws -> WeChatV2Channel {
+    static func channel(
+        for fields: [String: String], signType: WeChatV2SignType, key: Secret = testKey
+    ) throws -> WeChatV2Channel {
         let account = MerchantAccount(
             alias: "conformance", channel: .wechatV2,
             settings: [
@@ -390,14 +452,17 @@ enum ConformanceFixtures {
             ],
             secrets: ["api_key": key]
         )
-        return try WeChatV2Channel(account: account, http: VendorHTTP(client: HTTPClient.shared), logger: Logger(label: "conformance"))
+        return try WeChatV2Channel(
+            account: account, http: VendorHTTP(client: HTTPClient.shared), logger: Logger(label: "conformance"))
     }
 
     @Test func everyFixtureIsCovered() {
         let names = ConformanceFixtures.names(Self.channelName)
         #expect(names.count >= 5)
         for name in names {
-            #expect(["unifiedorder-", "orderquery-", "closeorder-", "notify-"].contains { name.hasPrefix($0) }, "\(name) is run by no test")
+            #expect(
+                ["unifiedorder-", "orderquery-", "closeorder-", "notify-"].contains { name.hasPrefix($0) },
+                "\(name) is run by no test")
         }
     }
 
@@ -407,12 +472,16 @@ enum ConformanceFixtures {
             let fields = try Self.fields(name)
             let channel = try Self.channel(for: fields, signType: signType)
             let body = try Self.resigned(name, signType: signType)
-            let path = name.hasPrefix("unifiedorder-") ? "/pay/unifiedorder" : name.hasPrefix("orderquery-") ? "/pay/orderquery" : "/pay/closeorder"
-            let verified = try channel.decodeResponse(VendorHTTPResponse(status: 200, headers: [:], body: body), path: path)
+            let path =
+                name.hasPrefix("unifiedorder-")
+                ? "/pay/unifiedorder" : name.hasPrefix("orderquery-") ? "/pay/orderquery" : "/pay/closeorder"
+            let verified = try channel.decodeResponse(
+                VendorHTTPResponse(status: 200, headers: [:], body: body), path: path)
             switch name {
             case "unifiedorder-success-doc.xml":
                 guard case .prepared(let prepared) = try channel.createOutcome(verified, tradeType: "JSAPI") else {
-                    Issue.record("\(name) not prepared"); continue
+                    Issue.record("\(name) not prepared")
+                    continue
                 }
                 #expect(prepared.vendorOrderID == "wx201411101639507cbf6ffd8b0779950874")
                 #expect(prepared.payParameters["package"] == "prepay_id=wx201411101639507cbf6ffd8b0779950874")
@@ -420,7 +489,8 @@ enum ConformanceFixtures {
                 #expect(try channel.createOutcome(verified, tradeType: "NATIVE") == .duplicate)
             case "orderquery-success-doc.xml", "orderquery-success-skit-coupon.xml":
                 guard case .succeeded(let details) = try channel.tradeStatus(verified, outTradeNo: "1415757673") else {
-                    Issue.record("\(name) not succeeded"); continue
+                    Issue.record("\(name) not succeeded")
+                    continue
                 }
                 #expect(details.amount == Money(fen: 1))
                 #expect(details.transactionID == "1008450740201411110005820873")
@@ -431,7 +501,8 @@ enum ConformanceFixtures {
                 #expect(try channel.tradeStatus(verified, outTradeNo: "1415757673") == .paying)
             case "orderquery-payerror-derived.xml":
                 guard case .failed(let failure) = try channel.tradeStatus(verified, outTradeNo: "1415757673") else {
-                    Issue.record("\(name) not failed"); continue
+                    Issue.record("\(name) not failed")
+                    continue
                 }
                 #expect(failure.code == "PAYERROR")
             case "closeorder-success-skit.xml":
@@ -441,10 +512,12 @@ enum ConformanceFixtures {
             }
             // The same answer with one signed member changed no longer verifies.
             let nonce = try #require(fields["nonce_str"])
-            let tampered = Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: nonce, with: nonce + "0").utf8)
+            let tampered = Array(
+                String(decoding: body, as: UTF8.self).replacingOccurrences(of: nonce, with: nonce + "0").utf8)
             #expect(tampered != body)
             #expect(throws: ChannelError.self, "\(name)") {
-                _ = try channel.decodeResponse(VendorHTTPResponse(status: 200, headers: [:], body: tampered), path: path)
+                _ = try channel.decodeResponse(
+                    VendorHTTPResponse(status: 200, headers: [:], body: tampered), path: path)
             }
         }
     }
@@ -465,15 +538,24 @@ enum ConformanceFixtures {
             if name == "notify-fail-derived.xml" {
                 #expect(verified.status == .failed(VendorFailure(code: "SYSTEMERROR", message: "系统错误")))
             } else {
-                guard case .succeeded(let details) = verified.status else { Issue.record("\(name): \(verified.status)"); continue }
+                guard case .succeeded(let details) = verified.status else {
+                    Issue.record("\(name): \(verified.status)")
+                    continue
+                }
                 #expect(details.transactionID == fields["transaction_id"])
                 #expect(details.amount == Money(fen: 1))
             }
             // Tampered amount, wrong key: never accepted.
-            let tampered = Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "<total_fee>1</total_fee>", with: "<total_fee>100</total_fee>").utf8)
+            let tampered = Array(
+                String(decoding: body, as: UTF8.self).replacingOccurrences(
+                    of: "<total_fee>1</total_fee>", with: "<total_fee>100</total_fee>"
+                ).utf8)
             #expect(tampered != body, "\(name)")
-            await #expect(throws: CallbackError.self) { try await channel.verifyCallback(RawCallback(body: tampered, headers: [:], receivedAt: Date())) }
-            let other = try Self.channel(for: fields, signType: signType, key: Secret("fedcba9876543210fedcba9876543210"))
+            await #expect(throws: CallbackError.self) {
+                try await channel.verifyCallback(RawCallback(body: tampered, headers: [:], receivedAt: Date()))
+            }
+            let other = try Self.channel(
+                for: fields, signType: signType, key: Secret("fedcba9876543210fedcba9876543210"))
             await #expect(throws: CallbackError.self) { try await other.verifyCallback(raw) }
         }
     }
@@ -485,9 +567,12 @@ enum ConformanceFixtures {
         #expect(fields["transaction_id"] == "4200002882220251029816273963B")
         let channel = try Self.channel(for: fields, signType: .md5, key: Self.wxJavaKey)
         let verified = try await channel.verifyCallback(RawCallback(body: body, headers: [:], receivedAt: Date()))
-        #expect(verified.status == .succeeded(PaymentDetails(
-            transactionID: "4200002882220251029816273963B", amount: Money(fen: 1),
-            paidAt: ChinaTime.parse("20251029153852", "yyyyMMddHHmmss"), vendorMerchantID: "1545462911")))
+        #expect(
+            verified.status
+                == .succeeded(
+                    PaymentDetails(
+                        transactionID: "4200002882220251029816273963B", amount: Money(fen: 1),
+                        paidAt: ChinaTime.parse("20251029153852", "yyyyMMddHHmmss"), vendorMerchantID: "1545462911")))
         #expect(throws: CallbackError.self) { try WeChatOperatorTools.verifyV2Callback(body: body, key: Self.testKey) }
         _ = try WeChatOperatorTools.verifyV2Callback(body: body, key: Self.wxJavaKey)
     }
@@ -502,8 +587,11 @@ enum ConformanceFixtures {
 
     @Test func aListAndAnObjectBothBecomeTheDocumentedObject() throws {
         let goods: JSONValue = .array([
-            .object(["goods_id": .string("iphone6s_16G"), "wxpay_goods_id": .string("1001"), "goods_name": .string("iPhone6s 16G"),
-                     "quantity": .integer(1), "price": .integer(528800), "goods_category": .string("123456")]),
+            .object([
+                "goods_id": .string("iphone6s_16G"), "wxpay_goods_id": .string("1001"),
+                "goods_name": .string("iPhone6s 16G"),
+                "quantity": .integer(1), "price": .integer(528800), "goods_category": .string("123456"),
+            ]),
             .object(["goods_id": .string("iphone6s_32G"), "quantity": .integer(1), "price": .integer(608800)]),
         ])
         let fromList = try WeChatV2GoodsDetail.detail(from: goods)
@@ -511,9 +599,13 @@ enum ConformanceFixtures {
         let fromText = try WeChatV2GoodsDetail.detail(from: .string(#"{"goods_detail":\#(goods.description)}"#))
         #expect(fromList == fromObject)
         #expect(fromText == fromList)
-        #expect(fromList == #"{"goods_detail":[{"goods_id":"iphone6s_16G","goods_name":"iPhone6s 16G","price":528800,"quantity":1,"wxpay_goods_id":"1001"},{"goods_id":"iphone6s_32G","price":608800,"quantity":1}]}"#)
-        let withReceipt = try Self.decoded(WeChatV2GoodsDetail.detail(
-            from: .object(["cost_price": .integer(608800), "receipt_id": .string("wx123"), "goods_detail": goods])))
+        #expect(
+            fromList
+                == #"{"goods_detail":[{"goods_id":"iphone6s_16G","goods_name":"iPhone6s 16G","price":528800,"quantity":1,"wxpay_goods_id":"1001"},{"goods_id":"iphone6s_32G","price":608800,"quantity":1}]}"#
+        )
+        let withReceipt = try Self.decoded(
+            WeChatV2GoodsDetail.detail(
+                from: .object(["cost_price": .integer(608800), "receipt_id": .string("wx123"), "goods_detail": goods])))
         #expect(withReceipt["cost_price"] == .integer(608800))
         #expect(withReceipt["receipt_id"] == .string("wx123"))
         #expect(withReceipt["goods_detail"]?.arrayValue?.count == 2)
@@ -525,7 +617,10 @@ enum ConformanceFixtures {
         .array([.object(["goods_id": .string("a"), "quantity": .integer(0), "price": .integer(1)])]),
         .array([.object(["goods_id": .string("a"), "quantity": .integer(1), "price": .number(1.5)])]),
         .array([.object(["goods_id": .string("a"), "quantity": .integer(1), "price": .string("100")])]),
-        .object(["goods_detail": .array([.object(["goods_id": .string("a"), "quantity": .integer(1), "price": .integer(1)])]), "cost_price": .string("x")]),
+        .object([
+            "goods_detail": .array([.object(["goods_id": .string("a"), "quantity": .integer(1), "price": .integer(1)])]
+            ), "cost_price": .string("x"),
+        ]),
     ])
     func badGoodsAreAnInvalidRequest(option: JSONValue) {
         do throws(ChannelError) {

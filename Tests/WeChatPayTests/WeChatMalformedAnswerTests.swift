@@ -9,6 +9,7 @@ import Payments
 import ServiceLifecycle
 import Testing
 import _CryptoExtras
+
 @testable import WeChatPay
 
 /// A scripted stand-in for WeChat on 127.0.0.1 that answers whatever a test sets, to drive every
@@ -63,7 +64,9 @@ final class ScriptedServer: Sendable {
         for (name, value) in answer.headers {
             if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
         }
-        return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+        return Response(
+            status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body))
+        )
     }
 }
 
@@ -78,9 +81,13 @@ final class ScriptedServer: Sendable {
         return WeChatXML.encode(fields)
     }
 
-    static let base = ["return_code": "SUCCESS", "appid": "wx00000000sandbox", "mch_id": "1900000109", "nonce_str": "n"]
+    static let base = [
+        "return_code": "SUCCESS", "appid": "wx00000000sandbox", "mch_id": "1900000109", "nonce_str": "n",
+    ]
 
-    static func errorCode(_ operation: () async throws(Payments.ChannelError) -> Void) async -> Payments.ChannelError.Code? {
+    static func errorCode(
+        _ operation: () async throws(Payments.ChannelError) -> Void
+    ) async -> Payments.ChannelError.Code? {
         do throws(Payments.ChannelError) {
             try await operation()
             return nil
@@ -95,13 +102,19 @@ final class ScriptedServer: Sendable {
             var single = account
             single.settings["backup_api_base_url"] = "none"
             let channel = try WeChatV2Channel(account: single, http: Self.http, logger: Self.logger)
-            let order = PaymentOrder(outTradeNo: "M1", amount: Money(fen: 100), description: "d", createdAt: Date().addingTimeInterval(-600),
-                                     notifyURL: "https://pay.example.com/notify/wechat-v2/s")
+            let order = PaymentOrder(
+                outTradeNo: "M1", amount: Money(fen: 100), description: "d", createdAt: Date().addingTimeInterval(-600),
+                notifyURL: "https://pay.example.com/notify/wechat-v2/s")
             let reference = OrderReference(order: order)
-            let create: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in _ = try await channel.create(order) }
-            let query: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in _ = try await channel.query(reference) }
+            let create: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in
+                _ = try await channel.create(order)
+            }
+            let query: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in
+                _ = try await channel.query(reference)
+            }
 
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "SUCCESS", "trade_type": "NATIVE"]) { $1 }))
+            server.set(
+                body: Self.v2Signed(Self.base.merging(["result_code": "SUCCESS", "trade_type": "NATIVE"]) { $1 }))
             #expect(await Self.errorCode(create) == .badResponse)  // no prepay_id
             server.set(body: Self.v2Signed(Self.base.merging(["result_code": "SUCCESS", "prepay_id": "wx1"]) { $1 }))
             #expect(await Self.errorCode(create) == .badResponse)  // NATIVE without code_url
@@ -121,21 +134,42 @@ final class ScriptedServer: Sendable {
             #expect(await Self.errorCode(create) == .vendorUnavailable)
             server.set(body: WeChatXML.encode(["return_code": "FAIL", "return_msg": "签名错误"]))
             #expect(await Self.errorCode(create) == .vendorRejected)
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "FAIL", "err_code": "SIGNERROR", "err_code_des": "签名错误"]) { $1 }))
+            server.set(
+                body: Self.v2Signed(
+                    Self.base.merging(["result_code": "FAIL", "err_code": "SIGNERROR", "err_code_des": "签名错误"]) { $1 }))
             #expect(await Self.errorCode(create) == .vendorRejected)
 
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "SUCCESS", "out_trade_no": "M1", "trade_state": "WEIRD"]) { $1 }))
+            server.set(
+                body: Self.v2Signed(
+                    Self.base.merging(["result_code": "SUCCESS", "out_trade_no": "M1", "trade_state": "WEIRD"]) { $1 }))
             #expect(await Self.errorCode(query) == .badResponse)  // unknown trade_state
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "SUCCESS", "out_trade_no": "M2", "trade_state": "NOTPAY"]) { $1 }))
+            server.set(
+                body: Self.v2Signed(
+                    Self.base.merging(["result_code": "SUCCESS", "out_trade_no": "M2", "trade_state": "NOTPAY"]) { $1 })
+            )
             #expect(await Self.errorCode(query) == .badResponse)  // another order
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "SUCCESS", "out_trade_no": "M1", "trade_state": "SUCCESS", "total_fee": "1.00"]) { $1 }))
+            server.set(
+                body: Self.v2Signed(
+                    Self.base.merging([
+                        "result_code": "SUCCESS", "out_trade_no": "M1", "trade_state": "SUCCESS", "total_fee": "1.00",
+                    ]) { $1 }))
             #expect(await Self.errorCode(query) == .badResponse)  // paid without a valid amount / transaction id
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "FAIL", "err_code": "SYSTEMERROR"]) { $1 }))
+            server.set(
+                body: Self.v2Signed(Self.base.merging(["result_code": "FAIL", "err_code": "SYSTEMERROR"]) { $1 }))
             #expect(await Self.errorCode(query) == .vendorUnavailable)
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "SUCCESS", "out_trade_no": "M1", "trade_state": "PAYERROR", "trade_state_desc": "支付失败"]) { $1 }))
+            server.set(
+                body: Self.v2Signed(
+                    Self.base.merging([
+                        "result_code": "SUCCESS", "out_trade_no": "M1", "trade_state": "PAYERROR",
+                        "trade_state_desc": "支付失败",
+                    ]) { $1 }))
             #expect(try await channel.query(reference) == .failed(VendorFailure(code: "PAYERROR", message: "支付失败")))
-            server.set(body: Self.v2Signed(Self.base.merging(["result_code": "FAIL", "err_code": "SYSTEMERROR"]) { $1 }))
-            #expect(await Self.errorCode({ () async throws(Payments.ChannelError) in _ = try await channel.close(reference) }) == .vendorUnavailable)
+            server.set(
+                body: Self.v2Signed(Self.base.merging(["result_code": "FAIL", "err_code": "SYSTEMERROR"]) { $1 }))
+            #expect(
+                await Self.errorCode({ () async throws(Payments.ChannelError) in
+                    _ = try await channel.close(reference)
+                }) == .vendorUnavailable)
         }
     }
 
@@ -148,21 +182,33 @@ final class ScriptedServer: Sendable {
             account.settings["wechatpay_public_key_id"] = "PUB_KEY_ID_TEST"
             account.secrets["wechatpay_public_key"] = Secret(platform.publicKey.pemRepresentation)
             let channel = try WeChatCombineChannel(account: account, http: Self.http, logger: Self.logger)
-            func sign(_ body: String, status: Int = 200, serial: String = "PUB_KEY_ID_TEST", timestamp: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+            func sign(
+                _ body: String, status: Int = 200, serial: String = "PUB_KEY_ID_TEST",
+                timestamp: Int64 = Int64(Date().timeIntervalSince1970)
+            ) throws {
                 let message = Array("\(timestamp)\nN\n\(body)\n".utf8)
-                server.set(status: status, headers: [
-                    "Wechatpay-Serial": serial, "Wechatpay-Timestamp": "\(timestamp)", "Wechatpay-Nonce": "N",
-                    "Wechatpay-Signature": try WeChatV3Crypto.sign(message, with: platform), "Content-Type": "application/json",
-                ], body: body)
+                server.set(
+                    status: status,
+                    headers: [
+                        "Wechatpay-Serial": serial, "Wechatpay-Timestamp": "\(timestamp)", "Wechatpay-Nonce": "N",
+                        "Wechatpay-Signature": try WeChatV3Crypto.sign(message, with: platform),
+                        "Content-Type": "application/json",
+                    ], body: body)
             }
             let subs: JSONValue = .array([
                 .object(["out_trade_no": .string("SUB00001"), "amount_fen": .integer(1), "description": .string("a")]),
                 .object(["out_trade_no": .string("SUB00002"), "amount_fen": .integer(2), "description": .string("b")]),
             ])
-            let order = PaymentOrder(outTradeNo: "COMBINE1", amount: Money(fen: 3), description: "d", createdAt: Date().addingTimeInterval(-600),
-                                     notifyURL: "https://pay.example.com/notify/wechat-v3-combine/s", options: ["sub_orders": subs])
-            let create: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in _ = try await channel.create(order) }
-            let query: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in _ = try await channel.query(OrderReference(order: order)) }
+            let order = PaymentOrder(
+                outTradeNo: "COMBINE1", amount: Money(fen: 3), description: "d",
+                createdAt: Date().addingTimeInterval(-600),
+                notifyURL: "https://pay.example.com/notify/wechat-v3-combine/s", options: ["sub_orders": subs])
+            let create: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in
+                _ = try await channel.create(order)
+            }
+            let query: () async throws(Payments.ChannelError) -> Void = { () async throws(Payments.ChannelError) in
+                _ = try await channel.query(OrderReference(order: order))
+            }
 
             try sign(#"{"prepay":"x"}"#)
             #expect(await Self.errorCode(create) == .badResponse)  // no code_url
@@ -183,15 +229,23 @@ final class ScriptedServer: Sendable {
 
             try sign(#"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1"}"#)
             #expect(await Self.errorCode(query) == .badResponse)  // no sub_orders
-            try sign(#"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"SUCCESS","out_trade_no":"SUB00001","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"SUCCESS","out_trade_no":"SUB00002","transaction_id":"4200","amount":{"total_amount":2}}]}"#)
+            try sign(
+                #"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"SUCCESS","out_trade_no":"SUB00001","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"SUCCESS","out_trade_no":"SUB00002","transaction_id":"4200","amount":{"total_amount":2}}]}"#
+            )
             #expect(await Self.errorCode(query) == .badResponse)  // paid sub-order without transaction_id
-            try sign(#"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00009","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00002","amount":{"total_amount":2}}]}"#)
+            try sign(
+                #"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00009","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00002","amount":{"total_amount":2}}]}"#
+            )
             // Other sub-orders than the order's are reported as they are: the order machine compares
             // every sub-order of a payment with the order and makes a mismatch an anomaly.
             #expect(try await channel.query(OrderReference(order: order)) == .notPaid)
-            try sign(#"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"MAYBE","out_trade_no":"SUB00001","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00002","amount":{"total_amount":2}}]}"#)
+            try sign(
+                #"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"MAYBE","out_trade_no":"SUB00001","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00002","amount":{"total_amount":2}}]}"#
+            )
             #expect(await Self.errorCode(query) == .badResponse)  // unknown trade_state
-            try sign(#"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"SUCCESS","transaction_id":"4201","out_trade_no":"SUB00001","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00002","amount":{"total_amount":2}}]}"#)
+            try sign(
+                #"{"combine_mchid":"1900000209","combine_out_trade_no":"COMBINE1","sub_orders":[{"mchid":"1900000209","trade_state":"SUCCESS","transaction_id":"4201","out_trade_no":"SUB00001","amount":{"total_amount":1}},{"mchid":"1900000209","trade_state":"NOTPAY","out_trade_no":"SUB00002","amount":{"total_amount":2}}]}"#
+            )
             #expect(try await channel.query(OrderReference(order: order)) == .paying)  // not every sub-order paid yet
             try sign("not json")
             #expect(await Self.errorCode(query) == .badResponse)

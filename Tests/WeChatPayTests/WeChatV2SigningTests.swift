@@ -1,5 +1,6 @@
 import Payments
 import Testing
+
 @testable import WeChatPay
 
 /// Known answers from WeChat's published v2 signing example (pay.weixin.qq.com/wiki/doc/api/native.php?chapter=4_3,
@@ -19,9 +20,12 @@ import Testing
     }
 
     @Test func publishedHMACSHA256ExampleSignsTheStringWithTheKeySuffix() {
-        #expect(WeChatV2SignType.hmacSHA256.sign(Self.example, key: Self.key)
-            == "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6")
-        #expect(WeChatV2SignType.hmacSHA256.rule.stringToSign(Self.example, key: Self.key).hasSuffix("&key=192006250b4c09247ec02edce69f6a2d"))
+        #expect(
+            WeChatV2SignType.hmacSHA256.sign(Self.example, key: Self.key)
+                == "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6")
+        #expect(
+            WeChatV2SignType.hmacSHA256.rule.stringToSign(Self.example, key: Self.key).hasSuffix(
+                "&key=192006250b4c09247ec02edce69f6a2d"))
     }
 
     @Test func signTypeTakesPartInTheSignature() {
@@ -52,7 +56,10 @@ import Testing
     @Test func explainNeverShowsTheKey() {
         let tools = WeChatOperatorTools.signV2(Self.example, key: Self.key, signType: .md5)
         #expect(tools.signature == "9A0A8659F005D6984697E2CA0A9CF3B7")
-        #expect(tools.explained == "appid=wxd930ea5d5a258f4f&body=test&device_info=1000&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA&key=19******************************")
+        #expect(
+            tools.explained
+                == "appid=wxd930ea5d5a258f4f&body=test&device_info=1000&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA&key=19******************************"
+        )
         #expect(!tools.explained.contains(Self.key.reveal()))
     }
 }
@@ -74,14 +81,19 @@ import Testing
     }
 
     @Test func roundTripsEscapesAndCDATATerminators() throws {
-        let fields = ["a": "x < y & z > \"q\" 'p'", "b": "contains ]]> inside", "c": "", "total_fee": "88", "sign": "S"]
+        let fields = [
+            "a": "x < y & z > \"q\" 'p'", "b": "contains ]]> inside", "c": "", "total_fee": "88", "sign": "S",
+        ]
         let xml = WeChatXML.encode(fields)
         #expect(xml.hasPrefix("<xml><a><![CDATA["))
         #expect(xml.hasSuffix("<sign><![CDATA[S]]></sign></xml>"))
         #expect(xml.contains("<total_fee>88</total_fee>"))
         #expect(try WeChatXML.decode(xml) == fields)
-        #expect(try WeChatXML.decode("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xml><a>1 &lt; 2 &amp;&amp; &#x4E2D;&#25991;</a><!-- c --></xml>")
-            == ["a": "1 < 2 && 中文"])
+        #expect(
+            try WeChatXML.decode(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xml><a>1 &lt; 2 &amp;&amp; &#x4E2D;&#25991;</a><!-- c --></xml>"
+            )
+                == ["a": "1 < 2 && 中文"])
         #expect(try WeChatXML.decode("<xml><a/></xml>") == ["a": ""])
     }
 
@@ -105,6 +117,8 @@ import Testing
     }
 
     @Test func refusesInvalidUTF8() {
-        #expect(throws: WeChatXML.DecodingError.self) { try WeChatXML.decode(Array("<xml><a>".utf8) + [0xFF, 0xFE] + Array("</a></xml>".utf8)) }
+        #expect(throws: WeChatXML.DecodingError.self) {
+            try WeChatXML.decode(Array("<xml><a>".utf8) + [0xFF, 0xFE] + Array("</a></xml>".utf8))
+        }
     }
 }

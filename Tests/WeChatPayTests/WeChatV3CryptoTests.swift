@@ -3,6 +3,7 @@ import Foundation
 import Payments
 import Testing
 import _CryptoExtras
+
 @testable import WeChatPay
 
 @Suite struct WeChatV3CryptoTests {
@@ -19,7 +20,8 @@ import _CryptoExtras
         )
         #expect(String(decoding: plain, as: UTF8.self) == "message")
         let sealed = try WeChatV3Crypto.encrypt(
-            apiV3Key: Self.javaKey, nonce: "uluk4a9R25RW", associatedData: "associatedData", plaintext: Array("message".utf8)
+            apiV3Key: Self.javaKey, nonce: "uluk4a9R25RW", associatedData: "associatedData",
+            plaintext: Array("message".utf8)
         )
         #expect(sealed == "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI=")
     }
@@ -38,25 +40,35 @@ import _CryptoExtras
 
     @Test func everyBadCiphertextIsATypedError() {
         let cases: [(Secret, String, String, String)] = [
-            (Self.javaKey, "uluk4a9R25RW", "associatedData", "ulwSiIajGClcvcOYvOQ7+l+0PAbzzw=="),  // one byte short: tag broken
+            // one byte short: tag broken
+            (Self.javaKey, "uluk4a9R25RW", "associatedData", "ulwSiIajGClcvcOYvOQ7+l+0PAbzzw=="),
             (Self.javaKey, "uluk4a9R25RW", "associatedData", "dWx3U2lJ"),  // shorter than the tag
             (Self.javaKey, "uluk4a9R25RW", "associatedData", "not base64!"),
             (Self.javaKey, "uluk4a9R25RW", "otherData", "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI="),  // wrong AAD
             (Self.javaKey, "uluk4a9R25RX", "associatedData", "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI="),  // wrong nonce
             (Self.javaKey, "short", "associatedData", "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI="),
-            (Secret("a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gc"), "uluk4a9R25RW", "associatedData", "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI="),
-            (Secret("testAPIv3Key0000"), "wCq51qZv4Yfg", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8", "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC"),  // 16-byte key: AES-128, refused
+            (
+                Secret("a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gc"), "uluk4a9R25RW", "associatedData",
+                "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI="
+            ),
+            (
+                Secret("testAPIv3Key0000"), "wCq51qZv4Yfg", "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
+                "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC"
+            ),  // 16-byte key: AES-128, refused
         ]
         for (key, nonce, aad, ciphertext) in cases {
             #expect(throws: WeChatV3Crypto.Failure.self) {
-                try WeChatV3Crypto.decrypt(apiV3Key: key, nonce: nonce, associatedData: aad, ciphertextBase64: ciphertext)
+                try WeChatV3Crypto.decrypt(
+                    apiV3Key: key, nonce: nonce, associatedData: aad, ciphertextBase64: ciphertext)
             }
         }
     }
 
     @Test func errorsNeverCarryTheKey() {
         do throws(WeChatV3Crypto.Failure) {
-            _ = try WeChatV3Crypto.decrypt(apiV3Key: Self.javaKey, nonce: "uluk4a9R25RW", associatedData: "x", ciphertextBase64: "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI=")
+            _ = try WeChatV3Crypto.decrypt(
+                apiV3Key: Self.javaKey, nonce: "uluk4a9R25RW", associatedData: "x",
+                ciphertextBase64: "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI=")
             Issue.record("decrypted with the wrong AAD")
         } catch {
             #expect(!error.description.contains(Self.javaKey.reveal()))
@@ -86,10 +98,14 @@ import _CryptoExtras
     }
 
     @Test func badKeysAreTypedErrors() {
-        #expect(throws: WeChatV3Crypto.Failure.self) { try WeChatV3Crypto.privateKey(pem: Secret("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")) }
+        #expect(throws: WeChatV3Crypto.Failure.self) {
+            try WeChatV3Crypto.privateKey(pem: Secret("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"))
+        }
         #expect(throws: WeChatV3Crypto.Failure.self) { try WeChatV3Crypto.privateKey(pem: Secret("")) }
         #expect(throws: WeChatV3Crypto.Failure.self) { try WeChatV3Crypto.publicKey(pem: "garbage") }
-        #expect(throws: WeChatV3Crypto.Failure.self) { try WeChatPlatformCertificate(pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----") }
+        #expect(throws: WeChatV3Crypto.Failure.self) {
+            try WeChatPlatformCertificate(pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
+        }
     }
 
     // MARK: Authorization and response verification
@@ -99,19 +115,31 @@ import _CryptoExtras
             method: "POST", canonicalURL: "/v3/combine-transactions/native", timestamp: 1_554_208_460,
             nonce: "593BEC0C930BF1AFEB40B4A08C8FB242", body: Array("{\"a\":1}".utf8)
         )
-        #expect(String(decoding: message, as: UTF8.self)
-            == "POST\n/v3/combine-transactions/native\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n{\"a\":1}\n")
-        let get = WeChatV3Credential.message(method: "GET", canonicalURL: "/v3/bill/tradebill?bill_date=2026-11-21&bill_type=ALL", timestamp: 1, nonce: "N", body: [])
-        #expect(String(decoding: get, as: UTF8.self) == "GET\n/v3/bill/tradebill?bill_date=2026-11-21&bill_type=ALL\n1\nN\n\n")
-        #expect(WeChatV3Credential.canonicalURL(of: "https://api.mch.weixin.qq.com/v3/billdownload/file?token=abc#x") == "/v3/billdownload/file?token=abc")
+        #expect(
+            String(decoding: message, as: UTF8.self)
+                == "POST\n/v3/combine-transactions/native\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n{\"a\":1}\n")
+        let get = WeChatV3Credential.message(
+            method: "GET", canonicalURL: "/v3/bill/tradebill?bill_date=2026-11-21&bill_type=ALL", timestamp: 1,
+            nonce: "N", body: [])
+        #expect(
+            String(decoding: get, as: UTF8.self)
+                == "GET\n/v3/bill/tradebill?bill_date=2026-11-21&bill_type=ALL\n1\nN\n\n")
+        #expect(
+            WeChatV3Credential.canonicalURL(of: "https://api.mch.weixin.qq.com/v3/billdownload/file?token=abc#x")
+                == "/v3/billdownload/file?token=abc")
         #expect(WeChatV3Credential.canonicalURL(of: "http://127.0.0.1:80") == "/")
 
         let key = try WeChatV3Crypto.privateKey(pem: Secret(GoSDKKeyVector.pkcs8))
         let credential = WeChatV3Credential(mchID: "1900000109", serialNumber: "SERIAL", privateKey: key)
-        let header = try credential.authorization(method: "GET", canonicalURL: "/v3/certificates", body: [], timestamp: 1, nonce: "N")
-        #expect(header.hasPrefix("WECHATPAY2-SHA256-RSA2048 mchid=\"1900000109\",nonce_str=\"N\",timestamp=\"1\",serial_no=\"SERIAL\",signature=\""))
+        let header = try credential.authorization(
+            method: "GET", canonicalURL: "/v3/certificates", body: [], timestamp: 1, nonce: "N")
+        #expect(
+            header.hasPrefix(
+                "WECHATPAY2-SHA256-RSA2048 mchid=\"1900000109\",nonce_str=\"N\",timestamp=\"1\",serial_no=\"SERIAL\",signature=\""
+            ))
         let signature = String(header.split(separator: "signature=\"")[1].dropLast())
-        #expect(WeChatV3Crypto.verify(signature, of: Array("GET\n/v3/certificates\n1\nN\n\n".utf8), with: key.publicKey))
+        #expect(
+            WeChatV3Crypto.verify(signature, of: Array("GET\n/v3/certificates\n1\nN\n\n".utf8), with: key.publicKey))
     }
 
     @Test func responseVerificationChecksWindowSerialAndSignature() throws {
@@ -130,7 +158,9 @@ import _CryptoExtras
         try verifier.verify(signed, body: body, key: key.publicKey, now: now.addingTimeInterval(299))
         try verifier.verify(signed, body: body, key: key.publicKey, now: now.addingTimeInterval(-299))
 
-        func failure(_ body: [UInt8], _ key: _RSA.Signing.PublicKey?, _ now: Date) -> WeChatV3SignatureVerifier.Failure.Kind? {
+        func failure(
+            _ body: [UInt8], _ key: _RSA.Signing.PublicKey?, _ now: Date
+        ) -> WeChatV3SignatureVerifier.Failure.Kind? {
             do throws(WeChatV3SignatureVerifier.Failure) {
                 try verifier.verify(signed, body: body, key: key, now: now)
                 return nil
@@ -152,7 +182,8 @@ import _CryptoExtras
     // MARK: gzip
 
     /// `seq 1 300 | tr '\n' ','` compressed by GNU gzip -9 (dynamic Huffman blocks).
-    static let gzipDynamic = "H4sIAAAAAAACAx3TyxEFIQwDwYR0QAIM5J/Yjvfuep9pYUVTS1ulo6snD9ly5CkvecslH/nKTxmKlShTWcpWSjnKVZ7m0LQmHzk1l+bWLM2jeTWf1tCyVrT4xqW1tUrraF2tpz20rR3tqc0P2tqlfbSv9lMNlVVRTdVS8XtLdVRX9XSGjnWiM3WWztbh7xydq/N0h651ozt1l+7WLV3+7dV9ekPPetGbektv65Xe0SNG1yDHoMcgyKDIIMmgySDKoMogy+Duz8Zdh+tyna7bdbyu1/noZwI63Zc7GpqIpqLJaDqakKakSWlaejYEd+Q0PU1QU9QkNU1NVFPVZPVqMe4oa9KatiauqWvymr4msCns3bTcEdlUNplNZxPalDapTWsT29Ub4I7eJrgpbpKb5ia6qW6ym+4+PRbuSG/am/imvslv+hsAI2AIfHtV3KFgGIyDgTAShsJYGAyj4dfz6/0xQDyCR/AIHsEjeASP4BE84h4qd3gEj+ARPIJH8Age6T33oP9Fc9eb7lH3qnvWveseNh7BI3hk9vS5wyN4BI/gETyCR/AIHsEjq98Id3gEj+ARPIJH8AgewSN4ZPdj4g6P4BE8gkfwCB7BI3gEj1S/Ou7wCB7BI3gEj+ARPIJH8Mjp58kdHsEjeASP4BE8gkfwCB65/Y65wyN4BI/gETyCR/AIHsEjrx98v/ihD/ZhjtNEBAAA"
+    static let gzipDynamic =
+        "H4sIAAAAAAACAx3TyxEFIQwDwYR0QAIM5J/Yjvfuep9pYUVTS1ulo6snD9ly5CkvecslH/nKTxmKlShTWcpWSjnKVZ7m0LQmHzk1l+bWLM2jeTWf1tCyVrT4xqW1tUrraF2tpz20rR3tqc0P2tqlfbSv9lMNlVVRTdVS8XtLdVRX9XSGjnWiM3WWztbh7xydq/N0h651ozt1l+7WLV3+7dV9ekPPetGbektv65Xe0SNG1yDHoMcgyKDIIMmgySDKoMogy+Duz8Zdh+tyna7bdbyu1/noZwI63Zc7GpqIpqLJaDqakKakSWlaejYEd+Q0PU1QU9QkNU1NVFPVZPVqMe4oa9KatiauqWvymr4msCns3bTcEdlUNplNZxPalDapTWsT29Ub4I7eJrgpbpKb5ia6qW6ym+4+PRbuSG/am/imvslv+hsAI2AIfHtV3KFgGIyDgTAShsJYGAyj4dfz6/0xQDyCR/AIHsEjeASP4BE84h4qd3gEj+ARPIJH8Age6T33oP9Fc9eb7lH3qnvWveseNh7BI3hk9vS5wyN4BI/gETyCR/AIHsEjq98Id3gEj+ARPIJH8AgewSN4ZPdj4g6P4BE8gkfwCB7BI3gEj1S/Ou7wCB7BI3gEj+ARPIJH8Mjp58kdHsEjeASP4BE8gkfwCB65/Y65wyN4BI/gETyCR/AIHsEjrx98v/ihD/ZhjtNEBAAA"
 
     @Test func gzipDecodesGNUOutputAndChecksTheTrailer() throws {
         let compressed = try #require(Data(base64Encoded: Self.gzipDynamic))
@@ -203,7 +234,8 @@ enum GoSDKKeyVector {
         BDa+8mDLkWu5nHEhOxy2JJZl
         -----END PRIVATE KEY-----
         """
-    static let signatureOfSource = "BKyAfU4iMCuvXMXS0Wzam3V/cnxZ+JaqigPM5OhljS2iOT95OO6Fsuml2JkFANJU9K6q9bLlDhPXuoV"
+    static let signatureOfSource =
+        "BKyAfU4iMCuvXMXS0Wzam3V/cnxZ+JaqigPM5OhljS2iOT95OO6Fsuml2JkFANJU9K6q9bLlDhPXuoV"
         + "z+pp4hAm6pHU4ld815U4jsKu1RkyaII+1CYBUYC8TK0XtJ8FwUXXz8vZHh58rrAVN1XwNyvD1vfpxrMT4SL536GLwvpUHlCqIMzoZUguLl"
         + "i/K8V29QiOhuH6IEqLNJn8e9b3nwNcQ7be3CzYGpDAKBfDGPCqCv8Rw5zndhlffk2FEA70G4hvMwe51qMN/RAJbknXG23bSlObuTCN7Ndj"
         + "1aJGH6/L+hdwfLpUtJm4QYVazzW7DFD27EpSQEqA8bX9+8m1rLg=="

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import Payments
 import Testing
 import _CryptoExtras
+
 @testable import WeChatPay
 
 /// The verification-key store: public key by id, platform certificates downloaded lazily, refreshed
@@ -47,7 +48,8 @@ import _CryptoExtras
         #expect(downloads.withLockedValue { $0 } == 3)
         #expect(await store.knownSerials(now: start).contains(certificate.serial))
         // An expired certificate is never used.
-        #expect(await store.key(serial: certificate.serial, now: certificate.notValidAfter.addingTimeInterval(1)) == nil)
+        #expect(
+            await store.key(serial: certificate.serial, now: certificate.notValidAfter.addingTimeInterval(1)) == nil)
     }
 
     @Test func concurrentFirstCallsShareOneDownloadAndAllFindTheKey() async throws {
@@ -64,7 +66,10 @@ import _CryptoExtras
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         let found = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<8 {
-                group.addTask { await store.key(serial: certificate.serial, now: start.addingTimeInterval(Double(index) * 0.01)) != nil }
+                group.addTask {
+                    await store.key(serial: certificate.serial, now: start.addingTimeInterval(Double(index) * 0.01))
+                        != nil
+                }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
         }

@@ -7,11 +7,12 @@ import YunGouOS
 /// The channels PayFleet has, one ``ChannelDescriptor`` each, in ``ChannelID`` order. A new channel
 /// adds its descriptor here (a test checks the list equals `ChannelID.allCases`).
 public enum ChannelCatalog {
-    public static let all: [ChannelDescriptor] = WeChatPay.descriptors + [
-        YunGouOSChannel.descriptor,
-        LeshouyingChannel.descriptor,
-        StorePOSChannel.descriptor,
-    ]
+    public static let all: [ChannelDescriptor] =
+        WeChatPay.descriptors + [
+            YunGouOSChannel.descriptor,
+            LeshouyingChannel.descriptor,
+            StorePOSChannel.descriptor,
+        ]
 
     private static let byID: [ChannelID: ChannelDescriptor] = Dictionary(
         all.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })

@@ -39,9 +39,12 @@ public struct ChannelRegistry: Sendable {
     }
 
     /// The channel of `account.channel`, built by its descriptor's factory (the contract initializer).
-    public static func makeChannel(account: MerchantAccount, http: VendorHTTP, logger: Logger) throws(ChannelError) -> any PaymentChannel {
+    public static func makeChannel(
+        account: MerchantAccount, http: VendorHTTP, logger: Logger
+    ) throws(ChannelError) -> any PaymentChannel {
         guard let descriptor = ChannelCatalog.descriptor(account.channel) else {
-            throw .configuration("merchant \(account.alias): channel \(account.channel) is not registered in ChannelCatalog")
+            throw .configuration(
+                "merchant \(account.alias): channel \(account.channel) is not registered in ChannelCatalog")
         }
         return try descriptor.factory(account, http, logger)
     }
@@ -66,7 +69,9 @@ public struct ChannelRegistry: Sendable {
     public func context(for merchant: String) -> OrderContext? {
         guard let channel = channels[merchant] else { return nil }
         let account = directory.account(merchant)
-        let vendorMerchantID = Self.vendorMerchantIDSetting(channel.channel).flatMap { setting in account?.settings[setting] }
+        let vendorMerchantID = Self.vendorMerchantIDSetting(channel.channel).flatMap { setting in
+            account?.settings[setting]
+        }
         return OrderContext(
             policy: channel.policy,
             notifyURL: notifyURL(channel: channel.channel, merchant: merchant),

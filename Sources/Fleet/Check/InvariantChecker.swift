@@ -87,19 +87,22 @@ public struct InvariantChecker: Sendable {
         var forwardedOrigins: Set<String> = []
         for topicRecords in [requests, callbacks, queryJobs] {
             for record in topicRecords {
-                if let origin = record.headers.string(PartitionOwnership.reroutedFromHeader) { forwardedOrigins.insert(origin) }
+                if let origin = record.headers.string(PartitionOwnership.reroutedFromHeader) {
+                    forwardedOrigins.insert(origin)
+                }
             }
         }
         var misplacedOrigins: Set<String> = []
         for topicRecords in [requests, callbacks, queryJobs] {
             for record in topicRecords {
                 guard let count = partitionCounts[record.topic], count > 0, let key = record.keyString, included(key),
-                      let owner = PartitionOwnership(partitionCount: count).misplacement(of: record)
+                    let owner = PartitionOwnership(partitionCount: count).misplacement(of: record)
                 else { continue }
                 let origin = PartitionOwnership.origin(of: record)
                 misplacedOrigins.insert(origin)
                 let item = Misplacement(
-                    topic: record.topic, partition: record.partition, offset: record.offset, outTradeNo: key, owner: owner,
+                    topic: record.topic, partition: record.partition, offset: record.offset, outTradeNo: key,
+                    owner: owner,
                     forwarded: forwardedOrigins.contains(origin))
                 misplaced.append(item)
                 if !item.forwarded && requireTerminal {
@@ -112,8 +115,8 @@ public struct InvariantChecker: Sendable {
         var creates: Set<String> = []
         for record in requests {
             guard let key = record.keyString, included(key), let value = record.value,
-                  let object = try? JSONSerialization.jsonObject(with: value) as? [String: Any],
-                  object["action"] as? String == "create"
+                let object = try? JSONSerialization.jsonObject(with: value) as? [String: Any],
+                object["action"] as? String == "create"
             else { continue }
             creates.insert(key)
         }
@@ -123,7 +126,9 @@ public struct InvariantChecker: Sendable {
         var rejectedOrders: Set<String> = []
         var rejectedCount = 0
         for record in events {
-            guard let event = ReceivedPaymentEvent(headers: record.headers, value: record.value), included(event.subject) else { continue }
+            guard let event = ReceivedPaymentEvent(headers: record.headers, value: record.value),
+                included(event.subject)
+            else { continue }
             if event.type == PaymentEvent.Kind.rejected.rawValue {
                 rejectedOrders.insert(event.subject)
                 rejectedCount += 1
@@ -141,9 +146,12 @@ public struct InvariantChecker: Sendable {
                 let kind = PaymentEvent.Kind(rawValue: event.type)
                 if let time = event.time {
                     if let lastTime, time < lastTime.addingTimeInterval(-0.001) {
-                        violations.append(.init(
-                            kind: .outOfOrder, outTradeNo: order,
-                            detail: "\(kind.shortName) at \(RFC3339.format(time)) follows an event at \(RFC3339.format(lastTime))"))
+                        violations.append(
+                            .init(
+                                kind: .outOfOrder, outTradeNo: order,
+                                detail:
+                                    "\(kind.shortName) at \(RFC3339.format(time)) follows an event at \(RFC3339.format(lastTime))"
+                            ))
                     }
                     lastTime = max(lastTime ?? time, time)
                 }
@@ -151,28 +159,37 @@ public struct InvariantChecker: Sendable {
                     terminalIDs[event.id] = kind.shortName
                     seenTerminal = kind.shortName
                 } else if let terminal = seenTerminal, kind == .prepared || kind == .pending {
-                    violations.append(.init(kind: .regression, outTradeNo: order, detail: "\(kind.shortName) after \(terminal)"))
+                    violations.append(
+                        .init(kind: .regression, outTradeNo: order, detail: "\(kind.shortName) after \(terminal)"))
                 }
             }
             let types = Set(terminalIDs.values)
             if terminalIDs.isEmpty {
                 if requireTerminal {
-                    violations.append(.init(
-                        kind: .missingTerminal, outTradeNo: order,
-                        detail: "events \(orderEvents.map { PaymentEvent.Kind(rawValue: $0.type).shortName }.joined(separator: ",")) but no terminal event"))
+                    violations.append(
+                        .init(
+                            kind: .missingTerminal, outTradeNo: order,
+                            detail:
+                                "events \(orderEvents.map { PaymentEvent.Kind(rawValue: $0.type).shortName }.joined(separator: ",")) but no terminal event"
+                        ))
                 }
             } else if types.count > 1 {
-                violations.append(.init(
-                    kind: .conflictingTerminal, outTradeNo: order, detail: "terminal events \(types.sorted().joined(separator: ", "))"))
+                violations.append(
+                    .init(
+                        kind: .conflictingTerminal, outTradeNo: order,
+                        detail: "terminal events \(types.sorted().joined(separator: ", "))"))
             } else if terminalIDs.count > 1 {
-                violations.append(.init(
-                    kind: .multipleTerminal, outTradeNo: order, detail: "\(terminalIDs.count) distinct \(types.first ?? "") events"))
+                violations.append(
+                    .init(
+                        kind: .multipleTerminal, outTradeNo: order,
+                        detail: "\(terminalIDs.count) distinct \(types.first ?? "") events"))
             }
             for type in types { terminalCounts[type, default: 0] += 1 }
         }
 
         for order in creates.sorted() where perOrder[order] == nil && !rejectedOrders.contains(order) {
-            violations.append(.init(kind: .unansweredCreate, outTradeNo: order, detail: "create request without any event"))
+            violations.append(
+                .init(kind: .unansweredCreate, outTradeNo: order, detail: "create request without any event"))
         }
 
         // Acknowledged callbacks must be durable: per (channel, key), records >= acknowledged deliveries.
@@ -180,8 +197,13 @@ public struct InvariantChecker: Sendable {
         for record in callbacks {
             // A forwarded record is counted once, at its owner.
             if misplacedOrigins.contains(PartitionOwnership.origin(of: record)),
-               forwardedOrigins.contains(PartitionOwnership.origin(of: record)) { continue }
-            guard let key = record.keyString, let channel = record.headers.string(CallbackRecord.channelHeader) else { continue }
+                forwardedOrigins.contains(PartitionOwnership.origin(of: record))
+            {
+                continue
+            }
+            guard let key = record.keyString, let channel = record.headers.string(CallbackRecord.channelHeader) else {
+                continue
+            }
             recorded[AcknowledgedCallback(channel: channel, outTradeNo: key), default: 0] += 1
         }
         var acked: [AcknowledgedCallback: Int] = [:]
@@ -189,14 +211,16 @@ public struct InvariantChecker: Sendable {
         for (callback, count) in acked.sorted(by: { $0.key.outTradeNo < $1.key.outTradeNo }) {
             let found = recorded[callback] ?? 0
             if found < count {
-                violations.append(.init(
-                    kind: .missingCallback, outTradeNo: callback.outTradeNo,
-                    detail: "\(count) acknowledged \(callback.channel) callbacks, \(found) in payfleet.callbacks"))
+                violations.append(
+                    .init(
+                        kind: .missingCallback, outTradeNo: callback.outTradeNo,
+                        detail: "\(count) acknowledged \(callback.channel) callbacks, \(found) in payfleet.callbacks"))
             }
         }
 
         return Report(
             violations: violations, acceptedOrders: perOrder.count, terminalCounts: terminalCounts,
-            createRequests: creates.count, rejected: rejectedCount, callbackRecords: callbacks.count, misplaced: misplaced)
+            createRequests: creates.count, rejected: rejectedCount, callbackRecords: callbacks.count,
+            misplaced: misplaced)
     }
 }

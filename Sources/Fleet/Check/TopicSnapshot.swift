@@ -30,7 +30,8 @@ public enum TopicSnapshot {
         configuration.properties["enable.auto.commit"] = "false"
         configuration.properties["auto.offset.reset"] = "earliest"
         let consumerConfiguration = KafkaConsumerConfiguration(
-            kafka: configuration, groupID: "payfleet-check-\(UUID().uuidString.lowercased())", messageBufferSize: 10_000,
+            kafka: configuration, groupID: "payfleet-check-\(UUID().uuidString.lowercased())",
+            messageBufferSize: 10_000,
             closeTimeout: .seconds(5))
         return try await withKafkaConsumer(configuration: consumerConfiguration, logger: logger) { consumer in
             let deadline = ContinuousClock.now + timeout
@@ -43,8 +44,11 @@ public enum TopicSnapshot {
                 }
                 partitionCounts[topic] = described.partitionCount
                 for partition in described.partitions {
-                    let marks = try await consumer.watermarks(topic: topic, partition: partition.id, timeout: .seconds(10))
-                    if marks.high > marks.low { remaining[KafkaTopicPartition(topic: topic, partition: partition.id)] = marks.high }
+                    let marks = try await consumer.watermarks(
+                        topic: topic, partition: partition.id, timeout: .seconds(10))
+                    if marks.high > marks.low {
+                        remaining[KafkaTopicPartition(topic: topic, partition: partition.id)] = marks.high
+                    }
                 }
             }
             var result: [String: [KafkaConsumerMessage]] = Dictionary(uniqueKeysWithValues: topics.map { ($0, []) })

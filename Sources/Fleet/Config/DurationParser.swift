@@ -1,3 +1,5 @@
+import Foundation
+
 /// Parses the durations of settings: `2h`, `30m`, `45s`, `500ms`, combinations like `1h30m`, and a
 /// bare number meaning seconds.
 public enum DurationParser {
@@ -40,5 +42,3 @@ public enum DurationParser {
         return total
     }
 }
-
-import Foundation

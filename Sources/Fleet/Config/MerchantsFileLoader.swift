@@ -23,7 +23,9 @@ public struct MerchantsFileLoader: Sendable {
     /// Overrides the file's `notify_base_url` (`PAYFLEET_NOTIFY_BASE_URL`).
     public var notifyBaseURLOverride: String?
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, notifyBaseURLOverride: String? = nil) {
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment, notifyBaseURLOverride: String? = nil
+    ) {
         self.environment = environment
         self.notifyBaseURLOverride = notifyBaseURLOverride
     }
@@ -31,7 +33,8 @@ public struct MerchantsFileLoader: Sendable {
     /// Loads the file at `path`.
     public func load(path: String) throws(ConfigurationError) -> MerchantDirectory {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError(setting: "PAYFLEET_MERCHANTS", message: "the merchants file \(path) cannot be read")
+            throw ConfigurationError(
+                setting: "PAYFLEET_MERCHANTS", message: "the merchants file \(path) cannot be read")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(setting: "PAYFLEET_MERCHANTS", message: "the merchants file \(path) is not UTF-8")
@@ -41,7 +44,9 @@ public struct MerchantsFileLoader: Sendable {
     }
 
     /// Parses merchants-file YAML; relative secret file paths are resolved against `baseDirectory`.
-    public func parse(_ yaml: String, baseDirectory: String = FileManager.default.currentDirectoryPath) throws(ConfigurationError) -> MerchantDirectory {
+    public func parse(
+        _ yaml: String, baseDirectory: String = FileManager.default.currentDirectoryPath
+    ) throws(ConfigurationError) -> MerchantDirectory {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
@@ -51,10 +56,12 @@ public struct MerchantsFileLoader: Sendable {
         } catch let error as ConfigurationError {
             throw error
         } catch {
-            throw ConfigurationError(setting: "merchants file", message: "is not valid YAML (\(Self.yamlProblem(error)))")
+            throw ConfigurationError(
+                setting: "merchants file", message: "is not valid YAML (\(Self.yamlProblem(error)))")
         }
         guard let top = root.mapping else {
-            throw ConfigurationError(setting: "merchants file", message: "must be a mapping with notify_base_url and merchants")
+            throw ConfigurationError(
+                setting: "merchants file", message: "must be a mapping with notify_base_url and merchants")
         }
         let fileBase = top["notify_base_url"]?.scalar?.string
         guard let base = notifyBaseURLOverride.flatMap({ $0.isEmpty ? nil : $0 }) ?? fileBase, !base.isEmpty else {
@@ -62,7 +69,7 @@ public struct MerchantsFileLoader: Sendable {
                 setting: "notify_base_url", message: "is required (or set PAYFLEET_NOTIFY_BASE_URL)")
         }
         guard let url = URL(string: base), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              url.host != nil
+            url.host != nil
         else {
             throw ConfigurationError(setting: "notify_base_url", message: "must be an absolute http(s) URL")
         }
@@ -86,7 +93,9 @@ public struct MerchantsFileLoader: Sendable {
         return MerchantDirectory(notifyBaseURL: base, accounts: accounts)
     }
 
-    private func account(_ alias: String, _ node: Node, baseDirectory: String) throws(ConfigurationError) -> MerchantAccount {
+    private func account(
+        _ alias: String, _ node: Node, baseDirectory: String
+    ) throws(ConfigurationError) -> MerchantAccount {
         let path = "merchants.\(alias)"
         guard let mapping = node.mapping else {
             throw ConfigurationError(setting: path, message: "must be a mapping with channel, settings and secrets")
@@ -94,7 +103,8 @@ public struct MerchantsFileLoader: Sendable {
         for (key, _) in mapping {
             let name = key.scalar?.string ?? ""
             guard ["channel", "settings", "secrets"].contains(name) else {
-                throw ConfigurationError(setting: "\(path).\(name)", message: "is not a known key (channel, settings, secrets)")
+                throw ConfigurationError(
+                    setting: "\(path).\(name)", message: "is not a known key (channel, settings, secrets)")
             }
         }
         guard let channelText = mapping["channel"]?.scalar?.string else {
@@ -123,7 +133,8 @@ public struct MerchantsFileLoader: Sendable {
         var secrets: [String: Secret] = [:]
         if let node = mapping["secrets"], !Self.isNull(node) {
             guard let entries = node.mapping else {
-                throw ConfigurationError(setting: "\(path).secrets", message: "must be a mapping of names to {file:} or {env:}")
+                throw ConfigurationError(
+                    setting: "\(path).secrets", message: "must be a mapping of names to {file:} or {env:}")
             }
             for (key, value) in entries {
                 guard let name = key.scalar?.string, !name.isEmpty else {
@@ -145,7 +156,8 @@ public struct MerchantsFileLoader: Sendable {
             guard let file = fileNode.scalar?.string, !file.isEmpty else {
                 throw ConfigurationError(setting: setting, message: "file must be a path")
             }
-            let resolved = file.hasPrefix("/") ? file : URL(fileURLWithPath: baseDirectory).appendingPathComponent(file).path
+            let resolved =
+                file.hasPrefix("/") ? file : URL(fileURLWithPath: baseDirectory).appendingPathComponent(file).path
             guard let data = FileManager.default.contents(atPath: resolved) else {
                 throw ConfigurationError(setting: setting, message: "secret file \(resolved) cannot be read")
             }
@@ -180,9 +192,11 @@ public struct MerchantsFileLoader: Sendable {
     }
 
     static func isValidAlias(_ alias: String) -> Bool {
-        !alias.isEmpty && alias.utf8.count <= 64 && alias.unicodeScalars.allSatisfy {
-            ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "." || $0 == "_" || $0 == "-"
-        }
+        !alias.isEmpty && alias.utf8.count <= 64
+            && alias.unicodeScalars.allSatisfy {
+                ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "."
+                    || $0 == "_" || $0 == "-"
+            }
     }
 
     /// A YAML error without the offending text (it may contain a secret someone inlined).

@@ -72,10 +72,12 @@ public struct WorkerSettings: Sendable {
             environment, "PAYFLEET_STATE_RETENTION", default: stateRetention, minimum: .seconds(60))
         shutdownTimeout = try Self.duration(
             environment, "PAYFLEET_SHUTDOWN_TIMEOUT", default: shutdownTimeout, minimum: .milliseconds(100))
-        vendorTimeout = try Self.duration(environment, "PAYFLEET_VENDOR_TIMEOUT", default: vendorTimeout, minimum: .milliseconds(100))
+        vendorTimeout = try Self.duration(
+            environment, "PAYFLEET_VENDOR_TIMEOUT", default: vendorTimeout, minimum: .milliseconds(100))
         if let raw = Self.nonEmpty(environment, "PAYFLEET_MAX_IN_FLIGHT") {
             guard let value = Int(raw), (1...100_000).contains(value) else {
-                throw ConfigurationError(setting: "PAYFLEET_MAX_IN_FLIGHT", message: "must be an integer from 1 to 100000")
+                throw ConfigurationError(
+                    setting: "PAYFLEET_MAX_IN_FLIGHT", message: "must be an integer from 1 to 100000")
             }
             maxInFlight = value
         }

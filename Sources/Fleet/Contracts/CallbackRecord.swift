@@ -59,7 +59,9 @@ public struct CallbackRecord: Sendable, Hashable {
 
     /// Reads a record written by the ingress.
     /// - Throws: ``RequestRejection`` (``RejectionReason/malformedCallbackRecord`` or ``RejectionReason/nullValue``).
-    public static func decode(key: String?, value: Data?, headers: [KafkaHeader]) throws(RequestRejection) -> CallbackRecord {
+    public static func decode(
+        key: String?, value: Data?, headers: [KafkaHeader]
+    ) throws(RequestRejection) -> CallbackRecord {
         guard let value else {
             throw RequestRejection(
                 reason: .nullValue, detail: "the callback record has no value", outTradeNo: key, contentDigest: "")
@@ -85,7 +87,8 @@ public struct CallbackRecord: Sendable, Hashable {
         // do not survive the Date, and near Int64.max writing them back traps).
         guard (0...maximumReceivedAtMilliseconds).contains(millis) else {
             throw RequestRejection(
-                reason: .malformedCallbackRecord, detail: "the \(receivedAtHeader) header is not a time between 1970 and 9999",
+                reason: .malformedCallbackRecord,
+                detail: "the \(receivedAtHeader) header is not a time between 1970 and 9999",
                 outTradeNo: key, contentDigest: digest)
         }
         var http: [String: String] = [:]

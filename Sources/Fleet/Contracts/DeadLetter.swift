@@ -73,7 +73,8 @@ public struct DeadLetter: Sendable, Hashable {
         if let value { return value }
         let description: [String: String] = [
             "reason": reason.rawValue, "detail": detail, "source_topic": sourceTopic,
-            "source_partition": String(sourcePartition), "source_offset": String(sourceOffset), "original_value": "null",
+            "source_partition": String(sourcePartition), "source_offset": String(sourceOffset),
+            "original_value": "null",
         ]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -21,23 +21,27 @@ public struct OrderRequestDecoder: Sendable {
     ///   - key: the record key, which must equal `out_trade_no` (the partitioning depends on it).
     public func decode(value: Data?, key: String?) -> Result<OrderRequest, RequestRejection> {
         guard let value else {
-            return .failure(RequestRejection(
-                reason: .nullValue, detail: "the record has no value (tombstone); an order request must be a JSON object",
-                outTradeNo: key, contentDigest: ContentDigest.sha256Hex("null|\(key ?? "")")))
+            return .failure(
+                RequestRejection(
+                    reason: .nullValue,
+                    detail: "the record has no value (tombstone); an order request must be a JSON object",
+                    outTradeNo: key, contentDigest: ContentDigest.sha256Hex("null|\(key ?? "")")))
         }
         let rawDigest = ContentDigest.sha256Hex(Array(value))
         let json: JSONValue
         do {
             json = try JSONDecoder().decode(JSONValue.self, from: value)
         } catch {
-            return .failure(RequestRejection(
-                reason: .malformedJSON, detail: "the value is not valid JSON (\(value.count) bytes)",
-                outTradeNo: key, contentDigest: rawDigest))
+            return .failure(
+                RequestRejection(
+                    reason: .malformedJSON, detail: "the value is not valid JSON (\(value.count) bytes)",
+                    outTradeNo: key, contentDigest: rawDigest))
         }
         guard case .object(let object) = json else {
-            return .failure(RequestRejection(
-                reason: .notAnObject, detail: "the value must be a JSON object, got \(Self.kind(json))",
-                outTradeNo: key, contentDigest: rawDigest))
+            return .failure(
+                RequestRejection(
+                    reason: .notAnObject, detail: "the value must be a JSON object, got \(Self.kind(json))",
+                    outTradeNo: key, contentDigest: rawDigest))
         }
         var fields = Fields(object: object, digest: ContentDigest.canonical(json))
         do throws(RequestRejection) {
@@ -56,7 +60,8 @@ public struct OrderRequestDecoder: Sendable {
 
         let actionText = try fields.requiredString("action")
         guard let action = OrderRequest.Action(rawValue: actionText) else {
-            throw fields.reject(.unknownAction, "action must be one of create, close, query; got \"\(Self.clip(actionText))\"")
+            throw fields.reject(
+                .unknownAction, "action must be one of create, close, query; got \"\(Self.clip(actionText))\"")
         }
         let outTradeNo = try fields.requiredString("out_trade_no")
         guard outTradeNo.utf8.count <= maximumOutTradeNoLength else {
@@ -67,14 +72,17 @@ public struct OrderRequestDecoder: Sendable {
         }
         guard let key, key == outTradeNo else {
             let shown = key.map { "\"\(Self.clip($0))\"" } ?? "absent"
-            throw fields.reject(.keyMismatch, "the record key (\(shown)) must equal out_trade_no so the order's messages share a partition")
+            throw fields.reject(
+                .keyMismatch,
+                "the record key (\(shown)) must equal out_trade_no so the order's messages share a partition")
         }
         let merchant = try fields.requiredString("merchant")
         let channelText = try fields.requiredString("channel")
         guard let channel = ChannelID(rawValue: channelText) else {
             throw fields.reject(
                 .unknownChannel,
-                "channel must be one of \(ChannelID.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(Self.clip(channelText))\"")
+                "channel must be one of \(ChannelID.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(Self.clip(channelText))\""
+            )
         }
 
         let amount = try fields.amount("amount_fen", maximum: maximumAmount, required: action == .create)
@@ -87,7 +95,8 @@ public struct OrderRequestDecoder: Sendable {
         var expiresAt: Date?
         if let text = try fields.optionalString("expires_at") {
             guard let date = RFC3339.parse(text) else {
-                throw fields.reject(.badExpiry, "expires_at must be an RFC 3339 timestamp, e.g. 2026-11-22T10:30:00+08:00")
+                throw fields.reject(
+                    .badExpiry, "expires_at must be an RFC 3339 timestamp, e.g. 2026-11-22T10:30:00+08:00")
             }
             expiresAt = date
         }
@@ -106,7 +115,9 @@ public struct OrderRequestDecoder: Sendable {
             contentDigest: fields.digest)
     }
 
-    private func validateSubOrders(_ value: JSONValue?, channel: ChannelID, total: Money?, fields: Fields) throws(RequestRejection) {
+    private func validateSubOrders(
+        _ value: JSONValue?, channel: ChannelID, total: Money?, fields: Fields
+    ) throws(RequestRejection) {
         guard channel == .wechatV3Combine else {
             if let value, value != .null {
                 throw fields.reject(.invalidField, "options.sub_orders is only valid for channel wechat-v3-combine")
@@ -187,7 +198,8 @@ public struct OrderRequestDecoder: Sendable {
             switch object[name] {
             case nil, .null?: return nil
             case .string(let value)?: return value
-            case let other?: throw reject(.invalidField, "\(name) must be a string, got \(OrderRequestDecoder.kind(other))")
+            case let other?:
+                throw reject(.invalidField, "\(name) must be a string, got \(OrderRequestDecoder.kind(other))")
             }
         }
 
@@ -205,7 +217,9 @@ public struct OrderRequestDecoder: Sendable {
                 if required { throw reject(.missingField, "\(name) is required") }
                 return nil
             case .integer(let fen)?:
-                guard fen > 0 else { throw reject(.badAmount, "\(name) must be a positive integer number of fen, got \(fen)") }
+                guard fen > 0 else {
+                    throw reject(.badAmount, "\(name) must be a positive integer number of fen, got \(fen)")
+                }
                 guard fen <= maximum.fen else {
                     throw reject(.badAmount, "\(name) must be at most \(maximum.fen) fen, got \(fen)")
                 }
@@ -213,7 +227,8 @@ public struct OrderRequestDecoder: Sendable {
             case .number(let value)?:
                 throw reject(.badAmount, "\(name) must be an integer number of fen (no decimals), got \(value)")
             case let other?:
-                throw reject(.badAmount, "\(name) must be an integer number of fen, got \(OrderRequestDecoder.kind(other))")
+                throw reject(
+                    .badAmount, "\(name) must be an integer number of fen, got \(OrderRequestDecoder.kind(other))")
             }
         }
     }

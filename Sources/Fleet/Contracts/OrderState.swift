@@ -34,7 +34,10 @@ public struct OrderState: Sendable, Hashable, Codable {
         public var payParameters: [String: String]
         public var vendorOrderID: String?
 
-        public init(codeURL: String? = nil, qrImageURL: String? = nil, payParameters: [String: String] = [:], vendorOrderID: String? = nil) {
+        public init(
+            codeURL: String? = nil, qrImageURL: String? = nil, payParameters: [String: String] = [:],
+            vendorOrderID: String? = nil
+        ) {
             self.codeURL = codeURL
             self.qrImageURL = qrImageURL
             self.payParameters = payParameters
@@ -63,7 +66,10 @@ public struct OrderState: Sendable, Hashable, Codable {
         public var vendorMerchantID: String?
         public var subPayments: [SubPaymentRecord]
 
-        public init(transactionID: String, amountFen: Int64, paidAt: Date?, vendorMerchantID: String?, subPayments: [SubPaymentRecord]) {
+        public init(
+            transactionID: String, amountFen: Int64, paidAt: Date?, vendorMerchantID: String?,
+            subPayments: [SubPaymentRecord]
+        ) {
             self.transactionID = transactionID
             self.amountFen = amountFen
             self.paidAt = paidAt
@@ -96,7 +102,9 @@ public struct OrderState: Sendable, Hashable, Codable {
         public var amountFen: Int64
         public var tradeState: String
 
-        public init(outTradeNo: String, vendorMerchantID: String, transactionID: String?, amountFen: Int64, tradeState: String) {
+        public init(
+            outTradeNo: String, vendorMerchantID: String, transactionID: String?, amountFen: Int64, tradeState: String
+        ) {
             self.outTradeNo = outTradeNo
             self.vendorMerchantID = vendorMerchantID
             self.transactionID = transactionID

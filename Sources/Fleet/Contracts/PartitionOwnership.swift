@@ -54,7 +54,8 @@ public struct PartitionOwnership: Sendable, Hashable {
     public static func producerName(of message: KafkaConsumerMessage) -> String? {
         for name in producerHeaders {
             if let header = message.headers.first(where: { $0.key.lowercased() == name }),
-               let value = header.value.flatMap({ String(data: $0, encoding: .utf8) }), !value.isEmpty {
+                let value = header.value.flatMap({ String(data: $0, encoding: .utf8) }), !value.isEmpty
+            {
                 return String(value.prefix(64))
             }
         }

@@ -105,9 +105,9 @@ public struct ReceivedPaymentEvent: Sendable, Hashable {
     /// Reads the CloudEvents headers and JSON data of a record; `nil` when it is not a CloudEvent.
     public init?(headers: [KafkaHeader], value: Data?) {
         guard let id = headers.string("ce_id"), let type = headers.string("ce_type"),
-              let subject = headers.string("ce_subject"), let source = headers.string("ce_source"),
-              headers.string("ce_specversion") == PaymentEvent.specVersion,
-              let value, case .object(let data)? = try? JSONDecoder().decode(JSONValue.self, from: value)
+            let subject = headers.string("ce_subject"), let source = headers.string("ce_source"),
+            headers.string("ce_specversion") == PaymentEvent.specVersion,
+            let value, case .object(let data)? = try? JSONDecoder().decode(JSONValue.self, from: value)
         else { return nil }
         self.id = id
         self.type = type

@@ -74,7 +74,8 @@ public struct TerminalSummary: Sendable, Hashable {
             subOrders = planned.compactMap { item in
                 guard let number = item["out_trade_no"]?.stringValue else { return nil }
                 return PlannedSubOrder(
-                    outTradeNo: number, amountFen: item["amount_fen"]?.integerValue, vendorMerchantID: item["mchid"]?.stringValue)
+                    outTradeNo: number, amountFen: item["amount_fen"]?.integerValue,
+                    vendorMerchantID: item["mchid"]?.stringValue)
             }
         } else {
             subOrders = []
@@ -85,15 +86,17 @@ public struct TerminalSummary: Sendable, Hashable {
     public var orderState: OrderState {
         var options: [String: JSONValue] = [:]
         if !subOrders.isEmpty {
-            options["sub_orders"] = .array(subOrders.map { sub in
-                var item: [String: JSONValue] = ["out_trade_no": .string(sub.outTradeNo)]
-                if let fen = sub.amountFen { item["amount_fen"] = .integer(fen) }
-                if let id = sub.vendorMerchantID { item["mchid"] = .string(id) }
-                return .object(item)
-            })
+            options["sub_orders"] = .array(
+                subOrders.map { sub in
+                    var item: [String: JSONValue] = ["out_trade_no": .string(sub.outTradeNo)]
+                    if let fen = sub.amountFen { item["amount_fen"] = .integer(fen) }
+                    if let id = sub.vendorMerchantID { item["mchid"] = .string(id) }
+                    return .object(item)
+                })
         }
         var state = OrderState(
-            outTradeNo: outTradeNo, merchant: merchant, channel: channel, amount: Money(fen: amountFen), description: "",
+            outTradeNo: outTradeNo, merchant: merchant, channel: channel, amount: Money(fen: amountFen),
+            description: "",
             attach: attach, options: options, createdAt: createdAt, expiresAt: expiresAt, requestDigest: requestDigest,
             status: status)
         state.schema = TerminalSummary.formatVersion
@@ -208,7 +211,9 @@ public struct TerminalSummary: Sendable, Hashable {
     }
 
     /// Reads a binary record.
-    public static func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(OrderStateDecodingError) -> TerminalSummary {
+    public static func decode<Bytes: Collection<UInt8>>(
+        _ bytes: Bytes
+    ) throws(OrderStateDecodingError) -> TerminalSummary {
         var input = BinaryReader(bytes as? [UInt8] ?? Array(bytes))
         do throws(BinaryReader.Failure) {
             return try parse(&input)
@@ -218,67 +223,70 @@ public struct TerminalSummary: Sendable, Hashable {
     }
 
     private static func parse(_ input: inout BinaryReader) throws(BinaryReader.Failure) -> TerminalSummary {
-            guard try input.byte() == marker else { throw BinaryReader.Failure(what: "marker") }
-            let version = try input.byte()
-            guard Int(version) == formatVersion else { throw BinaryReader.Failure(what: "format version \(version)") }
-            let flags = UInt16(truncatingIfNeeded: try input.varint())
-            let statusCode = Int(try input.byte())
-            guard statusCode < statusCodes.count else { throw BinaryReader.Failure(what: "status") }
-            let outTradeNo = try input.string()
-            let merchant = try input.string()
-            let channelName = try input.string()
-            guard let channel = ChannelID(rawValue: channelName) else { throw BinaryReader.Failure(what: "channel") }
-            let amountFen = try input.signed()
-            let revision = try input.signed()
-            let requestDigest = flags & Flag.rawDigest != 0 ? hex(try input.take(32)) : try input.string()
-            let createdAt = try input.date()
-            let expiresAt = try input.date()
-            let attach = flags & Flag.attach != 0 ? try input.string() : nil
-            let terminalAt = flags & Flag.terminalAt != 0 ? try input.date() : nil
-            var payment: OrderState.PaymentRecord?
-            if flags & Flag.payment != 0 {
-                let paymentFlags = UInt16(truncatingIfNeeded: try input.varint())
-                let transactionID = try input.string()
-                let paid = try input.signed()
-                let paidAt = paymentFlags & Flag.paidAt != 0 ? try input.date() : nil
-                let merchantID = paymentFlags & Flag.paymentMerchant != 0 ? try input.string() : nil
-                let count = try input.count()
-                var subs: [OrderState.SubPaymentRecord] = []
-                subs.reserveCapacity(count)
-                for _ in 0..<count {
-                    let subFlags = UInt16(truncatingIfNeeded: try input.varint())
-                    let number = try input.string()
-                    let subMerchant = try input.string()
-                    let subTransaction = subFlags & Flag.subTransaction != 0 ? try input.string() : nil
-                    let subAmount = try input.signed()
-                    let tradeState = try input.string()
-                    subs.append(OrderState.SubPaymentRecord(
-                        outTradeNo: number, vendorMerchantID: subMerchant, transactionID: subTransaction,
-                        amountFen: subAmount, tradeState: tradeState))
-                }
-                payment = OrderState.PaymentRecord(
-                    transactionID: transactionID, amountFen: paid, paidAt: paidAt, vendorMerchantID: merchantID, subPayments: subs)
-            }
-            let failure = flags & Flag.failure != 0 ? VendorFailure(code: try input.string(), message: try input.string()) : nil
-            let closedAt = flags & Flag.closedAt != 0 ? try input.date() : nil
-            let closeReason = flags & Flag.closeReason != 0 ? try input.string() : nil
-            let closedAtVendor: Bool? = flags & Flag.closedAtVendor != 0 ? flags & Flag.closedAtVendorTrue != 0 : nil
-            let subCount = try input.count()
-            var subOrders: [PlannedSubOrder] = []
-            subOrders.reserveCapacity(subCount)
-            for _ in 0..<subCount {
+        guard try input.byte() == marker else { throw BinaryReader.Failure(what: "marker") }
+        let version = try input.byte()
+        guard Int(version) == formatVersion else { throw BinaryReader.Failure(what: "format version \(version)") }
+        let flags = UInt16(truncatingIfNeeded: try input.varint())
+        let statusCode = Int(try input.byte())
+        guard statusCode < statusCodes.count else { throw BinaryReader.Failure(what: "status") }
+        let outTradeNo = try input.string()
+        let merchant = try input.string()
+        let channelName = try input.string()
+        guard let channel = ChannelID(rawValue: channelName) else { throw BinaryReader.Failure(what: "channel") }
+        let amountFen = try input.signed()
+        let revision = try input.signed()
+        let requestDigest = flags & Flag.rawDigest != 0 ? hex(try input.take(32)) : try input.string()
+        let createdAt = try input.date()
+        let expiresAt = try input.date()
+        let attach = flags & Flag.attach != 0 ? try input.string() : nil
+        let terminalAt = flags & Flag.terminalAt != 0 ? try input.date() : nil
+        var payment: OrderState.PaymentRecord?
+        if flags & Flag.payment != 0 {
+            let paymentFlags = UInt16(truncatingIfNeeded: try input.varint())
+            let transactionID = try input.string()
+            let paid = try input.signed()
+            let paidAt = paymentFlags & Flag.paidAt != 0 ? try input.date() : nil
+            let merchantID = paymentFlags & Flag.paymentMerchant != 0 ? try input.string() : nil
+            let count = try input.count()
+            var subs: [OrderState.SubPaymentRecord] = []
+            subs.reserveCapacity(count)
+            for _ in 0..<count {
                 let subFlags = UInt16(truncatingIfNeeded: try input.varint())
                 let number = try input.string()
-                let fen = subFlags & Flag.subAmount != 0 ? try input.signed() : nil
-                let id = subFlags & Flag.subMerchant != 0 ? try input.string() : nil
-                subOrders.append(PlannedSubOrder(outTradeNo: number, amountFen: fen, vendorMerchantID: id))
+                let subMerchant = try input.string()
+                let subTransaction = subFlags & Flag.subTransaction != 0 ? try input.string() : nil
+                let subAmount = try input.signed()
+                let tradeState = try input.string()
+                subs.append(
+                    OrderState.SubPaymentRecord(
+                        outTradeNo: number, vendorMerchantID: subMerchant, transactionID: subTransaction,
+                        amountFen: subAmount, tradeState: tradeState))
             }
-            guard input.isAtEnd else { throw BinaryReader.Failure(what: "trailing bytes") }
-            return TerminalSummary(
-                outTradeNo: outTradeNo, merchant: merchant, channel: channel, amountFen: amountFen, attach: attach,
-                status: statusCodes[statusCode], requestDigest: requestDigest, createdAt: createdAt, expiresAt: expiresAt,
-                terminalAt: terminalAt, payment: payment, failure: failure, closedAt: closedAt, closeReason: closeReason,
-                closedAtVendor: closedAtVendor, subOrders: subOrders, revision: Int(revision))
+            payment = OrderState.PaymentRecord(
+                transactionID: transactionID, amountFen: paid, paidAt: paidAt, vendorMerchantID: merchantID,
+                subPayments: subs)
+        }
+        let failure =
+            flags & Flag.failure != 0 ? VendorFailure(code: try input.string(), message: try input.string()) : nil
+        let closedAt = flags & Flag.closedAt != 0 ? try input.date() : nil
+        let closeReason = flags & Flag.closeReason != 0 ? try input.string() : nil
+        let closedAtVendor: Bool? = flags & Flag.closedAtVendor != 0 ? flags & Flag.closedAtVendorTrue != 0 : nil
+        let subCount = try input.count()
+        var subOrders: [PlannedSubOrder] = []
+        subOrders.reserveCapacity(subCount)
+        for _ in 0..<subCount {
+            let subFlags = UInt16(truncatingIfNeeded: try input.varint())
+            let number = try input.string()
+            let fen = subFlags & Flag.subAmount != 0 ? try input.signed() : nil
+            let id = subFlags & Flag.subMerchant != 0 ? try input.string() : nil
+            subOrders.append(PlannedSubOrder(outTradeNo: number, amountFen: fen, vendorMerchantID: id))
+        }
+        guard input.isAtEnd else { throw BinaryReader.Failure(what: "trailing bytes") }
+        return TerminalSummary(
+            outTradeNo: outTradeNo, merchant: merchant, channel: channel, amountFen: amountFen, attach: attach,
+            status: statusCodes[statusCode], requestDigest: requestDigest, createdAt: createdAt, expiresAt: expiresAt,
+            terminalAt: terminalAt, payment: payment, failure: failure, closedAt: closedAt, closeReason: closeReason,
+            closedAtVendor: closedAtVendor, subOrders: subOrders, revision: Int(revision))
     }
 
     init(

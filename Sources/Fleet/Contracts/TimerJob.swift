@@ -56,8 +56,11 @@ public struct TimerJob: Sendable, Hashable {
         self.dueAt = Date(timeIntervalSince1970: Double(millis) / 1000)
         self.reason = reason
         self.attempt = attempt
-        self.timerID = timerID ?? ContentDigest.sha256Hex(
-            "\(outTradeNo)|\(job.rawValue)|\(reason.rawValue)|\(attempt)|\(millis)").prefix(32).description
+        self.timerID =
+            timerID
+            ?? ContentDigest.sha256Hex(
+                "\(outTradeNo)|\(job.rawValue)|\(reason.rawValue)|\(attempt)|\(millis)"
+            ).prefix(32).description
     }
 
     /// The due time as Unix milliseconds.

@@ -77,7 +77,8 @@ public struct CallbackIngress: Sendable {
         guard channel.channel == channelID else {
             return await unroutable(
                 request, callback: callback, reason: .channelMismatch, sampleKey: request.merchant,
-                detail: "merchant '\(request.merchant)' is a \(channel.channel.rawValue) merchant, the notify URL says \(channelID.rawValue)",
+                detail:
+                    "merchant '\(request.merchant)' is a \(channel.channel.rawValue) merchant, the notify URL says \(channelID.rawValue)",
                 reply: channel.acknowledgement.failure, logger: logger)
         }
         guard request.body.count <= settings.maximumBodyBytes else {
@@ -90,7 +91,8 @@ public struct CallbackIngress: Sendable {
         do {
             verified = try await channel.verifyCallback(callback)
         } catch {
-            return await rejected(request, callback: callback, error: error, reply: channel.acknowledgement.failure, logger: logger)
+            return await rejected(
+                request, callback: callback, error: error, reply: channel.acknowledgement.failure, logger: logger)
         }
         let outTradeNo = verified.outTradeNo
         guard !outTradeNo.isEmpty else {
@@ -100,8 +102,11 @@ public struct CallbackIngress: Sendable {
         }
         logger[metadataKey: LogKey.outTradeNo] = "\(outTradeNo)"
 
-        let record = CallbackRecord(channel: channelID.rawValue, merchant: request.merchant, outTradeNo: outTradeNo, raw: callback)
-        switch await PublishDeadline.publish(record.message(topic: settings.callbacksTopic), via: publisher, within: settings.acknowledgementTimeout) {
+        let record = CallbackRecord(
+            channel: channelID.rawValue, merchant: request.merchant, outTradeNo: outTradeNo, raw: callback)
+        switch await PublishDeadline.publish(
+            record.message(topic: settings.callbacksTopic), via: publisher, within: settings.acknowledgementTimeout)
+        {
         case .acknowledged:
             logger.debug("callback verified and durable, acknowledging")
             return IngressResult(reply: channel.acknowledgement.success, outcome: .accepted, outTradeNo: outTradeNo)
@@ -109,9 +114,11 @@ public struct CallbackIngress: Sendable {
             logger.warning("callback not durable, asking the vendor to retry", metadata: [LogKey.error: "\(error)"])
             return IngressResult(reply: channel.acknowledgement.failure, outcome: .notDurable, outTradeNo: outTradeNo)
         case .timedOut:
-            logger.warning("broker acknowledgement too slow, asking the vendor to retry", metadata: [
-                "timeout": "\(settings.acknowledgementTimeout)",
-            ])
+            logger.warning(
+                "broker acknowledgement too slow, asking the vendor to retry",
+                metadata: [
+                    "timeout": "\(settings.acknowledgementTimeout)"
+                ])
             return IngressResult(reply: channel.acknowledgement.failure, outcome: .notDurable, outTradeNo: outTradeNo)
         }
     }
@@ -120,14 +127,16 @@ public struct CallbackIngress: Sendable {
     private func rejected(
         _ request: IngressRequest, callback: RawCallback, error: CallbackError, reply: CallbackReply, logger: Logger
     ) async -> IngressResult {
-        let reason: RejectionReason = switch error.kind {
-        case .malformed: .malformedCallback
-        case .wrongMerchant: .merchantMismatch
-        case .badSignature, .staleTimestamp, .unknownSerial, .decryptionFailed: .badSignature
-        }
+        let reason: RejectionReason =
+            switch error.kind {
+            case .malformed: .malformedCallback
+            case .wrongMerchant: .merchantMismatch
+            case .badSignature, .staleTimestamp, .unknownSerial, .decryptionFailed: .badSignature
+            }
         await sample(
             request, callback: callback, reason: reason, label: error.kind.rawValue, sampleKey: request.merchant,
-            detail: "the callback does not verify with merchant '\(request.merchant)': \(error.kind.rawValue): \(error.message)",
+            detail:
+                "the callback does not verify with merchant '\(request.merchant)': \(error.kind.rawValue): \(error.message)",
             logger: logger)
         return IngressResult(reply: reply, outcome: .rejected, reason: error.kind.rawValue)
     }
@@ -136,7 +145,9 @@ public struct CallbackIngress: Sendable {
         _ request: IngressRequest, callback: RawCallback, reason: RejectionReason, sampleKey: String, detail: String,
         reply: CallbackReply, logger: Logger
     ) async -> IngressResult {
-        await sample(request, callback: callback, reason: reason, label: reason.rawValue, sampleKey: sampleKey, detail: detail, logger: logger)
+        await sample(
+            request, callback: callback, reason: reason, label: reason.rawValue, sampleKey: sampleKey, detail: detail,
+            logger: logger)
         return IngressResult(reply: reply, outcome: .unroutable, reason: reason.rawValue)
     }
 
@@ -164,15 +175,22 @@ public struct CallbackIngress: Sendable {
             reason: reason, detail: detail, sourceTopic: "http:" + request.path, sourcePartition: -1, sourceOffset: -1,
             role: "ingress", key: nil, value: Data(request.body), originalHeaders: originalHeaders)
         instruments.deadLettered(reason: reason)
-        switch await PublishDeadline.publish(letter.message(topic: settings.deadLettersTopic), via: publisher, within: settings.acknowledgementTimeout) {
+        switch await PublishDeadline.publish(
+            letter.message(topic: settings.deadLettersTopic), via: publisher, within: settings.acknowledgementTimeout)
+        {
         case .acknowledged:
-            logger.notice("callback refused, sample sent to dead-letters", metadata: [
-                LogKey.reason: "\(label)", "detail": "\(detail)", "dropped_since_last_sample": "\(admitted.droppedSinceLast)",
-            ])
+            logger.notice(
+                "callback refused, sample sent to dead-letters",
+                metadata: [
+                    LogKey.reason: "\(label)", "detail": "\(detail)",
+                    "dropped_since_last_sample": "\(admitted.droppedSinceLast)",
+                ])
         case .failed(let error):
-            logger.error("refused callback sample could not be dead-lettered", metadata: [
-                LogKey.reason: "\(label)", LogKey.error: "\(error)",
-            ])
+            logger.error(
+                "refused callback sample could not be dead-lettered",
+                metadata: [
+                    LogKey.reason: "\(label)", LogKey.error: "\(error)",
+                ])
         case .timedOut:
             logger.error("refused callback sample not acknowledged in time", metadata: [LogKey.reason: "\(label)"])
         }
@@ -181,7 +199,9 @@ public struct CallbackIngress: Sendable {
     /// A path segment from outside, cut and stripped of control characters for a log line or detail.
     static func printable(_ text: String) -> String {
         var scalars = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars.prefix(64) where !CharacterSet.controlCharacters.contains(scalar) { scalars.append(scalar) }
+        for scalar in text.unicodeScalars.prefix(64) where !CharacterSet.controlCharacters.contains(scalar) {
+            scalars.append(scalar)
+        }
         return String(scalars)
     }
 

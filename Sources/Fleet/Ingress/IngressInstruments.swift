@@ -26,7 +26,9 @@ public struct IngressInstruments: Sendable {
         ackDuration = MetricDefinition.ingressAckDuration.timers(factory: factory) { (channel: ChannelID?) in
             [channel?.rawValue ?? "unknown"]
         }
-        samplesDropped = MetricDefinition.ingressSamplesDropped.counters(factory: factory) { (reason: String) in [reason] }
+        samplesDropped = MetricDefinition.ingressSamplesDropped.counters(factory: factory) { (reason: String) in
+            [reason]
+        }
         deadLetters = MetricDefinition.deadLetterCounters(role: .ingress, factory: factory)
     }
 

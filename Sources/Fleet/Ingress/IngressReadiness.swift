@@ -14,7 +14,10 @@ public struct IngressReadiness: Service {
     private let logger: Logger
     private let interval: Duration
 
-    public init(producer: KafkaProducer, settings: IngressSettings, health: HealthState, logger: Logger, interval: Duration = .seconds(5)) {
+    public init(
+        producer: KafkaProducer, settings: IngressSettings, health: HealthState, logger: Logger,
+        interval: Duration = .seconds(5)
+    ) {
         self.producer = producer
         self.topics = [settings.callbacksTopic, settings.deadLettersTopic]
         self.health = health
@@ -32,7 +35,8 @@ public struct IngressReadiness: Service {
             } catch {
                 ready = false
                 if wasReady || !health.startup().ok {
-                    logger.warning("ingress not ready: broker metadata unavailable", metadata: [LogKey.error: "\(error)"])
+                    logger.warning(
+                        "ingress not ready: broker metadata unavailable", metadata: [LogKey.error: "\(error)"])
                 }
             }
             health.setReady(Self.component, ready)

@@ -13,7 +13,9 @@ public struct IngressRequest: Sendable, Hashable {
     public var body: [UInt8]
     public var receivedAt: Date
 
-    public init(channel: String, merchant: String, path: String, headers: [String: String], body: [UInt8], receivedAt: Date) {
+    public init(
+        channel: String, merchant: String, path: String, headers: [String: String], body: [UInt8], receivedAt: Date
+    ) {
         self.channel = channel
         self.merchant = merchant
         self.path = path

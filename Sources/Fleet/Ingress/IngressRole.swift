@@ -38,7 +38,8 @@ public struct IngressRole: Sendable {
         self.ingress = ingress
         self.readiness = IngressReadiness(producer: producer, settings: settings, health: health, logger: logger)
         self.server = RuntimeHTTPServer(
-            settings: HTTPSettings(host: settings.host, port: settings.port), health: health, logger: logger, probes: false
+            settings: HTTPSettings(host: settings.host, port: settings.port), health: health, logger: logger,
+            probes: false
         ) { router in
             IngressRoutes.install(on: router, ingress: ingress, settings: settings)
         }

@@ -6,7 +6,9 @@ import NIOCore
 /// port (``IngressRole/server``).
 public enum IngressRoutes {
     /// Adds the notify route.
-    public static func install(on router: Router<BasicRequestContext>, ingress: CallbackIngress, settings: IngressSettings) {
+    public static func install(
+        on router: Router<BasicRequestContext>, ingress: CallbackIngress, settings: IngressSettings
+    ) {
         router.post("/notify/:channel/:merchant") { request, context -> Response in
             let receivedAt = Date()
             let channel = context.parameters.get("channel") ?? ""
@@ -23,11 +25,16 @@ public enum IngressRoutes {
             var headers: [String: String] = [:]
             for field in request.headers {
                 let name = field.name.canonicalName
-                if let existing = headers[name] { headers[name] = existing + ", " + field.value } else { headers[name] = field.value }
+                if let existing = headers[name] {
+                    headers[name] = existing + ", " + field.value
+                } else {
+                    headers[name] = field.value
+                }
             }
-            let result = await ingress.handle(IngressRequest(
-                channel: channel, merchant: merchant, path: request.uri.description, headers: headers,
-                body: Array(body.readableBytesView), receivedAt: receivedAt))
+            let result = await ingress.handle(
+                IngressRequest(
+                    channel: channel, merchant: merchant, path: request.uri.description, headers: headers,
+                    body: Array(body.readableBytesView), receivedAt: receivedAt))
             var responseHeaders = HTTPFields()
             if let contentType = result.reply.contentType { responseHeaders[.contentType] = contentType }
             return Response(

@@ -27,7 +27,8 @@ public struct IngressSettings: Sendable, Hashable {
     public init(environment: [String: String]) throws(ConfigurationError) {
         if let raw = environment["PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE"], !raw.isEmpty {
             guard let count = Int(raw), (0...10_000).contains(count) else {
-                throw ConfigurationError(setting: "PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE", message: "must be 0-10000")
+                throw ConfigurationError(
+                    setting: "PAYFLEET_INGRESS_REJECTED_SAMPLE_PER_MINUTE", message: "must be 0-10000")
             }
             rejectedSamplePerMinute = count
         }
@@ -44,7 +45,8 @@ public struct IngressSettings: Sendable, Hashable {
         }
         if let raw = environment["PAYFLEET_INGRESS_ACK_TIMEOUT_MS"], !raw.isEmpty {
             guard let millis = Int(raw), (50...30_000).contains(millis) else {
-                throw ConfigurationError(setting: "PAYFLEET_INGRESS_ACK_TIMEOUT_MS", message: "must be 50-30000 milliseconds")
+                throw ConfigurationError(
+                    setting: "PAYFLEET_INGRESS_ACK_TIMEOUT_MS", message: "must be 50-30000 milliseconds")
             }
             acknowledgementTimeout = .milliseconds(millis)
         }

@@ -12,7 +12,9 @@ enum PublishDeadline {
         case timedOut
     }
 
-    static func publish(_ message: KafkaProducerMessage, via publisher: any RecordPublisher, within limit: Duration) async -> Result {
+    static func publish(
+        _ message: KafkaProducerMessage, via publisher: any RecordPublisher, within limit: Duration
+    ) async -> Result {
         let once = Once()
         return await withCheckedContinuation { (continuation: CheckedContinuation<Result, Never>) in
             let timer = Task {

@@ -25,7 +25,10 @@ public final class RejectionSampler: Sendable {
         var dropped: Int
     }
 
-    public init(perMinute: Int, window: Duration = .seconds(60), now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    public init(
+        perMinute: Int, window: Duration = .seconds(60),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.perMinute = max(0, perMinute)
         self.window = window
         self.now = now

@@ -25,7 +25,9 @@ extension OrderMachine {
         }
     }
 
-    private mutating func verifiedCallback(_ verified: VerifiedCallback, _ callback: CallbackInput, now: Date) -> OrderStep {
+    private mutating func verifiedCallback(
+        _ verified: VerifiedCallback, _ callback: CallbackInput, now: Date
+    ) -> OrderStep {
         var extra: [String: JSONValue] = [:]
         if let amount = verified.amount { extra["reported_amount_fen"] = .integer(amount.fen) }
         if case .succeeded(let details) = verified.status { extra["transaction_id"] = .string(details.transactionID) }
@@ -44,13 +46,15 @@ extension OrderMachine {
         if callback.merchant != current.merchant {
             return anomaly(
                 callback, kind: RejectionReason.merchantMismatch.rawValue, reason: .merchantMismatch,
-                detail: "the callback arrived for merchant \(callback.merchant) but the order belongs to \(current.merchant)",
+                detail:
+                    "the callback arrived for merchant \(callback.merchant) but the order belongs to \(current.merchant)",
                 now: now, extra: extra)
         }
         if let expected = context.vendorMerchantID, let reported = verified.vendorMerchantID, expected != reported {
             return anomaly(
                 callback, kind: RejectionReason.merchantMismatch.rawValue, reason: .merchantMismatch,
-                detail: "the callback names another vendor merchant id than the order's account", now: now, extra: extra)
+                detail: "the callback names another vendor merchant id than the order's account", now: now, extra: extra
+            )
         }
         if let amount = verified.amount, amount.fen != current.amountFen {
             return anomaly(
@@ -63,7 +67,8 @@ extension OrderMachine {
             let (outputs, anomalyReason) = paid(details, now: now)
             var step = OrderStep(outputs: outputs)
             if let anomalyReason {
-                step.outputs.append(.deadLetter(reason: anomalyReason, detail: "callback payment does not match the order"))
+                step.outputs.append(
+                    .deadLetter(reason: anomalyReason, detail: "callback payment does not match the order"))
             }
             return step
         case .notPaid, .paying, .closed, .failed, .notFound:
@@ -82,7 +87,8 @@ extension OrderMachine {
         let event = Self.anomalyEvent(
             outTradeNo: callback.outTradeNo, state: state, kind: kind, detail: detail, evidence: callback.evidence,
             now: now, extra: withMerchant)
-        return OrderStep(outputs: [.publish(event), .deadLetter(reason: reason, detail: detail)] + scheduleAnomalyQuery(now: now))
+        return OrderStep(
+            outputs: [.publish(event), .deadLetter(reason: reason, detail: detail)] + scheduleAnomalyQuery(now: now))
     }
 
     static func statusWord(_ status: TradeStatus) -> String {

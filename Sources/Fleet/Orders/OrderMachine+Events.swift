@@ -27,7 +27,8 @@ extension OrderMachine {
             if let value = prepared.vendorOrderID { data["vendor_order_id"] = .string(value) }
         }
         data["expires_at"] = .string(RFC3339.format(state.expiresAt))
-        return PaymentEvent(kind: .prepared, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: now, data: data)
+        return PaymentEvent(
+            kind: .prepared, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: now, data: data)
     }
 
     static func pendingEvent(_ state: OrderState, now: Date, vendor error: ChannelError? = nil) -> PaymentEvent {
@@ -40,7 +41,8 @@ extension OrderMachine {
             data["vendor_code"] = .string(error.vendorCode ?? error.code.rawValue)
             data["vendor_message"] = .string(String(error.message.prefix(200)))
         }
-        return PaymentEvent(kind: .pending, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: now, data: data)
+        return PaymentEvent(
+            kind: .pending, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: now, data: data)
     }
 
     /// The terminal event of a terminal order (time = when it became terminal, so a repeat is byte-identical).
@@ -55,26 +57,32 @@ extension OrderMachine {
             if let paidAt = payment.paidAt { data["paid_at"] = .string(RFC3339.format(paidAt)) }
             if let id = payment.vendorMerchantID { data["vendor_merchant_id"] = .string(id) }
             if !payment.subPayments.isEmpty {
-                data["sub_payments"] = .array(payment.subPayments.map { sub in
-                    var object: [String: JSONValue] = [
-                        "out_trade_no": .string(sub.outTradeNo), "vendor_merchant_id": .string(sub.vendorMerchantID),
-                        "amount_fen": .integer(sub.amountFen), "trade_state": .string(sub.tradeState),
-                    ]
-                    if let id = sub.transactionID { object["transaction_id"] = .string(id) }
-                    return .object(object)
-                })
+                data["sub_payments"] = .array(
+                    payment.subPayments.map { sub in
+                        var object: [String: JSONValue] = [
+                            "out_trade_no": .string(sub.outTradeNo),
+                            "vendor_merchant_id": .string(sub.vendorMerchantID),
+                            "amount_fen": .integer(sub.amountFen), "trade_state": .string(sub.tradeState),
+                        ]
+                        if let id = sub.transactionID { object["transaction_id"] = .string(id) }
+                        return .object(object)
+                    })
             }
-            return PaymentEvent(kind: .succeeded, outTradeNo: state.outTradeNo, discriminator: payment.transactionID, time: time, data: data)
+            return PaymentEvent(
+                kind: .succeeded, outTradeNo: state.outTradeNo, discriminator: payment.transactionID, time: time,
+                data: data)
         case .failed:
             let failure = state.failure ?? VendorFailure(code: "unknown", message: "")
             data["vendor_code"] = .string(failure.code)
             data["vendor_message"] = .string(failure.message)
-            return PaymentEvent(kind: .failed, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: time, data: data)
+            return PaymentEvent(
+                kind: .failed, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: time, data: data)
         case .closed:
             data["reason"] = .string(state.closeReason ?? "expired")
             data["closed_at_vendor"] = .bool(state.closedAtVendor ?? true)
             if let closedAt = state.closedAt { data["closed_at"] = .string(RFC3339.format(closedAt)) }
-            return PaymentEvent(kind: .closed, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: time, data: data)
+            return PaymentEvent(
+                kind: .closed, outTradeNo: state.outTradeNo, discriminator: state.requestDigest, time: time, data: data)
         case .creating, .prepared, .pending:
             return nil
         }

@@ -20,9 +20,10 @@ extension OrderMachine {
     private mutating func create(_ request: OrderRequest, receivedAt: Date, now: Date) -> OrderStep {
         if let existing = state {
             guard existing.requestDigest == request.contentDigest else {
-                return reject(request, .duplicateOutTradeNo,
-                              "out_trade_no already names an order with different content (status \(existing.status.rawValue))",
-                              now: now)
+                return reject(
+                    request, .duplicateOutTradeNo,
+                    "out_trade_no already names an order with different content (status \(existing.status.rawValue))",
+                    now: now)
             }
             // The same create again (upstream retry, or a replay after a crash).
             guard existing.status == .creating else { return OrderStep() }
@@ -58,7 +59,8 @@ extension OrderMachine {
         current.createAttempts += 1
         state = current
         awaiting = .create
-        return OrderStep(outputs: [persist()].compactMap { $0 }, call: .create(current.paymentOrder(notifyURL: context.notifyURL)))
+        return OrderStep(
+            outputs: [persist()].compactMap { $0 }, call: .create(current.paymentOrder(notifyURL: context.notifyURL)))
     }
 
     private mutating func closeRequested(_ request: OrderRequest, now: Date) -> OrderStep {

@@ -28,15 +28,23 @@ extension OrderMachine {
             return (.outTradeNoMismatch, "the payment does not report sub-order \(number.prefix(32))")
         }
         if let extra = reported.keys.sorted().first(where: { !expectedNumbers.contains($0) }) {
-            return (.outTradeNoMismatch, "the payment reports sub-order \(extra.prefix(32)), which the order does not have")
+            return (
+                .outTradeNoMismatch, "the payment reports sub-order \(extra.prefix(32)), which the order does not have"
+            )
         }
         for item in planned {
             guard let number = item["out_trade_no"]?.stringValue, let sub = reported[number] else { continue }
             if let fen = item["amount_fen"]?.integerValue, sub.amount.fen != fen {
-                return (.amountMismatch, "sub-order \(number.prefix(32)) reports \(sub.amount.fen) fen, it was created with \(fen) fen")
+                return (
+                    .amountMismatch,
+                    "sub-order \(number.prefix(32)) reports \(sub.amount.fen) fen, it was created with \(fen) fen"
+                )
             }
             if let expected = item["mchid"]?.stringValue ?? accountMerchantID, sub.vendorMerchantID != expected {
-                return (.merchantMismatch, "sub-order \(number.prefix(32)) was paid to another merchant id than it was created for")
+                return (
+                    .merchantMismatch,
+                    "sub-order \(number.prefix(32)) was paid to another merchant id than it was created for"
+                )
             }
         }
         return nil

@@ -10,7 +10,8 @@ extension OrderMachine {
         guard let current = state else { return OrderStep() }
         if current.status.isTerminal {
             if job.job == .query, job.reason == .expiry, let terminalAt = current.terminalAt,
-               now.timeIntervalSince(terminalAt) >= configuration.stateRetention.timeInterval {
+                now.timeIntervalSince(terminalAt) >= configuration.stateRetention.timeInterval
+            {
                 state = nil
                 return OrderStep(outputs: [.forget(outTradeNo: current.outTradeNo)])
             }
@@ -49,7 +50,8 @@ extension OrderMachine {
                 case .pendingChain(let attempt): deferred = job(.query, .pending, attempt: attempt, due: allowed)
                 case .fallback(let attempt): deferred = job(.query, .fallback, attempt: attempt, due: allowed)
                 case .retry: deferred = job(.query, .retry, attempt: current.retryAttempt, due: allowed)
-                case .beforeClose, .afterAlreadyPaid: deferred = job(.close, .expiry, attempt: current.closeAttempts, due: allowed)
+                case .beforeClose, .afterAlreadyPaid:
+                    deferred = job(.close, .expiry, attempt: current.closeAttempts, due: allowed)
                 case .anomaly, .upstream, .afterDuplicate: deferred = job(.query, .anomaly, attempt: 1, due: allowed)
                 }
                 return OrderStep(outputs: [deferred].compactMap { $0 })
@@ -81,12 +83,15 @@ extension OrderMachine {
     /// locally when the vendor's close window has passed.
     mutating func closeAtVendor(found status: TradeStatus, now: Date) -> OrderStep {
         guard let current = state else { return OrderStep() }
-        if case .paying = status, policy.payingMeansPayerActive, current.closeAttempts < configuration.maximumCloseDeferrals {
+        if case .paying = status, policy.payingMeansPayerActive,
+            current.closeAttempts < configuration.maximumCloseDeferrals
+        {
             // The payer is paying right now; look again shortly instead of closing under them.
             return OrderStep(outputs: scheduleClose(at: now + policy.pendingQueryInterval.timeInterval))
         }
         if let maximum = policy.closeMaximumAge, now.timeIntervalSince(current.createdAt) > maximum.timeInterval {
-            return OrderStep(outputs: close(reason: current.closeRequested ? "requested" : "expired", atVendor: false, now: now))
+            return OrderStep(
+                outputs: close(reason: current.closeRequested ? "requested" : "expired", atVendor: false, now: now))
         }
         awaiting = .close
         return OrderStep(call: .close(current.reference(notifyURL: context.notifyURL)))

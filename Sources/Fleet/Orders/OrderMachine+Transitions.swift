@@ -51,7 +51,10 @@ extension OrderMachine {
                 outTradeNo: current.outTradeNo, state: current, kind: RejectionReason.amountMismatch.rawValue,
                 detail: "the vendor reports \(details.amount.fen) fen paid for an order of \(current.amountFen) fen",
                 evidence: evidence, now: now,
-                extra: ["transaction_id": .string(details.transactionID), "reported_amount_fen": .integer(details.amount.fen)])
+                extra: [
+                    "transaction_id": .string(details.transactionID),
+                    "reported_amount_fen": .integer(details.amount.fen),
+                ])
             return ([.publish(event)] + scheduleAnomalyQuery(now: now), .amountMismatch)
         }
         if let expected = context.vendorMerchantID, let reported = details.vendorMerchantID, expected != reported {
@@ -73,19 +76,17 @@ extension OrderMachine {
             current.payment = OrderState.PaymentRecord(details)
             current.terminalAt = now
             current.pendingReason = nil
-            state = current
-            var outputs = [persist()].compactMap { $0 }
-            if let event = Self.terminalEvent(current) { outputs.append(.publish(event)) }
-            if let retention = retentionJob() { outputs.append(retention) }
-            return (outputs, nil)
+            return (finish(current), nil)
         case .succeeded:
             if current.payment?.transactionID == details.transactionID { return ([], nil) }
             let event = Self.anomalyEvent(
                 outTradeNo: current.outTradeNo, state: current, kind: "conflicting_transaction",
                 detail: "a second vendor transaction for an order that already succeeded",
                 evidence: evidence, now: now,
-                extra: ["transaction_id": .string(details.transactionID),
-                        "recorded_transaction_id": .string(current.payment?.transactionID ?? "")])
+                extra: [
+                    "transaction_id": .string(details.transactionID),
+                    "recorded_transaction_id": .string(current.payment?.transactionID ?? ""),
+                ])
             return ([.publish(event)], nil)
         case .closed, .failed:
             let kind = current.status == .closed ? "paid_after_close" : "paid_after_failure"
@@ -93,7 +94,9 @@ extension OrderMachine {
                 outTradeNo: current.outTradeNo, state: current, kind: kind,
                 detail: "the vendor reports a payment for an order already \(current.status.rawValue)",
                 evidence: evidence, now: now,
-                extra: ["transaction_id": .string(details.transactionID), "paid_amount_fen": .integer(details.amount.fen)])
+                extra: [
+                    "transaction_id": .string(details.transactionID), "paid_amount_fen": .integer(details.amount.fen),
+                ])
             return ([.publish(event)], nil)
         }
     }
@@ -104,11 +107,7 @@ extension OrderMachine {
         current.status = .failed
         current.failure = failure
         current.terminalAt = now
-        state = current
-        var outputs = [persist()].compactMap { $0 }
-        if let event = Self.terminalEvent(current) { outputs.append(.publish(event)) }
-        if let retention = retentionJob() { outputs.append(retention) }
-        return outputs
+        return finish(current)
     }
 
     /// → `closed` (terminal).
@@ -119,9 +118,14 @@ extension OrderMachine {
         current.closedAtVendor = atVendor
         current.closedAt = now
         current.terminalAt = now
-        state = current
+        return finish(current)
+    }
+
+    /// Makes `terminal` the order's state: its record, its terminal event and the retention timer.
+    private mutating func finish(_ terminal: OrderState) -> [OrderOutput] {
+        state = terminal
         var outputs = [persist()].compactMap { $0 }
-        if let event = Self.terminalEvent(current) { outputs.append(.publish(event)) }
+        if let event = Self.terminalEvent(terminal) { outputs.append(.publish(event)) }
         if let retention = retentionJob() { outputs.append(retention) }
         return outputs
     }

@@ -26,11 +26,16 @@ extension OrderMachine {
                         reason: .invalidRequest, detail: error.message, outTradeNo: current.outTradeNo,
                         merchant: current.merchant, channel: current.channel.rawValue, action: "create",
                         contentDigest: current.requestDigest)
-                    return OrderStep(outputs: [.forget(outTradeNo: current.outTradeNo)] + Self.rejection(rejection, now: now))
+                    return OrderStep(
+                        outputs: [.forget(outTradeNo: current.outTradeNo)] + Self.rejection(rejection, now: now))
                 }
-                return OrderStep(outputs: fail(VendorFailure(code: error.vendorCode ?? error.code.rawValue, message: error.message), now: now))
+                return OrderStep(
+                    outputs: fail(
+                        VendorFailure(code: error.vendorCode ?? error.code.rawValue, message: error.message), now: now))
             case .vendorRejected:
-                return OrderStep(outputs: fail(VendorFailure(code: error.vendorCode ?? error.code.rawValue, message: error.message), now: now))
+                return OrderStep(
+                    outputs: fail(
+                        VendorFailure(code: error.vendorCode ?? error.code.rawValue, message: error.message), now: now))
             case .timeout:
                 // The request may have reached the vendor: its outcome is unknown until queried.
                 return OrderStep(outputs: enterPending(PendingReason.unknownResult.rawValue, now: now))
@@ -53,7 +58,9 @@ extension OrderMachine {
         state = current
         let event = Self.pendingEvent(current, now: now, vendor: error)
         var outputs = scheduleRetry(now: now)
-        outputs.insert(.publish(event), at: outputs.firstIndex { if case .persist = $0 { true } else { false } }.map { $0 + 1 } ?? 0)
+        outputs.insert(
+            .publish(event),
+            at: outputs.firstIndex { if case .persist = $0 { true } else { false } }.map { $0 + 1 } ?? 0)
         return outputs
     }
 
@@ -119,7 +126,8 @@ extension OrderMachine {
             }
         case .notFound:
             if let current = state, current.prepared == nil, current.status == .creating || current.status == .pending,
-               current.createAttempts < configuration.maximumCreateAttempts {
+                current.createAttempts < configuration.maximumCreateAttempts
+            {
                 // The vendor never got the create: send it again (same parameters).
                 var step = recreate(now: now)
                 step.outputs.insert(contentsOf: outputs, at: 0)

@@ -60,9 +60,10 @@ public struct OrderMachine: Sendable {
 
     func job(_ kind: TimerJob.Job, _ reason: TimerJob.Reason, attempt: Int, due: Date) -> OrderOutput? {
         guard let state else { return nil }
-        return .schedule(TimerJob(
-            job: kind, outTradeNo: state.outTradeNo, merchant: state.merchant, channel: state.channel.rawValue,
-            dueAt: due, reason: reason, attempt: attempt))
+        return .schedule(
+            TimerJob(
+                job: kind, outTradeNo: state.outTradeNo, merchant: state.merchant, channel: state.channel.rawValue,
+                dueAt: due, reason: reason, attempt: attempt))
     }
 
     /// The time the expiry close may run: the order's expiry, but not before the vendor's minimum age.
@@ -118,7 +119,8 @@ public struct OrderMachine: Sendable {
     mutating func scheduleAnomalyQuery(now: Date) -> [OrderOutput] {
         guard var current = state, !current.status.isTerminal else { return [] }
         if let last = current.lastAnomalyQueryAt,
-           now.timeIntervalSince(last) < configuration.anomalyQueryInterval.timeInterval {
+            now.timeIntervalSince(last) < configuration.anomalyQueryInterval.timeInterval
+        {
             return []
         }
         current.lastAnomalyQueryAt = now

@@ -66,7 +66,9 @@ public enum FleetMetrics {
 extension MetricDefinition {
     /// The `payfleet_dead_letters_total{reason, role}` counters of one role: every role writes the
     /// same label set, so dashboards sum by reason across roles or split by role.
-    static func deadLetterCounters(role: ServiceRole, factory: any MetricsFactory) -> InstrumentFamily<RejectionReason, CoreMetrics.Counter> {
+    static func deadLetterCounters(
+        role: ServiceRole, factory: any MetricsFactory
+    ) -> InstrumentFamily<RejectionReason, CoreMetrics.Counter> {
         deadLetters.counters(factory: factory) { (reason: RejectionReason) in [reason.rawValue, role.rawValue] }
     }
 }

@@ -86,7 +86,8 @@ public final class HealthState: Sendable {
         let now = clock.now
         return state.withLock { state in
             var problems: [String] = state.fatal.sorted { $0.key < $1.key }.map { "fatal \($0.key): \($0.value)" }
-            for (name, loop) in state.loops.sorted(by: { $0.key < $1.key }) where now - loop.lastBeat > loop.stallLimit {
+            for (name, loop) in state.loops.sorted(by: { $0.key < $1.key }) where now - loop.lastBeat > loop.stallLimit
+            {
                 problems.append("loop \(name) stalled for \(now - loop.lastBeat)")
             }
             return Probe(ok: problems.isEmpty, detail: problems.isEmpty ? "ok" : problems.joined(separator: "\n"))
@@ -111,7 +112,9 @@ public final class HealthState: Sendable {
         state.withLock { state in
             let pending = state.components.keys.filter { !state.everReady.contains($0) }.sorted()
             if state.components.isEmpty { return Probe(ok: false, detail: "no component started") }
-            return Probe(ok: pending.isEmpty, detail: pending.isEmpty ? "ok" : pending.map { "\($0) starting" }.joined(separator: "\n"))
+            return Probe(
+                ok: pending.isEmpty,
+                detail: pending.isEmpty ? "ok" : pending.map { "\($0) starting" }.joined(separator: "\n"))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,7 +21,9 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// A handler passing each finished line (with its trailing newline) to `write`; for tests.
-    public init(label: String, metadataProvider: Logger.MetadataProvider? = nil, write: @escaping @Sendable (String) -> Void) {
+    public init(
+        label: String, metadataProvider: Logger.MetadataProvider? = nil, write: @escaping @Sendable (String) -> Void
+    ) {
         self.label = label
         self.metadataProvider = metadataProvider
         self.write = write

@@ -23,7 +23,8 @@ public struct RoleRunner: Sendable {
     public var maximumGracefulShutdown: Duration = .seconds(25)
 
     public init(
-        foundation: [any Service] = [], http: RuntimeHTTPServer, services: [any Service], health: HealthState, logger: Logger
+        foundation: [any Service] = [], http: RuntimeHTTPServer, services: [any Service], health: HealthState,
+        logger: Logger
     ) {
         self.foundation = foundation
         self.http = http

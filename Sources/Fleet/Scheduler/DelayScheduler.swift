@@ -34,13 +34,17 @@ public final class DelayScheduler: Service, Sendable {
     public func run() async throws {
         var producerKafka = kafka
         producerKafka.clientID = kafka.clientID + "-scheduler"
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: producerKafka), logger: logger)
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: producerKafka), logger: logger)
         let core = SchedulerCore(
-            settings: settings, publisher: producer, statistics: statistics, instruments: instruments, health: health, logger: logger)
+            settings: settings, publisher: producer, statistics: statistics, instruments: instruments, health: health,
+            logger: logger)
         var consumerKafka = kafka
         consumerKafka.clientID = kafka.clientID + "-scheduler"
         // Fetch promptly after a resume: a woken partition's head is due within the resume lead.
-        if consumerKafka.properties["fetch.wait.max.ms"] == nil { consumerKafka.properties["fetch.wait.max.ms"] = "100" }
+        if consumerKafka.properties["fetch.wait.max.ms"] == nil {
+            consumerKafka.properties["fetch.wait.max.ms"] = "100"
+        }
         let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(
@@ -94,7 +98,9 @@ public final class DelayScheduler: Service, Sendable {
                     group.cancelAll()
                     while let result = await group.nextResult() {
                         if case .failure(let error) = result, !(error is CancellationError) {
-                            self.logger.debug("scheduler task ended with an error during shutdown", metadata: [LogKey.error: "\(error)"])
+                            self.logger.debug(
+                                "scheduler task ended with an error during shutdown",
+                                metadata: [LogKey.error: "\(error)"])
                         }
                     }
                 }
@@ -108,10 +114,12 @@ public final class DelayScheduler: Service, Sendable {
         await producer.close(timeout: .seconds(10))
         if let failure = consumeFailure.first { throw failure }
         let snapshot = statistics.snapshot
-        logger.info("scheduler stopped", metadata: [
-            "emitted": "\(snapshot.emitted)", "hopped": "\(snapshot.hopped)",
-            "lateness_p99_ms": "\(snapshot.latenessQuantile(0.99).map(String.init) ?? "-")",
-        ])
+        logger.info(
+            "scheduler stopped",
+            metadata: [
+                "emitted": "\(snapshot.emitted)", "hopped": "\(snapshot.hopped)",
+                "lateness_p99_ms": "\(snapshot.latenessQuantile(0.99).map(String.init) ?? "-")",
+            ])
     }
 
     /// Waits for the broker, subscribes to the tiers and hands every message to the core.
@@ -119,9 +127,11 @@ public final class DelayScheduler: Service, Sendable {
         try await waitForBroker(producer)
         try consumer.subscribe(topics: settings.tiers.map(\.topic))
         health.setReady(component, true)
-        logger.info("scheduler consuming delay tiers", metadata: [
-            "tiers": "\(settings.tiers.map(\.name).joined(separator: ","))",
-        ])
+        logger.info(
+            "scheduler consuming delay tiers",
+            metadata: [
+                "tiers": "\(settings.tiers.map(\.name).joined(separator: ","))"
+            ])
         for try await message in consumer.messages {
             instruments.messaging.consumed(topic: message.topic)
             await core.handle(message)
@@ -134,7 +144,9 @@ public final class DelayScheduler: Service, Sendable {
         while true {
             attempt += 1
             do {
-                for tier in settings.tiers { _ = try await producer.partitionCount(topic: tier.topic, timeout: .seconds(5)) }
+                for tier in settings.tiers {
+                    _ = try await producer.partitionCount(topic: tier.topic, timeout: .seconds(5))
+                }
                 _ = try await producer.partitionCount(topic: settings.queryJobsTopic, timeout: .seconds(5))
                 return
             } catch {
@@ -151,7 +163,8 @@ public final class DelayScheduler: Service, Sendable {
         for tier in settings.tiers { pending[tier] = 0 }
         for (source, position) in await core.positions() {
             guard let tier = settings.tiers.first(where: { $0.topic == source.topic }),
-                  let marks = try? await consumer.watermarks(topic: source.topic, partition: source.partition, timeout: .seconds(2))
+                let marks = try? await consumer.watermarks(
+                    topic: source.topic, partition: source.partition, timeout: .seconds(2))
             else { continue }
             let from = position ?? marks.low
             pending[tier, default: 0] += max(0, marks.high - from)

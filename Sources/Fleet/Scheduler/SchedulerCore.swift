@@ -86,7 +86,9 @@ actor SchedulerCore {
             let now = Self.nowMilliseconds()
             var decision = planner.decide(
                 tier: partition.tier,
-                recordTimestampMilliseconds: message.timestamp.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
+                recordTimestampMilliseconds: message.timestamp.map {
+                    Int64(($0.timeIntervalSince1970 * 1000).rounded())
+                },
                 dueAtMilliseconds: due, nowMilliseconds: now)
             if case .hold = decision, partition.held.count >= settings.maximumHeldPerPartition {
                 decision = .wait(untilMilliseconds: now + 500)
@@ -96,7 +98,8 @@ actor SchedulerCore {
             case .emit:
                 start(message, in: &partition)
                 partition.sends[message.offset] = send(
-                    forwarded(message, to: settings.queryJobsTopic), source: message.topicPartition, offset: message.offset,
+                    forwarded(message, to: settings.queryJobsTopic), source: message.topicPartition,
+                    offset: message.offset,
                     due: due, emit: true, generation: partition.generation)
             case .hop(let tier):
                 start(message, in: &partition)
@@ -130,7 +133,8 @@ actor SchedulerCore {
     /// Forwards (or hops) a record and reports back once acknowledged, retrying until it is or the
     /// partition is no longer ours.
     private func send(
-        _ outgoing: KafkaProducerMessage, source: KafkaTopicPartition, offset: Int64, due: Int64, emit: Bool, generation: Int
+        _ outgoing: KafkaProducerMessage, source: KafkaTopicPartition, offset: Int64, due: Int64, emit: Bool,
+        generation: Int
     ) -> Task<Void, Never> {
         let publisher = self.publisher
         let topic = outgoing.topic
@@ -144,9 +148,11 @@ actor SchedulerCore {
                     self.sent(source, offset: offset, generation: generation, due: due, emit: emit, topic: topic)
                     return
                 } catch {
-                    logger.warning("timer forward failed, retrying", metadata: [
-                        LogKey.topic: "\(topic)", LogKey.error: "\(error)", "attempt": "\(attempt)",
-                    ])
+                    logger.warning(
+                        "timer forward failed, retrying",
+                        metadata: [
+                            LogKey.topic: "\(topic)", LogKey.error: "\(error)", "attempt": "\(attempt)",
+                        ])
                     guard self.owns(source, generation: generation) else { return }
                     try? await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
                 }
@@ -193,9 +199,10 @@ actor SchedulerCore {
         for source in partitions.keys {
             modify(source) { partition in
                 for timer in partition.held.popDue(now: now) {
-                    batch.append(Forward(
-                        source: source, generation: partition.generation, offset: timer.offset, due: timer.due,
-                        message: timer.message(topic: settings.queryJobsTopic)))
+                    batch.append(
+                        Forward(
+                            source: source, generation: partition.generation, offset: timer.offset, due: timer.due,
+                            message: timer.message(topic: settings.queryJobsTopic)))
                 }
                 if let earliest = partition.held.earliestDue { next = min(next ?? earliest, earliest) }
             }
@@ -222,15 +229,20 @@ actor SchedulerCore {
         for (item, result) in zip(batch, results) {
             switch result {
             case .success:
-                sent(item.source, offset: item.offset, generation: item.generation, due: item.due, emit: true, topic: item.message.topic)
+                sent(
+                    item.source, offset: item.offset, generation: item.generation, due: item.due, emit: true,
+                    topic: item.message.topic)
             case .failure(let error):
-                logger.warning("timer forward failed, retrying", metadata: [
-                    LogKey.topic: "\(item.message.topic)", LogKey.error: "\(error)", "attempt": "1",
-                ])
+                logger.warning(
+                    "timer forward failed, retrying",
+                    metadata: [
+                        LogKey.topic: "\(item.message.topic)", LogKey.error: "\(error)", "attempt": "1",
+                    ])
                 guard !stopping else { continue }
                 modify(item.source, generation: item.generation) { partition in
                     partition.sends[item.offset] = send(
-                        item.message, source: item.source, offset: item.offset, due: item.due, emit: true, generation: item.generation)
+                        item.message, source: item.source, offset: item.offset, due: item.due, emit: true,
+                        generation: item.generation)
                 }
             }
         }
@@ -240,7 +252,9 @@ actor SchedulerCore {
         !stopping && partitions[source]?.generation == generation
     }
 
-    private func sent(_ source: KafkaTopicPartition, offset: Int64, generation: Int, due: Int64, emit: Bool, topic: String) {
+    private func sent(
+        _ source: KafkaTopicPartition, offset: Int64, generation: Int, due: Int64, emit: Bool, topic: String
+    ) {
         let tier = planner.tier(topic: source.topic)
         if emit {
             let lateness = Self.nowMilliseconds() - due
@@ -282,9 +296,12 @@ actor SchedulerCore {
                 attempt += 1
                 do {
                     try await publisher.publish(letter.message(topic: topic))
-                    logger.notice("undecodable timer record sent to dead-letters", metadata: [
-                        LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.offset: "\(offset)",
-                    ])
+                    logger.notice(
+                        "undecodable timer record sent to dead-letters",
+                        metadata: [
+                            LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)",
+                            LogKey.offset: "\(offset)",
+                        ])
                     self.finish(source, offset: offset, generation: generation)
                     return
                 } catch {
@@ -316,11 +333,15 @@ actor SchedulerCore {
         partitions[source]?.position = offset
         do {
             try consumer.pause([source])
-            try await consumer.seek([KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: offset)])
-        } catch {
-            logger.warning("could not pause a delay partition on its head; timing the head in memory", metadata: [
-                LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
+            try await consumer.seek([
+                KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: offset)
             ])
+        } catch {
+            logger.warning(
+                "could not pause a delay partition on its head; timing the head in memory",
+                metadata: [
+                    LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
+                ])
             wake.cancel()
             // `modify` answers nil when the partition (at this generation) is no longer held.
             let held: Void? = modify(source, generation: generation) { partition in
@@ -346,9 +367,11 @@ actor SchedulerCore {
         do {
             try consumer?.resume([source])
         } catch {
-            logger.warning("could not resume a delay partition", metadata: [
-                LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
-            ])
+            logger.warning(
+                "could not resume a delay partition",
+                metadata: [
+                    LogKey.topic: "\(source.topic)", LogKey.partition: "\(source.partition)", LogKey.error: "\(error)",
+                ])
         }
         instruments.paused(partitions: pausedCount)
     }
@@ -409,9 +432,11 @@ actor SchedulerCore {
             }
         }
         if !stray.isEmpty {
-            logger.warning("resuming delay partitions that were paused without a pending wake-up", metadata: [
-                "partitions": "\(stray.sorted().map(\.description).joined(separator: ","))",
-            ])
+            logger.warning(
+                "resuming delay partitions that were paused without a pending wake-up",
+                metadata: [
+                    "partitions": "\(stray.sorted().map(\.description).joined(separator: ","))"
+                ])
             try? consumer.resume(stray)
         }
     }
@@ -421,12 +446,15 @@ actor SchedulerCore {
         var offsets: [KafkaTopicPartitionOffset] = []
         for source in sources {
             let moved = modify(source) { partition -> Int64? in
-                guard let committable = partition.tracker.committable, committable != partition.stored else { return nil }
+                guard let committable = partition.tracker.committable, committable != partition.stored else {
+                    return nil
+                }
                 partition.stored = committable
                 return committable
             }
             if let committable = moved ?? nil {
-                offsets.append(KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: committable))
+                offsets.append(
+                    KafkaTopicPartitionOffset(topic: source.topic, partition: source.partition, offset: committable))
             }
         }
         guard !offsets.isEmpty else { return }
@@ -460,7 +488,9 @@ actor SchedulerCore {
             }
         }
         let deadline = ContinuousClock.now + drainTimeout
-        while ContinuousClock.now < deadline, !Task.isCancelled, partitions.values.contains(where: { !$0.sends.isEmpty }) {
+        while ContinuousClock.now < deadline, !Task.isCancelled,
+            partitions.values.contains(where: { !$0.sends.isEmpty })
+        {
             // Acknowledgements arrive through `sent`, which does not check `stopping`.
             do { try await Task.sleep(for: .milliseconds(20)) } catch { break }
         }

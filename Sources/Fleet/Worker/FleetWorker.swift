@@ -52,7 +52,9 @@ public final class FleetWorker: Service, Sendable {
     ///   - channels: the merchants' channels.
     ///   - logger: the worker's logger (order lines carry `out_trade_no`).
     ///   - health: where readiness and liveness are reported (shared with the runtime HTTP server).
-    public init(settings: WorkerSettings, channels: ChannelRegistry, logger: Logger, health: HealthState = HealthState()) {
+    public init(
+        settings: WorkerSettings, channels: ChannelRegistry, logger: Logger, health: HealthState = HealthState()
+    ) {
         self.settings = settings
         self.registry = channels
         self.logger = logger
@@ -81,8 +83,11 @@ public final class FleetWorker: Service, Sendable {
     /// - Throws: ``WorkerError`` when the co-partitioned topics' partition counts differ, or a
     ///   ``KafkaError`` when the Kafka clients cannot be created or the consumer fails fatally.
     public func run() async throws {
-        logger.info("worker starting", metadata: ["librdkafka": "\(KafkaLibrary.versionString)", "group": "\(settings.groupID)"])
-        let producerConfiguration = KafkaProducerConfiguration(kafka: settings.kafka, closeTimeout: WorkerSettings.producerCloseBound)
+        logger.info(
+            "worker starting",
+            metadata: ["librdkafka": "\(KafkaLibrary.versionString)", "group": "\(settings.groupID)"])
+        let producerConfiguration = KafkaProducerConfiguration(
+            kafka: settings.kafka, closeTimeout: WorkerSettings.producerCloseBound)
         // The scoped clients close on every exit path: the producer is flushed last, after the
         // consumer has committed and left the group and the reader is closed.
         let failure = try await withKafkaProducer(configuration: producerConfiguration, logger: logger) { producer in
@@ -97,9 +102,12 @@ public final class FleetWorker: Service, Sendable {
 
     /// Consumes until shutdown; returns the consume loop's failure, if any, once the consumer has
     /// left the group and the restores have finished.
-    private func consume(producer: KafkaProducer, reader: KafkaPartitionReader, partitionCount: Int) async throws -> (any Error)? {
+    private func consume(
+        producer: KafkaProducer, reader: KafkaPartitionReader, partitionCount: Int
+    ) async throws -> (any Error)? {
         let core = WorkerCore(
-            maxInFlight: settings.maxInFlight, logger: logger, metrics: metrics, maximumDormancy: settings.stateResumeLimit)
+            maxInFlight: settings.maxInFlight, logger: logger, metrics: metrics,
+            maximumDormancy: settings.stateResumeLimit)
         let consumerRef = ConsumerReference()
         let processor = MessageProcessor(
             registry: registry, configuration: settings.machine,
@@ -114,7 +122,11 @@ public final class FleetWorker: Service, Sendable {
             configuration: consumerConfiguration, logger: logger,
             rebalanceHandler: { [self] event in
                 guard let consumer = consumerRef.consumer else { return }
-                await self.rebalance(event, context: RunContext(consumer: consumer, core: core, processor: processor, reader: reader, metrics: metrics, logger: logger))
+                await self.rebalance(
+                    event,
+                    context: RunContext(
+                        consumer: consumer, core: core, processor: processor, reader: reader, metrics: metrics,
+                        logger: logger))
             }
         ) { consumer -> (any Error)? in
             consumerRef.consumer = consumer
@@ -235,8 +247,10 @@ public final class FleetWorker: Service, Sendable {
             } catch {
                 logger.notice(
                     "message abandoned",
-                    metadata: [LogKey.topic: "\(launch.message.topic)", LogKey.partition: "\(launch.partition)",
-                               LogKey.offset: "\(launch.message.offset)", LogKey.error: "\(error)"])
+                    metadata: [
+                        LogKey.topic: "\(launch.message.topic)", LogKey.partition: "\(launch.partition)",
+                        LogKey.offset: "\(launch.message.offset)", LogKey.error: "\(error)",
+                    ])
             }
             metrics.processed(topic: launch.message.topic, duration: clock.now - started)
             let release = await context.core.finished(launch, change: change, completed: completed)
@@ -244,7 +258,8 @@ public final class FleetWorker: Service, Sendable {
                 do {
                     try context.consumer.storeOffsets(release.offsets)
                 } catch {
-                    logger.debug("offsets not stored (partition no longer assigned)", metadata: [LogKey.error: "\(error)"])
+                    logger.debug(
+                        "offsets not stored (partition no longer assigned)", metadata: [LogKey.error: "\(error)"])
                 }
             }
             guard let next = release.next else { return }
@@ -332,9 +347,14 @@ public final class FleetWorker: Service, Sendable {
                 guard let outcome = try await context.restorer.restore(epochs) else { return }
                 logger.info(
                     "partitions restored",
-                    metadata: ["partitions": "\(outcome.partitions)", "records": "\(outcome.records)", "duration": "\(outcome.duration)"])
+                    metadata: [
+                        "partitions": "\(outcome.partitions)", "records": "\(outcome.records)",
+                        "duration": "\(outcome.duration)",
+                    ])
                 for partition in outcome.partitions {
-                    if let epoch = epochs[partition] { await completeRestore(partition, epoch: epoch, context: context) }
+                    if let epoch = epochs[partition] {
+                        await completeRestore(partition, epoch: epoch, context: context)
+                    }
                 }
                 return
             } catch {
@@ -350,7 +370,9 @@ public final class FleetWorker: Service, Sendable {
         do {
             try context.consumer.resume(inputs(of: [partition]))
         } catch {
-            logger.warning("resuming restored partition failed", metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
+            logger.warning(
+                "resuming restored partition failed",
+                metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
         }
         for launch in launches { start(launch, context: context) }
     }

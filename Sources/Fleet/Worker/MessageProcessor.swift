@@ -48,14 +48,17 @@ struct MessageProcessor: Sendable {
         case FleetTopic.callbacks: return try await callback(message, state: state, logger: logger)
         case FleetTopic.queryJobs: return try await job(message, state: state, logger: logger)
         default:
-            try await deadLetter(message, .invalidField, "the worker does not consume topic \(message.topic)", logger: logger)
+            try await deadLetter(
+                message, .invalidField, "the worker does not consume topic \(message.topic)", logger: logger)
             return .unchanged
         }
     }
 
     // MARK: Inputs
 
-    private func request(_ message: KafkaConsumerMessage, state: OrderState?, logger: Logger) async throws -> StateChange {
+    private func request(
+        _ message: KafkaConsumerMessage, state: OrderState?, logger: Logger
+    ) async throws -> StateChange {
         let now = Date()
         let request: OrderRequest
         switch decoder.decode(value: message.value, key: message.keyString) {
@@ -64,14 +67,21 @@ struct MessageProcessor: Sendable {
         case .success(let decoded):
             request = decoded
         }
-        guard let account = registry.directory.account(request.merchant), let context = registry.context(for: request.merchant) else {
+        guard let account = registry.directory.account(request.merchant),
+            let context = registry.context(for: request.merchant)
+        else {
             return try await reject(
-                rejection(request, .unknownMerchant, "merchant \"\(OrderRequestDecoder.clip(request.merchant))\" is not configured"),
+                rejection(
+                    request, .unknownMerchant,
+                    "merchant \"\(OrderRequestDecoder.clip(request.merchant))\" is not configured"),
                 message, now: now, logger: logger)
         }
         guard account.channel == request.channel else {
             return try await reject(
-                rejection(request, .channelMismatch, "merchant \(request.merchant) is a \(account.channel.rawValue) account, not \(request.channel.rawValue)"),
+                rejection(
+                    request, .channelMismatch,
+                    "merchant \(request.merchant) is a \(account.channel.rawValue) account, not \(request.channel.rawValue)"
+                ),
                 message, now: now, logger: logger)
         }
         var machine = OrderMachine(state: state, configuration: configuration, context: context)
@@ -79,7 +89,9 @@ struct MessageProcessor: Sendable {
         return try await drive(step, machine: &machine, input: message, before: state, logger: logger)
     }
 
-    private func callback(_ message: KafkaConsumerMessage, state: OrderState?, logger: Logger) async throws -> StateChange {
+    private func callback(
+        _ message: KafkaConsumerMessage, state: OrderState?, logger: Logger
+    ) async throws -> StateChange {
         let now = Date()
         let record: CallbackRecord
         do throws(RequestRejection) {
@@ -93,10 +105,14 @@ struct MessageProcessor: Sendable {
             metrics.callback(channel: nil, result: .refused(.unknownMerchant))
             let event = OrderMachine.anomalyEvent(
                 outTradeNo: record.outTradeNo, state: state, kind: RejectionReason.unknownMerchant.rawValue,
-                detail: "a callback arrived for merchant \(OrderRequestDecoder.clip(record.merchant)), which is not configured",
+                detail:
+                    "a callback arrived for merchant \(OrderRequestDecoder.clip(record.merchant)), which is not configured",
                 evidence: record.bodyDigest, now: now)
             try await writer.write(
-                [.publish(event), .deadLetter(reason: .unknownMerchant, detail: "callback for an unconfigured merchant")],
+                [
+                    .publish(event),
+                    .deadLetter(reason: .unknownMerchant, detail: "callback for an unconfigured merchant"),
+                ],
                 input: message, now: now, logger: logger)
             return .unchanged
         }
@@ -107,7 +123,9 @@ struct MessageProcessor: Sendable {
         } catch {
             check = .rejected(error)
             metrics.callback(channel: channel.channel, result: .notVerified(error.kind))
-            logger.notice("callback not accepted", metadata: [LogKey.reason: "\(error.kind.rawValue)", LogKey.merchant: "\(record.merchant)"])
+            logger.notice(
+                "callback not accepted",
+                metadata: [LogKey.reason: "\(error.kind.rawValue)", LogKey.merchant: "\(record.merchant)"])
         }
         // The order's own account decides the rules; an unknown order uses the notify URL's account.
         let merchant = state?.merchant ?? record.merchant
@@ -115,7 +133,8 @@ struct MessageProcessor: Sendable {
             return .unchanged
         }
         var machine = OrderMachine(state: state, configuration: configuration, context: context)
-        let input = CallbackInput(merchant: record.merchant, outTradeNo: record.outTradeNo, evidence: record.bodyDigest, check: check)
+        let input = CallbackInput(
+            merchant: record.merchant, outTradeNo: record.outTradeNo, evidence: record.bodyDigest, check: check)
         let step = machine.callbackReceived(input, now: now)
         return try await drive(step, machine: &machine, input: message, before: state, logger: logger)
     }
@@ -130,16 +149,22 @@ struct MessageProcessor: Sendable {
             return .unchanged
         }
         guard job.outTradeNo == message.keyString else {
-            try await deadLetter(message, .keyMismatch, "the timer job's out_trade_no is not its record key", logger: logger)
+            try await deadLetter(
+                message, .keyMismatch, "the timer job's out_trade_no is not its record key", logger: logger)
             return .unchanged
         }
         guard let state else {
-            logger.debug("timer for an order this partition does not hold; nothing to do", metadata: [LogKey.timerID: "\(job.timerID)"])
+            logger.debug(
+                "timer for an order this partition does not hold; nothing to do",
+                metadata: [LogKey.timerID: "\(job.timerID)"])
             return .unchanged
         }
         guard let context = registry.context(for: state.merchant) else {
-            logger.error("order's merchant is no longer configured; timer cannot run", metadata: [LogKey.merchant: "\(state.merchant)"])
-            try await deadLetter(message, .unknownMerchant, "the order's merchant \(state.merchant) is not configured", logger: logger)
+            logger.error(
+                "order's merchant is no longer configured; timer cannot run",
+                metadata: [LogKey.merchant: "\(state.merchant)"])
+            try await deadLetter(
+                message, .unknownMerchant, "the order's merchant \(state.merchant) is not configured", logger: logger)
             return .unchanged
         }
         var machine = OrderMachine(state: state, configuration: configuration, context: context)
@@ -152,7 +177,8 @@ struct MessageProcessor: Sendable {
     /// Writes each step's outputs (acknowledged before any vendor call), performs the call, feeds
     /// the answer back, until a step asks for no call.
     private func drive(
-        _ first: OrderStep, machine: inout OrderMachine, input: KafkaConsumerMessage, before: OrderState?, logger: Logger
+        _ first: OrderStep, machine: inout OrderMachine, input: KafkaConsumerMessage, before: OrderState?,
+        logger: Logger
     ) async throws -> StateChange {
         var step = first
         while true {
@@ -169,7 +195,9 @@ struct MessageProcessor: Sendable {
         }
     }
 
-    private func perform(_ call: VendorCall, channel: any PaymentChannel, machine: inout OrderMachine, logger: Logger) async -> OrderStep {
+    private func perform(
+        _ call: VendorCall, channel: any PaymentChannel, machine: inout OrderMachine, logger: Logger
+    ) async -> OrderStep {
         let clock = ContinuousClock()
         let start = clock.now
         let channelID = channel.channel
@@ -179,19 +207,25 @@ struct MessageProcessor: Sendable {
         switch call {
         case .create(let order):
             let result: Result<CreateOutcome, ChannelError>
-            do throws(ChannelError) { result = .success(try await channel.create(order)) } catch { result = .failure(error) }
+            do throws(ChannelError) { result = .success(try await channel.create(order)) } catch {
+                result = .failure(error)
+            }
             record(Self.outcome(result))
             logVendor(call, result.failureValue, logger: logger)
             return machine.createAnswered(result, now: Date())
         case .query(let reference):
             let result: Result<TradeStatus, ChannelError>
-            do throws(ChannelError) { result = .success(try await channel.query(reference)) } catch { result = .failure(error) }
+            do throws(ChannelError) { result = .success(try await channel.query(reference)) } catch {
+                result = .failure(error)
+            }
             record(Self.outcome(result))
             logVendor(call, result.failureValue, logger: logger)
             return machine.queryAnswered(result, now: Date())
         case .close(let reference):
             let result: Result<CloseOutcome, ChannelError>
-            do throws(ChannelError) { result = .success(try await channel.close(reference)) } catch { result = .failure(error) }
+            do throws(ChannelError) { result = .success(try await channel.close(reference)) } catch {
+                result = .failure(error)
+            }
             record(Self.outcome(result))
             logVendor(call, result.failureValue, logger: logger)
             return machine.closeAnswered(result, now: Date())
@@ -214,15 +248,20 @@ struct MessageProcessor: Sendable {
             channel: request.channel.rawValue, action: request.action.rawValue, contentDigest: request.contentDigest)
     }
 
-    private func reject(_ rejection: RequestRejection, _ message: KafkaConsumerMessage, now: Date, logger: Logger) async throws -> StateChange {
+    private func reject(
+        _ rejection: RequestRejection, _ message: KafkaConsumerMessage, now: Date, logger: Logger
+    ) async throws -> StateChange {
         logger.notice("order request rejected", metadata: [LogKey.reason: "\(rejection.reason.rawValue)"])
         try await writer.write(OrderMachine.rejection(rejection, now: now), input: message, now: now, logger: logger)
         return .unchanged
     }
 
-    private func deadLetter(_ message: KafkaConsumerMessage, _ reason: RejectionReason, _ detail: String, logger: Logger) async throws {
+    private func deadLetter(
+        _ message: KafkaConsumerMessage, _ reason: RejectionReason, _ detail: String, logger: Logger
+    ) async throws {
         logger.notice("input dead-lettered", metadata: [LogKey.reason: "\(reason.rawValue)"])
-        try await writer.write([.deadLetter(reason: reason, detail: detail)], input: message, now: Date(), logger: logger)
+        try await writer.write(
+            [.deadLetter(reason: reason, detail: detail)], input: message, now: Date(), logger: logger)
     }
 
     private func log(_ step: OrderStep, logger: Logger) {
@@ -239,7 +278,10 @@ struct MessageProcessor: Sendable {
         guard let error else { return }
         logger.notice(
             "vendor call failed",
-            metadata: ["operation": "\(call.operation)", LogKey.reason: "\(error.code.rawValue)", LogKey.error: "\(error.message)"])
+            metadata: [
+                "operation": "\(call.operation)", LogKey.reason: "\(error.code.rawValue)",
+                LogKey.error: "\(error.message)",
+            ])
     }
 }
 

@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Kafka
 import Logging
 import Payments
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The measurements behind `payfleet bench restore`: the worker's own restore code (``WorkerCore``
 /// and ``StateRestorer``) against a broker holding `payfleet.order-state`.
@@ -17,16 +18,24 @@ public enum RestoreBenchmark {
             let number = seed * 10_000_000 + index
             let createdAt = start + Double(number % 86_400)
             let kind = index % 10
-            let channel: ChannelID = kind == 7 ? .wechatV3Combine : kind == 8 ? .storepos : kind == 9 ? .yungouos : .wechatV2
+            let channel: ChannelID =
+                kind == 7 ? .wechatV3Combine : kind == 8 ? .storepos : kind == 9 ? .yungouos : .wechatV2
             var options: [String: JSONValue] = [:]
             if channel == .wechatV3Combine {
                 options["sub_orders"] = .array([
-                    .object(["out_trade_no": .string("PFS\(number)A"), "amount_fen": .integer(600), "mchid": .string("1900000109"), "description": .string("商品A")]),
-                    .object(["out_trade_no": .string("PFS\(number)B"), "amount_fen": .integer(400), "mchid": .string("1900000110"), "description": .string("商品B")]),
+                    .object([
+                        "out_trade_no": .string("PFS\(number)A"), "amount_fen": .integer(600),
+                        "mchid": .string("1900000109"), "description": .string("商品A"),
+                    ]),
+                    .object([
+                        "out_trade_no": .string("PFS\(number)B"), "amount_fen": .integer(400),
+                        "mchid": .string("1900000110"), "description": .string("商品B"),
+                    ]),
                 ])
             }
             var state = OrderState(
-                outTradeNo: String(format: "PF2026120100%014d", number), merchant: "shop-\(index % 7)", channel: channel,
+                outTradeNo: String(format: "PF2026120100%014d", number), merchant: "shop-\(index % 7)",
+                channel: channel,
                 amount: Money(fen: channel == .wechatV3Combine ? 1000 : Int64(100 + index % 5000)),
                 description: "PayFleet 订单 #\(number) 商品描述", attach: index % 3 == 0 ? "batch-\(index % 97)" : nil,
                 clientIP: "10.0.\(index % 250).\(index % 200)", options: options, createdAt: createdAt,
@@ -52,9 +61,16 @@ public enum RestoreBenchmark {
             default:
                 state.status = .succeeded
                 state.terminalAt = createdAt + 60
-                let subs: [OrderState.SubPaymentRecord] = channel == .wechatV3Combine
-                    ? [OrderState.SubPaymentRecord(outTradeNo: "PFS\(number)A", vendorMerchantID: "1900000109", transactionID: "4200002\(number)1", amountFen: 600, tradeState: "SUCCESS"),
-                       OrderState.SubPaymentRecord(outTradeNo: "PFS\(number)B", vendorMerchantID: "1900000110", transactionID: "4200002\(number)2", amountFen: 400, tradeState: "SUCCESS")]
+                let subs: [OrderState.SubPaymentRecord] =
+                    channel == .wechatV3Combine
+                    ? [
+                        OrderState.SubPaymentRecord(
+                            outTradeNo: "PFS\(number)A", vendorMerchantID: "1900000109",
+                            transactionID: "4200002\(number)1", amountFen: 600, tradeState: "SUCCESS"),
+                        OrderState.SubPaymentRecord(
+                            outTradeNo: "PFS\(number)B", vendorMerchantID: "1900000110",
+                            transactionID: "4200002\(number)2", amountFen: 400, tradeState: "SUCCESS"),
+                    ]
                     : []
                 state.payment = OrderState.PaymentRecord(
                     transactionID: String(format: "42000012342026120%011d", number), amountFen: state.amountFen,
@@ -105,7 +121,8 @@ public enum RestoreBenchmark {
             let duration = clock.now - started
             let counts = await core.retainedOrders
             return Restore(
-                records: outcome?.records ?? 0, duration: duration, liveOrders: counts.live, terminalOrders: counts.terminal,
+                records: outcome?.records ?? 0, duration: duration, liveOrders: counts.live,
+                terminalOrders: counts.terminal,
                 residentBefore: before, residentAfter: RestoreBenchmark.residentBytes())
         }
 

@@ -53,7 +53,9 @@ struct StateRestorer: Sendable {
             do {
                 var batch: [KafkaConsumerMessage] = []
                 batch.reserveCapacity(Self.batchSize)
-                for try await record in reader.readToEnd(topic: FleetTopic.orderState, partitions: from.keys.sorted(), from: from) {
+                for try await record in reader.readToEnd(
+                    topic: FleetTopic.orderState, partitions: from.keys.sorted(), from: from)
+                {
                     batch.append(record)
                     if batch.count >= Self.batchSize {
                         guard await pipe.put(batch) else { return }
@@ -98,7 +100,8 @@ struct StateRestorer: Sendable {
         var resumeAt: [Int32: Int64] = [:]
         for partition in complete {
             do {
-                resumeAt[partition] = try await reader.watermarks(topic: FleetTopic.orderState, partition: partition).high
+                resumeAt[partition] = try await reader.watermarks(topic: FleetTopic.orderState, partition: partition)
+                    .high
             } catch {
                 logger.notice(
                     "changelog watermark unknown; the partition is restored in full if assigned again",

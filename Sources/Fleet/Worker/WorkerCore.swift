@@ -43,7 +43,10 @@ actor WorkerCore {
     /// `delete.retention.ms`).
     private let maximumDormancy: Duration
 
-    init(maxInFlight: Int, logger: Logger, metrics: WorkerInstruments? = nil, maximumDormancy: Duration = .seconds(86_400)) {
+    init(
+        maxInFlight: Int, logger: Logger, metrics: WorkerInstruments? = nil,
+        maximumDormancy: Duration = .seconds(86_400)
+    ) {
         self.maxInFlight = maxInFlight
         self.maxBuffered = max(maxInFlight * 8, 64)
         self.logger = logger
@@ -167,7 +170,9 @@ actor WorkerCore {
         for (record, problem) in problems {
             logger.error(
                 "order-state record skipped",
-                metadata: [LogKey.outTradeNo: "\(record.key)", LogKey.offset: "\(record.offset)", LogKey.error: "\(problem)"])
+                metadata: [
+                    LogKey.outTradeNo: "\(record.key)", LogKey.offset: "\(record.offset)", LogKey.error: "\(problem)",
+                ])
         }
     }
 
@@ -190,8 +195,10 @@ actor WorkerCore {
         publishRetained()
         logger.debug(
             "partition restored",
-            metadata: [LogKey.partition: "\(partition)", "live": "\(partitions[partition]?.orders.count ?? 0)",
-                       "terminal": "\(partitions[partition]?.terminal.count ?? 0)"])
+            metadata: [
+                LogKey.partition: "\(partition)", "live": "\(partitions[partition]?.orders.count ?? 0)",
+                "terminal": "\(partitions[partition]?.terminal.count ?? 0)",
+            ])
         var launches: [Launch] = []
         for message in held {
             if let launch = enqueue(message, partition: partition) { launches.append(launch) }
@@ -227,7 +234,8 @@ actor WorkerCore {
             work.queues[key, default: []].append(message)
             guard !work.running.contains(key) else { return nil }
             work.running.insert(key)
-            return Launch(partition: partition, epoch: work.epoch, key: key, message: message, state: work.state(of: key))
+            return Launch(
+                partition: partition, epoch: work.epoch, key: key, message: message, state: work.state(of: key))
         }
         guard let launch = launch ?? nil else { return nil }
         runningKeys += 1
@@ -254,7 +262,9 @@ actor WorkerCore {
             var next: Launch?
             var keyIdle = false
             if completed, work.phase == .ready, let head = work.queues[launch.key]?.first {
-                next = Launch(partition: launch.partition, epoch: work.epoch, key: launch.key, message: head, state: work.state(of: launch.key))
+                next = Launch(
+                    partition: launch.partition, epoch: work.epoch, key: launch.key, message: head,
+                    state: work.state(of: launch.key))
             } else {
                 if work.queues[launch.key]?.isEmpty ?? true { work.queues[launch.key] = nil }
                 work.running.remove(launch.key)
@@ -264,7 +274,8 @@ actor WorkerCore {
             if completed, work.phase == .ready {
                 for topic in Array(work.trackers.keys) {
                     if let offset = work.trackers[topic]?.takeCommittable() {
-                        offsets.append(KafkaTopicPartitionOffset(topic: topic, partition: launch.partition, offset: offset))
+                        offsets.append(
+                            KafkaTopicPartitionOffset(topic: topic, partition: launch.partition, offset: offset))
                     }
                 }
             }

@@ -81,11 +81,15 @@ struct WorkerInstruments: Sendable {
         callbacks = MetricDefinition.workerCallbacks.counters(factory: factory) { (key: CallbackKey) in
             [key.channel?.rawValue ?? "unknown", key.result.label]
         }
-        events = MetricDefinition.paymentEvents.counters(factory: factory) { (kind: PaymentEvent.Kind) in [kind.shortName] }
+        events = MetricDefinition.paymentEvents.counters(factory: factory) { (kind: PaymentEvent.Kind) in
+            [kind.shortName]
+        }
         deadLetters = MetricDefinition.deadLetterCounters(role: .worker, factory: factory)
         reroutes = MetricDefinition.requestsRerouted.counters(factory: factory) { (topic: String) in [topic] }
         restoredRecords = MetricDefinition.workerRestoredRecords.counters(factory: factory) { (_: Unlabeled) in [] }
-        restoreSeconds = MetricDefinition.workerRestoreSeconds.floatingPointCounters(factory: factory) { (_: Unlabeled) in [] }
+        restoreSeconds = MetricDefinition.workerRestoreSeconds.floatingPointCounters(factory: factory) {
+            (_: Unlabeled) in []
+        }
         orders = MetricDefinition.workerOrders.gauges(factory: factory) { (state: OrderStateClass) in [state.rawValue] }
     }
 
@@ -103,7 +107,8 @@ struct WorkerInstruments: Sendable {
 
     /// One vendor call of `channel` answered (`error` nil) or failed with `error`, in `duration`.
     func vendorCall(channel: ChannelID, operation: VendorOperation, error: ChannelError.Code?, duration: Duration) {
-        vendorCallDuration[VendorCallKey(channel: channel, operation: operation, error: error)].record(duration: duration)
+        vendorCallDuration[VendorCallKey(channel: channel, operation: operation, error: error)].record(
+            duration: duration)
     }
 
     /// One callback checked; `channel` nil when its merchant or record could not be resolved.

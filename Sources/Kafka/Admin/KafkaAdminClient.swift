@@ -47,7 +47,8 @@ public final class KafkaAdminClient: Sendable {
     public init(configuration: KafkaConfiguration, logger: Logger) throws {
         let context = RDKafkaClientContext(logger: logger)
         client = try RDKafkaClient.make(
-            kind: .producer, properties: configuration.effectiveProperties(defaults: [:]), context: context, label: "admin")
+            kind: .producer, properties: configuration.effectiveProperties(defaults: [:]), context: context,
+            label: "admin")
         lifecycle = ClientLifecycle(name: "admin client")
         self.logger = logger
     }
@@ -61,9 +62,13 @@ public final class KafkaAdminClient: Sendable {
     /// an error whose `rdKafkaErrorCode` is `TOPIC_ALREADY_EXISTS`, see ``isTopicAlreadyExists(_:)``).
     ///
     /// - Throws: when the request as a whole failed (e.g. no controller; the 2.0.2 mock cluster has none).
-    public func createTopics(_ topics: [KafkaNewTopic], timeout: Duration = .seconds(30)) async throws -> [String: KafkaError?] {
+    public func createTopics(
+        _ topics: [KafkaNewTopic], timeout: Duration = .seconds(30)
+    ) async throws -> [String: KafkaError?] {
         guard !topics.isEmpty else { return [:] }
-        return try await client.blockingUse(lifecycle) { client throws(KafkaError) in try client.createTopics(topics, timeout: timeout) }
+        return try await client.blockingUse(lifecycle) { client throws(KafkaError) in
+            try client.createTopics(topics, timeout: timeout)
+        }
     }
 
     /// Whether an error from ``createTopics(_:timeout:)`` means the topic already existed.
@@ -73,13 +78,16 @@ public final class KafkaAdminClient: Sendable {
 
     /// Describes topics: partition count and replication from metadata, configs from DescribeConfigs
     /// when the cluster supports it. Missing topics are absent from the result.
-    public func describeTopics(_ names: [String], timeout: Duration = .seconds(15)) async throws -> [String: KafkaTopicDescription] {
+    public func describeTopics(
+        _ names: [String], timeout: Duration = .seconds(15)
+    ) async throws -> [String: KafkaTopicDescription] {
         let metadata = try await metadata(timeout: timeout)
         var descriptions: [String: KafkaTopicDescription] = [:]
         for name in names {
             guard let topic = metadata.topic(name) else { continue }
             descriptions[name] = KafkaTopicDescription(
-                name: name, partitionCount: topic.partitionCount, replicationFactor: topic.replicationFactor, configs: nil)
+                name: name, partitionCount: topic.partitionCount, replicationFactor: topic.replicationFactor,
+                configs: nil)
         }
         let existing = names.filter { descriptions[$0] != nil }
         guard !existing.isEmpty else { return descriptions }
@@ -89,14 +97,20 @@ public final class KafkaAdminClient: Sendable {
             let configs = try await describeConfigs(existing, timeout: min(timeout, .seconds(5)))
             for (name, values) in configs { descriptions[name]?.configs = values }
         } catch let error as KafkaError {
-            logger.notice("the cluster did not describe topic configs; configs not verified", metadata: [LogKey.error: "\(error)"])
+            logger.notice(
+                "the cluster did not describe topic configs; configs not verified", metadata: [LogKey.error: "\(error)"]
+            )
         }
         return descriptions
     }
 
     /// Non-default configs of topics (DescribeConfigs).
-    public func describeConfigs(_ names: [String], timeout: Duration = .seconds(15)) async throws -> [String: [String: String]] {
-        try await client.blockingUse(lifecycle) { client throws(KafkaError) in try client.describeTopicConfigs(names, timeout: timeout) }
+    public func describeConfigs(
+        _ names: [String], timeout: Duration = .seconds(15)
+    ) async throws -> [String: [String: String]] {
+        try await client.blockingUse(lifecycle) { client throws(KafkaError) in
+            try client.describeTopicConfigs(names, timeout: timeout)
+        }
     }
 
     /// Destroys the client. Idempotent.

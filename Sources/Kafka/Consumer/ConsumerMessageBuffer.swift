@@ -62,7 +62,8 @@ final class ConsumerMessageBuffer: @unchecked Sendable {
     /// The next message, waiting for one; `nil` once finished.
     func next() async throws -> KafkaConsumerMessage? {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<KafkaConsumerMessage?, any Error>) in
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<KafkaConsumerMessage?, any Error>) in
                 enum Immediate { case message(KafkaConsumerMessage), end, failed(KafkaError), cancelled, wait }
                 let immediate: Immediate = lock.withLock {
                     if let first = messages.popFirst() {

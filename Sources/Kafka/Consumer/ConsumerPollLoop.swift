@@ -31,10 +31,12 @@ extension KafkaConsumer {
                 // First call waits (serving rebalances and errors), then drain what is ready.
                 var timeout: Int32 = 100
                 while batch.count < Self.maxBatch,
-                    let polled = client.consumerPoll(timeoutMilliseconds: timeout, { message -> Result<KafkaConsumerMessage, RDKafkaMessageError> in
-                        if let error = message.error { return .failure(error) }
-                        return .success(message.consumerMessage)
-                    })
+                    let polled = client.consumerPoll(
+                        timeoutMilliseconds: timeout,
+                        { message -> Result<KafkaConsumerMessage, RDKafkaMessageError> in
+                            if let error = message.error { return .failure(error) }
+                            return .success(message.consumerMessage)
+                        })
                 {
                     timeout = 0
                     switch polled {
@@ -53,7 +55,8 @@ extension KafkaConsumer {
                             buffer.append(
                                 contentsOf: batch.filter {
                                     let partition = $0.topicPartition
-                                    return state.assignment.contains(partition) && (state.soughtAt[partition] ?? Int.min) <= startSeek
+                                    return state.assignment.contains(partition)
+                                        && (state.soughtAt[partition] ?? Int.min) <= startSeek
                                 })
                         }
                     }

@@ -63,7 +63,9 @@ public final class KafkaConsumer: Sendable, Service {
     /// - Parameters:
     ///   - rebalanceHandler: called for every assignment change; see ``KafkaRebalance``.
     /// - Throws: ``KafkaError`` `.configuration` naming a rejected property.
-    public init(configuration: KafkaConsumerConfiguration, logger: Logger, rebalanceHandler: RebalanceHandler? = nil) throws {
+    public init(
+        configuration: KafkaConsumerConfiguration, logger: Logger, rebalanceHandler: RebalanceHandler? = nil
+    ) throws {
         let properties = try configuration.effectiveProperties()
         let context = RDKafkaClientContext(logger: logger)
         let state = NIOLockedValueBox(ConsumerState())
@@ -74,7 +76,8 @@ public final class KafkaConsumer: Sendable, Service {
         context.onRebalance = { event in
             rebalance.handle(event)
         }
-        let client = try RDKafkaClient.make(kind: .consumer, properties: properties, context: context, label: "consumer")
+        let client = try RDKafkaClient.make(
+            kind: .consumer, properties: properties, context: context, label: "consumer")
         // Route the main queue (errors, rebalances) to the consumer queue served by the poll thread.
         client.redirectMainQueueToConsumer()
         self.client = client
@@ -100,7 +103,12 @@ public final class KafkaConsumer: Sendable, Service {
     /// Starts the poll thread once; it polls until closing, then commits, leaves the group and
     /// destroys the client.
     func startPolling() {
-        guard let loop = pollLoop.withLockedValue({ loop in defer { loop = nil }; return loop }) else { return }
+        guard
+            let loop = pollLoop.withLockedValue({ loop in
+                defer { loop = nil }
+                return loop
+            })
+        else { return }
         let thread = Thread { loop.run() }
         thread.name = "payfleet-kafka-consumer"
         thread.start()
@@ -126,7 +134,9 @@ public final class KafkaConsumer: Sendable, Service {
     ///
     /// - Throws: ``KafkaError`` `.notAssigned` when the partition is no longer assigned.
     public func storeOffset(_ message: KafkaConsumerMessage) throws {
-        try storeOffsets([KafkaTopicPartitionOffset(topic: message.topic, partition: message.partition, offset: message.offset + 1)])
+        try storeOffsets([
+            KafkaTopicPartitionOffset(topic: message.topic, partition: message.partition, offset: message.offset + 1)
+        ])
     }
 
     /// Stores explicit offsets. Each offset is the *next* offset to consume (last handled + 1).
@@ -152,7 +162,9 @@ public final class KafkaConsumer: Sendable, Service {
     }
 
     /// The committed offsets of the group for these partitions (`-1001` = none yet).
-    public func committedOffsets(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartitionOffset] {
+    public func committedOffsets(
+        _ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)
+    ) async throws -> [KafkaTopicPartitionOffset] {
         try await client.blockingUse(lifecycle) { client throws(KafkaError) in
             try client.committed(partitions, timeoutMilliseconds: timeout.clampedMilliseconds)
         }
@@ -230,7 +242,9 @@ public final class KafkaConsumer: Sendable, Service {
     }
 
     /// Low/high watermarks of a partition, asked from the broker.
-    public func watermarks(topic: String, partition: Int32, timeout: Duration = .seconds(10)) async throws -> KafkaWatermarks {
+    public func watermarks(
+        topic: String, partition: Int32, timeout: Duration = .seconds(10)
+    ) async throws -> KafkaWatermarks {
         try await client.watermarks(topic: topic, partition: partition, timeout: timeout, lifecycle: lifecycle)
     }
 
@@ -293,6 +307,7 @@ public final class KafkaConsumer: Sendable, Service {
 /// also when `body` throws or the task is cancelled. The poll thread has ended when this returns.
 ///
 /// - Throws: what creating the consumer or `body` throws.
+@discardableResult
 public func withKafkaConsumer<Result>(
     configuration: KafkaConsumerConfiguration,
     logger: Logger,

@@ -52,12 +52,14 @@ public struct KafkaConsumerConfiguration: Sendable {
         if properties["enable.auto.offset.store"] != "false" {
             throw KafkaError(
                 .configuration,
-                "Kafka property 'enable.auto.offset.store' must be false: offsets are stored only after a message is handled (at-least-once)")
+                "Kafka property 'enable.auto.offset.store' must be false: offsets are stored only after a message is handled (at-least-once)"
+            )
         }
         if let strategy = properties["partition.assignment.strategy"], strategy.contains("cooperative") {
             throw KafkaError(
                 .configuration,
-                "Kafka property 'partition.assignment.strategy'=\(strategy) is not supported: librdkafka 2.0.2's cooperative-sticky assignor has known bugs and does not co-partition; use range")
+                "Kafka property 'partition.assignment.strategy'=\(strategy) is not supported: librdkafka 2.0.2's cooperative-sticky assignor has known bugs and does not co-partition; use range"
+            )
         }
         guard messageBufferSize > 0 else { throw KafkaError(.configuration, "messageBufferSize must be positive") }
         return properties

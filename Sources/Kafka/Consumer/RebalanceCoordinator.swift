@@ -50,7 +50,9 @@ final class RebalanceCoordinator: Sendable {
                     event.resumePartitions()
                 }
             }
-            logger.info("partitions assigned", metadata: [LogKey.partitions: "\(list.sorted().map(\.description).joined(separator: ","))"])
+            logger.info(
+                "partitions assigned",
+                metadata: [LogKey.partitions: "\(list.sorted().map(\.description).joined(separator: ","))"])
             invoke(KafkaRebalance(kind: .assigned, partitions: list))
 
         case .revoke:

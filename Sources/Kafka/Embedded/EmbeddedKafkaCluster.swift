@@ -45,7 +45,9 @@ public final class EmbeddedKafkaCluster: Sendable {
         self.brokerCount = brokers
         self.logger = logger
         self.bootstrapServers = mock.bootstrapServers
-        logger.info("embedded Kafka cluster started", metadata: ["bootstrap.servers": "\(bootstrapServers)", LogKey.brokers: "\(brokers)"])
+        logger.info(
+            "embedded Kafka cluster started",
+            metadata: ["bootstrap.servers": "\(bootstrapServers)", LogKey.brokers: "\(brokers)"])
     }
 
     deinit {
@@ -71,7 +73,9 @@ public final class EmbeddedKafkaCluster: Sendable {
     /// Creates a topic. The replication factor is capped at the broker count (the mock requires it).
     public func createTopic(_ name: String, partitions: Int, replicationFactor: Int = 1) throws {
         let replication = max(1, min(replicationFactor, brokerCount))
-        try withCluster { mock throws(KafkaError) in try mock.createTopic(name, partitions: partitions, replicationFactor: replication) }
+        try withCluster { mock throws(KafkaError) in
+            try mock.createTopic(name, partitions: partitions, replicationFactor: replication)
+        }
     }
 
     /// Takes a broker down (its connections are closed and it refuses new ones) — fault injection.
@@ -92,12 +96,16 @@ public final class EmbeddedKafkaCluster: Sendable {
 
     /// Moves the leadership of a partition to another broker.
     public func setPartitionLeader(topic: String, partition: Int32, brokerID: Int32) throws {
-        try withCluster { mock throws(KafkaError) in try mock.setPartitionLeader(topic: topic, partition: partition, brokerID: brokerID) }
+        try withCluster { mock throws(KafkaError) in
+            try mock.setPartitionLeader(topic: topic, partition: partition, brokerID: brokerID)
+        }
     }
 
     /// Sets the group/transaction coordinator for a key (`"group"` + group id).
     public func setCoordinator(keyType: String = "group", key: String, brokerID: Int32) throws {
-        try withCluster { mock throws(KafkaError) in try mock.setCoordinator(keyType: keyType, key: key, brokerID: brokerID) }
+        try withCluster { mock throws(KafkaError) in
+            try mock.setCoordinator(keyType: keyType, key: key, brokerID: brokerID)
+        }
     }
 
     /// Stops the cluster. Idempotent.

@@ -16,15 +16,19 @@ final class DeliveryBatch: @unchecked Sendable {
 
     /// Records the outcome of message `index` (exactly once per index).
     func complete(_ index: Int, _ result: Result<KafkaDeliveryReport, KafkaError>) {
-        let finished: (CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>, [Result<KafkaDeliveryReport, KafkaError>])? =
-            lock.withLock {
-                guard results[index] == nil else { return nil }
-                results[index] = result
-                remaining -= 1
-                guard remaining == 0, let continuation else { return nil }
-                self.continuation = nil
-                return (continuation, results.compactMap { $0 })
-            }
+        let finished:
+            (
+                CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>,
+                [Result<KafkaDeliveryReport, KafkaError>]
+            )? =
+                lock.withLock {
+                    guard results[index] == nil else { return nil }
+                    results[index] = result
+                    remaining -= 1
+                    guard remaining == 0, let continuation else { return nil }
+                    self.continuation = nil
+                    return (continuation, results.compactMap { $0 })
+                }
         if let (continuation, all) = finished { continuation.resume(returning: all) }
     }
 

@@ -46,7 +46,8 @@ public final class KafkaProducer: Sendable, Service {
             guard let ticket = message.takeTicket(DeliveryTicket.self) else { return }
             ticket.batch.complete(ticket.index, KafkaDeliveryReport.outcome(of: message))
         }
-        self.client = try RDKafkaClient.make(kind: .producer, properties: properties, context: context, label: "producer")
+        self.client = try RDKafkaClient.make(
+            kind: .producer, properties: properties, context: context, label: "producer")
         self.lifecycle = ClientLifecycle(name: "producer")
         self.configuration = configuration
         self.logger = logger
@@ -112,7 +113,9 @@ public final class KafkaProducer: Sendable, Service {
     }
 
     /// Publishes many messages and returns each one's outcome, in input order.
-    public func sendAllSettled(_ messages: [KafkaProducerMessage]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
+    public func sendAllSettled(
+        _ messages: [KafkaProducerMessage]
+    ) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         guard !messages.isEmpty else { return [] }
         startPolling()
         let batch = DeliveryBatch(count: messages.count)
@@ -143,7 +146,9 @@ public final class KafkaProducer: Sendable, Service {
     }
 
     /// One non-blocking produce attempt.
-    private func produce(_ message: KafkaProducerMessage, batch: DeliveryBatch, index: Int) throws(KafkaError) -> RDKafkaClient.ProduceOutcome {
+    private func produce(
+        _ message: KafkaProducerMessage, batch: DeliveryBatch, index: Int
+    ) throws(KafkaError) -> RDKafkaClient.ProduceOutcome {
         try lifecycle.using { () throws(KafkaError) in
             try client.produce(message, topics: topicHandles, ticket: DeliveryTicket(batch: batch, index: index))
         }
@@ -209,7 +214,9 @@ public final class KafkaProducer: Sendable, Service {
     }
 
     /// The delivery-report thread: polls until closing, then flushes and purges what the deadline leaves.
-    private static func pollLoop(client: RDKafkaClient, lifecycle: ClientLifecycle, closeRequest: CloseRequest, logger: Logger) {
+    private static func pollLoop(
+        client: RDKafkaClient, lifecycle: ClientLifecycle, closeRequest: CloseRequest, logger: Logger
+    ) {
         while lifecycle.isRunning {
             client.poll(timeoutMilliseconds: 100)
         }
@@ -217,7 +224,9 @@ public final class KafkaProducer: Sendable, Service {
         lifecycle.waitUntilIdle(deadline: deadline + .seconds(1))
         let remaining = ContinuousClock.now.duration(to: deadline)
         if !client.flush(timeoutMilliseconds: remaining.clampedMilliseconds) {
-            logger.warning("producer close: \(client.outstandingCount) messages not acknowledged before the deadline; failing them")
+            logger.warning(
+                "producer close: \(client.outstandingCount) messages not acknowledged before the deadline; failing them"
+            )
             client.purgeQueuedAndInFlight()
             let purgeDeadline = ContinuousClock.now + .seconds(2)
             while client.outstandingCount > 0 && ContinuousClock.now < purgeDeadline {
@@ -232,6 +241,7 @@ public final class KafkaProducer: Sendable, Service {
 /// is cancelled. The delivery-report thread has ended when this returns.
 ///
 /// - Throws: what creating the producer or `body` throws.
+@discardableResult
 public func withKafkaProducer<Result>(
     configuration: KafkaProducerConfiguration,
     logger: Logger,

@@ -21,7 +21,8 @@ public struct KafkaProducerConfiguration: Sendable {
 
     /// Creates a configuration.
     public init(
-        kafka: KafkaConfiguration, closeTimeout: Duration = .seconds(10), queueFullMaxBackoff: Duration = .milliseconds(20),
+        kafka: KafkaConfiguration, closeTimeout: Duration = .seconds(10),
+        queueFullMaxBackoff: Duration = .milliseconds(20),
         transactionalID: String? = nil
     ) {
         self.kafka = kafka

@@ -34,7 +34,8 @@ public struct KafkaProducerMessage: Sendable {
         timestamp: Date? = nil
     ) {
         self.init(
-            topic: topic, partition: partition, key: Data(key.utf8), value: value, headers: headers, timestamp: timestamp)
+            topic: topic, partition: partition, key: Data(key.utf8), value: value, headers: headers,
+            timestamp: timestamp)
     }
 }
 

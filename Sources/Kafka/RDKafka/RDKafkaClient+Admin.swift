@@ -37,7 +37,8 @@ extension RDKafkaClient {
                     outcome[name] = .some(nil)
                 } else {
                     let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) } ?? ""
-                    outcome[name] = KafkaError(.admin, "creating topic \(name): \(text)", rdKafkaErrorCode: err.rawValue)
+                    outcome[name] = KafkaError(
+                        .admin, "creating topic \(name): \(text)", rdKafkaErrorCode: err.rawValue)
                 }
             }
             return outcome

@@ -10,7 +10,8 @@ extension RDKafkaClient {
 
     /// Joins the group for these topics (replacing an earlier subscription).
     func subscribe(topics: [String]) throws(KafkaError) {
-        let list = RDKafkaTopicPartitionList(topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
+        let list = RDKafkaTopicPartitionList(
+            topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
         let err = list.withPointer { rd_kafka_subscribe(handle, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError.rd(.consumer, "subscribing to \(topics.joined(separator: ","))", err)
@@ -55,10 +56,14 @@ extension RDKafkaClient {
     }
 
     /// The group's committed offsets for these partitions (blocking).
-    func committed(_ partitions: [KafkaTopicPartition], timeoutMilliseconds: Int32) throws(KafkaError) -> [KafkaTopicPartitionOffset] {
+    func committed(
+        _ partitions: [KafkaTopicPartition], timeoutMilliseconds: Int32
+    ) throws(KafkaError) -> [KafkaTopicPartitionOffset] {
         try RDKafkaTopicPartitionList(partitions).withPointer { pointer throws(KafkaError) in
             let err = rd_kafka_committed(handle, pointer, timeoutMilliseconds)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rd(.consumer, "fetching committed offsets", err) }
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError.rd(.consumer, "fetching committed offsets", err)
+            }
             return RDKafkaTopicPartitionList.elements(of: pointer)
         }
     }
@@ -119,18 +124,23 @@ extension RDKafkaClient {
     ///
     /// The close queue is served with the event API: it also receives fetched messages, which
     /// `rd_kafka_queue_poll_callback` would assert on (rdkafka_queue.c "res != PASS").
-    func closeConsumer(deadline: ContinuousClock.Instant, logger: Logger, onRebalance: (borrowing RDKafkaRebalance) -> Void) -> Bool {
+    func closeConsumer(
+        deadline: ContinuousClock.Instant, logger: Logger, onRebalance: (borrowing RDKafkaRebalance) -> Void
+    ) -> Bool {
         guard let queue = rd_kafka_queue_new(handle) else { return false }
         defer { rd_kafka_queue_destroy(queue) }
         if let error = rd_kafka_consumer_close_queue(handle, queue) {
-            logger.warning("consumer close failed", metadata: ["error": "\(KafkaError.consuming(.consumer, "close", error))"])
+            logger.warning(
+                "consumer close failed", metadata: ["error": "\(KafkaError.consuming(.consumer, "close", error))"])
             return false
         }
         while rd_kafka_consumer_closed(handle) == 0 && ContinuousClock.now < deadline {
             guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
             if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
                 onRebalance(
-                    RDKafkaRebalance(handle: handle, err: rd_kafka_event_error(event), list: rd_kafka_event_topic_partition_list(event)))
+                    RDKafkaRebalance(
+                        handle: handle, err: rd_kafka_event_error(event),
+                        list: rd_kafka_event_topic_partition_list(event)))
             }
             rd_kafka_event_destroy(event)
         }

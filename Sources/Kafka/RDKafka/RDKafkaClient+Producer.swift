@@ -59,7 +59,9 @@ extension RDKafkaClient {
                     append(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
                     append(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = retained.toOpaque() }
                     if let timestamp = message.timestamp {
-                        append(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = Int64((timestamp.timeIntervalSince1970 * 1000).rounded()) }
+                        append(RD_KAFKA_VTYPE_TIMESTAMP) {
+                            $0.u.i64 = Int64((timestamp.timeIntervalSince1970 * 1000).rounded())
+                        }
                     }
                     if let headers { append(RD_KAFKA_VTYPE_HEADERS) { $0.u.headers = headers } }
                     return rd_kafka_produceva(handle, vus.baseAddress, count)
@@ -139,7 +141,9 @@ extension KafkaDeliveryReport {
         if let error = message.error {
             return .failure(error.kafkaError(.delivery, "delivery to \(topic) failed"))
         }
-        return .success(KafkaDeliveryReport(topic: topic, partition: message.partition, offset: message.offset, timestamp: message.timestamp))
+        return .success(
+            KafkaDeliveryReport(
+                topic: topic, partition: message.partition, offset: message.offset, timestamp: message.timestamp))
     }
 }
 

@@ -4,7 +4,8 @@ extension RDKafkaClient {
     /// Registers the `transactional.id` with the transaction coordinator (blocking), fencing any
     /// older producer with the same id and aborting its open transaction.
     func initTransactions(timeoutMilliseconds: Int32) throws(KafkaError) {
-        try Self.checkTransactional(rd_kafka_init_transactions(handle, timeoutMilliseconds), "initializing transactions")
+        try Self.checkTransactional(
+            rd_kafka_init_transactions(handle, timeoutMilliseconds), "initializing transactions")
     }
 
     /// Starts a transaction (local, non-blocking).
@@ -25,7 +26,8 @@ extension RDKafkaClient {
 
     /// Flushes the transaction's messages and commits it (blocking).
     func commitTransaction(timeoutMilliseconds: Int32) throws(KafkaError) {
-        try Self.checkTransactional(rd_kafka_commit_transaction(handle, timeoutMilliseconds), "committing the transaction")
+        try Self.checkTransactional(
+            rd_kafka_commit_transaction(handle, timeoutMilliseconds), "committing the transaction")
     }
 
     /// Aborts the transaction: its messages are never visible to `read_committed` consumers (blocking).

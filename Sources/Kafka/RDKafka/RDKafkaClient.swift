@@ -88,7 +88,9 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     /// Watermarks of a partition, asked on ``blockingQueue`` while `lifecycle` allows it.
-    func watermarks(topic: String, partition: Int32, timeout: Duration, lifecycle: ClientLifecycle) async throws(KafkaError) -> KafkaWatermarks {
+    func watermarks(
+        topic: String, partition: Int32, timeout: Duration, lifecycle: ClientLifecycle
+    ) async throws(KafkaError) -> KafkaWatermarks {
         try await blockingUse(lifecycle) { client throws(KafkaError) in
             try client.watermarks(topic: topic, partition: partition, timeoutMilliseconds: timeout.clampedMilliseconds)
         }
@@ -97,7 +99,8 @@ final class RDKafkaClient: @unchecked Sendable {
     /// Destroys the handle on ``blockingQueue`` once no call uses it (or after 30 s), then marks
     /// `lifecycle` closed. `beforeDestroy` releases what depends on the handle (queues).
     func destroyWhenIdle(
-        _ lifecycle: ClientLifecycle, skipConsumerClose: Bool = false, beforeDestroy: @escaping @Sendable () -> Void = {}
+        _ lifecycle: ClientLifecycle, skipConsumerClose: Bool = false,
+        beforeDestroy: @escaping @Sendable () -> Void = {}
     ) async {
         guard lifecycle.beginClosing() else {
             await lifecycle.waitUntilClosed()
@@ -155,7 +158,8 @@ final class RDKafkaClient: @unchecked Sendable {
             }
             partitions.sort { $0.id < $1.id }
             topics.append(
-                KafkaTopicMetadata(name: String(cString: topic.topic), partitions: partitions, errorCode: topic.err.rawValue))
+                KafkaTopicMetadata(
+                    name: String(cString: topic.topic), partitions: partitions, errorCode: topic.err.rawValue))
         }
         return KafkaClusterMetadata(
             brokers: brokers, topics: topics, originatingBrokerID: md.orig_broker_id,

@@ -45,7 +45,8 @@ final class RDKafkaClientContext: @unchecked Sendable {
         }
         rd_kafka_conf_set_error_cb(conf) { rk, err, reason, opaque in
             guard let context = RDKafkaClientContext.from(opaque) else { return }
-            context.handleError(rk: rk, err: rd_kafka_resp_err_t(rawValue: err), reason: reason.map { String(cString: $0) } ?? "")
+            context.handleError(
+                rk: rk, err: rd_kafka_resp_err_t(rawValue: err), reason: reason.map { String(cString: $0) } ?? "")
         }
         if onDelivery != nil {
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
@@ -76,7 +77,8 @@ final class RDKafkaClientContext: @unchecked Sendable {
     }
 
     static let transientFacilities: Set<String> = [
-        "FAIL", "BROKERFAIL", "ERROR", "REQTMOUT", "DISCONNECT", "CONNECT", "TIMEOUT", "RETRY", "SESSTMOUT", "HEARTBEAT",
+        "FAIL", "BROKERFAIL", "ERROR", "REQTMOUT", "DISCONNECT", "CONNECT", "TIMEOUT", "RETRY", "SESSTMOUT",
+        "HEARTBEAT",
         "COMMITFAIL", "FETCHERR", "METADATA",
     ]
 
@@ -94,7 +96,8 @@ final class RDKafkaClientContext: @unchecked Sendable {
         case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR__TIMED_OUT:
             logger.notice("Kafka connection trouble (librdkafka retries)", metadata: [LogKey.reason: "\(reason)"])
         case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-            logger.warning("all Kafka brokers are down (librdkafka keeps retrying)", metadata: [LogKey.reason: "\(reason)"])
+            logger.warning(
+                "all Kafka brokers are down (librdkafka keeps retrying)", metadata: [LogKey.reason: "\(reason)"])
         default:
             logger.error(
                 "librdkafka error",

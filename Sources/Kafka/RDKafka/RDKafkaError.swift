@@ -37,16 +37,23 @@ enum RDKafkaErrorCode {
 
 extension KafkaError {
     /// Builds an error from a librdkafka error code.
-    static func rd(_ code: Code, _ context: String, _ err: rd_kafka_resp_err_t, file: String = #fileID, line: Int = #line) -> KafkaError {
-        KafkaError(code, "\(context): \(RDKafkaErrorCode.text(err.rawValue))", rdKafkaErrorCode: err.rawValue, file: file, line: line)
+    static func rd(
+        _ code: Code, _ context: String, _ err: rd_kafka_resp_err_t, file: String = #fileID, line: Int = #line
+    ) -> KafkaError {
+        KafkaError(
+            code, "\(context): \(RDKafkaErrorCode.text(err.rawValue))", rdKafkaErrorCode: err.rawValue, file: file,
+            line: line)
     }
 
     /// Builds an error from a librdkafka error object (`rd_kafka_error_t*`, whose text can be more
     /// specific than the code's) and destroys the object.
-    static func consuming(_ code: Code, _ context: String, _ error: OpaquePointer, file: String = #fileID, line: Int = #line) -> KafkaError {
+    static func consuming(
+        _ code: Code, _ context: String, _ error: OpaquePointer, file: String = #fileID, line: Int = #line
+    ) -> KafkaError {
         defer { rd_kafka_error_destroy(error) }
         let text = String(cString: rd_kafka_error_string(error))
-        return KafkaError(code, "\(context): \(text)", rdKafkaErrorCode: rd_kafka_error_code(error).rawValue, file: file, line: line)
+        return KafkaError(
+            code, "\(context): \(text)", rdKafkaErrorCode: rd_kafka_error_code(error).rawValue, file: file, line: line)
     }
 }
 

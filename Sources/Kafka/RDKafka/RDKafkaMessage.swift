@@ -35,7 +35,8 @@ struct RDKafkaMessage: ~Copyable {
     var timestamp: Date? {
         var tsType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let ts = rd_kafka_message_timestamp(pointer, &tsType)
-        return tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? nil : Date(timeIntervalSince1970: Double(ts) / 1000)
+        return tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0
+            ? nil : Date(timeIntervalSince1970: Double(ts) / 1000)
     }
 
     /// Copies of key, value and headers (`nil` key/value when absent: tombstones are data too).
@@ -52,7 +53,9 @@ struct RDKafkaMessage: ~Copyable {
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
             var size = 0
-            guard rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { break }
+            guard rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                break
+            }
             let key = name.map { String(cString: $0) } ?? ""
             result.append(KafkaHeader(key: key, value: value.map { Data(bytes: $0, count: size) }))
             index += 1
@@ -63,7 +66,8 @@ struct RDKafkaMessage: ~Copyable {
     /// A Swift copy of a good message.
     var consumerMessage: KafkaConsumerMessage {
         KafkaConsumerMessage(
-            topic: topic, partition: partition, offset: offset, key: key, value: value, headers: headers, timestamp: timestamp)
+            topic: topic, partition: partition, offset: offset, key: key, value: value, headers: headers,
+            timestamp: timestamp)
     }
 }
 
@@ -84,7 +88,8 @@ struct RDKafkaMessageError: Error, Sendable {
     }
     /// The partition or the requested offset does not exist: reading it again cannot succeed.
     var isMissingPartitionOrOffset: Bool {
-        code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue || code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION.rawValue
+        code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue
+            || code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION.rawValue
             || code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue
     }
 

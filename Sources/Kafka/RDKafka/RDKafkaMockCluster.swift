@@ -21,7 +21,9 @@ final class RDKafkaMockCluster: @unchecked Sendable {
     var bootstrapServers: String { String(cString: rd_kafka_mock_cluster_bootstraps(pointer)) }
 
     func createTopic(_ name: String, partitions: Int, replicationFactor: Int) throws(KafkaError) {
-        try check(rd_kafka_mock_topic_create(pointer, name, Int32(partitions), Int32(replicationFactor)), "creating topic \(name) in the embedded cluster")
+        try check(
+            rd_kafka_mock_topic_create(pointer, name, Int32(partitions), Int32(replicationFactor)),
+            "creating topic \(name) in the embedded cluster")
     }
 
     func setBrokerDown(_ brokerID: Int32) throws(KafkaError) {

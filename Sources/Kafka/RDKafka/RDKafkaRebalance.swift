@@ -15,7 +15,8 @@ struct RDKafkaRebalance: ~Copyable {
     private let list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
     let kind: Kind
 
-    init(handle: OpaquePointer, err: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+    init(handle: OpaquePointer, err: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?)
+    {
         self.handle = handle
         self.list = list
         switch err {

@@ -59,12 +59,15 @@ final class RDKafkaTopicPartitionList {
     }
 
     /// Per-partition errors of a borrowed list, as readable strings.
-    static func errors(of list: UnsafePointer<rd_kafka_topic_partition_list_t>?) -> [(KafkaTopicPartition, rd_kafka_resp_err_t)] {
+    static func errors(
+        of list: UnsafePointer<rd_kafka_topic_partition_list_t>?
+    ) -> [(KafkaTopicPartition, rd_kafka_resp_err_t)] {
         guard let list, let elems = list.pointee.elems else { return [] }
         var result: [(KafkaTopicPartition, rd_kafka_resp_err_t)] = []
         for index in 0..<Int(list.pointee.cnt) where elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
             let element = elems[index]
-            result.append((KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition), element.err))
+            result.append(
+                (KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition), element.err))
         }
         return result
     }

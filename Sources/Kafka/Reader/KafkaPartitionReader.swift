@@ -58,12 +58,16 @@ public final class KafkaPartitionReader: Sendable {
     /// The messages of `partitions` of `topic` from their low watermark (or from `start[p]` when it
     /// is higher) up to (excluding) the high watermark at the time the read starts, in offset order
     /// per partition; tombstones included.
-    public func readToEnd(topic: String, partitions: [Int32], from start: [Int32: Int64] = [:]) -> KafkaPartitionReadSequence {
+    public func readToEnd(
+        topic: String, partitions: [Int32], from start: [Int32: Int64] = [:]
+    ) -> KafkaPartitionReadSequence {
         KafkaPartitionReadSequence(reader: self, topic: topic, partitions: partitions, start: start)
     }
 
     /// Low/high watermarks of a partition.
-    public func watermarks(topic: String, partition: Int32, timeout: Duration = .seconds(10)) async throws -> KafkaWatermarks {
+    public func watermarks(
+        topic: String, partition: Int32, timeout: Duration = .seconds(10)
+    ) async throws -> KafkaWatermarks {
         try await client.watermarks(topic: topic, partition: partition, timeout: timeout, lifecycle: lifecycle)
     }
 
@@ -85,7 +89,9 @@ public final class KafkaPartitionReader: Sendable {
 
     // MARK: Read session (called by the sequence's iterator)
 
-    func begin(topic: String, partitions: [Int32], start: [Int32: Int64] = [:]) async throws(KafkaError) -> [Int32: Int64] {
+    func begin(
+        topic: String, partitions: [Int32], start: [Int32: Int64] = [:]
+    ) async throws(KafkaError) -> [Int32: Int64] {
         let busy = readLock.withLockedValue { busy -> Bool in
             defer { busy = true }
             return busy
@@ -113,21 +119,25 @@ public final class KafkaPartitionReader: Sendable {
     }
 
     /// One batch of messages (blocking on the reader's queue, never the cooperative pool).
-    func fetch(topic: String, targets: [Int32: Int64]) async throws(KafkaError) -> (messages: [KafkaConsumerMessage], finished: Set<Int32>) {
+    func fetch(
+        topic: String, targets: [Int32: Int64]
+    ) async throws(KafkaError) -> (messages: [KafkaConsumerMessage], finished: Set<Int32>) {
         let queue = self.queue
         let logger = self.logger
         return try await client.blockingUse(lifecycle) { _ throws(KafkaError) in
             var messages: [KafkaConsumerMessage] = []
             var finished = Set<Int32>()
             var failure: KafkaError?
-            _ = try queue.consumeBatch(timeoutMilliseconds: 200, maxMessages: 500, context: "reading \(topic)") { message in
+            _ = try queue.consumeBatch(timeoutMilliseconds: 200, maxMessages: 500, context: "reading \(topic)") {
+                message in
                 let partition = message.partition
                 let target = targets[partition] ?? 0
                 if let error = message.error {
                     if error.isPartitionEOF {
                         finished.insert(partition)
                     } else if error.isMissingPartitionOrOffset {
-                        failure = failure ?? error.kafkaError(.consumer, "reading \(topic)[\(partition)]: \(error.reason)")
+                        failure =
+                            failure ?? error.kafkaError(.consumer, "reading \(topic)[\(partition)]: \(error.reason)")
                     } else {
                         logger.notice("partition read error (retrying)", metadata: ["error": "\(error.reason)"])
                     }
@@ -155,6 +165,7 @@ public final class KafkaPartitionReader: Sendable {
 /// `body` throws or the task is cancelled.
 ///
 /// - Throws: what creating the reader or `body` throws.
+@discardableResult
 public func withKafkaPartitionReader<Result>(
     configuration: KafkaConfiguration,
     logger: Logger,
@@ -246,7 +257,8 @@ public struct KafkaPartitionReadSequence: AsyncSequence, Sendable {
                         done = true
                         throw KafkaError(
                             .timedOut,
-                            "reading \(topic) made no progress for \(reader.readIdleTimeout); partitions left: \(session.remaining.keys.sorted())")
+                            "reading \(topic) made no progress for \(reader.readIdleTimeout); partitions left: \(session.remaining.keys.sorted())"
+                        )
                     }
                 } else {
                     session.lastProgress = .now

@@ -76,7 +76,8 @@ public struct StrimziTopicRenderer: Sendable {
     }
 
     static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 253 && name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isValidLabel(String($0)) }
+        !name.isEmpty && name.count <= 253
+            && name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isValidLabel(String($0)) }
     }
 
     static func isValidLabel(_ label: String) -> Bool {

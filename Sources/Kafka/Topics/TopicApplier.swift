@@ -45,7 +45,8 @@ public struct TopicApplier: Sendable {
             logger.info("creating topics", metadata: [LogKey.topics: "\(missing.map(\.name).joined(separator: ","))"])
             let results: [String: KafkaError?]
             do {
-                results = try await admin.createTopics(missing.map { $0.newTopic(replicationFactor: replicationFactor) }, timeout: timeout)
+                results = try await admin.createTopics(
+                    missing.map { $0.newTopic(replicationFactor: replicationFactor) }, timeout: timeout)
             } catch let error as KafkaError {
                 throw KafkaError(
                     .admin,
@@ -82,17 +83,20 @@ public struct TopicApplier: Sendable {
             if !report.created.contains(topic.name) { report.verified.append(topic.name) }
             if actual.partitionCount != topic.partitions && topic.coPartitionGroup == nil {
                 report.warnings.append(
-                    "\(topic.name) has \(actual.partitionCount) partitions, the definition says \(topic.partitions) (keys may map to other partitions than the contract says)")
+                    "\(topic.name) has \(actual.partitionCount) partitions, the definition says \(topic.partitions) (keys may map to other partitions than the contract says)"
+                )
             }
             let wantedReplication = replicationFactor ?? topic.replicationFactor
             if actual.replicationFactor != wantedReplication {
                 report.warnings.append(
-                    "\(topic.name) has replication factor \(actual.replicationFactor), the definition says \(wantedReplication)")
+                    "\(topic.name) has replication factor \(actual.replicationFactor), the definition says \(wantedReplication)"
+                )
             }
             if let configs = actual.configs {
                 let wanted = topic.newTopic(replicationFactor: replicationFactor).configs
                 for (name, value) in wanted.sorted(by: { $0.key < $1.key }) where configs[name] != value {
-                    report.warnings.append("\(topic.name) config \(name)=\(configs[name] ?? "<default>"), the definition says \(value)")
+                    report.warnings.append(
+                        "\(topic.name) config \(name)=\(configs[name] ?? "<default>"), the definition says \(value)")
                 }
             }
         }
@@ -113,7 +117,8 @@ public struct TopicApplier: Sendable {
             if !wrong.isEmpty {
                 throw KafkaError(
                     .topicConflict,
-                    "co-partition group '\(group)' requires \(wanted) partitions in every topic (\(members.map(\.name).joined(separator: ", "))), but \(wrong.joined(separator: ", ")); the worker cannot own an order in all of them. Recreate or repartition these topics (keys would move) — nothing was changed")
+                    "co-partition group '\(group)' requires \(wanted) partitions in every topic (\(members.map(\.name).joined(separator: ", "))), but \(wrong.joined(separator: ", ")); the worker cannot own an order in all of them. Recreate or repartition these topics (keys would move) — nothing was changed"
+                )
             }
         }
     }

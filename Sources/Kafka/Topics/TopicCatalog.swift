@@ -43,17 +43,21 @@ public struct TopicCatalog: Sendable {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: url.path)
         } catch {
-            throw KafkaError(.topicDefinition, "cannot read topics directory \(directory): \(error.localizedDescription)")
+            throw KafkaError(
+                .topicDefinition, "cannot read topics directory \(directory): \(error.localizedDescription)")
         }
         var definitions: [TopicDefinition] = []
         for file in names.sorted() where file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
             let path = url.appendingPathComponent(file).path
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else {
                 throw KafkaError(.topicDefinition, "\(file): cannot read the file as UTF-8")
             }
             definitions.append(try parse(yaml: text, file: file))
         }
-        guard !definitions.isEmpty else { throw KafkaError(.topicDefinition, "no topic files (*.yaml) in \(directory)") }
+        guard !definitions.isEmpty else {
+            throw KafkaError(.topicDefinition, "no topic files (*.yaml) in \(directory)")
+        }
         let duplicates = Dictionary(grouping: definitions, by: \.name).filter { $0.value.count > 1 }.keys
         if let duplicate = duplicates.sorted().first {
             throw KafkaError(.topicDefinition, "topic \(duplicate) is defined more than once in \(directory)")
@@ -73,7 +77,9 @@ public struct TopicCatalog: Sendable {
         let definition = try reader.definition()
         let expectedFile = [definition.name + ".yaml", definition.name + ".yml"]
         if file.contains("."), file.hasSuffix(".yaml") || file.hasSuffix(".yml"), !expectedFile.contains(file) {
-            throw KafkaError(.topicDefinition, "\(file): defines topic \(definition.name); the file must be named \(definition.name).yaml")
+            throw KafkaError(
+                .topicDefinition,
+                "\(file): defines topic \(definition.name); the file must be named \(definition.name).yaml")
         }
         return definition
     }
@@ -84,13 +90,15 @@ public struct TopicCatalog: Sendable {
             if counts.count > 1 {
                 let detail = members.map { "\($0.name)=\($0.partitions)" }.joined(separator: ", ")
                 throw KafkaError(
-                    .topicDefinition, "co-partition group '\(group)' needs one partition count for all its topics, found \(detail)")
+                    .topicDefinition,
+                    "co-partition group '\(group)' needs one partition count for all its topics, found \(detail)")
             }
             if Set(members.map(\.partitioner)).count > 1 {
                 throw KafkaError(.topicDefinition, "co-partition group '\(group)' mixes partitioners")
             }
             if members.count < 2 {
-                throw KafkaError(.topicDefinition, "co-partition group '\(group)' has only one topic (\(members[0].name))")
+                throw KafkaError(
+                    .topicDefinition, "co-partition group '\(group)' has only one topic (\(members[0].name))")
             }
         }
     }
@@ -106,7 +114,9 @@ private struct FieldReader {
     init(_ node: Any?, file: String, path: String) throws {
         self.file = file
         self.path = path
-        guard let node else { throw KafkaError(.topicDefinition, "\(file): \(path.isEmpty ? "the file" : path) is empty") }
+        guard let node else {
+            throw KafkaError(.topicDefinition, "\(file): \(path.isEmpty ? "the file" : path) is empty")
+        }
         guard let map = FieldReader.stringKeyed(node) else {
             throw KafkaError(.topicDefinition, "\(file): \(path.isEmpty ? "the document" : path) must be a mapping")
         }
@@ -151,7 +161,9 @@ private struct FieldReader {
     mutating func int(_ field: String, range: ClosedRange<Int>) throws -> Int {
         guard let value = raw(field) else { throw fail(field, "is required") }
         guard let number = value as? Int, !(value is Bool) else { throw fail(field, "must be an integer") }
-        guard range.contains(number) else { throw fail(field, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)") }
+        guard range.contains(number) else {
+            throw fail(field, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+        }
         return number
     }
 
@@ -210,11 +222,17 @@ private struct FieldReader {
         }
         if let minISR = configs["min.insync.replicas"] {
             guard let value = Int(minISR), value >= 1, value <= replicationFactor else {
-                throw fail("configs.min.insync.replicas", "must be an integer between 1 and replication_factor (\(replicationFactor))")
+                throw fail(
+                    "configs.min.insync.replicas",
+                    "must be an integer between 1 and replication_factor (\(replicationFactor))")
             }
         }
-        for numeric in ["retention.ms", "segment.ms", "min.compaction.lag.ms", "delete.retention.ms", "retention.bytes"] {
-            if let value = configs[numeric], Int64(value) == nil { throw fail("configs.\(numeric)", "must be an integer") }
+        for numeric in [
+            "retention.ms", "segment.ms", "min.compaction.lag.ms", "delete.retention.ms", "retention.bytes",
+        ] {
+            if let value = configs[numeric], Int64(value) == nil {
+                throw fail("configs.\(numeric)", "must be an integer")
+            }
         }
 
         var headers: [TopicDefinition.Header] = []
@@ -224,7 +242,8 @@ private struct FieldReader {
                 var headerReader = try FieldReader(item, file: file, path: "headers[\(index)]")
                 headers.append(
                     .init(
-                        name: try headerReader.string("name"), required: try headerReader.bool("required", default: false),
+                        name: try headerReader.string("name"),
+                        required: try headerReader.bool("required", default: false),
                         description: try headerReader.string("description", default: "")))
                 try headerReader.finish()
             }
@@ -234,7 +253,9 @@ private struct FieldReader {
         var valueReader = try FieldReader(valueNode, file: file, path: "value")
         let contentType = try valueReader.string("content_type")
         let tombstones = try valueReader.bool("tombstones", default: false)
-        guard let schemaNode = valueReader.raw("schema") else { throw valueReader.fail("schema", "is required (a JSON Schema)") }
+        guard let schemaNode = valueReader.raw("schema") else {
+            throw valueReader.fail("schema", "is required (a JSON Schema)")
+        }
         try valueReader.finish()
         guard let schema = FieldReader.jsonCompatible(schemaNode) as? [String: Any] else {
             throw fail("value.schema", "must be a JSON Schema object")
@@ -256,7 +277,8 @@ private struct FieldReader {
             name: name, description: description, partitions: partitions, replicationFactor: replicationFactor,
             coPartitionGroup: group, partitioner: partitioner, key: key, configs: configs, headers: headers,
             value: .init(
-                contentType: contentType, tombstones: tombstones, schemaJSON: String(decoding: schemaData, as: UTF8.self),
+                contentType: contentType, tombstones: tombstones,
+                schemaJSON: String(decoding: schemaData, as: UTF8.self),
                 schemaID: schema["$id"] as? String))
     }
 

@@ -49,10 +49,12 @@ extension AggregatorSimulator {
         let schedule = order.scenario == .forgedCallback ? [] : retrySchedule
         for _ in 0..<copies {
             book.update(order.outTradeNo) { $0.callbacksSent += 1 }
-            context.dispatcher.dispatch(.init(
-                channel: Self.channel, outTradeNo: order.outTradeNo, url: url, headers: [("Content-Type", contentType)],
-                body: body, retrySchedule: schedule, isAcknowledged: isAcknowledged
-            ))
+            context.dispatcher.dispatch(
+                .init(
+                    channel: Self.channel, outTradeNo: order.outTradeNo, url: url,
+                    headers: [("Content-Type", contentType)],
+                    body: body, retrySchedule: schedule, isAcknowledged: isAcknowledged
+                ))
         }
     }
 }

@@ -48,7 +48,9 @@ enum SandboxWire {
             case let text as String: fields[name] = text
             case let number as NSNumber: fields[name] = number.stringValue
             default:
-                guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+                guard
+                    let data = try? JSONSerialization.data(
+                        withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
                 else { return nil }
                 fields[name] = String(decoding: data, as: UTF8.self)
             }
@@ -57,7 +59,9 @@ enum SandboxWire {
     }
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
         return Response(
             status: status,
             headers: [.contentType: "application/json;charset=UTF-8"],
@@ -65,7 +69,9 @@ enum SandboxWire {
         )
     }
 
-    static func text(_ body: String, status: HTTPResponse.Status = .ok, contentType: String = "text/html;charset=UTF-8") -> Response {
+    static func text(
+        _ body: String, status: HTTPResponse.Status = .ok, contentType: String = "text/html;charset=UTF-8"
+    ) -> Response {
         Response(
             status: status,
             headers: [.contentType: contentType],
@@ -105,7 +111,8 @@ enum SandboxWire {
 
     /// Strict integer fen text (`"1"`, `"9900"`): digits only, positive.
     static func fen(_ text: String) -> Int64? {
-        guard !text.isEmpty, text.count <= 15, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(text), value > 0
+        guard !text.isEmpty, text.count <= 15, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(text),
+            value > 0
         else { return nil }
         return value
     }
@@ -114,12 +121,13 @@ enum SandboxWire {
     static func yuanToFen(_ text: String) -> Int64? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), let whole = parts.first, !whole.isEmpty, whole.count <= 9,
-              whole.allSatisfy({ $0.isASCII && $0.isNumber }), let yuan = Int64(whole)
+            whole.allSatisfy({ $0.isASCII && $0.isNumber }), let yuan = Int64(whole)
         else { return nil }
         var cents: Int64 = 0
         if parts.count == 2 {
             let fraction = parts[1]
-            guard (1...2).contains(fraction.count), fraction.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(fraction)
+            guard (1...2).contains(fraction.count), fraction.allSatisfy({ $0.isASCII && $0.isNumber }),
+                let value = Int64(fraction)
             else { return nil }
             cents = fraction.count == 1 ? value * 10 : value
         }

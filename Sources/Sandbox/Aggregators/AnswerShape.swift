@@ -65,7 +65,7 @@ public struct SandboxAnswerShape: Sendable, Hashable, CustomStringConvertible {
     /// no vendor sample shows them as numbers.
     static func number(_ text: String) -> NSNumber? {
         guard !text.isEmpty, text.count < 16, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-              text == "0" || text.first != "0", let value = Int64(text)
+            text == "0" || text.first != "0", let value = Int64(text)
         else { return nil }
         return NSNumber(value: value)
     }

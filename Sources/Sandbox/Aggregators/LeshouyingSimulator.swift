@@ -19,10 +19,12 @@ struct LeshouyingSimulator: AggregatorSimulator {
 
     init(context: SandboxContext) {
         self.context = context
-        self.merchants = context.merchants(channel: Self.channel, keyedBy: { merchant in
-            guard let inst = merchant.settings["inst_no"], let mch = merchant.settings["mch_no"] else { return nil }
-            return inst + "/" + mch
-        })
+        self.merchants = context.merchants(
+            channel: Self.channel,
+            keyedBy: { merchant in
+                guard let inst = merchant.settings["inst_no"], let mch = merchant.settings["mch_no"] else { return nil }
+                return inst + "/" + mch
+            })
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -38,18 +40,27 @@ struct LeshouyingSimulator: AggregatorSimulator {
     /// Members the minipay table does not mark 必含 (`shop_no`, `shop_name`, `attach`), and the
     /// query/close/callback members only a third-party list names; left out by some shapes.
     static let optionalMembers: Set<String> = [
-        "shop_no", "shop_name", "attach", "query_trace_no", "close_trace_no", "close_time", "end_time", "inst_no", "trade_type",
+        "shop_no", "shop_name", "attach", "query_trace_no", "close_trace_no", "close_time", "end_time", "inst_no",
+        "trade_type",
     ]
     /// Members whose value is a number, sent as JSON numbers by some shapes.
-    static let numericMembers: Set<String> = ["total_amount", "pay_type", "pay_time", "end_time", "inst_no", "timeStamp", "close_time"]
+    static let numericMembers: Set<String> = [
+        "total_amount", "pay_type", "pay_time", "end_time", "inst_no", "timeStamp", "close_time",
+    ]
 
     /// The signed JSON answer in the order's shape: optional members dropped, unknown members
     /// added, numbers as numbers, the digest in either hex case, all as the shape says.
-    func signed(_ fields: [String: String], merchant: SandboxMerchant, forge: Bool = false, outTradeNo: String? = nil) -> Response {
-        SandboxWire.json(Self.shaped(fields, key: forge ? "forged-key" : (merchant.secrets["inst_key"] ?? ""), outTradeNo: outTradeNo))
+    func signed(
+        _ fields: [String: String], merchant: SandboxMerchant, forge: Bool = false, outTradeNo: String? = nil
+    ) -> Response {
+        SandboxWire.json(
+            Self.shaped(
+                fields, key: forge ? "forged-key" : (merchant.secrets["inst_key"] ?? ""), outTradeNo: outTradeNo))
     }
 
-    static func shaped(_ fields: [String: String], key: String, outTradeNo: String?, keep: Set<String> = []) -> [String: Any] {
+    static func shaped(
+        _ fields: [String: String], key: String, outTradeNo: String?, keep: Set<String> = []
+    ) -> [String: Any] {
         guard let outTradeNo else {
             var fields = fields
             fields["sign"] = SandboxMD5Rule.leshouying.sign(fields, key: key)
@@ -71,7 +82,8 @@ struct LeshouyingSimulator: AggregatorSimulator {
             return .rejected(Self.failure("机构号或商户号不存在"))
         }
         // The merchant may send its digest in either hex case (`sign_case`).
-        guard SandboxMD5Rule.leshouying.matches(fields, key: merchant.secrets["inst_key"] ?? "", ignoringCase: true) else {
+        guard SandboxMD5Rule.leshouying.matches(fields, key: merchant.secrets["inst_key"] ?? "", ignoringCase: true)
+        else {
             return .rejected(Self.failure("签名错误"))
         }
         return .accepted(fields, merchant)
@@ -87,7 +99,9 @@ struct LeshouyingSimulator: AggregatorSimulator {
         let payType = request["pay_type"] ?? ""
         guard payType == "300" || payType == "400" else { return Self.failure("pay_type不合法") }
         guard let fen = SandboxWire.fen(request["total_amount"] ?? "") else { return Self.failure("total_amount不合法") }
-        guard SandboxWire.parseChinaTime(request["pay_time"] ?? "", "yyyyMMddHHmmss") != nil else { return Self.failure("pay_time格式错误") }
+        guard SandboxWire.parseChinaTime(request["pay_time"] ?? "", "yyyyMMddHHmmss") != nil else {
+            return Self.failure("pay_time格式错误")
+        }
         // The parameter table says open_id, the request example openid: both are taken.
         let payer = request["open_id"].flatMap { $0.isEmpty ? nil : $0 } ?? request["openid"]
         guard !(payer ?? "").isEmpty || request["attach"] == "assPost" else { return Self.failure("open_id不能为空") }
@@ -133,7 +147,9 @@ struct LeshouyingSimulator: AggregatorSimulator {
                 "appId": request["appid"] ?? checked.merchant.settings["appid"] ?? "wxsandbox00000000",
                 "path": "/pages/cashier/cashier?p=" + order.vendorOrderNo,
             ]
-            let text = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            let text =
+                (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes]))
+                ?? Data()
             base["miniapp_data"] = String(decoding: text, as: UTF8.self)
         } else if payType == "400" {
             // Milliseconds, as "部分系统" return them: the client must cut them to 10-digit seconds.
@@ -155,7 +171,7 @@ struct LeshouyingSimulator: AggregatorSimulator {
             return book.first { $0.vendorOrderNo == tradeNo && $0.merchantID == fields["mch_no"] }
         }
         guard let order = book.get(fields["pay_trace_no"] ?? ""), order.extra["pay_time"] == fields["pay_time"],
-              order.merchantID == fields["mch_no"]
+            order.merchantID == fields["mch_no"]
         else { return nil }
         return order
     }
@@ -173,16 +189,21 @@ struct LeshouyingSimulator: AggregatorSimulator {
         let request = checked.fields
         guard fresh("q:" + (request["query_trace_no"] ?? "")) else { return Self.failure("查询流水号重复") }
         guard let found = locate(request) else { return Self.failure("订单不存在") }
-        guard var order = book.update(found.outTradeNo, { order -> AggregatorOrder in
-            order.queries += 1
-            return order
-        }) else { return Self.failure("订单不存在") }
+        guard
+            var order = book.update(
+                found.outTradeNo,
+                { order -> AggregatorOrder in
+                    order.queries += 1
+                    return order
+                })
+        else { return Self.failure("订单不存在") }
         if order.scenario == .pending, order.queries >= 2, order.state == .notPaid {
             order = payNow(order.outTradeNo) ?? order
         }
         var answer: [String: String] = [
             "return_code": "SUCCESS", "mch_no": order.merchantID, "query_trace_no": request["query_trace_no"] ?? "",
-            "pay_trace_no": order.outTradeNo, "pay_time": order.extra["pay_time"] ?? "", "total_amount": String(order.amountFen),
+            "pay_trace_no": order.outTradeNo, "pay_time": order.extra["pay_time"] ?? "",
+            "total_amount": String(order.amountFen),
             "trade_no": order.vendorOrderNo, "pay_type": order.extra["pay_type"] ?? "",
         ]
         switch order.state {
@@ -209,15 +230,16 @@ struct LeshouyingSimulator: AggregatorSimulator {
         let request = checked.fields
         guard fresh("c:" + (request["close_trace_no"] ?? "")) else { return Self.failure("关单流水号重复") }
         guard let found = locate(request) else { return Self.failure("订单不存在") }
-        let closed = book.update(found.outTradeNo) { order -> Bool in
-            switch order.state {
-            case .paid, .revoked: return false
-            case .closed: return true
-            case .notPaid:
-                order.state = .closed
-                return true
-            }
-        } ?? false
+        let closed =
+            book.update(found.outTradeNo) { order -> Bool in
+                switch order.state {
+                case .paid, .revoked: return false
+                case .closed: return true
+                case .notPaid:
+                    order.state = .closed
+                    return true
+                }
+            } ?? false
         var answer: [String: String] = [
             "return_code": "SUCCESS", "mch_no": found.merchantID, "trade_no": found.vendorOrderNo,
             "pay_trace_no": found.outTradeNo, "pay_time": found.extra["pay_time"] ?? "",
@@ -226,7 +248,9 @@ struct LeshouyingSimulator: AggregatorSimulator {
         answer["result_code"] = closed ? "PAY_SUCCESS" : "PAY_FAIL"
         answer["return_msg"] = closed ? "关闭成功" : "订单已支付，不能关闭"
         // The close page spells the success code PAY_SUCEESS; some shapes answer it that way.
-        if closed, SandboxAnswerShape(outTradeNo: found.outTradeNo).numbersAsNumbers { answer["result_code"] = "PAY_SUCEESS" }
+        if closed, SandboxAnswerShape(outTradeNo: found.outTradeNo).numbersAsNumbers {
+            answer["result_code"] = "PAY_SUCEESS"
+        }
         return signed(answer, merchant: checked.merchant, outTradeNo: found.outTradeNo)
     }
 
@@ -236,20 +260,23 @@ struct LeshouyingSimulator: AggregatorSimulator {
 
     func sendCallbacks(_ order: AggregatorOrder) {
         guard let url = order.notifyURL, !url.isEmpty,
-              let merchant = merchants[(order.extra["inst_no"] ?? "") + "/" + order.merchantID]
+            let merchant = merchants[(order.extra["inst_no"] ?? "") + "/" + order.merchantID]
         else { return }
         let reported = order.scenario == .amountMismatch ? order.amountFen + 1 : order.amountFen
         var fields: [String: String] = [
             "return_code": "SUCCESS", "return_msg": "支付成功", "result_code": "PAY_SUCCESS",
             "inst_no": order.extra["inst_no"] ?? "", "mch_no": order.merchantID, "pay_trace_no": order.outTradeNo,
-            "pay_time": order.extra["pay_time"] ?? "", "total_amount": String(reported), "trade_no": order.vendorOrderNo,
+            "pay_time": order.extra["pay_time"] ?? "", "total_amount": String(reported),
+            "trade_no": order.vendorOrderNo,
             "end_time": SandboxWire.chinaTime(order.paidAt ?? Date(), "yyyyMMddHHmmss"),
             "trade_type": order.extra["pay_type"] == "300" ? "ALIPAY_MINI" : "WECHAT_MINI",
         ]
         if let attach = order.attach { fields["attach"] = attach }
         let key = order.scenario == .forgedCallback ? "forged-key" : (merchant.secrets["inst_key"] ?? "")
         let shaped = Self.shaped(fields, key: key, outTradeNo: order.outTradeNo, keep: ["mch_no"])
-        let body = (try? JSONSerialization.data(withJSONObject: shaped, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let body =
+            (try? JSONSerialization.data(withJSONObject: shaped, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
         dispatchCallback(
             order, url: url, contentType: "application/json;charset=UTF-8", body: Array(body),
             retrySchedule: AggregatorRetrySchedules.leshouying, isAcknowledged: Self.isAcknowledged

@@ -28,7 +28,8 @@ struct SandboxMD5Rule: Sendable {
         }
         names.sort { a, b in
             if ignoreCase {
-                let la = a.lowercased(), lb = b.lowercased()
+                let la = a.lowercased()
+                let lb = b.lowercased()
                 if la != lb { return la.unicodeScalars.lexicographicallyPrecedes(lb.unicodeScalars) }
             }
             return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)

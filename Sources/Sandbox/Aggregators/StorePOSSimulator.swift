@@ -38,7 +38,8 @@ struct StorePOSSimulator: AggregatorSimulator {
     /// Notification members the 通知参数 tables mark optional (`否`).
     static let optionalNotifyMembers: Set<String> = [
         "device_info", "out_transaction_id", "fee_type", "coupon_fee", "invoice_amount", "bank_type", "sub_appid",
-        "sub_openid", "buyer_logon_id", "fund_bill_list", "promotion_detail", "wx_mch_id", "wx_sub_mch_id", "gmt_create", "attach",
+        "sub_openid", "buyer_logon_id", "fund_bill_list", "promotion_detail", "wx_mch_id", "wx_sub_mch_id",
+        "gmt_create", "attach",
     ]
     /// Members whose value is a number, sent as JSON numbers by some shapes (the samples quote them).
     static let numericMembers: Set<String> = ["code", "total_fee", "base_fee", "coupon_fee", "time_end"]
@@ -49,7 +50,8 @@ struct StorePOSSimulator: AggregatorSimulator {
         let shape = SandboxAnswerShape(outTradeNo: fields["out_trade_no"] ?? "")
         var fields = shape.extended(shape.trimmed(fields, optional: Self.optionalMembers))
         fields["nonce_str"] = SandboxWire.hex32()
-        fields["sign"] = SandboxMD5Rule.storepos.sign(fields, key: forge ? "forged-key" : (merchant.secrets["merchant_key"] ?? ""))
+        fields["sign"] = SandboxMD5Rule.storepos.sign(
+            fields, key: forge ? "forged-key" : (merchant.secrets["merchant_key"] ?? ""))
         return SandboxWire.json(shape.json(fields, numeric: Self.numericMembers))
     }
 
@@ -81,7 +83,9 @@ struct StorePOSSimulator: AggregatorSimulator {
     func preOrder(_ request: [String: String], payType: String, merchant: SandboxMerchant) async -> Response {
         let outTradeNo = request["out_trade_no"] ?? ""
         guard Self.validOutTradeNo(outTradeNo) else { return Self.failure("20004", "out_trade_no格式错误") }
-        guard let fen = SandboxWire.fen(request["total_fee"] ?? "") else { return Self.failure("20004", "total_fee格式错误") }
+        guard let fen = SandboxWire.fen(request["total_fee"] ?? "") else {
+            return Self.failure("20004", "total_fee格式错误")
+        }
         guard !(request["body"] ?? "").isEmpty else { return Self.failure("20004", "缺少参数body") }
         let tradeType = request["trade_type"] ?? ""
         switch tradeType {
@@ -89,9 +93,13 @@ struct StorePOSSimulator: AggregatorSimulator {
             guard !(request["product_id"] ?? "").isEmpty else { return Self.failure("20004", "NATIVE支付product_id必传") }
         case "JSPAY":
             guard !(request["buyer_id"] ?? "").isEmpty else { return Self.failure("20004", "JSPAY支付buyer_id必传") }
-            if payType == "WECHAT", (request["sub_appid"] ?? "").isEmpty { return Self.failure("20004", "JSPAY支付sub_appid必传") }
+            if payType == "WECHAT", (request["sub_appid"] ?? "").isEmpty {
+                return Self.failure("20004", "JSPAY支付sub_appid必传")
+            }
         case "APP", "APP_BANK":
-            if payType == "WECHAT", (request["sub_appid"] ?? "").isEmpty { return Self.failure("20004", "APP支付sub_appid必传") }
+            if payType == "WECHAT", (request["sub_appid"] ?? "").isEmpty {
+                return Self.failure("20004", "APP支付sub_appid必传")
+            }
         default:
             return Self.failure("20004", "trade_type不合法")
         }
@@ -102,8 +110,9 @@ struct StorePOSSimulator: AggregatorSimulator {
             return Self.failure("20004", "时间格式错误")
         }
         if let detail = request["goods_detail"] {
-            guard let items = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [[String: Any]], !items.isEmpty,
-                  items.allSatisfy({ $0["goods_id"] is String && $0["quantity"] is NSNumber && $0["price"] is NSNumber })
+            guard let items = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [[String: Any]],
+                !items.isEmpty,
+                items.allSatisfy({ $0["goods_id"] is String && $0["quantity"] is NSNumber && $0["price"] is NSNumber })
             else { return Self.failure("20004", "goods_detail格式错误") }
         }
         let scenario = SandboxScenario(amountFen: fen)
@@ -124,7 +133,9 @@ struct StorePOSSimulator: AggregatorSimulator {
         guard book.insert(order) else {
             return SandboxWire.json(["state": "SUCCESS", "code": "20004", "trade_state": "FAIL", "msg": "订单号重复"])
         }
-        context.scheduleAutopay(scenario: scenario) { _ = try? await pay(channel: Self.channel, outTradeNo: outTradeNo) }
+        context.scheduleAutopay(scenario: scenario) {
+            _ = try? await pay(channel: Self.channel, outTradeNo: outTradeNo)
+        }
         if scenario == .timeout { try? await Task.sleep(for: context.configuration.slowAnswer) }
         if scenario == .garbage { return SandboxWire.text(SandboxWire.garbagePage) }
         if scenario == .pending {
@@ -138,11 +149,14 @@ struct StorePOSSimulator: AggregatorSimulator {
         switch (tradeType, payType) {
         case ("JSPAY", "WECHAT"):
             let info: [String: String] = [
-                "appId": request["sub_appid"] ?? "", "timeStamp": String(Int(Date().timeIntervalSince1970)), "status": "0",
+                "appId": request["sub_appid"] ?? "", "timeStamp": String(Int(Date().timeIntervalSince1970)),
+                "status": "0",
                 "signType": "MD5", "package": "prepay_id=wx" + SandboxWire.digits(26), "callback_url": "",
                 "nonceStr": SandboxWire.hex32(), "paySign": SandboxWire.hex32().uppercased(),
             ]
-            let data = (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            let data =
+                (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .withoutEscapingSlashes]))
+                ?? Data()
             answer["pay_info"] = String(decoding: data, as: UTF8.self)
             answer["token_id"] = token
             answer["appid"] = request["sub_appid"] ?? ""
@@ -160,7 +174,8 @@ struct StorePOSSimulator: AggregatorSimulator {
             answer["code_url"] = codeURL
             var allowed = CharacterSet.alphanumerics
             allowed.insert(charactersIn: "-._~")
-            answer["code_img_url"] = "https://pay.storepos.cn/pay/qrcode?uuid="
+            answer["code_img_url"] =
+                "https://pay.storepos.cn/pay/qrcode?uuid="
                 + (codeURL.addingPercentEncoding(withAllowedCharacters: allowed) ?? codeURL)
         }
         return signed(answer, merchant: merchant, forge: scenario == .badResponseSignature)
@@ -170,29 +185,37 @@ struct StorePOSSimulator: AggregatorSimulator {
     func expireIfDue(_ outTradeNo: String) {
         book.update(outTradeNo) { order in
             if order.state == .notPaid, let text = order.extra["time_expire"], let expire = Double(text),
-               Date().timeIntervalSince1970 > expire {
+                Date().timeIntervalSince1970 > expire
+            {
                 order.state = .closed
             }
         }
     }
 
     func query(_ request: [String: String], merchant: SandboxMerchant) -> Response {
-        guard let outTradeNo = request["out_trade_no"], !outTradeNo.isEmpty else { return Self.failure("20004", "缺少参数out_trade_no") }
+        guard let outTradeNo = request["out_trade_no"], !outTradeNo.isEmpty else {
+            return Self.failure("20004", "缺少参数out_trade_no")
+        }
         guard !(request["paytype"] ?? "").isEmpty else { return Self.failure("20004", "缺少参数paytype") }
         expireIfDue(outTradeNo)
-        guard let found = book.get(outTradeNo), found.merchantID == request["mch_id"], found.extra["paytype"] == request["paytype"] else {
+        guard let found = book.get(outTradeNo), found.merchantID == request["mch_id"],
+            found.extra["paytype"] == request["paytype"]
+        else {
             return Self.failure("20007", "订单不存在")
         }
-        var order = book.update(outTradeNo) { order -> AggregatorOrder in
-            order.queries += 1
-            return order
-        } ?? found
+        var order =
+            book.update(outTradeNo) { order -> AggregatorOrder in
+                order.queries += 1
+                return order
+            } ?? found
         if order.scenario == .pending, order.queries >= 2, order.state == .notPaid {
             order = payNow(outTradeNo) ?? order
         }
         var answer: [String: String] = [
-            "state": "SUCCESS", "mch_id": order.merchantID, "out_trade_no": outTradeNo, "paytype": order.extra["paytype"] ?? "",
-            "total_fee": String(order.amountFen), "base_fee": String(order.amountFen), "coupon_fee": "0", "fee_type": "CNY",
+            "state": "SUCCESS", "mch_id": order.merchantID, "out_trade_no": outTradeNo,
+            "paytype": order.extra["paytype"] ?? "",
+            "total_fee": String(order.amountFen), "base_fee": String(order.amountFen), "coupon_fee": "0",
+            "fee_type": "CNY",
             "trade_type": Self.notifyTradeType(order),
         ]
         if let attach = order.attach { answer["attach"] = attach }
@@ -215,11 +238,15 @@ struct StorePOSSimulator: AggregatorSimulator {
     }
 
     func cancel(_ request: [String: String], merchant: SandboxMerchant) -> Response {
-        guard let outTradeNo = request["out_trade_no"], !outTradeNo.isEmpty else { return Self.failure("20004", "缺少参数out_trade_no") }
+        guard let outTradeNo = request["out_trade_no"], !outTradeNo.isEmpty else {
+            return Self.failure("20004", "缺少参数out_trade_no")
+        }
         for name in ["paytype", "op_user_id"] {
             guard !(request[name] ?? "").isEmpty else { return Self.failure("20004", "缺少参数\(name)") }
         }
-        guard let found = book.get(outTradeNo), found.merchantID == request["mch_id"] else { return Self.failure("20007", "订单不存在") }
+        guard let found = book.get(outTradeNo), found.merchantID == request["mch_id"] else {
+            return Self.failure("20007", "订单不存在")
+        }
         let window = context.configuration.scaled(Self.cancelWindow)
         let age = Date().timeIntervalSince(found.createdAt)
         let windowSeconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
@@ -229,7 +256,7 @@ struct StorePOSSimulator: AggregatorSimulator {
         book.update(outTradeNo) { order in
             switch order.state {
             case .notPaid: order.state = .closed
-            case .paid: order.state = .revoked // 撤销 reverses a paid order.
+            case .paid: order.state = .revoked  // 撤销 reverses a paid order.
             case .closed, .revoked: break
             }
         }
@@ -241,12 +268,14 @@ struct StorePOSSimulator: AggregatorSimulator {
     }
 
     static func notifyTradeType(_ order: AggregatorOrder) -> String {
-        let family = switch order.extra["paytype"] {
-        case "ALIPAY": "alipay"
-        case "ECNY": "ecny"
-        default: "weixin"
-        }
-        return "pay.\(family).\(order.extra["trade_type"] == "JSPAY" ? "jspay" : (order.extra["trade_type"] == "APP" ? "app" : "native"))"
+        let family =
+            switch order.extra["paytype"] {
+            case "ALIPAY": "alipay"
+            case "ECNY": "ecny"
+            default: "weixin"
+            }
+        return
+            "pay.\(family).\(order.extra["trade_type"] == "JSPAY" ? "jspay" : (order.extra["trade_type"] == "APP" ? "app" : "native"))"
     }
 
     // MARK: Control
@@ -269,7 +298,8 @@ struct StorePOSSimulator: AggregatorSimulator {
             fields["buyer_user_id"] = "2088" + SandboxWire.digits(12)
             fields["buyer_logon_id"] = "sandbox***@example.com"
             fields["invoice_amount"] = String(reported)
-            fields["fund_bill_list"] = #"[{"amount":""# + SandboxWire.yuan(reported) + #"","fundChannel":"ALIPAYACCOUNT"}]"#
+            fields["fund_bill_list"] =
+                #"[{"amount":""# + SandboxWire.yuan(reported) + #"","fundChannel":"ALIPAYACCOUNT"}]"#
             fields["gmt_create"] = SandboxWire.chinaTime(order.createdAt, "yyyyMMddHHmmss")
         } else {
             fields["bank_type"] = "CFT"

@@ -81,11 +81,14 @@ struct YunGouOSSimulator: AggregatorSimulator {
         order.attach = request["attach"]
         order.extra["body"] = request["body"]
         guard book.insert(order) else { return Self.failure("订单号重复") }
-        context.scheduleAutopay(scenario: scenario) { _ = try? await pay(channel: Self.channel, outTradeNo: outTradeNo) }
+        context.scheduleAutopay(scenario: scenario) {
+            _ = try? await pay(channel: Self.channel, outTradeNo: outTradeNo)
+        }
         if scenario == .timeout { try? await Task.sleep(for: context.configuration.slowAnswer) }
         if scenario == .garbage { return SandboxWire.text(SandboxWire.garbagePage) }
         // YunGouOS answers are not signed, so `badResponseSignature` has nothing to break here.
-        let data = type == "1"
+        let data =
+            type == "1"
             ? "weixin://wxpay/bizpayurl?pr=" + SandboxWire.hex32().prefix(7)
             : "https://sandbox.payfleet.invalid/yungouos/native/code/\(order.vendorOrderNo).png"
         return Self.answer(shape: SandboxAnswerShape(outTradeNo: outTradeNo), msg: "微信下单成功，请扫码支付", data: data)
@@ -106,14 +109,19 @@ struct YunGouOSSimulator: AggregatorSimulator {
         case .accepted(let fields, let merchant): checked = (fields, merchant)
         }
         let outTradeNo = checked.fields["out_trade_no"] ?? ""
-        let configured = checked.merchant.settings["sandbox_query_interval_seconds"]
+        let configured =
+            checked.merchant.settings["sandbox_query_interval_seconds"]
             ?? checked.merchant.settings["query_min_interval_seconds"] ?? "10"
         let interval = context.configuration.scaled(.seconds(Int(configured) ?? 10))
         guard lastQuery.claim(outTradeNo, interval: interval) else { return Self.failure("请求过于频繁，请稍后再试") }
-        guard let queried = book.update(outTradeNo, { order -> AggregatorOrder in
-            order.queries += 1
-            return order
-        }), queried.merchantID == checked.fields["mch_id"] else { return Self.failure("订单不存在") }
+        guard
+            let queried = book.update(
+                outTradeNo,
+                { order -> AggregatorOrder in
+                    order.queries += 1
+                    return order
+                }), queried.merchantID == checked.fields["mch_id"]
+        else { return Self.failure("订单不存在") }
         var order = queried
         if order.scenario == .pending, order.queries >= 2, order.state == .notPaid {
             order = payNow(outTradeNo) ?? order
@@ -124,9 +132,13 @@ struct YunGouOSSimulator: AggregatorSimulator {
             "orderNo": order.vendorOrderNo, "outTradeNo": order.outTradeNo, "money": SandboxWire.yuan(order.amountFen),
             "body": order.extra["body"] ?? "", "mchid": order.merchantID, "payChannel": "wxpay", "payType": "NATIVE",
             "attach": order.attach ?? "", "payStatus": order.state == .paid ? "1" : "0",
-            "addTime": SandboxWire.chinaTime(order.createdAt, "yyyy-MM-dd HH:mm:ss"), "payNo": order.transactionID ?? "",
+            "addTime": SandboxWire.chinaTime(order.createdAt, "yyyy-MM-dd HH:mm:ss"),
+            "payNo": order.transactionID ?? "",
         ]
-        fields = shape.extended(shape.trimmed(fields, optional: ["body", "mchid", "payChannel", "payType", "attach", "addTime", "payNo", "outTradeNo"]))
+        fields = shape.extended(
+            shape.trimmed(
+                fields,
+                optional: ["body", "mchid", "payChannel", "payType", "attach", "addTime", "payNo", "outTradeNo"]))
         var data = shape.json(fields, numeric: ["payStatus"])
         if shape.omitsOptional, order.state != .paid { data["payNo"] = NSNull() }
         return Self.answer(shape: shape, msg: "查询成功", data: data)
@@ -154,7 +166,8 @@ struct YunGouOSSimulator: AggregatorSimulator {
         case .some(.some(let refusal)): return Self.failure(refusal)
         case .some(.none):
             let shape = SandboxAnswerShape(outTradeNo: outTradeNo)
-            return Self.answer(shape: shape, msg: shape.omitsOptional ? nil : "关闭成功", data: shape.omitsOptional ? nil : outTradeNo)
+            return Self.answer(
+                shape: shape, msg: shape.omitsOptional ? nil : "关闭成功", data: shape.omitsOptional ? nil : outTradeNo)
         }
     }
 
@@ -166,7 +179,8 @@ struct YunGouOSSimulator: AggregatorSimulator {
         guard let url = order.notifyURL, !url.isEmpty, let merchant = merchants[order.merchantID] else { return }
         let reported = order.scenario == .amountMismatch ? order.amountFen + 1 : order.amountFen
         var fields: [String: String] = [
-            "code": "1", "orderNo": order.vendorOrderNo, "outTradeNo": order.outTradeNo, "payNo": order.transactionID ?? "",
+            "code": "1", "orderNo": order.vendorOrderNo, "outTradeNo": order.outTradeNo,
+            "payNo": order.transactionID ?? "",
             "money": SandboxWire.yuan(reported), "mchId": order.merchantID, "payChannel": "wxpay",
             "time": SandboxWire.chinaTime(order.paidAt ?? Date(), "yyyy-MM-dd HH:mm:ss"),
             "attach": order.attach ?? "", "openId": "oSandboxPayer000000000000000",
@@ -174,14 +188,17 @@ struct YunGouOSSimulator: AggregatorSimulator {
         // Optional, unsigned members come and go; unknown members appear (PaySign.php signs only the six).
         let shape = SandboxAnswerShape(outTradeNo: order.outTradeNo)
         fields = shape.extended(shape.trimmed(fields, optional: ["payChannel", "time", "attach", "openId"]))
-        fields["sign"] = SandboxMD5Rule.yungouos.sign(fields, only: Self.notifyFields, key: merchant.secrets["api_key"] ?? "")
+        fields["sign"] = SandboxMD5Rule.yungouos.sign(
+            fields, only: Self.notifyFields, key: merchant.secrets["api_key"] ?? "")
         if order.scenario == .forgedCallback {
             fields["sign"] = SandboxMD5Rule.yungouos.sign(fields, only: Self.notifyFields, key: "forged-key")
         }
         dispatchCallback(
             order, url: url, contentType: "application/x-www-form-urlencoded",
             body: Array(SandboxWire.encodeForm(fields).utf8), retrySchedule: AggregatorRetrySchedules.yungouos,
-            isAcknowledged: { status, body in status == 200 && body.trimmingCharacters(in: .whitespacesAndNewlines) == "SUCCESS" }
+            isAcknowledged: { status, body in
+                status == 200 && body.trimmingCharacters(in: .whitespacesAndNewlines) == "SUCCESS"
+            }
         )
     }
 }

@@ -98,9 +98,11 @@ public final class CallbackDispatcher: Sendable {
                 status = Int(response.status.code)
                 acknowledged = delivery.isAcknowledged(Int(response.status.code), String(buffer: body))
             } catch {
-                logger.debug("sandbox callback attempt failed", metadata: [
-                    "channel": "\(delivery.channel)", "out_trade_no": "\(delivery.outTradeNo)", "error": "\(error)",
-                ])
+                logger.debug(
+                    "sandbox callback attempt failed",
+                    metadata: [
+                        "channel": "\(delivery.channel)", "out_trade_no": "\(delivery.outTradeNo)", "error": "\(error)",
+                    ])
             }
             let record = Attempt(
                 channel: delivery.channel, outTradeNo: delivery.outTradeNo, url: delivery.url,

@@ -28,8 +28,9 @@ public final class VendorSandbox: Service, Sendable {
         addControlRoutes(to: router)
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(context.configuration.host, port: context.configuration.port),
-                                 serverName: "payfleet-sandbox"),
+            configuration: .init(
+                address: .hostname(context.configuration.host, port: context.configuration.port),
+                serverName: "payfleet-sandbox"),
             onServerRunning: { [self] channel in
                 let bound = channel.localAddress?.port ?? self.context.configuration.port
                 let waiters = self.port.withLockedValue { port in
@@ -86,7 +87,7 @@ public final class VendorSandbox: Service, Sendable {
             let channel = try context.parameters.require("channel")
             let outTradeNo = try context.parameters.require("outTradeNo")
             guard let simulator = self.simulator(for: channel),
-                  let view = await simulator.order(channel: channel, outTradeNo: outTradeNo)
+                let view = await simulator.order(channel: channel, outTradeNo: outTradeNo)
             else { throw HTTPError(.notFound, message: "no order \(outTradeNo) on \(channel)") }
             return try Self.json(view)
         }
@@ -119,9 +120,11 @@ extension VendorSandbox {
         do {
             combine = WeChatCombineSimulator(context: context, keys: try WeChatPlatformKeys.generate())
         } catch {
-            context.logger.error("sandbox: cannot generate the WeChat platform keys; wechat-v3-combine is not simulated", metadata: [
-                "error": "\(error)",
-            ])
+            context.logger.error(
+                "sandbox: cannot generate the WeChat platform keys; wechat-v3-combine is not simulated",
+                metadata: [
+                    "error": "\(error)"
+                ])
             combine = nil
         }
         let simulators: [(any VendorSimulator)?] = [

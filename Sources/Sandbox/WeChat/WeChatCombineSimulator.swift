@@ -77,13 +77,17 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         var merchants: [String: Merchant] = [:]
         for merchant in context.merchants(channel: Self.channel) {
             guard let appID = merchant.settings["combine_appid"], let mchID = merchant.settings["combine_mchid"],
-                  let serial = merchant.settings["merchant_serial_no"], let apiV3Key = merchant.secrets["apiv3_key"]
+                let serial = merchant.settings["merchant_serial_no"], let apiV3Key = merchant.secrets["apiv3_key"]
             else {
-                context.logger.warning("sandbox wechat-v3-combine merchant without combine_appid/combine_mchid/merchant_serial_no/apiv3_key ignored")
+                context.logger.warning(
+                    "sandbox wechat-v3-combine merchant without combine_appid/combine_mchid/merchant_serial_no/apiv3_key ignored"
+                )
                 continue
             }
             var publicKey: _RSA.Signing.PublicKey?
-            if let pem = merchant.secrets["merchant_private_key"], let key = try? _RSA.Signing.PrivateKey(pemRepresentation: pem) {
+            if let pem = merchant.secrets["merchant_private_key"],
+                let key = try? _RSA.Signing.PrivateKey(pemRepresentation: pem)
+            {
                 publicKey = key.publicKey
             } else if let pem = merchant.secrets["merchant_public_key"] ?? merchant.settings["merchant_public_key"] {
                 publicKey = try? _RSA.Signing.PublicKey(pemRepresentation: pem)
@@ -121,13 +125,17 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         }
         router.post("/v3/combine-transactions/out-trade-no/:combineOutTradeNo/close") { [self] request, context in
             let id = context.parameters.get("combineOutTradeNo") ?? ""
-            return await self.authenticated(request) { merchant, body in self.close(merchant, outTradeNo: id, body: body) }
+            return await self.authenticated(request) { merchant, body in
+                self.close(merchant, outTradeNo: id, body: body)
+            }
         }
         router.get("/v3/bill/tradebill") { [self] request, _ in
             await self.authenticated(request) { merchant, _ in self.applyBill(merchant, request: request) }
         }
         router.get("/v3/billdownload/file") { [self] request, _ in
-            await self.authenticated(request) { _, _ in self.downloadBill(token: request.uri.queryParameters.get("token") ?? "") }
+            await self.authenticated(request) { _, _ in
+                self.downloadBill(token: request.uri.queryParameters.get("token") ?? "")
+            }
         }
         // Control: the public half of the sandbox platform identity, for clients that configure the public key.
         router.get("/_sandbox/wechat-v3/platform") { [self] _, _ in
@@ -137,10 +145,13 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
                 var certificate_serial: String
                 var certificate_pem: String
             }
-            return WeChatSandbox.response(status: .ok, contentType: "application/json", body: WeChatSandbox.json(Platform(
-                public_key_id: self.keys.publicKey.serial, public_key_pem: self.keys.publicKeyPEM,
-                certificate_serial: self.keys.certificate.serial, certificate_pem: self.keys.certificatePEM
-            )))
+            return WeChatSandbox.response(
+                status: .ok, contentType: "application/json",
+                body: WeChatSandbox.json(
+                    Platform(
+                        public_key_id: self.keys.publicKey.serial, public_key_pem: self.keys.publicKeyPEM,
+                        certificate_serial: self.keys.certificate.serial, certificate_pem: self.keys.certificatePEM
+                    )))
         }
     }
 
@@ -163,11 +174,13 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
             let pieces = part.split(separator: "=", maxSplits: 1)
             guard pieces.count == 2 else { continue }
             var value = pieces[1].trimmingCharacters(in: .whitespaces)
-            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
+                value = String(value.dropFirst().dropLast())
+            }
             items[pieces[0].trimmingCharacters(in: .whitespaces)] = value
         }
         guard let mchID = items["mchid"], let nonce = items["nonce_str"], let timestamp = items["timestamp"],
-              let serial = items["serial_no"], let signature = items["signature"]
+            let serial = items["serial_no"], let signature = items["signature"]
         else { return unsignedError(.unauthorized, "SIGN_ERROR", "Authorization头格式错误") }
         guard let merchant = merchants[mchID] else { return unsignedError(.unauthorized, "SIGN_ERROR", "商户号不存在") }
         guard serial == merchant.serial else {
@@ -180,8 +193,9 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         message += body
         message.append(UInt8(ascii: "\n"))
         guard let raw = Data(base64Encoded: signature),
-              merchant.publicKey.isValidSignature(
-                  _RSA.Signing.RSASignature(rawRepresentation: raw), for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5)
+            merchant.publicKey.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: raw), for: SHA256.hash(data: message),
+                padding: .insecurePKCS1v1_5)
         else { return signedError(.unauthorized, "SIGN_ERROR", "错误的签名，验签失败", merchant: merchant) }
         return await handler(merchant, body)
     }
@@ -190,26 +204,37 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
 
     func certificates(_ merchant: Merchant) -> Response {
         let nonce = WeChatSandbox.random(12)
-        guard let ciphertext = WeChatPlatformKeys.encrypt(
-            Array(keys.certificatePEM.utf8), apiV3Key: merchant.apiV3Key, nonce: nonce, associatedData: "certificate")
+        guard
+            let ciphertext = WeChatPlatformKeys.encrypt(
+                Array(keys.certificatePEM.utf8), apiV3Key: merchant.apiV3Key, nonce: nonce,
+                associatedData: "certificate")
         else { return signedError(.internalServerError, "SYSTEM_ERROR", "系统错误", merchant: merchant) }
-        let list: [String: [[String: JSONish]]] = ["data": [[
-            "serial_no": .string(keys.certificate.serial),
-            "effective_time": .string(WeChatSandbox.chinaTime(keys.notValidBefore, "yyyy-MM-dd'T'HH:mm:ssXXXXX")),
-            "expire_time": .string(WeChatSandbox.chinaTime(keys.notValidAfter, "yyyy-MM-dd'T'HH:mm:ssXXXXX")),
-            "encrypt_certificate": .object([
-                "algorithm": .string("AEAD_AES_256_GCM"), "nonce": .string(nonce),
-                "associated_data": .string("certificate"), "ciphertext": .string(ciphertext),
-            ]),
-        ]]]
+        let list: [String: [[String: JSONish]]] = [
+            "data": [
+                [
+                    "serial_no": .string(keys.certificate.serial),
+                    "effective_time": .string(
+                        WeChatSandbox.chinaTime(keys.notValidBefore, "yyyy-MM-dd'T'HH:mm:ssXXXXX")),
+                    "expire_time": .string(WeChatSandbox.chinaTime(keys.notValidAfter, "yyyy-MM-dd'T'HH:mm:ssXXXXX")),
+                    "encrypt_certificate": .object([
+                        "algorithm": .string("AEAD_AES_256_GCM"), "nonce": .string(nonce),
+                        "associated_data": .string("certificate"), "ciphertext": .string(ciphertext),
+                    ]),
+                ]
+            ]
+        ]
         // The certificate list is always signed with the platform certificate itself.
-        return signedResponse(.ok, body: WeChatSandbox.json(list), serial: keys.certificate.serial, key: keys.certificate.privateKey)
+        return signedResponse(
+            .ok, body: WeChatSandbox.json(list), serial: keys.certificate.serial, key: keys.certificate.privateKey)
     }
 
     // MARK: Create
 
     struct CreateBody: Decodable {
-        struct Amount: Decodable { var total_amount: Int64; var currency: String? }
+        struct Amount: Decodable {
+            var total_amount: Int64
+            var currency: String?
+        }
         struct Sub: Decodable {
             var mchid: String
             var attach: String
@@ -232,12 +257,15 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
             return signedError(.badRequest, "PARAM_ERROR", "请求参数格式错误或缺少必填参数", merchant: merchant)
         }
         guard request.combine_appid == merchant.appID, request.combine_mchid == merchant.mchID else {
-            return signedError(.badRequest, "APPID_MCHID_NOT_MATCH", "combine_appid和combine_mchid不匹配", merchant: merchant)
+            return signedError(
+                .badRequest, "APPID_MCHID_NOT_MATCH", "combine_appid和combine_mchid不匹配", merchant: merchant)
         }
         guard (2...10).contains(request.sub_orders.count) else {
             return signedError(.badRequest, "PARAM_ERROR", "直连商户子单数量须为2-10笔", merchant: merchant)
         }
-        guard request.notify_url.hasPrefix("https://") || request.notify_url.hasPrefix("http://"), !request.notify_url.contains("?") else {
+        guard request.notify_url.hasPrefix("https://") || request.notify_url.hasPrefix("http://"),
+            !request.notify_url.contains("?")
+        else {
             return signedError(.badRequest, "PARAM_ERROR", "notify_url格式错误", merchant: merchant)
         }
         var seen = Set<String>()
@@ -248,16 +276,22 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
             guard sub.amount.total_amount > 0, (sub.amount.currency ?? "CNY") == "CNY" else {
                 return signedError(.badRequest, "PARAM_ERROR", "子单金额错误", merchant: merchant)
             }
-            guard !sub.description.isEmpty, !sub.attach.isEmpty, !sub.out_trade_no.isEmpty, seen.insert(sub.out_trade_no).inserted else {
+            guard !sub.description.isEmpty, !sub.attach.isEmpty, !sub.out_trade_no.isEmpty,
+                seen.insert(sub.out_trade_no).inserted
+            else {
                 return signedError(.badRequest, "PARAM_ERROR", "子单参数错误", merchant: merchant)
             }
         }
         let subOrders = request.sub_orders.map {
-            SubOrder(mchid: $0.mchid, out_trade_no: $0.out_trade_no, description: $0.description, attach: $0.attach, total_amount: $0.amount.total_amount)
+            SubOrder(
+                mchid: $0.mchid, out_trade_no: $0.out_trade_no, description: $0.description, attach: $0.attach,
+                total_amount: $0.amount.total_amount)
         }
         let total = subOrders.reduce(0) { $0 + $1.total_amount }
         let scenario = SandboxScenario(amountFen: total)
-        enum Decision { case existing(Order), conflict(HTTPResponse.Status, String, String), created(Order), refusedBeforeRecording }
+        enum Decision {
+            case existing(Order), conflict(HTTPResponse.Status, String, String), created(Order), refusedBeforeRecording
+        }
         let decision: Decision = orders.withLockedValue { orders in
             if let existing = orders[request.combine_out_trade_no] {
                 if existing.paid { return .conflict(.forbidden, "ORDERPAID", "订单已支付") }
@@ -270,8 +304,10 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
             default: break
             }
             var order = Order(
-                mchID: merchant.mchID, appID: merchant.appID, outTradeNo: request.combine_out_trade_no, subOrders: subOrders,
-                notifyURL: request.notify_url, codeURL: "weixin://wxpay/bizpayurl/up?pr=" + WeChatSandbox.random(7) + "&groupid=00",
+                mchID: merchant.mchID, appID: merchant.appID, outTradeNo: request.combine_out_trade_no,
+                subOrders: subOrders,
+                notifyURL: request.notify_url,
+                codeURL: "weixin://wxpay/bizpayurl/up?pr=" + WeChatSandbox.random(7) + "&groupid=00",
                 createdAt: .now, createdDate: Date(), payerIP: request.scene_info.payer_client_ip, scenario: scenario
             )
             if scenario == .pending {
@@ -288,20 +324,29 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
             switch scenario {
             case .vendorError: return signedError(.internalServerError, "SYSTEM_ERROR", "系统错误", merchant: merchant)
             case .refused: return signedError(.forbidden, "RULE_LIMIT", "业务规则限制（沙箱 refused 场景）", merchant: merchant)
-            default: return WeChatSandbox.response(status: .ok, contentType: "text/html", body: Array("<html><body>502 Bad Gateway</body></html>".utf8))
+            default:
+                return WeChatSandbox.response(
+                    status: .ok, contentType: "text/html", body: Array("<html><body>502 Bad Gateway</body></html>".utf8)
+                )
             }
         case .existing(let existing):
             order = existing
         case .created(let created):
             order = created
             let id = created.outTradeNo
-            context.scheduleAutopay(scenario: scenario) { [self] in _ = try? await self.pay(channel: Self.channel, outTradeNo: id) }
+            context.scheduleAutopay(scenario: scenario) { [self] in
+                _ = try? await self.pay(channel: Self.channel, outTradeNo: id)
+            }
         }
         if scenario == .timeout { try? await Task.sleep(for: context.configuration.slowAnswer) }
         if scenario == .pending {
-            return signed(.accepted, body: WeChatSandbox.json(["code": "USERPAYING", "message": "用户支付中，需要输入密码"]), merchant: merchant)
+            return signed(
+                .accepted, body: WeChatSandbox.json(["code": "USERPAYING", "message": "用户支付中，需要输入密码"]),
+                merchant: merchant)
         }
-        return signed(.ok, body: WeChatSandbox.json(["code_url": order.codeURL]), merchant: merchant, corrupt: scenario == .badResponseSignature)
+        return signed(
+            .ok, body: WeChatSandbox.json(["code_url": order.codeURL]), merchant: merchant,
+            corrupt: scenario == .badResponseSignature)
     }
 
     // MARK: Query
@@ -373,16 +418,21 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
                 var amountObject: [String: JSONish] = ["total_amount": .int(amount), "currency": .string("CNY")]
                 if shape & 0b1000 != 0, amount > 1 {
                     payer -= 1
-                    item["promotion_detail"] = .array([.object([
-                        "coupon_id": .string("109519"), "name": .string("单品惠-6"), "scope": .string("SINGLE"),
-                        "type": .string("DISCOUNT"), "stock_id": .string("931386"), "amount": .int(1),
-                        "wechatpay_contribute": .int(0), "merchant_contribute": .int(1), "other_contribute": .int(0),
-                        "currency": .string("CNY"),
-                        "goods_detail": .array([.object([
-                            "goods_id": .string("M1006"), "quantity": .int(1), "unit_price": .int(amount),
-                            "discount_amount": .int(1), "goods_remark": .string("商品备注"),
-                        ])]),
-                    ])])
+                    item["promotion_detail"] = .array([
+                        .object([
+                            "coupon_id": .string("109519"), "name": .string("单品惠-6"), "scope": .string("SINGLE"),
+                            "type": .string("DISCOUNT"), "stock_id": .string("931386"), "amount": .int(1),
+                            "wechatpay_contribute": .int(0), "merchant_contribute": .int(1),
+                            "other_contribute": .int(0),
+                            "currency": .string("CNY"),
+                            "goods_detail": .array([
+                                .object([
+                                    "goods_id": .string("M1006"), "quantity": .int(1), "unit_price": .int(amount),
+                                    "discount_amount": .int(1), "goods_remark": .string("商品备注"),
+                                ])
+                            ]),
+                        ])
+                    ])
                 }
                 amountObject["payer_amount"] = .int(payer)
                 amountObject["payer_currency"] = .string("CNY")
@@ -403,7 +453,10 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         case 0: break
         case 1: result["scene_info"] = .object(["device_id": .string("POS1:1")])
         case 2: result["scene_info"] = .object([:])
-        default: result["scene_info"] = .object(["device_id": .string("POS1:1"), "store_info": .object(["id": .string("SZTX001")])])
+        default:
+            result["scene_info"] = .object([
+                "device_id": .string("POS1:1"), "store_info": .object(["id": .string("SZTX001")]),
+            ])
         }
         if order.paid, shape & 0b100 == 0 {
             result["combine_payer_info"] = .object(["openid": .string("oSandboxPayer0000000000000000")])
@@ -416,12 +469,14 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         mchid == "1900000999" ? "1900000998" : "1900000999"
     }
 
-
     // MARK: Close
 
     func close(_ merchant: Merchant, outTradeNo: String, body: [UInt8]) -> Response {
         struct CloseBody: Decodable {
-            struct Sub: Decodable, Hashable { var mchid: String; var out_trade_no: String }
+            struct Sub: Decodable, Hashable {
+                var mchid: String
+                var out_trade_no: String
+            }
             var combine_appid: String
             var sub_orders: [Sub]
         }
@@ -433,7 +488,9 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         }
         let minimumAge = context.configuration.scaled(WeChatSandbox.closeMinimumAge)
         let failure: (HTTPResponse.Status, String, String)? = orders.withLockedValue { orders in
-            guard var order = orders[outTradeNo], order.mchID == merchant.mchID else { return (.notFound, "ORDER_NOT_EXIST", "订单不存在") }
+            guard var order = orders[outTradeNo], order.mchID == merchant.mchID else {
+                return (.notFound, "ORDER_NOT_EXIST", "订单不存在")
+            }
             let expected = Set(order.subOrders.map { CloseBody.Sub(mchid: $0.mchid, out_trade_no: $0.out_trade_no) })
             guard Set(request.sub_orders) == expected, request.sub_orders.count == expected.count else {
                 return (.badRequest, "PARAM_ERROR", "关单子单须与下单时一致，不支持部分关单")
@@ -464,15 +521,20 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         formatter.timeZone = WeChatSandbox.chinaTimeZone
         formatter.dateFormat = "yyyy-MM-dd"
         guard formatter.date(from: date) != nil, date.count == 10, ["ALL", "SUCCESS", "REFUND"].contains(type),
-              tar == nil || tar == "GZIP"
+            tar == nil || tar == "GZIP"
         else { return signedError(.badRequest, "PARAM_ERROR", "参数错误", merchant: merchant) }
         let today = WeChatSandbox.chinaTime(Date(), "yyyy-MM-dd")
-        guard date <= today else { return signedError(.badRequest, "NO_STATEMENT_EXIST", "账单文件不存在", merchant: merchant) }
+        guard date <= today else {
+            return signedError(.badRequest, "NO_STATEMENT_EXIST", "账单文件不存在", merchant: merchant)
+        }
 
         let rows: [Order] = orders.withLockedValue { orders in
-            orders.values.filter { $0.mchID == merchant.mchID && WeChatSandbox.chinaTime($0.createdDate, "yyyy-MM-dd") == date }
+            orders.values.filter {
+                $0.mchID == merchant.mchID && WeChatSandbox.chinaTime($0.createdDate, "yyyy-MM-dd") == date
+            }
         }.sorted { $0.outTradeNo < $1.outTradeNo }
-        var csv = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率\r\n"
+        var csv =
+            "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率\r\n"
         var count = 0
         var sum: Int64 = 0
         for order in rows where type != "REFUND" {
@@ -481,7 +543,8 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
                 sum += sub.total_amount
                 let time = WeChatSandbox.chinaTime(order.createdDate, "yyyy-MM-dd HH:mm:ss")
                 let yuan = Self.yuan(sub.total_amount)
-                csv += "`\(time),`\(order.appID),`\(sub.mchid),`0,`SANDBOX,`\(sub.transaction_id ?? ""),`\(sub.out_trade_no),`oSandboxPayer0000000000000000,`NATIVE,`\(sub.trade_state),`OTHERS,`CNY,`\(yuan),`0.00,`0,`0,`0.00,`0.00,`,`,`\(sub.description),`\(sub.attach),`0.00000,`0.60%\r\n"
+                csv +=
+                    "`\(time),`\(order.appID),`\(sub.mchid),`0,`SANDBOX,`\(sub.transaction_id ?? ""),`\(sub.out_trade_no),`oSandboxPayer0000000000000000,`NATIVE,`\(sub.trade_state),`OTHERS,`CNY,`\(yuan),`0.00,`0,`0,`0.00,`0.00,`,`,`\(sub.description),`\(sub.attach),`0.00000,`0.60%\r\n"
             }
         }
         csv += "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n"
@@ -495,7 +558,10 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         let token = WeChatSandbox.random(32)
         bills.withLockedValue { $0[token] = (file, tar == "GZIP") }
         let host = request.head.authority ?? "\(context.configuration.host):\(context.configuration.port)"
-        let ticket = ["hash_type": "SHA1", "hash_value": hash, "download_url": "http://\(host)/v3/billdownload/file?token=\(token)"]
+        let ticket = [
+            "hash_type": "SHA1", "hash_value": hash,
+            "download_url": "http://\(host)/v3/billdownload/file?token=\(token)",
+        ]
         return signed(.ok, body: WeChatSandbox.json(ticket), merchant: merchant)
     }
 
@@ -509,7 +575,9 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
             return unsignedError(.badRequest, "INVALID_REQUEST", "下载地址已失效")
         }
         // The file stream is not signed (as at WeChat).
-        return WeChatSandbox.response(status: .ok, contentType: "application/octet-stream", body: bill.gzip ? WeChatSandbox.gzip(bill.file) : bill.file)
+        return WeChatSandbox.response(
+            status: .ok, contentType: "application/octet-stream",
+            body: bill.gzip ? WeChatSandbox.gzip(bill.file) : bill.file)
     }
 
     // MARK: Control
@@ -522,7 +590,8 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
     func view(_ order: Order) -> SandboxOrderView {
         SandboxOrderView(
             channel: Self.channel, outTradeNo: order.outTradeNo, amountFen: order.total, state: order.state,
-            scenario: order.scenario.rawValue, transactionID: order.subOrders.compactMap(\.transaction_id).sorted().joined(separator: ",").nilIfEmpty,
+            scenario: order.scenario.rawValue,
+            transactionID: order.subOrders.compactMap(\.transaction_id).sorted().joined(separator: ",").nilIfEmpty,
             queries: order.queries, callbacksSent: order.callbacksSent
         )
     }
@@ -544,13 +613,17 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         let tamper: Tamper
         switch order.scenario {
         case .amountMismatch: tamper = .total(delta: 1)
-        case .subOrderAmountMismatch where order.subOrders.count >= 2 && order.subOrders[0].total_amount > 1: tamper = .moveOneFen
+        case .subOrderAmountMismatch where order.subOrders.count >= 2 && order.subOrders[0].total_amount > 1:
+            tamper = .moveOneFen
         case .subOrderMerchantMismatch: tamper = .otherMerchant
         default: tamper = .none
         }
         let resource = WeChatSandbox.json(Self.result(order, tamper: tamper))
         let nonce = WeChatSandbox.random(12)
-        guard let ciphertext = WeChatPlatformKeys.encrypt(resource, apiV3Key: merchant.apiV3Key, nonce: nonce, associatedData: "transaction") else { return }
+        guard
+            let ciphertext = WeChatPlatformKeys.encrypt(
+                resource, apiV3Key: merchant.apiV3Key, nonce: nonce, associatedData: "transaction")
+        else { return }
         var resourceObject: [String: JSONish] = [
             "algorithm": .string("AEAD_AES_256_GCM"), "ciphertext": .string(ciphertext),
             "associated_data": .string("transaction"), "nonce": .string(nonce),
@@ -558,7 +631,8 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         var envelopeObject: [String: JSONish] = [
             "id": .string(UUID().uuidString.lowercased()),
             "create_time": .string(WeChatSandbox.chinaTime(Date(), "yyyy-MM-dd'T'HH:mm:ssXXXXX")),
-            "event_type": .string("TRANSACTION.SUCCESS"), "resource_type": .string("encrypt-resource"), "summary": .string("支付成功"),
+            "event_type": .string("TRANSACTION.SUCCESS"), "resource_type": .string("encrypt-resource"),
+            "summary": .string("支付成功"),
         ]
         // The notification envelope varies too: `original_type` present or not, and a member clients do not know.
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
@@ -577,16 +651,18 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
             if order.scenario == .forgedCallback { message += Array("forged".utf8) }
             let signature = WeChatPlatformKeys.sign(message, with: signing.privateKey)
             orders.withLockedValue { $0[order.outTradeNo]?.callbacksSent += 1 }
-            context.dispatcher.dispatch(CallbackDispatcher.Delivery(
-                channel: Self.channel, outTradeNo: order.outTradeNo, url: order.notifyURL,
-                headers: [
-                    ("Content-Type", "application/json"), ("Wechatpay-Serial", signing.serial),
-                    ("Wechatpay-Signature", signature), ("Wechatpay-Timestamp", timestamp), ("Wechatpay-Nonce", headerNonce),
-                    ("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048"),
-                ],
-                body: body, retrySchedule: WeChatSandbox.retrySchedule,
-                isAcknowledged: { status, _ in status == 200 || status == 204 }
-            ))
+            context.dispatcher.dispatch(
+                CallbackDispatcher.Delivery(
+                    channel: Self.channel, outTradeNo: order.outTradeNo, url: order.notifyURL,
+                    headers: [
+                        ("Content-Type", "application/json"), ("Wechatpay-Serial", signing.serial),
+                        ("Wechatpay-Signature", signature), ("Wechatpay-Timestamp", timestamp),
+                        ("Wechatpay-Nonce", headerNonce),
+                        ("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048"),
+                    ],
+                    body: body, retrySchedule: WeChatSandbox.retrySchedule,
+                    isAcknowledged: { status, _ in status == 200 || status == 204 }
+                ))
         }
     }
 
@@ -602,7 +678,8 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
     }
 
     func signedResponse(
-        _ status: HTTPResponse.Status, body: [UInt8], serial: String, key: _RSA.Signing.PrivateKey, corrupt: Bool = false
+        _ status: HTTPResponse.Status, body: [UInt8], serial: String, key: _RSA.Signing.PrivateKey,
+        corrupt: Bool = false
     ) -> Response {
         let timestamp = String(Int64(Date().timeIntervalSince1970))
         let nonce = WeChatSandbox.random(32)
@@ -624,7 +701,9 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
 
     /// Errors before the merchant is known are not signed (there is no merchant to sign for).
     func unsignedError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
-        WeChatSandbox.response(status: status, contentType: "application/json", body: WeChatSandbox.json(["code": code, "message": message]))
+        WeChatSandbox.response(
+            status: status, contentType: "application/json",
+            body: WeChatSandbox.json(["code": code, "message": message]))
     }
 }
 

@@ -58,16 +58,21 @@ struct WeChatPlatformKeys: Sendable {
 
     /// SHA256withRSA (PKCS#1 v1.5), base64.
     static func sign(_ message: [UInt8], with key: _RSA.Signing.PrivateKey) -> String {
-        guard let signature = try? key.signature(for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5) else { return "" }
+        guard let signature = try? key.signature(for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5) else {
+            return ""
+        }
         return signature.rawRepresentation.base64EncodedString()
     }
 
     /// AEAD_AES_256_GCM with the APIv3 key; base64 of ciphertext ‖ tag.
     static func encrypt(_ plaintext: [UInt8], apiV3Key: String, nonce: String, associatedData: String) -> String? {
-        guard let box = try? AES.GCM.seal(
-            plaintext, using: SymmetricKey(data: Array(apiV3Key.utf8)), nonce: AES.GCM.Nonce(data: Array(nonce.utf8)),
-            authenticating: Array(associatedData.utf8)
-        ) else { return nil }
+        guard
+            let box = try? AES.GCM.seal(
+                plaintext, using: SymmetricKey(data: Array(apiV3Key.utf8)),
+                nonce: AES.GCM.Nonce(data: Array(nonce.utf8)),
+                authenticating: Array(associatedData.utf8)
+            )
+        else { return nil }
         return (box.ciphertext + box.tag).base64EncodedString()
     }
 }

@@ -39,7 +39,9 @@ enum WeChatSandbox {
         return formatter.string(from: date)
     }
 
-    static func random(_ count: Int, from alphabet: String = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") -> String {
+    static func random(
+        _ count: Int, from alphabet: String = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    ) -> String {
         let characters = Array(alphabet)
         var generator = SystemRandomNumberGenerator()
         return String((0..<count).map { _ in characters[Int(generator.next(upperBound: UInt32(characters.count)))] })
@@ -69,13 +71,15 @@ enum WeChatSandbox {
 
     /// `k=v&…&key=KEY` over non-empty fields except `sign`, sorted by name; MD5 or HMAC-SHA256, upper hex.
     static func v2Sign(_ fields: [String: String], key: String, hmac: Bool) -> String {
-        let text = fields
+        let text =
+            fields
             .filter { $0.key != "sign" && !$0.value.isEmpty }
             .sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
             .map { "\($0.key)=\($0.value)" }
             .joined(separator: "&") + "&key=" + key
         if hmac {
-            let code = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(key.utf8)))
+            let code = HMAC<SHA256>.authenticationCode(
+                for: Array(text.utf8), using: SymmetricKey(data: Array(key.utf8)))
             return hex(code, upper: true)
         }
         return hex(Insecure.MD5.hash(data: Array(text.utf8)), upper: true)
@@ -157,7 +161,10 @@ enum WeChatSandbox {
             case "quot": out += "\""
             case "apos": out += "'"
             default:
-                let number = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16) : entity.hasPrefix("#") ? UInt32(entity.dropFirst(), radix: 10) : nil
+                let number =
+                    entity.hasPrefix("#x")
+                    ? UInt32(entity.dropFirst(2), radix: 16)
+                    : entity.hasPrefix("#") ? UInt32(entity.dropFirst(), radix: 10) : nil
                 guard let number, let scalar = Unicode.Scalar(number) else { return nil }
                 out.unicodeScalars.append(scalar)
             }
@@ -168,7 +175,9 @@ enum WeChatSandbox {
 
     // MARK: HTTP
 
-    static func response(status: HTTPResponse.Status, contentType: String?, body: [UInt8], headers: [(String, String)] = []) -> Response {
+    static func response(
+        status: HTTPResponse.Status, contentType: String?, body: [UInt8], headers: [(String, String)] = []
+    ) -> Response {
         var fields = HTTPFields()
         if let contentType { fields[.contentType] = contentType }
         for (name, value) in headers {

@@ -51,7 +51,7 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         var merchants: [String: Merchant] = [:]
         for merchant in context.merchants(channel: Self.channel) {
             guard let mchID = merchant.settings["mch_id"], let appID = merchant.settings["appid"],
-                  let key = merchant.secrets["api_key"]
+                let key = merchant.secrets["api_key"]
             else {
                 context.logger.warning("sandbox wechat-v2 merchant without mch_id/appid/api_key ignored")
                 continue
@@ -62,7 +62,10 @@ final class WeChatV2Simulator: LockedOrderSimulator {
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
-        for (path, operation) in [("/pay/unifiedorder", Operation.unifiedOrder), ("/pay/orderquery", .orderQuery), ("/pay/closeorder", .closeOrder)] {
+        for (path, operation) in [
+            ("/pay/unifiedorder", Operation.unifiedOrder), ("/pay/orderquery", .orderQuery),
+            ("/pay/closeorder", .closeOrder),
+        ] {
             router.post(RouterPath(path)) { [self] request, _ in
                 var request = request
                 let buffer = try await request.collectBody(upTo: 1 << 20)
@@ -87,7 +90,9 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         case "HMAC-SHA256": hmac = true
         default: return communicationFailure("sign_type参数格式错误")
         }
-        guard let sign = fields["sign"], !(fields["nonce_str"] ?? "").isEmpty else { return communicationFailure("缺少参数") }
+        guard let sign = fields["sign"], !(fields["nonce_str"] ?? "").isEmpty else {
+            return communicationFailure("缺少参数")
+        }
         guard sign == WeChatSandbox.v2Sign(fields, key: merchant.key, hmac: hmac) else {
             return communicationFailure("签名错误")
         }
@@ -99,7 +104,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
     }
 
     func unifiedOrder(_ fields: [String: String], merchant: Merchant, hmac: Bool) async -> Response {
-        for name in ["body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type"] where (fields[name] ?? "").isEmpty {
+        for name in ["body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type"]
+        where (fields[name] ?? "").isEmpty {
             return businessFailure("LACK_PARAMS", "缺少参数\(name)", merchant: merchant, hmac: hmac)
         }
         let outTradeNo = fields["out_trade_no"] ?? ""
@@ -110,7 +116,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         switch tradeType {
         case "NATIVE":
             if (fields["product_id"] ?? "").isEmpty {
-                return businessFailure("PARAM_ERROR", "trade_type=NATIVE时，product_id为必填参数", merchant: merchant, hmac: hmac)
+                return businessFailure(
+                    "PARAM_ERROR", "trade_type=NATIVE时，product_id为必填参数", merchant: merchant, hmac: hmac)
             }
         case "JSAPI":
             if (fields["openid"] ?? "").isEmpty {
@@ -135,7 +142,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
                 if existing.state == "SUCCESS" { return .conflict("ORDERPAID", "该订单已支付") }
                 if existing.state == "CLOSED" { return .conflict("ORDERCLOSED", "该订单已关闭") }
                 if existing.mchID == merchant.mchID, existing.totalFee == totalFee, existing.body == fields["body"],
-                   existing.tradeType == tradeType {
+                    existing.tradeType == tradeType
+                {
                     return .existing(existing)
                 }
                 return .conflict("OUT_TRADE_NO_USED", "商户订单号重复")
@@ -144,7 +152,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
             case .vendorError, .refused, .garbage: return .refusedBeforeRecording
             default: break
             }
-            let prepayID = "wx" + WeChatSandbox.chinaTime(Date(), "ddHHmmss") + WeChatSandbox.random(26, from: "0123456789abcdef")
+            let prepayID =
+                "wx" + WeChatSandbox.chinaTime(Date(), "ddHHmmss") + WeChatSandbox.random(26, from: "0123456789abcdef")
             let order = Order(
                 mchID: merchant.mchID, appID: merchant.appID, hmac: hmac, outTradeNo: outTradeNo, totalFee: totalFee,
                 body: fields["body"] ?? "", attach: fields["attach"], tradeType: tradeType, openid: fields["openid"],
@@ -163,14 +172,20 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         case .refusedBeforeRecording:
             switch scenario {
             case .vendorError: return businessFailure("SYSTEMERROR", "系统超时", merchant: merchant, hmac: hmac)
-            case .refused: return businessFailure("INVALID_REQUEST", "交易被拒绝（沙箱 refused 场景）", merchant: merchant, hmac: hmac)
-            default: return WeChatSandbox.response(status: .ok, contentType: "text/html", body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8))
+            case .refused:
+                return businessFailure("INVALID_REQUEST", "交易被拒绝（沙箱 refused 场景）", merchant: merchant, hmac: hmac)
+            default:
+                return WeChatSandbox.response(
+                    status: .ok, contentType: "text/html",
+                    body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8))
             }
         case .existing(let existing):
             order = existing
         case .created(let created):
             order = created
-            context.scheduleAutopay(scenario: scenario) { [self] in _ = try? await self.pay(channel: Self.channel, outTradeNo: outTradeNo) }
+            context.scheduleAutopay(scenario: scenario) { [self] in
+                _ = try? await self.pay(channel: Self.channel, outTradeNo: outTradeNo)
+            }
         }
 
         if scenario == .timeout {
@@ -191,14 +206,14 @@ final class WeChatV2Simulator: LockedOrderSimulator {
     /// string `goods_id` and integer `quantity` and `price` (fen); `cost_price` and `receipt_id` optional.
     static func isValidDetail(_ text: String) -> Bool {
         guard let data = text.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let goods = object["goods_detail"] as? [[String: Any]], !goods.isEmpty
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let goods = object["goods_detail"] as? [[String: Any]], !goods.isEmpty
         else { return false }
         if let cost = object["cost_price"], !(cost is NSNumber) { return false }
         if let receipt = object["receipt_id"], !(receipt is String) { return false }
         return goods.allSatisfy { item in
             guard let id = item["goods_id"] as? String, !id.isEmpty,
-                  let quantity = item["quantity"] as? NSNumber, let price = item["price"] as? NSNumber
+                let quantity = item["quantity"] as? NSNumber, let price = item["price"] as? NSNumber
             else { return false }
             return quantity.int64Value > 0 && quantity.doubleValue == Double(quantity.int64Value)
                 && price.int64Value >= 0 && price.doubleValue == Double(price.int64Value)
@@ -220,7 +235,9 @@ final class WeChatV2Simulator: LockedOrderSimulator {
             orders[outTradeNo] = order
             return (order, becamePaid)
         }
-        guard let order = found else { return businessFailure("ORDERNOTEXIST", "订单不存在", merchant: merchant, hmac: hmac) }
+        guard let order = found else {
+            return businessFailure("ORDERNOTEXIST", "订单不存在", merchant: merchant, hmac: hmac)
+        }
         if becamePaid { sendCallbacks(for: order) }
         var reply = successFields(merchant: merchant)
         reply["result_code"] = "SUCCESS"
@@ -242,7 +259,9 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         }
         let minimumAge = context.configuration.scaled(WeChatSandbox.closeMinimumAge)
         let outcome: (String, String)? = orders.withLockedValue { orders in
-            guard var order = orders[outTradeNo], order.mchID == merchant.mchID else { return ("ORDERNOTEXIST", "订单不存在") }
+            guard var order = orders[outTradeNo], order.mchID == merchant.mchID else {
+                return ("ORDERNOTEXIST", "订单不存在")
+            }
             switch order.state {
             case "SUCCESS", "REFUND": return ("ORDERPAID", "订单已支付，不能发起关单")
             case "CLOSED", "REVOKED": return ("ORDERCLOSED", "订单已关闭，无法重复关闭")
@@ -298,7 +317,9 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
         let paid = order.state == "SUCCESS"
         if let attach = order.attach { fields["attach"] = attach }
-        if !notification, shape & 0b1 == 0 { fields["trade_state_desc"] = WeChatSandbox.tradeStateDescription(order.state) }
+        if !notification, shape & 0b1 == 0 {
+            fields["trade_state_desc"] = WeChatSandbox.tradeStateDescription(order.state)
+        }
         if shape & 0b10 == 0 { fields["fee_type"] = "CNY" }
         if shape & 0b1000 != 0 { fields["device_info"] = "WEB" }
         if paid || notification {
@@ -324,7 +345,6 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         }
     }
 
-
     // MARK: Notifications
 
     /// Sends the payment notification(s) of a paid order as its scenario asks.
@@ -334,7 +354,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
             "return_code": "SUCCESS", "appid": merchant.appID, "mch_id": merchant.mchID,
             "nonce_str": WeChatSandbox.random(32), "result_code": "SUCCESS",
             "openid": order.openid ?? "oSandboxPayer0000000000000000", "total_fee": String(order.totalFee),
-            "transaction_id": order.transactionID ?? "", "out_trade_no": order.outTradeNo, "time_end": order.timeEnd ?? "",
+            "transaction_id": order.transactionID ?? "", "out_trade_no": order.outTradeNo,
+            "time_end": order.timeEnd ?? "",
         ]
         Self.addOptionalMembers(&fields, order: order, notification: true)
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
@@ -360,21 +381,25 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         let body = Array(WeChatSandbox.xml(fields).utf8)
         for _ in 0..<deliveries {
             orders.withLockedValue { $0[order.outTradeNo]?.callbacksSent += 1 }
-            context.dispatcher.dispatch(CallbackDispatcher.Delivery(
-                channel: Self.channel, outTradeNo: order.outTradeNo, url: order.notifyURL,
-                headers: [("Content-Type", "text/xml; charset=utf-8")], body: body,
-                retrySchedule: WeChatSandbox.retrySchedule,
-                isAcknowledged: { status, body in
-                    status == 200 && WeChatSandbox.parseXML(Array(body.utf8))?["return_code"] == "SUCCESS"
-                }
-            ))
+            context.dispatcher.dispatch(
+                CallbackDispatcher.Delivery(
+                    channel: Self.channel, outTradeNo: order.outTradeNo, url: order.notifyURL,
+                    headers: [("Content-Type", "text/xml; charset=utf-8")], body: body,
+                    retrySchedule: WeChatSandbox.retrySchedule,
+                    isAcknowledged: { status, body in
+                        status == 200 && WeChatSandbox.parseXML(Array(body.utf8))?["return_code"] == "SUCCESS"
+                    }
+                ))
         }
     }
 
     // MARK: Replies
 
     func successFields(merchant: Merchant) -> [String: String] {
-        ["return_code": "SUCCESS", "return_msg": "OK", "appid": merchant.appID, "mch_id": merchant.mchID, "nonce_str": WeChatSandbox.random(16)]
+        [
+            "return_code": "SUCCESS", "return_msg": "OK", "appid": merchant.appID, "mch_id": merchant.mchID,
+            "nonce_str": WeChatSandbox.random(16),
+        ]
     }
 
     func signed(_ fields: [String: String], merchant: Merchant, hmac: Bool, corrupt: Bool) -> Response {
@@ -385,7 +410,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
             sign = WeChatSandbox.v2Sign(fields.merging(["nonce_str": "tampered"]) { $1 }, key: merchant.key, hmac: hmac)
         }
         fields["sign"] = sign
-        return WeChatSandbox.response(status: .ok, contentType: "text/xml; charset=utf-8", body: Array(WeChatSandbox.xml(fields).utf8))
+        return WeChatSandbox.response(
+            status: .ok, contentType: "text/xml; charset=utf-8", body: Array(WeChatSandbox.xml(fields).utf8))
     }
 
     func businessFailure(_ code: String, _ message: String, merchant: Merchant, hmac: Bool) -> Response {

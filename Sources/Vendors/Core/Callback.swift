@@ -11,7 +11,8 @@ public struct RawCallback: Sendable, Hashable {
 
     public init(body: [UInt8], headers: [String: String], receivedAt: Date) {
         self.body = body
-        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, last in last })
+        self.headers = Dictionary(
+            headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, last in last })
         self.receivedAt = receivedAt
     }
 
@@ -71,7 +72,9 @@ public struct CallbackError: Error, Sendable, Hashable, CustomStringConvertible 
     }
 
     public static func malformed(_ message: String) -> CallbackError { .init(.malformed, message) }
-    public static func badSignature(_ message: String = "signature does not verify") -> CallbackError { .init(.badSignature, message) }
+    public static func badSignature(_ message: String = "signature does not verify") -> CallbackError {
+        .init(.badSignature, message)
+    }
 
     public var description: String { "\(kind.rawValue): \(message)" }
 }

@@ -16,7 +16,8 @@ public protocol MerchantAccountChannel: PaymentChannel {
 /// `verify-callback`) looks the channel up there instead of switching over ``ChannelID``.
 public struct ChannelDescriptor: Sendable {
     /// Builds a channel for one merchant account (the channel type's contract initializer).
-    public typealias Factory = @Sendable (MerchantAccount, VendorHTTP, Logger) throws(ChannelError) -> any PaymentChannel
+    public typealias Factory =
+        @Sendable (MerchantAccount, VendorHTTP, Logger) throws(ChannelError) -> any PaymentChannel
 
     /// The factory that builds `Channel` with its contract initializer.
     public static func factory<Channel: MerchantAccountChannel>(_ type: Channel.Type) -> Factory {
@@ -39,9 +40,15 @@ public struct ChannelDescriptor: Sendable {
         public var isRequired: Bool
 
         public static func required(_ name: String) -> Setting { Setting(name: name, kind: .setting, isRequired: true) }
-        public static func optional(_ name: String) -> Setting { Setting(name: name, kind: .setting, isRequired: false) }
-        public static func requiredSecret(_ name: String) -> Setting { Setting(name: name, kind: .secret, isRequired: true) }
-        public static func optionalSecret(_ name: String) -> Setting { Setting(name: name, kind: .secret, isRequired: false) }
+        public static func optional(_ name: String) -> Setting {
+            Setting(name: name, kind: .setting, isRequired: false)
+        }
+        public static func requiredSecret(_ name: String) -> Setting {
+            Setting(name: name, kind: .secret, isRequired: true)
+        }
+        public static func optionalSecret(_ name: String) -> Setting {
+            Setting(name: name, kind: .secret, isRequired: false)
+        }
     }
 
     /// The channel's demo merchant for `payfleet dev`, `payfleet sandbox` and the end-to-end tests.
@@ -59,7 +66,9 @@ public struct ChannelDescriptor: Sendable {
         public init(
             alias: String, amountFen: Int64,
             account: @escaping @Sendable (_ alias: String, _ sandboxBaseURL: String) -> MerchantAccount,
-            orderOptions: @escaping @Sendable (_ outTradeNo: String, _ amountFen: Int64) -> [String: JSONValue] = { _, _ in [:] }
+            orderOptions: @escaping @Sendable (_ outTradeNo: String, _ amountFen: Int64) -> [String: JSONValue] = {
+                _, _ in [:]
+            }
         ) {
             self.alias = alias
             self.amountFen = amountFen

@@ -53,7 +53,9 @@ extension ChannelDescriptor {
 
             /// The report of a parameter signature with a named API (the aggregators).
             public init(_ signature: OperatorSignature) {
-                var lines = ["api: \(signature.api)", "signed fields: \(signature.signedFields.joined(separator: ","))"]
+                var lines = [
+                    "api: \(signature.api)", "signed fields: \(signature.signedFields.joined(separator: ","))",
+                ]
                 if !signature.unsignedFields.isEmpty {
                     lines.append("not signed (sent as given): \(signature.unsignedFields.joined(separator: ","))")
                 }
@@ -81,7 +83,8 @@ extension ChannelDescriptor {
 
             public init(
                 body: [UInt8], headers: [String: String]? = nil, key: Secret? = nil, apiV3Key: Secret? = nil,
-                platformCertificatePEM: String? = nil, publicKeyPEM: String? = nil, publicKeyID: String? = nil, now: Date = Date()
+                platformCertificatePEM: String? = nil, publicKeyPEM: String? = nil, publicKeyID: String? = nil,
+                now: Date = Date()
             ) {
                 self.body = body
                 self.headers = headers
@@ -153,9 +156,10 @@ extension ChannelDescriptor.OperatorTools {
             sign: { request throws(Failure) in
                 let chosen: API? = if let api = request.api { API(rawValue: api) } else { defaultAPI }
                 guard let which = chosen else {
-                    throw .usage(request.api == nil && defaultAPI == nil
-                        ? "\(channel) needs --api, one of: \(names.joined(separator: ", "))"
-                        : "\(channel) --api must be one of: \(names.joined(separator: ", "))")
+                    throw .usage(
+                        request.api == nil && defaultAPI == nil
+                            ? "\(channel) needs --api, one of: \(names.joined(separator: ", "))"
+                            : "\(channel) --api must be one of: \(names.joined(separator: ", "))")
                 }
                 return SignReport(explain(request.parameters, which, request.key))
             },

@@ -48,7 +48,12 @@ public enum ChinaTime {
             return formatter.date(from: text)
         }
         var input = Substring(text).utf8[...]
-        var year = 1970, month = 1, day = 1, hour = 0, minute = 0, second = 0
+        var year = 1970
+        var month = 1
+        var day = 1
+        var hour = 0
+        var minute = 0
+        var second = 0
         var offset = offsetSeconds
         func digits(_ width: Int) -> Int? {
             guard input.count >= width else { return nil }
@@ -62,20 +67,33 @@ public enum ChinaTime {
         }
         for token in tokens {
             switch token {
-            case .year: guard let value = digits(4) else { return nil }; year = value
-            case .month: guard let value = digits(2) else { return nil }; month = value
-            case .day: guard let value = digits(2) else { return nil }; day = value
-            case .hour: guard let value = digits(2) else { return nil }; hour = value
-            case .minute: guard let value = digits(2) else { return nil }; minute = value
-            case .second: guard let value = digits(2) else { return nil }; second = value
+            case .year:
+                guard let value = digits(4) else { return nil }
+                year = value
+            case .month:
+                guard let value = digits(2) else { return nil }
+                month = value
+            case .day:
+                guard let value = digits(2) else { return nil }
+                day = value
+            case .hour:
+                guard let value = digits(2) else { return nil }
+                hour = value
+            case .minute:
+                guard let value = digits(2) else { return nil }
+                minute = value
+            case .second:
+                guard let value = digits(2) else { return nil }
+                second = value
             case .offset:
                 guard let sign = input.popFirst() else { return nil }
                 if sign == UInt8(ascii: "Z") {
                     offset = 0
                     continue
                 }
-                guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), let hours = digits(2), input.popFirst() == UInt8(ascii: ":"),
-                      let minutes = digits(2), hours < 24, minutes < 60
+                guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), let hours = digits(2),
+                    input.popFirst() == UInt8(ascii: ":"),
+                    let minutes = digits(2), hours < 24, minutes < 60
                 else { return nil }
                 offset = (hours * 3600 + minutes * 60) * (sign == UInt8(ascii: "-") ? -1 : 1)
             case .literal(let character):
@@ -85,7 +103,7 @@ public enum ChinaTime {
             }
         }
         guard input.isEmpty, (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
-              (0...23).contains(hour), (0...59).contains(minute), (0...59).contains(second)
+            (0...23).contains(hour), (0...59).contains(minute), (0...59).contains(second)
         else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         let local = days * 86_400 + hour * 3600 + minute * 60 + second

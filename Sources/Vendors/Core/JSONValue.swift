@@ -82,7 +82,8 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         case .integer(let value): "\(value)"
         case .string(let value): "\"\(value)\""
         case .array(let value): "[\(value.map(\.description).joined(separator: ","))]"
-        case .object(let value): "{\(value.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ","))}"
+        case .object(let value):
+            "{\(value.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ","))}"
         }
     }
 }

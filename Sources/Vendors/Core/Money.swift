@@ -72,8 +72,8 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     /// Parses an integer fen amount as vendors write it in text (`"1"`, `"9900"`); no sign, no decimals.
     public init(fenString text: String) throws(MoneyError) {
         guard !text.isEmpty, text.utf8.count <= 18,
-              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-              let value = Int64(text)
+            text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let value = Int64(text)
         else { throw MoneyError(input: text, reason: "not an integer fen amount") }
         self.fen = value
     }

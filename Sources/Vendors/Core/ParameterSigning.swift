@@ -117,7 +117,8 @@ public struct ParameterSigningRule: Sendable, Hashable {
 
 /// Hex encoding.
 public enum Hex {
-    public static func encode<Bytes: Sequence>(_ bytes: Bytes, uppercase: Bool = false) -> String where Bytes.Element == UInt8 {
+    public static func encode<Bytes: Sequence>(_ bytes: Bytes, uppercase: Bool = false) -> String
+    where Bytes.Element == UInt8 {
         let digits: [UInt8] = uppercase ? Array("0123456789ABCDEF".utf8) : Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(64)

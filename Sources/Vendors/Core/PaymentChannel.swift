@@ -213,7 +213,8 @@ public struct SubPayment: Sendable, Hashable {
     public var amount: Money
     public var tradeState: String
 
-    public init(outTradeNo: String, vendorMerchantID: String, transactionID: String?, amount: Money, tradeState: String) {
+    public init(outTradeNo: String, vendorMerchantID: String, transactionID: String?, amount: Money, tradeState: String)
+    {
         self.outTradeNo = outTradeNo
         self.vendorMerchantID = vendorMerchantID
         self.transactionID = transactionID

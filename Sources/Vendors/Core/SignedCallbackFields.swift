@@ -28,10 +28,12 @@ extension VerifiedCallback {
     /// A callback whose `sign` field verified: `fields` are kept for audit and operator tools
     /// without the signature.
     public init(
-        outTradeNo: String, status: TradeStatus, vendorMerchantID: String?, amount: Money?, signedFields: [String: String]
+        outTradeNo: String, status: TradeStatus, vendorMerchantID: String?, amount: Money?,
+        signedFields: [String: String]
     ) {
         var fields = signedFields
         fields.removeValue(forKey: "sign")
-        self.init(outTradeNo: outTradeNo, status: status, vendorMerchantID: vendorMerchantID, amount: amount, fields: fields)
+        self.init(
+            outTradeNo: outTradeNo, status: status, vendorMerchantID: vendorMerchantID, amount: amount, fields: fields)
     }
 }

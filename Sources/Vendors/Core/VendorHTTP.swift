@@ -140,7 +140,7 @@ public enum FormEncoding {
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
                 guard let high = iterator.next(), let low = iterator.next(),
-                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
                 else { return nil }
                 bytes.append(value)
             default:
@@ -174,6 +174,7 @@ extension VendorHTTP {
     /// A shared-event-loop `HTTPClient` configured by ``clientConfiguration(connectTimeout:)``.
     /// Shut it down with `shutdown()` when the process stops.
     public static func makeClient(connectTimeout: Duration = .seconds(3)) -> HTTPClient {
-        HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration(connectTimeout: connectTimeout))
+        HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: clientConfiguration(connectTimeout: connectTimeout))
     }
 }

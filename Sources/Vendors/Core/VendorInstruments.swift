@@ -26,7 +26,8 @@ public struct VendorInstruments: Sendable {
     private let unmatchedMessages: InstrumentFamily<ChannelID, Counter>
 
     public init(factory: any MetricsFactory) {
-        unmatchedMessages = MetricDefinition.vendorUnmatchedMessages.counters(factory: factory) { (channel: ChannelID) in
+        unmatchedMessages = MetricDefinition.vendorUnmatchedMessages.counters(factory: factory) {
+            (channel: ChannelID) in
             [channel.rawValue]
         }
     }

@@ -49,7 +49,8 @@ public struct LeshouyingAnswer: Sendable, Hashable {
         let code = fields["return_code"]
         switch meaning {
         case .rateLimited: return ChannelError(.rateLimited, "\(fields.context): \(message)", vendorCode: code)
-        case .signatureError, .rejected: return ChannelError(.vendorRejected, "\(fields.context) rejected: \(message)", vendorCode: code)
+        case .signatureError, .rejected:
+            return ChannelError(.vendorRejected, "\(fields.context) rejected: \(message)", vendorCode: code)
         case .systemBusy, .duplicate, .alreadyPaid, .closed, .notFound, nil:
             return ChannelError(.vendorUnavailable, "\(fields.context): \(message); try again later", vendorCode: code)
         }
@@ -82,7 +83,9 @@ public struct LeshouyingAnswer: Sendable, Hashable {
         if resultCode == "PAY_FAIL" {
             return .failed(VendorFailure(code: "PAY_FAIL", message: message))
         }
-        if let parameters = try payParameters(payType: payType, pluginMode: pluginMode, truncateMilliseconds: truncateMilliseconds) {
+        if let parameters = try payParameters(
+            payType: payType, pluginMode: pluginMode, truncateMilliseconds: truncateMilliseconds)
+        {
             return .prepared(Prepared(payParameters: parameters, vendorOrderID: memo["trade_no"], memo: memo))
         }
         switch resultCode {
@@ -98,7 +101,9 @@ public struct LeshouyingAnswer: Sendable, Hashable {
     /// WeChat: `appId`, `timeStamp`, `nonceStr`, `packages` (handed out as `package`),
     /// `signType`, `paySign`; in plug-in mode `miniapp_data` is enough and the WeChat members are
     /// added when present. Alipay: `ali_trade_no` (handed out as `tradeNO`).
-    func payParameters(payType: String, pluginMode: Bool, truncateMilliseconds: Bool) throws(ChannelError) -> [String: String]? {
+    func payParameters(
+        payType: String, pluginMode: Bool, truncateMilliseconds: Bool
+    ) throws(ChannelError) -> [String: String]? {
         if payType == "300" {
             guard let tradeNo = fields["ali_trade_no"] else { return nil }
             var result = ["tradeNO": tradeNo]
@@ -109,7 +114,9 @@ public struct LeshouyingAnswer: Sendable, Hashable {
         if let miniapp = fields["miniapp_data"] { result["miniapp_data"] = miniapp }
         if fields["paySign"] != nil {
             result["paySign"] = fields["paySign"]
-            for (vendorName, name) in [("appId", "appId"), ("nonceStr", "nonceStr"), ("packages", "package"), ("signType", "signType")] {
+            for (vendorName, name) in [
+                ("appId", "appId"), ("nonceStr", "nonceStr"), ("packages", "package"), ("signType", "signType"),
+            ] {
                 result[name] = try fields.required(vendorName)
             }
             result["timeStamp"] = try LeshouyingChannel.normalisedTimeStamp(
@@ -139,12 +146,13 @@ public struct LeshouyingAnswer: Sendable, Hashable {
         try checkEcho(outTradeNo)
         switch try fields.required("result_code") {
         case "PAY_SUCCESS":
-            return .succeeded(PaymentDetails(
-                transactionID: try fields.required("trade_no"),
-                amount: try fields.fen("total_amount"),
-                paidAt: fields["end_time"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") },
-                vendorMerchantID: fields["mch_no"]
-            ))
+            return .succeeded(
+                PaymentDetails(
+                    transactionID: try fields.required("trade_no"),
+                    amount: try fields.fen("total_amount"),
+                    paidAt: fields["end_time"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") },
+                    vendorMerchantID: fields["mch_no"]
+                ))
         case "PAY_IN_PROCESS":
             return .paying
         case "PAY_FAIL":
@@ -152,7 +160,8 @@ public struct LeshouyingAnswer: Sendable, Hashable {
             if LeshouyingMessages.table.meaning(of: message) == .closed { return .closed }
             return .failed(VendorFailure(code: "PAY_FAIL", message: message))
         default:
-            throw ChannelError(.vendorUnavailable, "leshouying queryorder result_code is not documented; query again later")
+            throw ChannelError(
+                .vendorUnavailable, "leshouying queryorder result_code is not documented; query again later")
         }
     }
 
@@ -195,7 +204,10 @@ public struct LeshouyingAnswer: Sendable, Hashable {
 /// answer, and what tells a closed order from a failed one under `PAY_FAIL`), tried in order.
 public enum LeshouyingMessages {
     public static let table = MessageTable([
-        .init("签名", .signatureError, source: "seed 001 minipay: sign 字段 / 接入指引 (signature is the documented request check); assumption on wording"),
+        .init(
+            "签名", .signatureError,
+            source:
+                "seed 001 minipay: sign 字段 / 接入指引 (signature is the documented request check); assumption on wording"),
         .init("参数不合法", .rejected, source: "seed 001 minipay return_msg: “支付成功”,“支付中”,“参数不合法”"),
         .init("不合法", .rejected, source: "seed 001 minipay return_msg “参数不合法”"),
         .init("不能为空", .rejected, source: "assumption: missing-parameter wording"),
@@ -220,9 +232,11 @@ public enum LeshouyingMessages {
     static func classify(_ message: String, api: String, logger: Logger) -> MessageMeaning? {
         if let meaning = table.meaning(of: message) { return meaning }
         VendorInstruments.shared.unmatchedMessage(channel: .leshouying)
-        logger.warning("vendor message matches no known phrase; the order will be queried", metadata: [
-            LogKey.channel: "leshouying", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
-        ])
+        logger.warning(
+            "vendor message matches no known phrase; the order will be queried",
+            metadata: [
+                LogKey.channel: "leshouying", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
+            ])
         return nil
     }
 }

@@ -10,7 +10,8 @@ extension LeshouyingChannel {
         id: .leshouying,
         factory: ChannelDescriptor.factory(LeshouyingChannel.self),
         settings: [
-            .required("inst_no"), .required("mch_no"), .optional("shop_no"), .optional("terminal_no"), .optional("appid"),
+            .required("inst_no"), .required("mch_no"), .optional("shop_no"), .optional("terminal_no"),
+            .optional("appid"),
             .optional("environment"), .optional("api_base_url"), .optional("default_pay_type"), .optional("ack_format"),
             .optional("openid_field"), .optional("sign_case"), .optional("close_success"), .optional("timestamp_ms"),
             .requiredSecret("inst_key"),
@@ -18,7 +19,8 @@ extension LeshouyingChannel {
         vendorMerchantIDSetting: "mch_no",
         demo: ChannelDescriptor.Demo(
             alias: "demo-leshouying", amountFen: 1880, account: sandboxDemoAccount,
-            orderOptions: { _, _ in ["pay_type": .string("wechat"), "openid": .string("oDemoPayer0000000000000000001")] }),
+            orderOptions: { _, _ in ["pay_type": .string("wechat"), "openid": .string("oDemoPayer0000000000000000001")]
+            }),
         operatorTools: .parameterSigned(
             channel: .leshouying, apis: LeshouyingSigning.API.self, defaultAPI: .minipay, keyName: "the 机构密钥",
             explain: { parameters, api, key in LeshouyingSigning.explain(parameters, api: api, key: key) },

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import NIOHTTP1
-import Payments
 import Observability
+import Payments
 
 /// The `leshouying` channel: 乐收赢 mini-program pay (`/v3/minipay`, WeChat `pay_type=400` and
 /// Alipay `300`), `/v3/queryorder`, `/v3/closeorder`, and its JSON callbacks.
@@ -67,13 +67,16 @@ public struct LeshouyingChannel: MerchantAccountChannel {
         }
         let number = order.outTradeNo
         guard !number.isEmpty, number.utf8.count <= 32,
-              number.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") })
+            number.unicodeScalars.allSatisfy({
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-")
+            })
         else { throw .invalidRequest("out_trade_no (pay_trace_no) must be 1–32 letters, digits, '_' or '-'") }
         let payType = try payType(order)
         if openID(order) == nil && order.attach != "assPost" {
-            throw .invalidRequest(payType == "400"
-                ? "leshouying WeChat mini-program pay needs option openid"
-                : "leshouying Alipay mini-program pay needs option buyer_id (or openid)")
+            throw .invalidRequest(
+                payType == "400"
+                    ? "leshouying WeChat mini-program pay needs option openid"
+                    : "leshouying Alipay mini-program pay needs option buyer_id (or openid)")
         }
         if let detail = order.options["goods_detail"], goodsDetail(detail) == nil {
             throw .invalidRequest("option goods_detail must be a JSON array or a JSON string")
@@ -84,7 +87,8 @@ public struct LeshouyingChannel: MerchantAccountChannel {
         guard let option = order.options["pay_type"] else {
             return Self.payTypeCode(configuration.defaultPayType) ?? "400"
         }
-        guard let name = option.stringValue ?? option.integerValue.map(String.init), let code = Self.payTypeCode(name) else {
+        guard let name = option.stringValue ?? option.integerValue.map(String.init), let code = Self.payTypeCode(name)
+        else {
             throw .invalidRequest("option pay_type must be wechat or alipay for leshouying")
         }
         return code
@@ -126,7 +130,9 @@ public struct LeshouyingChannel: MerchantAccountChannel {
         if let terminalNo = configuration.terminalNo { parameters["terminal_no"] = terminalNo }
         if payType == "400", let appID = configuration.appID { parameters["appid"] = appID }
         // "走小程序插件时不传": no payer id in plug-in mode.
-        if order.attach != Self.pluginAttach, let openID = openID(order) { parameters[configuration.openIDField] = openID }
+        if order.attach != Self.pluginAttach, let openID = openID(order) {
+            parameters[configuration.openIDField] = openID
+        }
         if let attach = order.attach { parameters["attach"] = attach }
         if let ip = order.clientIP, !ip.isEmpty { parameters["reqip"] = ip }
         if let detail = order.options["goods_detail"].flatMap(goodsDetail) { parameters["goods_detail"] = detail }
@@ -135,7 +141,7 @@ public struct LeshouyingChannel: MerchantAccountChannel {
         let answer: LeshouyingAnswer
         do {
             answer = try await call("/v3/minipay", parameters)
-        } catch where error.code == .timeout {
+        } catch  where error.code == .timeout {
             logger.debug("leshouying create outcome unknown", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: memo)
         }
@@ -150,14 +156,19 @@ public struct LeshouyingChannel: MerchantAccountChannel {
 
     /// `timeStamp` must be 10-digit seconds; some systems return 13-digit milliseconds ("部分系统取到的值为毫秒级,
     /// 需要转换成秒"), which are truncated to seconds unless `truncateMilliseconds` is off (`timestamp_ms: reject`).
-    public static func normalisedTimeStamp(_ text: String, truncateMilliseconds: Bool = true) throws(ChannelError) -> String {
+    public static func normalisedTimeStamp(
+        _ text: String, truncateMilliseconds: Bool = true
+    ) throws(ChannelError) -> String {
         guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             throw .badResponse("leshouying field 'timeStamp' is not a number")
         }
         switch text.utf8.count {
         case 10: return text
         case 13 where truncateMilliseconds: return String(text.prefix(10))
-        default: throw .badResponse("leshouying field 'timeStamp' has \(text.utf8.count) digits (expected 10\(truncateMilliseconds ? " or 13" : ""))")
+        default:
+            throw .badResponse(
+                "leshouying field 'timeStamp' has \(text.utf8.count) digits (expected 10\(truncateMilliseconds ? " or 13" : ""))"
+            )
         }
     }
 
@@ -180,7 +191,8 @@ public struct LeshouyingChannel: MerchantAccountChannel {
             parameters["trade_no"] = tradeNo
         } else {
             parameters["pay_trace_no"] = reference.memo["pay_trace_no"] ?? reference.order.outTradeNo
-            parameters["pay_time"] = reference.memo["pay_time"] ?? ChinaTime.format(reference.order.createdAt, "yyyyMMddHHmmss")
+            parameters["pay_time"] =
+                reference.memo["pay_time"] ?? ChinaTime.format(reference.order.createdAt, "yyyyMMddHHmmss")
         }
     }
 
@@ -199,16 +211,22 @@ public struct LeshouyingChannel: MerchantAccountChannel {
         ]
         identify(reference, into: &parameters)
         let answer = try await call("/v3/closeorder", parameters)
-        if let outcome = try answer.closeOutcome(successMeansClosed: !configuration.closeSuccessNeedsQuery, logger: logger) {
+        if let outcome = try answer.closeOutcome(
+            successMeansClosed: !configuration.closeSuccessNeedsQuery, logger: logger)
+        {
             return outcome
         }
         // An answer whose meaning is uncertain: the query decides before the order is called closed.
         switch try await query(reference) {
         case .succeeded, .refunded: return .alreadyPaid
-        case .closed, .failed: return answer.resultCode == "PAY_SUCCESS" || answer.resultCode == "PAY_SUCEESS" ? .closed : .alreadyClosed
+        case .closed, .failed:
+            return answer.resultCode == "PAY_SUCCESS" || answer.resultCode == "PAY_SUCEESS" ? .closed : .alreadyClosed
         case .notFound: return .notFound
         case .notPaid, .paying:
-            throw ChannelError(.vendorUnavailable, "leshouying closeorder answered \(answer.resultCode ?? answer.fields["return_code"] ?? "") \"\(answer.message)\" and queryorder still reports the order unpaid; close again later")
+            throw ChannelError(
+                .vendorUnavailable,
+                "leshouying closeorder answered \(answer.resultCode ?? answer.fields["return_code"] ?? "") \"\(answer.message)\" and queryorder still reports the order unpaid; close again later"
+            )
         }
     }
 
@@ -217,7 +235,7 @@ public struct LeshouyingChannel: MerchantAccountChannel {
     public func verifyCallback(_ callback: RawCallback) async throws(CallbackError) -> VerifiedCallback {
         let verified = try LeshouyingCallback.verify(callback.body, key: configuration.instKey)
         guard verified.vendorMerchantID == configuration.mchNo,
-              verified.fields["inst_no"].map({ $0 == configuration.instNo }) ?? true
+            verified.fields["inst_no"].map({ $0 == configuration.instNo }) ?? true
         else { throw CallbackError(.wrongMerchant, "callback mch_no/inst_no does not match merchant \(merchant)") }
         return verified
     }
@@ -232,7 +250,8 @@ public struct LeshouyingChannel: MerchantAccountChannel {
     /// (required when `return_code` is SUCCESS, checked whenever present).
     func call(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> LeshouyingAnswer {
         var signed = parameters
-        signed["sign"] = LeshouyingSigning.sign(parameters, key: configuration.instKey, uppercase: configuration.signUppercase)
+        signed["sign"] = LeshouyingSigning.sign(
+            parameters, key: configuration.instKey, uppercase: configuration.signUppercase)
         let response = try await http.send(
             method: .POST,
             url: configuration.baseURL + path,

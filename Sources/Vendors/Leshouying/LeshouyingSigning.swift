@@ -19,7 +19,8 @@ public enum LeshouyingSigning {
     }
 
     /// The rule.
-    public static let rule = ParameterSigningRule(emptyValues: .include, keyOrder: .bytewise, digest: .md5, hexCase: .lower)
+    public static let rule = ParameterSigningRule(
+        emptyValues: .include, keyOrder: .bytewise, digest: .md5, hexCase: .lower)
 
     /// The signature, lowercase hex unless `uppercase` (merchant setting `sign_case: upper`).
     public static func sign(_ parameters: [String: String], key: Secret, uppercase: Bool = false) -> String {
@@ -37,7 +38,9 @@ public enum LeshouyingSigning {
     public static func explain(_ parameters: [String: String], api: API, key: Secret) -> OperatorSignature {
         OperatorSignature(
             api: api.rawValue,
-            signedFields: parameters.keys.filter { $0 != "sign" }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
+            signedFields: parameters.keys.filter { $0 != "sign" }.sorted {
+                Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8))
+            },
             unsignedFields: [],
             explained: rule.explain(parameters, key: key),
             signature: rule.sign(parameters, key: key)

@@ -63,16 +63,22 @@ public struct StorePOSAnswer: Sendable, Hashable {
             return ChannelError(.vendorUnavailable, "\(fields.context): \(message)", vendorCode: code)
         default:
             guard Self.documentedCodes.contains(code) else {
-                return ChannelError(.vendorUnavailable, "\(fields.context): undocumented code '\(code.prefix(8))' (state \(state)): \(message); try again later", vendorCode: code)
+                return ChannelError(
+                    .vendorUnavailable,
+                    "\(fields.context): undocumented code '\(code.prefix(8))' (state \(state)): \(message); try again later",
+                    vendorCode: code)
             }
-            return ChannelError(.vendorRejected, "\(fields.context) rejected (state \(state)): \(message)", vendorCode: code)
+            return ChannelError(
+                .vendorRejected, "\(fields.context) rejected (state \(state)): \(message)", vendorCode: code)
         }
     }
 
     // MARK: PreOrder
 
     /// The outcome of a `PreOrder_*` answer.
-    public func createOutcome(outTradeNo: String, memo: [String: String], requireSign: Bool = true, logger: Logger) throws(ChannelError) -> CreateOutcome {
+    public func createOutcome(
+        outTradeNo: String, memo: [String: String], requireSign: Bool = true, logger: Logger
+    ) throws(ChannelError) -> CreateOutcome {
         guard state == "SUCCESS" else {
             if code == "20006" || code == "30001" { return .pending(.unknownResult, memo: memo) }
             if StorePOSMessages.table.meaning(of: message) == .duplicate { return .duplicate }
@@ -95,7 +101,8 @@ public struct StorePOSAnswer: Sendable, Hashable {
             return .failed(VendorFailure(code: code, message: message))
         default:
             // trade_state is optional: without it (or with an undocumented one) the query decides.
-            if code == "10000", fields["code_url"] != nil || fields["pay_info"] != nil || fields["code_img_url"] != nil {
+            if code == "10000", fields["code_url"] != nil || fields["pay_info"] != nil || fields["code_img_url"] != nil
+            {
                 try requireSigned(requireSign)
                 return .prepared(try prepared(memo: memo))
             }
@@ -146,7 +153,8 @@ public struct StorePOSAnswer: Sendable, Hashable {
         case "20007": return .notFound
         default:
             if tradeState == "NEED_QUERY" { return .paying }
-            throw ChannelError(.vendorUnavailable, "\(fields.context) code '\(code.prefix(8))' is not documented; query again later")
+            throw ChannelError(
+                .vendorUnavailable, "\(fields.context) code '\(code.prefix(8))' is not documented; query again later")
         }
     }
 
@@ -193,14 +201,18 @@ public struct StorePOSAnswer: Sendable, Hashable {
 /// distinction rests on the message: a repeated `out_trade_no` has no code of its own.
 public enum StorePOSMessages {
     public static let table = MessageTable([
-        .init("重复", .duplicate, source: "assumption: api/preorderpay.md@a844d82 asks out_trade_no to be 唯一 but publishes no duplicate code"),
+        .init(
+            "重复", .duplicate,
+            source: "assumption: api/preorderpay.md@a844d82 asks out_trade_no to be 唯一 but publishes no duplicate code"),
         .init("已存在", .duplicate, source: "assumption: synonym of 重复"),
     ])
 
     static func recordUnmatched(_ message: String, api: String, logger: Logger) {
         VendorInstruments.shared.unmatchedMessage(channel: .storepos)
-        logger.warning("vendor message matches no known phrase; the order will be queried", metadata: [
-            LogKey.channel: "storepos", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
-        ])
+        logger.warning(
+            "vendor message matches no known phrase; the order will be queried",
+            metadata: [
+                LogKey.channel: "storepos", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
+            ])
     }
 }

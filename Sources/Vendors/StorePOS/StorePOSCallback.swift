@@ -19,7 +19,9 @@ public enum StorePOSCallback {
 
     /// The order a callback names, unverified.
     public static func orderKey(_ body: [UInt8]) throws(CallbackError) -> String {
-        guard let key = try fields(body)["out_trade_no"], !key.isEmpty else { throw .malformed("callback has no out_trade_no") }
+        guard let key = try fields(body)["out_trade_no"], !key.isEmpty else {
+            throw .malformed("callback has no out_trade_no")
+        }
         return key
     }
 
@@ -31,20 +33,24 @@ public enum StorePOSCallback {
         // The samples send `state=SUCCESS`, `result_code=SUCCESS`; the field table says the payment
         // fields come "在state和trade_state都为0的时候", so `0` is read as success too.
         let success: Set<String> = ["SUCCESS", "0"]
-        let paid = success.contains(form["state"] ?? "") && success.contains(form["result_code"] ?? "") && form["pay_result"] == "0"
+        let paid =
+            success.contains(form["state"] ?? "") && success.contains(form["result_code"] ?? "")
+            && form["pay_result"] == "0"
         var amount: Money?
         if let fee = form["total_fee"], !fee.isEmpty {
             do { amount = try Money(fenString: fee) } catch { throw .malformed("callback total_fee: \(error)") }
         }
         let status: TradeStatus
         if paid {
-            try CallbackError.requireFields(["transaction_id", "total_fee", "mch_id"], in: form, what: "paid callback field")
-            status = .succeeded(PaymentDetails(
-                transactionID: form["transaction_id"] ?? "",
-                amount: amount ?? .zero,
-                paidAt: form["time_end"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") },
-                vendorMerchantID: form["mch_id"]
-            ))
+            try CallbackError.requireFields(
+                ["transaction_id", "total_fee", "mch_id"], in: form, what: "paid callback field")
+            status = .succeeded(
+                PaymentDetails(
+                    transactionID: form["transaction_id"] ?? "",
+                    amount: amount ?? .zero,
+                    paidAt: form["time_end"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") },
+                    vendorMerchantID: form["mch_id"]
+                ))
         } else {
             let code = form["pay_result"] ?? form["result_code"] ?? ""
             status = .failed(VendorFailure(code: code, message: form["msg"] ?? "storepos callback reports no payment"))

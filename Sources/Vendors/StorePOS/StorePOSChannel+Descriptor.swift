@@ -12,8 +12,10 @@ extension StorePOSChannel {
         id: .storepos,
         factory: ChannelDescriptor.factory(StorePOSChannel.self),
         settings: [
-            .required("mch_id"), .required("agent_id"), .optional("pid"), .optional("version"), .optional("gateway_url"),
-            .optional("default_pay_type"), .optional("default_trade_type"), .optional("sub_appid"), .optional("is_minipg"),
+            .required("mch_id"), .required("agent_id"), .optional("pid"), .optional("version"),
+            .optional("gateway_url"),
+            .optional("default_pay_type"), .optional("default_trade_type"), .optional("sub_appid"),
+            .optional("is_minipg"),
             .optional("op_user_id"), .optional("pending_query_limit_seconds"), .optional("cancel_window_seconds"),
             .optional("require_response_sign"), .optional("require_preorder_sign"), .optional("callback_key"),
             .requiredSecret("merchant_key"), .optionalSecret("agent_key"),

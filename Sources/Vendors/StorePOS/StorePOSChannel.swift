@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import NIOHTTP1
-import Payments
 import Observability
+import Payments
 
 /// The `storepos` channel: 超赢 主扫预下单 v2 (`PreOrder_WECHAT` / `PreOrder_ALIPAY` /
 /// `PreOrder_ECNY` on `/v2/UnifiedPay/Gateway`), `orderquery`, `cancel` as the close, and callbacks.
@@ -81,10 +81,12 @@ public struct StorePOSChannel: MerchantAccountChannel {
     /// `out_trade_no`: 5–32 characters, letters and digits only (case-sensitive).
     public static func isValidOutTradeNo(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
-        return (5...32).contains(bytes.count) && bytes.allSatisfy { byte in
-            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-        }
+        return (5...32).contains(bytes.count)
+            && bytes.allSatisfy { byte in
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                    || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                    || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            }
     }
 
     public func validate(_ order: PaymentOrder) throws(ChannelError) {
@@ -155,7 +157,7 @@ public struct StorePOSChannel: MerchantAccountChannel {
                     parameters["is_minipg"] = flag
                 }
             }
-        default: // APP
+        default:  // APP
             if payType == .wechat {
                 guard let subAppID = option(order, "sub_appid") ?? configuration.subAppID else {
                     throw .invalidRequest("storepos WeChat APP pay needs sub_appid (option or setting)")
@@ -183,7 +185,9 @@ public struct StorePOSChannel: MerchantAccountChannel {
         switch value {
         case .array(let items): array = items
         case .string(let text):
-            guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let items = parsed.arrayValue else {
+            guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
+                let items = parsed.arrayValue
+            else {
                 throw .invalidRequest("option goods_detail is not a JSON array")
             }
             array = items
@@ -192,13 +196,17 @@ public struct StorePOSChannel: MerchantAccountChannel {
         guard !array.isEmpty else { throw .invalidRequest("option goods_detail is empty") }
         for (index, item) in array.enumerated() {
             guard let object = item.objectValue, let id = object["goods_id"]?.stringValue, !id.isEmpty,
-                  let quantity = object["quantity"]?.integerValue, quantity > 0,
-                  let price = object["price"]?.integerValue, price >= 0
-            else { throw .invalidRequest("goods_detail[\(index)] needs goods_id, integer quantity and integer price (fen)") }
+                let quantity = object["quantity"]?.integerValue, quantity > 0,
+                let price = object["price"]?.integerValue, price >= 0
+            else {
+                throw .invalidRequest("goods_detail[\(index)] needs goods_id, integer quantity and integer price (fen)")
+            }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(JSONValue.array(array)) else { throw .invalidRequest("goods_detail cannot be encoded") }
+        guard let data = try? encoder.encode(JSONValue.array(array)) else {
+            throw .invalidRequest("goods_detail cannot be encoded")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -212,11 +220,13 @@ public struct StorePOSChannel: MerchantAccountChannel {
         let answer: StorePOSAnswer
         do {
             answer = try await call(parameters)
-        } catch where error.code == .timeout || error.code == .unreachable || error.code == .vendorUnavailable {
+        } catch  where error.code == .timeout || error.code == .unreachable || error.code == .vendorUnavailable {
             // "当出现网络异常、超时…商户系统等待5秒后调用订单查询"
-            logger.debug("storepos create outcome unknown", metadata: [
-                LogKey.outTradeNo: "\(order.outTradeNo)", LogKey.reason: "\(error.code.rawValue)",
-            ])
+            logger.debug(
+                "storepos create outcome unknown",
+                metadata: [
+                    LogKey.outTradeNo: "\(order.outTradeNo)", LogKey.reason: "\(error.code.rawValue)",
+                ])
             return .pending(.unknownResult, memo: memo)
         }
         return try answer.createOutcome(
@@ -233,7 +243,8 @@ public struct StorePOSChannel: MerchantAccountChannel {
             "mch_id": configuration.mchID,
             "out_trade_no": reference.order.outTradeNo,
         ])
-        return try answer.tradeStatus(outTradeNo: reference.order.outTradeNo, requireSign: configuration.requireResponseSign)
+        return try answer.tradeStatus(
+            outTradeNo: reference.order.outTradeNo, requireSign: configuration.requireResponseSign)
     }
 
     // MARK: Close (cancel)
@@ -257,7 +268,9 @@ public struct StorePOSChannel: MerchantAccountChannel {
         let window = Double(configuration.cancelWindow.components.seconds)
         if age > window {
             if let expiresAt = reference.order.expiresAt, expiresAt <= now { return .alreadyClosed }
-            throw ChannelError(.vendorRejected, "storepos cancels only orders younger than \(Int(window)) s; this one expires at its time_expire")
+            throw ChannelError(
+                .vendorRejected,
+                "storepos cancels only orders younger than \(Int(window)) s; this one expires at its time_expire")
         }
         let answer = try await call([
             "method": "cancel",
@@ -269,7 +282,10 @@ public struct StorePOSChannel: MerchantAccountChannel {
         if let outcome = try answer.cancelOutcome() { return outcome }
         // A code the cancel page does not explain: the query decides.
         if let outcome = CloseOutcome(settledBy: try await query(reference)) { return outcome }
-        throw ChannelError(.vendorUnavailable, "storepos cancel answered code \(answer.code.prefix(8)) and the order is still unpaid; try again later", vendorCode: answer.code)
+        throw ChannelError(
+            .vendorUnavailable,
+            "storepos cancel answered code \(answer.code.prefix(8)) and the order is still unpaid; try again later",
+            vendorCode: answer.code)
     }
 
     // MARK: Callbacks
@@ -301,7 +317,9 @@ public struct StorePOSChannel: MerchantAccountChannel {
         let response = try await http.send(
             method: .POST,
             url: configuration.gatewayURL,
-            headers: [("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8"), ("Accept", "application/json")],
+            headers: [
+                ("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8"), ("Accept", "application/json"),
+            ],
             body: Array(FormEncoding.encode(parameters.sorted { $0.key < $1.key }).utf8),
             logger: logger
         )

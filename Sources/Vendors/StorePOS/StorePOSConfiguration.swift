@@ -51,7 +51,8 @@ struct StorePOSConfiguration: Sendable {
             throw .configuration("merchant \(alias): setting 'gateway_url' is not an absolute URL")
         }
         gatewayURL = gateway
-        guard let payType = StorePOSChannel.PayType(option: account.setting("default_pay_type", default: "wechat")) else {
+        guard let payType = StorePOSChannel.PayType(option: account.setting("default_pay_type", default: "wechat"))
+        else {
             throw .configuration("merchant \(alias): setting 'default_pay_type' must be wechat, alipay or ecny")
         }
         defaultPayType = payType
@@ -65,11 +66,15 @@ struct StorePOSConfiguration: Sendable {
             throw .configuration("merchant \(alias): setting 'is_minipg' must be 0 or 1")
         }
         opUserID = account.setting("op_user_id", default: mchID)
-        guard let limit = Int(account.setting("pending_query_limit_seconds", default: "120")), (60...180).contains(limit) else {
-            throw .configuration("merchant \(alias): setting 'pending_query_limit_seconds' must be 60…180 (the vendor's advice)")
+        guard let limit = Int(account.setting("pending_query_limit_seconds", default: "120")),
+            (60...180).contains(limit)
+        else {
+            throw .configuration(
+                "merchant \(alias): setting 'pending_query_limit_seconds' must be 60…180 (the vendor's advice)")
         }
         pendingQueryLimit = .seconds(limit)
-        guard let window = Int(account.setting("cancel_window_seconds", default: "300")), window > 0, window <= 86_400 else {
+        guard let window = Int(account.setting("cancel_window_seconds", default: "300")), window > 0, window <= 86_400
+        else {
             throw .configuration("merchant \(alias): setting 'cancel_window_seconds' must be 1…86400")
         }
         cancelWindow = .seconds(window)

@@ -14,7 +14,8 @@ public enum StorePOSSigning {
         case response
     }
 
-    public static let rule = ParameterSigningRule(emptyValues: .omit, keyOrder: .caseInsensitive, digest: .md5, hexCase: .upper)
+    public static let rule = ParameterSigningRule(
+        emptyValues: .omit, keyOrder: .caseInsensitive, digest: .md5, hexCase: .upper)
 
     public static func sign(_ parameters: [String: String], key: Secret) -> String {
         rule.sign(parameters, key: key)
@@ -29,7 +30,8 @@ public enum StorePOSSigning {
     public static func explain(_ parameters: [String: String], api: API, key: Secret) -> OperatorSignature {
         let signed = parameters.filter { $0.key != "sign" && !$0.value.isEmpty }
         let order = signed.keys.sorted { lhs, rhs in
-            let l = Array(lhs.lowercased().utf8), r = Array(rhs.lowercased().utf8)
+            let l = Array(lhs.lowercased().utf8)
+            let r = Array(rhs.lowercased().utf8)
             return l != r ? l.lexicographicallyPrecedes(r) : Array(lhs.utf8).lexicographicallyPrecedes(Array(rhs.utf8))
         }
         return OperatorSignature(

@@ -22,7 +22,9 @@ public enum WeChatOperatorTools {
         }
         guard let algorithm = WeChatV2SignType.of(fields) else { throw .malformed("unknown sign_type") }
         guard fields["sign"] != nil else { throw .badSignature("notification has no sign") }
-        guard algorithm.verify(fields, key: key) else { throw .badSignature("sign does not verify with this key (\(algorithm.rawValue))") }
+        guard algorithm.verify(fields, key: key) else {
+            throw .badSignature("sign does not verify with this key (\(algorithm.rawValue))")
+        }
         return fields
     }
 

@@ -22,7 +22,8 @@ extension WeChatV2Channel {
         demo: ChannelDescriptor.Demo(
             alias: "demo-wechat-v2", amountFen: 1200, account: sandboxDemoAccount,
             orderOptions: { _, _ in ["trade_type": .string("NATIVE"), "product_id": .string("SKU1")] }),
-        operatorTools: ChannelDescriptor.OperatorTools(signingAPIs: [], sign: signForOperator, verifyCallback: verifyForOperator),
+        operatorTools: ChannelDescriptor.OperatorTools(
+            signingAPIs: [], sign: signForOperator, verifyCallback: verifyForOperator),
         policy: WeChatPay.defaultPolicy
     )
 
@@ -34,11 +35,14 @@ extension WeChatV2Channel {
         guard let type = WeChatV2SignType(name: name) else { throw .usage("--sign-type must be MD5 or HMAC-SHA256") }
         var warnings: [String] = []
         if let declared = request.parameters["sign_type"], WeChatV2SignType(name: declared) != type {
-            warnings.append("warning: the sign_type parameter (\(declared)) differs from --sign-type \(type.rawValue); WeChat uses the parameter")
+            warnings.append(
+                "warning: the sign_type parameter (\(declared)) differs from --sign-type \(type.rawValue); WeChat uses the parameter"
+            )
         }
         let result = WeChatOperatorTools.signV2(request.parameters, key: request.key, signType: type)
         return .init(
-            signature: result.signature, explanation: ["sign_type: \(type.rawValue)", "string to sign: \(result.explained)"],
+            signature: result.signature,
+            explanation: ["sign_type: \(type.rawValue)", "string to sign: \(result.explained)"],
             warnings: warnings)
     }
 
@@ -65,7 +69,8 @@ extension WeChatCombineChannel {
             .required("combine_appid"), .required("combine_mchid"), .required("merchant_serial_no"),
             .optional("api_base_url"), .optional("backup_api_base_url"), .optional("wechatpay_public_key_id"),
             .optional("platform_certificates"), .optional("payer_client_ip"), .optional("sub_order_mchids"),
-            .requiredSecret("merchant_private_key"), .requiredSecret("apiv3_key"), .optionalSecret("wechatpay_public_key"),
+            .requiredSecret("merchant_private_key"), .requiredSecret("apiv3_key"),
+            .optionalSecret("wechatpay_public_key"),
         ],
         vendorMerchantIDSetting: "combine_mchid",
         demo: ChannelDescriptor.Demo(
@@ -73,7 +78,9 @@ extension WeChatCombineChannel {
         operatorTools: ChannelDescriptor.OperatorTools(
             signingAPIs: [],
             sign: { _ throws(ChannelDescriptor.OperatorTools.Failure) in
-                throw .usage("wechat-v3-combine requests are signed with the merchant's RSA key per request (Authorization header), not with a parameter signature")
+                throw .usage(
+                    "wechat-v3-combine requests are signed with the merchant's RSA key per request (Authorization header), not with a parameter signature"
+                )
             },
             verifyCallback: verifyForOperator),
         policy: WeChatPay.defaultPolicy
@@ -82,10 +89,18 @@ extension WeChatCombineChannel {
     /// A combine order needs 2–10 sub-orders: the demo splits the amount in two.
     static func demoSubOrders(outTradeNo: String, amountFen: Int64) -> [String: JSONValue] {
         let first = amountFen / 2
-        return ["sub_orders": .array([
-            .object(["out_trade_no": .string(outTradeNo + "A"), "amount_fen": .integer(first), "description": .string("sub-order A")]),
-            .object(["out_trade_no": .string(outTradeNo + "B"), "amount_fen": .integer(amountFen - first), "description": .string("sub-order B")]),
-        ])]
+        return [
+            "sub_orders": .array([
+                .object([
+                    "out_trade_no": .string(outTradeNo + "A"), "amount_fen": .integer(first),
+                    "description": .string("sub-order A"),
+                ]),
+                .object([
+                    "out_trade_no": .string(outTradeNo + "B"), "amount_fen": .integer(amountFen - first),
+                    "description": .string("sub-order B"),
+                ]),
+            ])
+        ]
     }
 
     /// `payfleet verify-callback --channel wechat-v3-combine`: the decrypted resource JSON when the

@@ -51,7 +51,8 @@ public enum WeChatPay {
         let backup = account.setting("backup_api_base_url", default: backupBaseURL)
         if backup.lowercased() == "none" || trimmed(backup) == primary { return [primary] }
         guard backup.hasPrefix("http://") || backup.hasPrefix("https://") else {
-            throw .configuration("merchant \(account.alias): setting 'backup_api_base_url' must be an http(s) URL or none")
+            throw .configuration(
+                "merchant \(account.alias): setting 'backup_api_base_url' must be an http(s) URL or none")
         }
         return [primary, trimmed(backup)]
     }
@@ -67,7 +68,7 @@ public enum WeChatPay {
         for (attempt, base) in baseURLs.enumerated() {
             do throws(ChannelError) {
                 return try await call(base)
-            } catch where error.code == .unreachable || error.code == .timeout {
+            } catch  where error.code == .unreachable || error.code == .timeout {
                 lastError = error
                 if attempt + 1 < baseURLs.count {
                     var metadata = metadata
@@ -117,7 +118,9 @@ extension WeChatPayChannel {
         try self.init(account: account, http: http, logger: logger, now: { Date() })
     }
 
-    init(account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date) throws(ChannelError) {
+    init(
+        account: MerchantAccount, http: VendorHTTP, logger: Logger, now: @escaping @Sendable () -> Date
+    ) throws(ChannelError) {
         try account.requireChannel(Self.channelID)
         try self.init(checkedAccount: account, host: WeChatPayHost(http: http, logger: logger, now: now))
     }

@@ -31,7 +31,9 @@ public struct YunGouOSAnswer: Sendable, Hashable {
     // MARK: nativePay
 
     /// The outcome of a `nativePay` answer. `qrType` is the `type` that was sent; `memo` is kept.
-    public func createOutcome(qrType: String, memo: [String: String], logger: Logger) throws(ChannelError) -> CreateOutcome {
+    public func createOutcome(
+        qrType: String, memo: [String: String], logger: Logger
+    ) throws(ChannelError) -> CreateOutcome {
         guard succeeded else {
             switch YunGouOSMessages.classify(message, api: "nativePay", logger: logger) {
             case .duplicate, .alreadyPaid, .closed: return .duplicate
@@ -47,7 +49,9 @@ public struct YunGouOSAnswer: Sendable, Hashable {
             throw .badResponse("yungouos nativePay answer lacks required field 'data'")
         }
         if qrType == "1" {
-            guard link.hasPrefix("weixin://") else { throw .badResponse("yungouos type=1 data is not a weixin:// link") }
+            guard link.hasPrefix("weixin://") else {
+                throw .badResponse("yungouos type=1 data is not a weixin:// link")
+            }
             return .prepared(Prepared(codeURL: link, memo: memo))
         }
         guard link.hasPrefix("http://") || link.hasPrefix("https://") else {
@@ -70,7 +74,8 @@ public struct YunGouOSAnswer: Sendable, Hashable {
             case .signatureError, .rejected:
                 throw ChannelError(.vendorRejected, "yungouos getPayOrderInfo failed: \(message)", vendorCode: code)
             case .systemBusy, .duplicate, .alreadyPaid, .closed, nil:
-                throw ChannelError(.vendorUnavailable, "yungouos getPayOrderInfo: \(message); query again later", vendorCode: code)
+                throw ChannelError(
+                    .vendorUnavailable, "yungouos getPayOrderInfo: \(message); query again later", vendorCode: code)
             }
         }
         guard let data else { return .notFound }
@@ -85,12 +90,13 @@ public struct YunGouOSAnswer: Sendable, Hashable {
         case "0":
             return .notPaid
         case "1":
-            return .succeeded(PaymentDetails(
-                transactionID: try order.required("orderNo"),
-                amount: try order.yuan("money"),
-                paidAt: nil,
-                vendorMerchantID: order["mchid"] ?? order["mchId"]
-            ))
+            return .succeeded(
+                PaymentDetails(
+                    transactionID: try order.required("orderNo"),
+                    amount: try order.yuan("money"),
+                    paidAt: nil,
+                    vendorMerchantID: order["mchid"] ?? order["mchId"]
+                ))
         default:
             throw .badResponse("yungouos getPayOrderInfo field 'payStatus' is neither 0 nor 1")
         }
@@ -118,13 +124,19 @@ public struct YunGouOSAnswer: Sendable, Hashable {
 /// phrases PayFleet acts on, tried in order.
 public enum YunGouOSMessages {
     public static let table = MessageTable([
-        .init("签名", .signatureError, source: "YunGouOS PHP SDK demo/notify.php + PaySign.php (signature is the documented failure cause); assumption on wording"),
+        .init(
+            "签名", .signatureError,
+            source:
+                "YunGouOS PHP SDK demo/notify.php + PaySign.php (signature is the documented failure cause); assumption on wording"
+        ),
         .init("商户号不存在", .rejected, source: "assumption: merchant-number refusal, must not read as 'order not found'"),
         .init("已支付", .alreadyPaid, source: "YunGouOS-JAVA-SDK/README.md@07b08c5 closeOrder: \"订单如果已支付不能关闭\""),
         .init("已付款", .alreadyPaid, source: "assumption: synonym of 已支付"),
         .init("支付成功", .alreadyPaid, source: "assumption: synonym of 已支付"),
         .init("已关闭", .closed, source: "YunGouOS-JAVA-SDK/README.md@07b08c5 closeOrder (关闭 wording)"),
-        .init("已撤销", .closed, source: "YunGouOS-JAVA-SDK AliPayReverseOrderBiz.java@07b08c5 (撤销 = close of an unpaid trade)"),
+        .init(
+            "已撤销", .closed,
+            source: "YunGouOS-JAVA-SDK AliPayReverseOrderBiz.java@07b08c5 (撤销 = close of an unpaid trade)"),
         .init("重复", .duplicate, source: "YunGouOS-JAVA-SDK WxPay.java@07b08c5 \"订单号 不可重复\""),
         .init("已存在", .duplicate, source: "assumption: synonym of 重复"),
         .init("不存在", .notFound, source: "assumption: common wording; the SDKs publish no query failure text"),
@@ -151,8 +163,11 @@ public enum YunGouOSMessages {
 enum UnmatchedVendorMessages {
     static func record(channel: ChannelID, api: String, message: String, logger: Logger) {
         VendorInstruments.shared.unmatchedMessage(channel: channel)
-        logger.warning("vendor message matches no known phrase; the order will be queried", metadata: [
-            LogKey.channel: "\(channel.rawValue)", LogKey.api: "\(api)", LogKey.vendorMessage: "\(message.prefix(200))",
-        ])
+        logger.warning(
+            "vendor message matches no known phrase; the order will be queried",
+            metadata: [
+                LogKey.channel: "\(channel.rawValue)", LogKey.api: "\(api)",
+                LogKey.vendorMessage: "\(message.prefix(200))",
+            ])
     }
 }

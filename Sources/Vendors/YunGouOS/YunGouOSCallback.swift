@@ -18,7 +18,9 @@ public enum YunGouOSCallback {
 
     /// The order the callback names, unverified (for partitioning).
     public static func orderKey(_ body: [UInt8]) throws(CallbackError) -> String {
-        guard let key = try fields(body)["outTradeNo"], !key.isEmpty else { throw .malformed("callback has no outTradeNo") }
+        guard let key = try fields(body)["outTradeNo"], !key.isEmpty else {
+            throw .malformed("callback has no outTradeNo")
+        }
         return key
     }
 
@@ -26,7 +28,9 @@ public enum YunGouOSCallback {
     /// - Parameters:
     ///   - body: the raw form body.
     ///   - key: the key for the callback's `payChannel` (`wxpay` / `alipay`); `nil` when none is configured for it.
-    public static func verify(_ body: [UInt8], key: (_ payChannel: String?) -> Secret?) throws(CallbackError) -> VerifiedCallback {
+    public static func verify(
+        _ body: [UInt8], key: (_ payChannel: String?) -> Secret?
+    ) throws(CallbackError) -> VerifiedCallback {
         let form = try fields(body)
         // Required: what PayFleet uses. `payNo` is signed when present but blank values are left
         // out of the signature (PaySign.php `array_filter`), so it is not required; `payChannel`,
@@ -41,17 +45,22 @@ public enum YunGouOSCallback {
         }
         let moneyText = form["money"] ?? ""
         let money: Money
-        do { money = try Money(yuan: moneyText) } catch { throw .malformed("callback field 'money' is not an amount in yuan") }
+        do { money = try Money(yuan: moneyText) } catch {
+            throw .malformed("callback field 'money' is not an amount in yuan")
+        }
         let code = form["code"] ?? ""
         let status: TradeStatus
         if code == "1" {
-            guard let orderNo = form["orderNo"], !orderNo.isEmpty else { throw .malformed("callback field 'orderNo' is missing") }
-            status = .succeeded(PaymentDetails(
-                transactionID: orderNo,
-                amount: money,
-                paidAt: form["time"].flatMap { ChinaTime.parse($0, "yyyy-MM-dd HH:mm:ss") },
-                vendorMerchantID: form["mchId"]
-            ))
+            guard let orderNo = form["orderNo"], !orderNo.isEmpty else {
+                throw .malformed("callback field 'orderNo' is missing")
+            }
+            status = .succeeded(
+                PaymentDetails(
+                    transactionID: orderNo,
+                    amount: money,
+                    paidAt: form["time"].flatMap { ChinaTime.parse($0, "yyyy-MM-dd HH:mm:ss") },
+                    vendorMerchantID: form["mchId"]
+                ))
         } else {
             // Only code 1 (paid) is documented; anything else is not a payment and the query decides.
             status = .failed(VendorFailure(code: code, message: "YunGouOS callback code \(code)"))

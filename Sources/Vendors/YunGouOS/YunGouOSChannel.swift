@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import NIOHTTP1
-import Payments
 import Observability
+import Payments
 
 /// The `yungouos` channel: YunGouOS WeChat Native pay (`nativePay`), order query
 /// (`getPayOrderInfo`, throttled per order), `closeOrder`, and its payment callbacks.
@@ -62,7 +62,7 @@ public struct YunGouOSChannel: MerchantAccountChannel {
         }
         let number = order.outTradeNo
         guard !number.isEmpty, number.utf8.count <= 64,
-              number.unicodeScalars.allSatisfy({ $0.isASCII && !$0.properties.isWhitespace && $0.value > 0x20 })
+            number.unicodeScalars.allSatisfy({ $0.isASCII && !$0.properties.isWhitespace && $0.value > 0x20 })
         else { throw .invalidRequest("out_trade_no must be 1–64 printable ASCII characters") }
         guard !order.description.allSatisfy(\.isWhitespace) else {
             throw .invalidRequest("description (body) must not be blank: YunGouOS signs it")
@@ -93,13 +93,15 @@ public struct YunGouOSChannel: MerchantAccountChannel {
         parameters["notify_url"] = order.notifyURL
         if let appID = configuration.appID { parameters["app_id"] = appID }
         if let attach = order.attach, !attach.isEmpty { parameters["attach"] = attach }
-        if let expiresAt = order.expiresAt { parameters["end_time"] = ChinaTime.format(expiresAt, "yyyy-MM-dd HH:mm:ss") }
+        if let expiresAt = order.expiresAt {
+            parameters["end_time"] = ChinaTime.format(expiresAt, "yyyy-MM-dd HH:mm:ss")
+        }
 
         let memo = ["qr_type": type, "mch_id": configuration.mchID]
         let answer: YunGouOSAnswer
         do {
             answer = try await post("/api/pay/wxpay/nativePay", parameters)
-        } catch where error.code == .timeout {
+        } catch  where error.code == .timeout {
             logger.debug("yungouos create outcome unknown", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: [:])
         }
@@ -111,7 +113,10 @@ public struct YunGouOSChannel: MerchantAccountChannel {
     public func query(_ reference: OrderReference) async throws(ChannelError) -> TradeStatus {
         let outTradeNo = reference.order.outTradeNo
         if let wait = throttle.claim(outTradeNo) {
-            throw ChannelError(.rateLimited, "yungouos getPayOrderInfo for this order is limited to one call per \(configuration.queryMinimumInterval); retry in \(wait)")
+            throw ChannelError(
+                .rateLimited,
+                "yungouos getPayOrderInfo for this order is limited to one call per \(configuration.queryMinimumInterval); retry in \(wait)"
+            )
         }
         var parameters = ["out_trade_no": outTradeNo, "mch_id": configuration.mchID]
         parameters["sign"] = YunGouOSSigning.sign(parameters, api: .query, key: configuration.apiKey)
@@ -128,7 +133,10 @@ public struct YunGouOSChannel: MerchantAccountChannel {
         if let outcome = try answer.closeOutcome(logger: logger) { return outcome }
         // The answer did not say what happened: the query decides.
         if let outcome = CloseOutcome(settledBy: try await query(reference)) { return outcome }
-        throw ChannelError(.vendorUnavailable, "yungouos closeOrder answered \"\(answer.message)\" and the order is still unpaid; close again later", vendorCode: answer.code)
+        throw ChannelError(
+            .vendorUnavailable,
+            "yungouos closeOrder answered \"\(answer.message)\" and the order is still unpaid; close again later",
+            vendorCode: answer.code)
     }
 
     // MARK: Callbacks
@@ -153,7 +161,9 @@ public struct YunGouOSChannel: MerchantAccountChannel {
         let response = try await http.send(
             method: .POST,
             url: configuration.baseURL + path,
-            headers: [("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8"), ("Accept", "application/json")],
+            headers: [
+                ("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8"), ("Accept", "application/json"),
+            ],
             body: Array(body.utf8),
             logger: logger
         )
@@ -163,7 +173,8 @@ public struct YunGouOSChannel: MerchantAccountChannel {
     func get(_ path: String, _ parameters: [String: String]) async throws(ChannelError) -> YunGouOSAnswer {
         let query = FormEncoding.encode(parameters.sorted { $0.key < $1.key })
         let response = try await http.send(
-            method: .GET, url: configuration.baseURL + path + "?" + query, headers: [("Accept", "application/json")], logger: logger
+            method: .GET, url: configuration.baseURL + path + "?" + query, headers: [("Accept", "application/json")],
+            logger: logger
         )
         return try Self.envelope(response, api: path)
     }

@@ -39,7 +39,8 @@ struct YunGouOSConfiguration: Sendable {
         switch account.setting("callback_key", default: "pay_channel") {
         case "pay_channel": callbackKeyByPayChannel = true
         case "api_key": callbackKeyByPayChannel = false
-        default: throw .configuration("merchant \(account.alias): setting 'callback_key' must be pay_channel or api_key")
+        default:
+            throw .configuration("merchant \(account.alias): setting 'callback_key' must be pay_channel or api_key")
         }
         apiKey = try account.secret("api_key")
         alipayKey = account.secrets["alipay_key"].flatMap { $0.isEmpty ? nil : $0 }

@@ -30,7 +30,8 @@ public enum YunGouOSSigning {
     }
 
     /// The digest rule (the subset is applied before it).
-    public static let rule = ParameterSigningRule(emptyValues: .omit, keyOrder: .bytewise, digest: .md5, hexCase: .upper)
+    public static let rule = ParameterSigningRule(
+        emptyValues: .omit, keyOrder: .bytewise, digest: .md5, hexCase: .upper)
 
     /// The parameters that take part for `api`: its fixed fields, minus blank ones (the Java SDK's
     /// `StrUtil.isBlank` also skips whitespace-only values).

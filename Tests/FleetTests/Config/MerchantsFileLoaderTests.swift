@@ -1,6 +1,7 @@
 import Foundation
 import Payments
 import Testing
+
 @testable import Fleet
 
 @Suite("Merchants file")
@@ -45,7 +46,8 @@ struct MerchantsFileLoaderTests {
                 secrets:
                   key: { file: api_key }
             """
-        let merchants = try MerchantsFileLoader(environment: ["POS_KEY": "env-secret"]).parse(yaml, baseDirectory: directory.path)
+        let merchants = try MerchantsFileLoader(environment: ["POS_KEY": "env-secret"]).parse(
+            yaml, baseDirectory: directory.path)
         #expect(merchants.aliases == ["shop-pos", "shop-relative", "shop-wechat"])
         #expect(merchants.notifyBaseURL == "https://pay.example.com")
         let wechat = try #require(merchants.account("shop-wechat"))
@@ -55,27 +57,44 @@ struct MerchantsFileLoaderTests {
         #expect(wechat.secrets["api_key"]?.reveal() == "file-secret-0123456789abcdef")
         #expect(merchants.account("shop-pos")?.secrets["key"]?.reveal() == "env-secret")
         #expect(merchants.account("shop-relative")?.secrets["key"]?.reveal() == "file-secret-0123456789abcdef")
-        #expect(merchants.notifyURL(channel: .wechatV2, merchant: "shop-wechat") == "https://pay.example.com/notify/wechat-v2/shop-wechat")
+        #expect(
+            merchants.notifyURL(channel: .wechatV2, merchant: "shop-wechat")
+                == "https://pay.example.com/notify/wechat-v2/shop-wechat")
     }
 
     @Test("PAYFLEET_NOTIFY_BASE_URL overrides the file")
     func notifyOverride() throws {
         let yaml = "notify_base_url: https://a.example.com\nmerchants: {}\n"
-        let merchants = try MerchantsFileLoader(environment: [:], notifyBaseURLOverride: "http://127.0.0.1:8080").parse(yaml)
+        let merchants = try MerchantsFileLoader(environment: [:], notifyBaseURLOverride: "http://127.0.0.1:8080").parse(
+            yaml)
         #expect(merchants.notifyURL(channel: .storepos, merchant: "m") == "http://127.0.0.1:8080/notify/storepos/m")
     }
 
-    @Test("errors name the setting and never the secret value", arguments: [
-        ("merchants:\n  s:\n    channel: wechat-v2\n    secrets:\n      api_key: { env: MISSING_KEY }\n", "merchants.s.secrets.api_key", "MISSING_KEY is not set"),
-        ("merchants:\n  s:\n    channel: wechat-v2\n    secrets:\n      api_key: sup3r-s3cret-inline\n", "merchants.s.secrets.api_key", "never written inline"),
-        ("merchants:\n  s:\n    channel: wechat-v2\n    secrets:\n      api_key: { file: /nonexistent/payfleet/key }\n", "merchants.s.secrets.api_key", "cannot be read"),
-        ("merchants:\n  s:\n    channel: paypal\n", "merchants.s.channel", "must be one of"),
-        ("merchants:\n  s:\n    settings: {}\n", "merchants.s.channel", "is required"),
-        ("merchants:\n  s:\n    channel: storepos\n    setings: {}\n", "merchants.s.setings", "not a known key"),
-        ("merchants:\n  s:\n    channel: storepos\n    settings:\n      mch_id: [1, 2]\n", "merchants.s.settings.mch_id", "plain string"),
-        ("merchants:\n  \"bad alias/\":\n    channel: storepos\n", "merchants", "aliases"),
-        ("merchants: [1]\n", "merchants", "mapping"),
-    ])
+    @Test(
+        "errors name the setting and never the secret value",
+        arguments: [
+            (
+                "merchants:\n  s:\n    channel: wechat-v2\n    secrets:\n      api_key: { env: MISSING_KEY }\n",
+                "merchants.s.secrets.api_key", "MISSING_KEY is not set"
+            ),
+            (
+                "merchants:\n  s:\n    channel: wechat-v2\n    secrets:\n      api_key: sup3r-s3cret-inline\n",
+                "merchants.s.secrets.api_key", "never written inline"
+            ),
+            (
+                "merchants:\n  s:\n    channel: wechat-v2\n    secrets:\n      api_key: { file: /nonexistent/payfleet/key }\n",
+                "merchants.s.secrets.api_key", "cannot be read"
+            ),
+            ("merchants:\n  s:\n    channel: paypal\n", "merchants.s.channel", "must be one of"),
+            ("merchants:\n  s:\n    settings: {}\n", "merchants.s.channel", "is required"),
+            ("merchants:\n  s:\n    channel: storepos\n    setings: {}\n", "merchants.s.setings", "not a known key"),
+            (
+                "merchants:\n  s:\n    channel: storepos\n    settings:\n      mch_id: [1, 2]\n",
+                "merchants.s.settings.mch_id", "plain string"
+            ),
+            ("merchants:\n  \"bad alias/\":\n    channel: storepos\n", "merchants", "aliases"),
+            ("merchants: [1]\n", "merchants", "mapping"),
+        ])
     func errors(body: String, setting: String, fragment: String) throws {
         let yaml = "notify_base_url: https://pay.example.com\n" + body
         do {
@@ -91,7 +110,9 @@ struct MerchantsFileLoaderTests {
     @Test("notify_base_url is required and must be http(s)")
     func notifyBase() {
         #expect(throws: ConfigurationError.self) { try MerchantsFileLoader(environment: [:]).parse("merchants: {}\n") }
-        #expect(throws: ConfigurationError.self) { try MerchantsFileLoader(environment: [:]).parse("notify_base_url: ftp://x\nmerchants: {}\n") }
+        #expect(throws: ConfigurationError.self) {
+            try MerchantsFileLoader(environment: [:]).parse("notify_base_url: ftp://x\nmerchants: {}\n")
+        }
     }
 
     @Test("a YAML syntax error does not echo the file's text")
@@ -108,7 +129,8 @@ struct MerchantsFileLoaderTests {
     func emptySecretFile() throws {
         let directory = try SecretsDirectory()
         let file = try directory.write("empty", "\n")
-        let yaml = "notify_base_url: https://p.example.com\nmerchants:\n  s:\n    channel: yungouos\n    secrets:\n      key: { file: \(file) }\n"
+        let yaml =
+            "notify_base_url: https://p.example.com\nmerchants:\n  s:\n    channel: yungouos\n    secrets:\n      key: { file: \(file) }\n"
         #expect(throws: ConfigurationError.self) { try MerchantsFileLoader(environment: [:]).parse(yaml) }
     }
 }
@@ -139,10 +161,12 @@ struct WorkerSettingsTests {
         #expect(settings.shutdownTimeout == .seconds(5))
     }
 
-    @Test("bad values name the variable", arguments: [
-        ("PAYFLEET_ORDER_TTL", "soon"), ("PAYFLEET_MAX_IN_FLIGHT", "0"), ("PAYFLEET_MAX_IN_FLIGHT", "many"),
-        ("PAYFLEET_SHUTDOWN_TIMEOUT", "1ms"), ("PAYFLEET_HTTP_PORT", "70000"),
-    ])
+    @Test(
+        "bad values name the variable",
+        arguments: [
+            ("PAYFLEET_ORDER_TTL", "soon"), ("PAYFLEET_MAX_IN_FLIGHT", "0"), ("PAYFLEET_MAX_IN_FLIGHT", "many"),
+            ("PAYFLEET_SHUTDOWN_TIMEOUT", "1ms"), ("PAYFLEET_HTTP_PORT", "70000"),
+        ])
     func badValues(variable: String, value: String) {
         do {
             _ = try WorkerSettings(environment: [variable: value])
@@ -152,7 +176,11 @@ struct WorkerSettingsTests {
         }
     }
 
-    @Test("durations", arguments: [("90", 90.0), ("90s", 90), ("500ms", 0.5), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400)])
+    @Test(
+        "durations",
+        arguments: [
+            ("90", 90.0), ("90s", 90), ("500ms", 0.5), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400),
+        ])
     func durations(text: String, seconds: Double) throws {
         #expect(try #require(DurationParser.parse(text)) == .milliseconds(Int64(seconds * 1000)))
     }

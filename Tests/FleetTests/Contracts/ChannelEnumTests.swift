@@ -22,7 +22,9 @@ struct ChannelEnumTests {
                 channelEnums(in: member, path: path + "/" + key, into: &found)
             }
         } else if let array = value as? [Any] {
-            for (index, member) in array.enumerated() { channelEnums(in: member, path: "\(path)/\(index)", into: &found) }
+            for (index, member) in array.enumerated() {
+                channelEnums(in: member, path: "\(path)/\(index)", into: &found)
+            }
         }
     }
 
@@ -76,12 +78,17 @@ struct ChannelEnumTests {
             #expect(channel.merchant == descriptor.demo.alias)
             let declaredSettings = Set(descriptor.settings.filter { $0.kind == .setting }.map(\.name))
             let declaredSecrets = Set(descriptor.settings.filter { $0.kind == .secret }.map(\.name))
-            #expect(Set(account.settings.keys).isSubset(of: declaredSettings),
-                    "\(descriptor.id): undeclared settings \(Set(account.settings.keys).subtracting(declaredSettings).sorted())")
-            #expect(Set(account.secrets.keys).isSubset(of: declaredSecrets),
-                    "\(descriptor.id): undeclared secrets \(Set(account.secrets.keys).subtracting(declaredSecrets).sorted())")
-            #expect(descriptor.requiredSettings.contains(.required(descriptor.vendorMerchantIDSetting)),
-                    "\(descriptor.id): the vendor merchant id setting must be a required setting")
+            #expect(
+                Set(account.settings.keys).isSubset(of: declaredSettings),
+                "\(descriptor.id): undeclared settings \(Set(account.settings.keys).subtracting(declaredSettings).sorted())"
+            )
+            #expect(
+                Set(account.secrets.keys).isSubset(of: declaredSecrets),
+                "\(descriptor.id): undeclared secrets \(Set(account.secrets.keys).subtracting(declaredSecrets).sorted())"
+            )
+            #expect(
+                descriptor.requiredSettings.contains(.required(descriptor.vendorMerchantIDSetting)),
+                "\(descriptor.id): the vendor merchant id setting must be a required setting")
             #expect(ChannelRegistry.vendorMerchantIDSetting(descriptor.id) == descriptor.vendorMerchantIDSetting)
         }
     }
@@ -99,7 +106,8 @@ struct ChannelEnumTests {
                 }
                 do throws(ChannelError) {
                     _ = try descriptor.factory(account, http, logger)
-                    Issue.record("\(descriptor.id) builds without its required \(setting.kind.rawValue) '\(setting.name)'")
+                    Issue.record(
+                        "\(descriptor.id) builds without its required \(setting.kind.rawValue) '\(setting.name)'")
                 } catch {
                     #expect(error.code == .configuration)
                     #expect(error.message.contains("'\(setting.name)'"), "\(descriptor.id): \(error.message)")
@@ -113,16 +121,21 @@ struct ChannelEnumTests {
         let logger = Logger(label: "descriptors", factory: { _ in SwiftLogNoOpLogHandler() })
         let http = VendorHTTP(client: HTTPClient.shared, timeout: .seconds(1))
         for descriptor in ChannelCatalog.all {
-            let channel = try descriptor.factory(descriptor.demo.account(sandboxBaseURL: "http://127.0.0.1:9"), http, logger)
+            let channel = try descriptor.factory(
+                descriptor.demo.account(sandboxBaseURL: "http://127.0.0.1:9"), http, logger)
             let order = PaymentOrder(
                 outTradeNo: "DEMOCHECK\(descriptor.demo.amountFen)", amount: Money(fen: descriptor.demo.amountFen),
-                description: "demo", createdAt: Date(), notifyURL: "http://127.0.0.1:8081/notify/\(descriptor.id)/\(descriptor.demo.alias)",
-                options: descriptor.demo.orderOptions("DEMOCHECK\(descriptor.demo.amountFen)", descriptor.demo.amountFen))
+                description: "demo", createdAt: Date(),
+                notifyURL: "http://127.0.0.1:8081/notify/\(descriptor.id)/\(descriptor.demo.alias)",
+                options: descriptor.demo.orderOptions(
+                    "DEMOCHECK\(descriptor.demo.amountFen)", descriptor.demo.amountFen))
             #expect(throws: Never.self, "\(descriptor.id)") { try channel.validate(order) }
         }
     }
 
-    @Test("operator tools: an unknown --api is a usage error naming the known ones; a signature verifies the vendor's way")
+    @Test(
+        "operator tools: an unknown --api is a usage error naming the known ones; a signature verifies the vendor's way"
+    )
     func operatorToolsSign() throws {
         for descriptor in ChannelCatalog.all where !descriptor.operatorTools.signingAPIs.isEmpty {
             let request = ChannelDescriptor.OperatorTools.SignRequest(
@@ -131,24 +144,35 @@ struct ChannelEnumTests {
                 _ = try descriptor.operatorTools.sign(request)
                 Issue.record("\(descriptor.id) signed for an unknown api")
             } catch {
-                guard case .usage(let message) = error else { Issue.record("\(descriptor.id): \(error)"); continue }
+                guard case .usage(let message) = error else {
+                    Issue.record("\(descriptor.id): \(error)")
+                    continue
+                }
                 #expect(message.contains(descriptor.operatorTools.signingAPIs[0]))
             }
         }
         let v2 = try #require(ChannelCatalog.descriptor(.wechatV2))
-        let report = try v2.operatorTools.sign(.init(
-            api: nil, parameters: ["appid": "wxd930ea5d5a258f4f", "mch_id": "10000100", "device_info": "1000",
-                                   "body": "test", "nonce_str": "ibuaiVcKdpRxkhJA"],
-            key: Secret("192006250b4c09247ec02edce69f6a2d"), signType: nil))
+        let report = try v2.operatorTools.sign(
+            .init(
+                api: nil,
+                parameters: [
+                    "appid": "wxd930ea5d5a258f4f", "mch_id": "10000100", "device_info": "1000",
+                    "body": "test", "nonce_str": "ibuaiVcKdpRxkhJA",
+                ],
+                key: Secret("192006250b4c09247ec02edce69f6a2d"), signType: nil))
         // WeChat Pay v2 published signing example (pay.weixin.qq.com wiki, chapter=4_3).
         #expect(report.signature == "9A0A8659F005D6984697E2CA0A9CF3B7")
         #expect(report.explanation.first == "sign_type: MD5")
         #expect(!report.explanation.joined().contains("192006250b4c09247ec02edce69f6a2d"), "the key is masked")
         do throws(ChannelDescriptor.OperatorTools.Failure) {
-            _ = try ChannelCatalog.descriptor(.wechatV3Combine)?.operatorTools.sign(.init(api: nil, parameters: [:], key: Secret("k"), signType: nil))
+            _ = try ChannelCatalog.descriptor(.wechatV3Combine)?.operatorTools.sign(
+                .init(api: nil, parameters: [:], key: Secret("k"), signType: nil))
             Issue.record("wechat-v3-combine has no parameter signature")
         } catch {
-            guard case .usage = error else { Issue.record("\(error)"); return }
+            guard case .usage = error else {
+                Issue.record("\(error)")
+                return
+            }
         }
     }
 }

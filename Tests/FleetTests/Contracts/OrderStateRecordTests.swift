@@ -1,6 +1,7 @@
 import Foundation
 import Payments
 import Testing
+
 @testable import Fleet
 
 /// The `payfleet.order-state` record formats: format 1 (full JSON, live orders and every record
@@ -9,13 +10,15 @@ import Testing
 struct OrderStateRecordTests {
     /// A terminal (succeeded) order's record as written before terminal summaries existed: the full
     /// state, format 1 JSON.
-    static let formatOneSucceeded = #"{"amount_fen":100,"attach":"a=1","channel":"wechat-v2","close_attempts":0,"close_requested":false,"create_attempts":1,"created_at":"2027-01-15T08:00:00.000Z","description":"a cup of tea","expires_at":"2027-01-15T10:00:00.000Z","fallback_queries":0,"memo":{"prepay_id":"wx-prepay-1"},"merchant":"shop","options":{},"out_trade_no":"order-1","payment":{"amount_fen":100,"paid_at":"2027-01-15T08:01:00.000Z","sub_payments":[],"transaction_id":"4200001","vendor_merchant_id":"10000100"},"pending_queries":0,"prepared":{"code_url":"weixin://wxpay/bizpayurl?pr=abc","pay_parameters":{},"vendor_order_id":"wx-prepay-1"},"request_digest":"digest-1","retry_attempt":0,"revision":3,"schema":1,"status":"succeeded","terminal_at":"2027-01-15T08:01:00.000Z"}"#
+    static let formatOneSucceeded =
+        #"{"amount_fen":100,"attach":"a=1","channel":"wechat-v2","close_attempts":0,"close_requested":false,"create_attempts":1,"created_at":"2027-01-15T08:00:00.000Z","description":"a cup of tea","expires_at":"2027-01-15T10:00:00.000Z","fallback_queries":0,"memo":{"prepay_id":"wx-prepay-1"},"merchant":"shop","options":{},"out_trade_no":"order-1","payment":{"amount_fen":100,"paid_at":"2027-01-15T08:01:00.000Z","sub_payments":[],"transaction_id":"4200001","vendor_merchant_id":"10000100"},"pending_queries":0,"prepared":{"code_url":"weixin://wxpay/bizpayurl?pr=abc","pay_parameters":{},"vendor_order_id":"wx-prepay-1"},"request_digest":"digest-1","retry_attempt":0,"revision":3,"schema":1,"status":"succeeded","terminal_at":"2027-01-15T08:01:00.000Z"}"#
 
     /// A machine driven to `succeeded` by a callback, `closed` by expiry, or `failed`.
     static func terminalMachine(_ status: OrderState.Status) -> OrderMachine {
         var machine = Fixture.preparedMachine()
         switch status {
-        case .succeeded: _ = machine.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(60))
+        case .succeeded:
+            _ = machine.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(60))
         case .closed: _ = machine.close(reason: "expired", atVendor: true, now: Fixture.at(7200))
         default: _ = machine.fail(VendorFailure(code: "PAYERROR", message: "支付失败"), now: Fixture.at(90))
         }
@@ -38,7 +41,8 @@ struct OrderStateRecordTests {
         #expect(bytes.count < data.count / 3)
     }
 
-    @Test("terminal summaries round-trip and stay a fixpoint", arguments: [OrderState.Status.succeeded, .closed, .failed])
+    @Test(
+        "terminal summaries round-trip and stay a fixpoint", arguments: [OrderState.Status.succeeded, .closed, .failed])
     func summaryRoundTrip(_ status: OrderState.Status) throws {
         let full = try #require(Self.terminalMachine(status).state)
         let summary = try #require(TerminalSummary(full))
@@ -66,9 +70,11 @@ struct OrderStateRecordTests {
     func combineSummary() throws {
         var machine = OrderMachineCombineTests.preparedMachine()
         _ = machine.callbackReceived(
-            OrderMachineCombineTests.callback(OrderMachineCombineTests.payment([
-                ("C1S0", OrderMachineCombineTests.combineMchID, 60), ("C1S1", OrderMachineCombineTests.partnerMchID, 40),
-            ])), now: Fixture.at(60))
+            OrderMachineCombineTests.callback(
+                OrderMachineCombineTests.payment([
+                    ("C1S0", OrderMachineCombineTests.combineMchID, 60),
+                    ("C1S1", OrderMachineCombineTests.partnerMchID, 40),
+                ])), now: Fixture.at(60))
         let full = try #require(machine.state)
         let summary = try TerminalSummary.decode(try #require(TerminalSummary(full)).encoded())
         #expect(summary.channel == .wechatV3Combine && summary.merchant == "shop" && summary.amountFen == 100)
@@ -81,20 +87,49 @@ struct OrderStateRecordTests {
         #expect(summary.subOrders.map(\.vendorMerchantID) == [nil, OrderMachineCombineTests.partnerMchID])
     }
 
-    @Test("a terminal order answers from its summary exactly as from its full state", arguments: [OrderState.Status.succeeded, .closed, .failed])
+    @Test(
+        "a terminal order answers from its summary exactly as from its full state",
+        arguments: [OrderState.Status.succeeded, .closed, .failed])
     func machineAnswersFromSummary(_ status: OrderState.Status) throws {
         let full = try #require(Self.terminalMachine(status).state)
         let summary = try #require(TerminalSummary(full)).orderState
         typealias Input = (String, (inout OrderMachine) -> OrderStep)
         let inputs: [Input] = [
-            ("duplicate callback", { $0.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(600)) }),
-            ("second transaction", { $0.callbackReceived(Fixture.callback(.succeeded(Fixture.payment("4200009"))), now: Fixture.at(600)) }),
-            ("wrong amount", { $0.callbackReceived(Fixture.callback(.succeeded(Fixture.payment(amount: 99)), amount: 99), now: Fixture.at(600)) }),
+            (
+                "duplicate callback",
+                { $0.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(600)) }
+            ),
+            (
+                "second transaction",
+                { $0.callbackReceived(Fixture.callback(.succeeded(Fixture.payment("4200009"))), now: Fixture.at(600)) }
+            ),
+            (
+                "wrong amount",
+                {
+                    $0.callbackReceived(
+                        Fixture.callback(.succeeded(Fixture.payment(amount: 99)), amount: 99), now: Fixture.at(600))
+                }
+            ),
             ("not paid callback", { $0.callbackReceived(Fixture.callback(.notPaid), now: Fixture.at(600)) }),
-            ("repeated create", { $0.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.at(600)) }),
-            ("create with other content", { $0.requestReceived(Fixture.request(digest: "digest-2"), receivedAt: Fixture.t0, now: Fixture.at(600)) }),
-            ("upstream query", { $0.requestReceived(Fixture.request(.query), receivedAt: Fixture.t0, now: Fixture.at(600)) }),
-            ("upstream close", { $0.requestReceived(Fixture.request(.close), receivedAt: Fixture.t0, now: Fixture.at(600)) }),
+            (
+                "repeated create",
+                { $0.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.at(600)) }
+            ),
+            (
+                "create with other content",
+                {
+                    $0.requestReceived(
+                        Fixture.request(digest: "digest-2"), receivedAt: Fixture.t0, now: Fixture.at(600))
+                }
+            ),
+            (
+                "upstream query",
+                { $0.requestReceived(Fixture.request(.query), receivedAt: Fixture.t0, now: Fixture.at(600)) }
+            ),
+            (
+                "upstream close",
+                { $0.requestReceived(Fixture.request(.close), receivedAt: Fixture.t0, now: Fixture.at(600)) }
+            ),
             ("late timer", { $0.jobDue(Fixture.job(.pending, attempt: 9), now: Fixture.at(600)) }),
             ("retention", { $0.jobDue(Fixture.job(.expiry), now: Fixture.at(400_000)) }),
         ]
@@ -104,11 +139,14 @@ struct OrderStateRecordTests {
             let expected = input(&fromFull)
             let actual = input(&fromSummary)
             #expect(actual == expected, "\(name)")
-            #expect(fromSummary.state.flatMap(TerminalSummary.init) == fromFull.state.flatMap(TerminalSummary.init), "\(name)")
+            #expect(
+                fromSummary.state.flatMap(TerminalSummary.init) == fromFull.state.flatMap(TerminalSummary.init),
+                "\(name)")
         }
         if status == .closed {
             var fromSummary = Fixture.machine(summary)
-            let step = fromSummary.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(8000))
+            let step = fromSummary.callbackReceived(
+                Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(8000))
             #expect(step.events.first?.data["anomaly"] == .string("paid_after_close"))
         }
     }

@@ -24,7 +24,9 @@ struct ForgedFloodTests {
             "nonce_str": UUID().uuidString,
         ]
         fields["sign"] = StorePOSSigning.sign(fields, key: Secret("not-the-merchant-key-" + UUID().uuidString))
-        return (outTradeNo, Array(FormEncoding.encode(fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }).utf8))
+        return (
+            outTradeNo, Array(FormEncoding.encode(fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }).utf8)
+        )
     }
 
     static func post(_ body: [UInt8], to url: String) async -> (status: UInt, body: String) {
@@ -33,12 +35,13 @@ struct ForgedFloodTests {
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.body = .bytes(ByteBuffer(bytes: body))
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)),
-              let text = try? await response.body.collect(upTo: 1 << 16)
+            let text = try? await response.body.collect(upTo: 1 << 16)
         else { return (0, "") }
         return (response.status.code, String(buffer: text))
     }
 
-    @Test("""
+    @Test(
+        """
         1,000 forged storepos callbacks: 0 success answers, 0 records in payfleet.callbacks, 0 events, at most the \
         sample in dead-letters; genuine orders keep succeeding during and after the flood; the public port answers \
         nothing but /notify
@@ -80,36 +83,49 @@ struct ForgedFloodTests {
         }
         #expect(answers.count == Self.forgedCount)
         #expect(answers.filter { $0.1 == "success" }.isEmpty, "no forged callback is acknowledged")
-        #expect(answers.allSatisfy { $0.0 == 500 && $0.1 == "fail" }, "every forged callback gets storepos' failure answer")
+        #expect(
+            answers.allSatisfy { $0.0 == 500 && $0.1 == "fail" }, "every forged callback gets storepos' failure answer")
 
         try await fleet.submit(after, producer: producer)
         let genuine = Set((during + after).map(\.outTradeNo))
         try await collector.waitUntil(timeout: .seconds(120)) { events in
-            Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject)).isSuperset(of: genuine)
+            Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject)).isSuperset(
+                of: genuine)
         }
         await producer.close(timeout: .seconds(5))
 
         // The public port serves callbacks only; probes and metrics are on the internal port.
         for path in ["/metrics", "/readyz", "/livez", "/notify/storepos"] {
-            #expect(await FleetProcess.httpStatus("\(fleet.callbackBaseURL)\(path)", timeout: .seconds(2)) == 404, "\(path)")
+            #expect(
+                await FleetProcess.httpStatus("\(fleet.callbackBaseURL)\(path)", timeout: .seconds(2)) == 404, "\(path)"
+            )
         }
-        #expect(await FleetProcess.httpStatus("\(fleet.callbackBaseURL)/notify/storepos/demo-storepos", timeout: .seconds(2)) == 404, "GET /notify")
+        #expect(
+            await FleetProcess.httpStatus(
+                "\(fleet.callbackBaseURL)/notify/storepos/demo-storepos", timeout: .seconds(2)) == 404, "GET /notify")
         #expect(await FleetProcess.httpStatus("\(fleet.ingressHTTPURL)/readyz", timeout: .seconds(2)) == 200)
 
         let records = try await TopicSnapshot.read(
-            topics: [FleetTopic.callbacks, FleetTopic.paymentEvents, "payfleet.dead-letters"], kafka: fleet.kafka, logger: logger)
+            topics: [FleetTopic.callbacks, FleetTopic.paymentEvents, "payfleet.dead-letters"], kafka: fleet.kafka,
+            logger: logger)
         let forgedKeys = Set(forged.map(\.outTradeNo))
         let callbackKeys = (records[FleetTopic.callbacks] ?? []).compactMap(\.keyString)
-        #expect(callbackKeys.filter { forgedKeys.contains($0) }.isEmpty, "no forged callback reaches payfleet.callbacks")
+        #expect(
+            callbackKeys.filter { forgedKeys.contains($0) }.isEmpty, "no forged callback reaches payfleet.callbacks")
         #expect(Set(callbackKeys).isSuperset(of: genuine))
         let events = collector.snapshot()
         #expect(events.filter { forgedKeys.contains($0.subject) }.isEmpty, "no event for a forged callback")
-        #expect(!events.contains { $0.type == PaymentEvent.Kind.anomaly.rawValue }, "no anomaly: forged callbacks never reach the worker")
+        #expect(
+            !events.contains { $0.type == PaymentEvent.Kind.anomaly.rawValue },
+            "no anomaly: forged callbacks never reach the worker")
         for order in during + after {
-            #expect(events.filter { $0.subject == order.outTradeNo && $0.type == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(order.outTradeNo)")
+            #expect(
+                events.filter { $0.subject == order.outTradeNo && $0.type == PaymentEvent.Kind.succeeded.rawValue }
+                    .count == 1, "\(order.outTradeNo)")
         }
         let samples = (records["payfleet.dead-letters"] ?? []).filter {
-            $0.headers.string(DeadLetter.roleHeader) == "ingress" && $0.headers.string(CallbackRecord.merchantHeader) == "demo-storepos"
+            $0.headers.string(DeadLetter.roleHeader) == "ingress"
+                && $0.headers.string(CallbackRecord.merchantHeader) == "demo-storepos"
         }
         // 10 per merchant and minute; the flood and the checks above fit in two minutes.
         #expect(!samples.isEmpty && samples.count <= 20, "\(samples.count) samples")
@@ -117,10 +133,12 @@ struct ForgedFloodTests {
 
         let metrics = try await Self.get("\(fleet.ingressHTTPURL)/metrics")
         let rejected = metrics.split(separator: "\n").first {
-            $0.hasPrefix("payfleet_ingress_callbacks_total{") && $0.contains(#"outcome="rejected""#) && $0.contains(#"reason="bad_signature""#)
+            $0.hasPrefix("payfleet_ingress_callbacks_total{") && $0.contains(#"outcome="rejected""#)
+                && $0.contains(#"reason="bad_signature""#)
                 && $0.contains(#"channel="storepos""#)
         }
-        let counted: Double? = rejected.flatMap { line in line.split(separator: " ").last.flatMap { Double(String($0)) } }
+        let counted: Double? = rejected.flatMap { line in line.split(separator: " ").last.flatMap { Double(String($0)) }
+        }
         let line = rejected.map(String.init) ?? "no rejected counter"
         #expect(counted == Double(Self.forgedCount), "\(line)")
     }

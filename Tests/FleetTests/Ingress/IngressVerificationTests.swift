@@ -17,7 +17,8 @@ struct IngressVerificationTests {
     ) -> CallbackIngress {
         let registry = source.registry
         return CallbackIngress(
-            settings: IngressSettings(), publisher: publisher, logger: Logger(label: "ingress-test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            settings: IngressSettings(), publisher: publisher,
+            logger: Logger(label: "ingress-test", factory: { _ in SwiftLogNoOpLogHandler() }),
             lookup: lookup ?? { registry.channel(for: $0) })
     }
 
@@ -25,7 +26,9 @@ struct IngressVerificationTests {
         prefix + String(UInt32.random(in: 10_000_000...99_999_999))
     }
 
-    @Test("a genuine callback of every channel is written keyed by its order, then answered with the vendor's success; a broker failure answers failure")
+    @Test(
+        "a genuine callback of every channel is written keyed by its order, then answered with the vendor's success; a broker failure answers failure"
+    )
     func genuine() async throws {
         try await SignedCallbackSource.with { source in
             for channel in ChannelID.allCases {
@@ -43,14 +46,17 @@ struct IngressVerificationTests {
                 #expect(record.key == Data(captured.outTradeNo.utf8), "\(channel)")
                 #expect(record.value == Data(captured.body), "\(channel): the raw bytes, unchanged")
 
-                let refused = await Self.ingress(IngressRecordingPublisher(.fail), source: source).handle(captured.request())
+                let refused = await Self.ingress(IngressRecordingPublisher(.fail), source: source).handle(
+                    captured.request())
                 #expect(refused.outcome == .notDurable, "\(channel)")
                 #expect(refused.reply == expected.failure, "\(channel)")
             }
         }
     }
 
-    @Test("forged (signed with a wrong key), unsigned and tampered callbacks of every channel get the failure answer and write nothing to payfleet.callbacks")
+    @Test(
+        "forged (signed with a wrong key), unsigned and tampered callbacks of every channel get the failure answer and write nothing to payfleet.callbacks"
+    )
     func forged() async throws {
         try await SignedCallbackSource.with { source in
             for channel in ChannelID.allCases {
@@ -80,9 +86,12 @@ struct IngressVerificationTests {
             let account = try #require(source.accounts[captured.merchant])
             let late = try WeChatCombineChannel(
                 account: account, http: VendorHTTP(client: .shared, timeout: .seconds(5)),
-                logger: Logger(label: "late", factory: { _ in SwiftLogNoOpLogHandler() }), now: { Date().addingTimeInterval(600) })
+                logger: Logger(label: "late", factory: { _ in SwiftLogNoOpLogHandler() }),
+                now: { Date().addingTimeInterval(600) })
             let publisher = IngressRecordingPublisher()
-            let result = await Self.ingress(publisher, source: source) { merchant -> (any PaymentChannel)? in merchant == captured.merchant ? late : nil }.handle(captured.request())
+            let result = await Self.ingress(publisher, source: source) { merchant -> (any PaymentChannel)? in
+                merchant == captured.merchant ? late : nil
+            }.handle(captured.request())
             #expect(result.outcome == .rejected)
             #expect(result.reason == "stale_timestamp")
             #expect(result.reply == late.acknowledgement.failure)
@@ -90,12 +99,15 @@ struct IngressVerificationTests {
         }
     }
 
-    @Test("a WeChat APIv3 callback naming an unknown certificate serial is a failure answer (WeChat retries), not an acceptance")
+    @Test(
+        "a WeChat APIv3 callback naming an unknown certificate serial is a failure answer (WeChat retries), not an acceptance"
+    )
     func unknownSerial() async throws {
         try await SignedCallbackSource.with { source in
             var captured = try await source.callback(.wechatV3Combine, outTradeNo: Self.run("K"))
             let name = try #require(captured.headers.keys.first { $0.lowercased() == "wechatpay-serial" })
-            captured.headers[name] = "5157F09EFDC096DE15EBE81A47057A72" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            captured.headers[name] =
+                "5157F09EFDC096DE15EBE81A47057A72" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             let publisher = IngressRecordingPublisher()
             let result = await Self.ingress(publisher, source: source).handle(captured.request())
             #expect(result.outcome == .rejected)
@@ -113,7 +125,8 @@ struct IngressVerificationTests {
             copy.headers = captured.headers.filter { $0.key.lowercased() != "wechatpay-signature" }
         case .wechatV2:
             let text = String(decoding: captured.body, as: UTF8.self)
-            copy.body = Array(text.replacingOccurrences(of: #"<sign>.*?</sign>"#, with: "", options: .regularExpression).utf8)
+            copy.body = Array(
+                text.replacingOccurrences(of: #"<sign>.*?</sign>"#, with: "", options: .regularExpression).utf8)
         case .leshouying:
             var object = (try? JSONSerialization.jsonObject(with: Data(captured.body))) as? [String: Any] ?? [:]
             object.removeValue(forKey: "sign")
@@ -139,11 +152,13 @@ struct IngressVerificationTests {
             characters[index] = characters[index] == "A" ? "B" : "A"
             changed = String(characters)
         case .wechatV2:
-            changed = text.replacingOccurrences(of: "<total_fee><![CDATA[1200]]></total_fee>", with: "<total_fee><![CDATA[1]]></total_fee>")
+            changed = text.replacingOccurrences(
+                of: "<total_fee><![CDATA[1200]]></total_fee>", with: "<total_fee><![CDATA[1]]></total_fee>")
         case .leshouying:
             changed = text.replacingOccurrences(of: "1200", with: "1")
         case .yungouos:
-            changed = text.replacingOccurrences(of: "money=12.00", with: "money=0.01").replacingOccurrences(of: "total_fee=12.00", with: "total_fee=0.01")
+            changed = text.replacingOccurrences(of: "money=12.00", with: "money=0.01").replacingOccurrences(
+                of: "total_fee=12.00", with: "total_fee=0.01")
         case .storepos:
             changed = text.replacingOccurrences(of: "total_fee=1200", with: "total_fee=1")
         }

@@ -52,14 +52,17 @@ final class SignedCallbackSource: Sendable {
     }
 
     /// Starts the sandbox and the receiver.
-    static func start(logger: Logger = Logger(label: "signed-callbacks", factory: { _ in SwiftLogNoOpLogHandler() })) async throws -> SignedCallbackSource {
+    static func start(
+        logger: Logger = Logger(label: "signed-callbacks", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> SignedCallbackSource {
         let placeholder = "http://sandbox.invalid"
         let demo = DevStack.demoAccounts(sandboxBaseURL: placeholder)
         var configuration = SandboxConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
         configuration.timeScale = 0.001
-        let sandbox = DevSandbox.make(configuration: configuration, accounts: demo, client: HTTPClient.shared, logger: logger)
+        let sandbox = DevSandbox.make(
+            configuration: configuration, accounts: demo, client: HTTPClient.shared, logger: logger)
 
         let holder = SourceHolder()
         let receiver = RuntimeHTTPServer(
@@ -71,18 +74,26 @@ final class SignedCallbackSource: Sendable {
                 var headers: [String: String] = [:]
                 for field in request.headers { headers[field.name.canonicalName] = field.value }
                 let merchant = context.parameters.get("merchant") ?? ""
-                guard let source = holder.source.withLock({ $0 }), let channel = source.registry.channel(for: merchant) else {
+                guard let source = holder.source.withLock({ $0 }), let channel = source.registry.channel(for: merchant)
+                else {
                     return Response(status: .serviceUnavailable)
                 }
                 let bytes = Array(body.readableBytesView)
-                let key = (try? channel.callbackOrderKey(RawCallback(body: bytes, headers: headers, receivedAt: Date()))) ?? ""
+                let key =
+                    (try? channel.callbackOrderKey(RawCallback(body: bytes, headers: headers, receivedAt: Date())))
+                    ?? ""
                 source.captured.withLock {
-                    $0.append(Captured(channel: channel.channel, merchant: merchant, outTradeNo: key, headers: headers, body: bytes))
+                    $0.append(
+                        Captured(
+                            channel: channel.channel, merchant: merchant, outTradeNo: key, headers: headers, body: bytes
+                        ))
                 }
                 let reply = channel.acknowledgement.success
                 var fields = HTTPFields()
                 if let type = reply.contentType { fields[.contentType] = type }
-                return Response(status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: reply.body)))
+                return Response(
+                    status: .init(code: reply.status), headers: fields,
+                    body: .init(byteBuffer: ByteBuffer(string: reply.body)))
             }
         }
         let group = ServiceGroup(configuration: .init(services: [sandbox, receiver], logger: logger))
@@ -124,13 +135,19 @@ final class SignedCallbackSource: Sendable {
     /// callback the sandbox sent for it. The last two digits of `amountFen` pick the sandbox scenario
     /// (`…06`: the callback is signed with a wrong key).
     func callback(_ channel: ChannelID, outTradeNo: String, amountFen: Int64 = 1200) async throws -> Captured {
-        let demo = DemoOrder.sample(channel: channel, outTradeNo: outTradeNo, amountFen: amountFen, description: "ingress test")
-        guard let client = registry.channel(for: demo.merchant) else { throw FleetProcessError("no demo merchant for \(channel)") }
+        let demo = DemoOrder.sample(
+            channel: channel, outTradeNo: outTradeNo, amountFen: amountFen, description: "ingress test")
+        guard let client = registry.channel(for: demo.merchant) else {
+            throw FleetProcessError("no demo merchant for \(channel)")
+        }
         let order = PaymentOrder(
             outTradeNo: outTradeNo, amount: Money(fen: amountFen), description: demo.description, createdAt: Date(),
-            clientIP: "127.0.0.1", notifyURL: registry.notifyURL(channel: channel, merchant: demo.merchant), options: demo.options)
+            clientIP: "127.0.0.1", notifyURL: registry.notifyURL(channel: channel, merchant: demo.merchant),
+            options: demo.options)
         let outcome = try await client.create(order)
-        guard case .prepared = outcome else { throw FleetProcessError("create \(outTradeNo) at the sandbox: \(outcome)") }
+        guard case .prepared = outcome else {
+            throw FleetProcessError("create \(outTradeNo) at the sandbox: \(outcome)")
+        }
         var request = HTTPClientRequest(url: "\(sandboxURL)/_sandbox/pay/\(channel.rawValue)/\(outTradeNo)")
         request.method = .POST
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))

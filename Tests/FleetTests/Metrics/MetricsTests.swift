@@ -24,12 +24,14 @@ struct MetricsTests {
     func workerDeadLetter() throws {
         let metrics = TestMetrics()
         let instruments = WorkerInstruments(group: "payfleet-worker", factory: metrics)
-        let rejection = try #require(Self.rejection(OrderRequestDecoder().decode(value: Data("{not json".utf8), key: nil)))
+        let rejection = try #require(
+            Self.rejection(OrderRequestDecoder().decode(value: Data("{not json".utf8), key: nil)))
         #expect(rejection.reason == .malformedJSON)
 
         instruments.acknowledged(OrderMachine.rejection(rejection, now: Date()))
 
-        let counter = try metrics.expectCounter(MetricName.deadLetters, [("reason", "malformed_json"), ("role", "worker")])
+        let counter = try metrics.expectCounter(
+            MetricName.deadLetters, [("reason", "malformed_json"), ("role", "worker")])
         #expect(counter.totalValue == 1)
         #expect(metrics.counters(label: MetricName.deadLetters).count == 1)
         #expect(metrics.counters(label: MetricName.paymentEvents).isEmpty)
@@ -39,13 +41,17 @@ struct MetricsTests {
     func workerRejectedRequest() throws {
         let metrics = TestMetrics()
         let instruments = WorkerInstruments(group: "payfleet-worker", factory: metrics)
-        let json = #"{"action":"create","out_trade_no":"T-2","merchant":"shop","channel":"wechat-v2","amount_fen":-5,"description":"tea"}"#
+        let json =
+            #"{"action":"create","out_trade_no":"T-2","merchant":"shop","channel":"wechat-v2","amount_fen":-5,"description":"tea"}"#
         let rejection = try #require(Self.rejection(OrderRequestDecoder().decode(value: Data(json.utf8), key: "T-2")))
 
         instruments.acknowledged(OrderMachine.rejection(rejection, now: Date()))
 
         #expect(try metrics.expectCounter(MetricName.paymentEvents, [("type", "rejected")]).totalValue == 1)
-        #expect(try metrics.expectCounter(MetricName.deadLetters, [("reason", rejection.reason.rawValue), ("role", "worker")]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(
+                MetricName.deadLetters, [("reason", rejection.reason.rawValue), ("role", "worker")]
+            ).totalValue == 1)
     }
 
     @Test("the worker's callback, vendor call and Kafka client metrics carry their one label set")
@@ -60,22 +66,37 @@ struct MetricsTests {
         instruments.sent(topic: FleetTopic.paymentEvents, count: 3)
         instruments.sent(topic: FleetTopic.paymentEvents, count: 1, errorType: "msg_timed_out")
 
-        #expect(try metrics.expectCounter(MetricName.workerCallbacks, [("channel", "storepos"), ("result", "verified")]).totalValue == 2)
-        #expect(try metrics.expectCounter(MetricName.workerCallbacks, [("channel", "unknown"), ("result", "unknown_merchant")]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(MetricName.workerCallbacks, [("channel", "storepos"), ("result", "verified")])
+                .totalValue == 2)
+        #expect(
+            try metrics.expectCounter(
+                MetricName.workerCallbacks, [("channel", "unknown"), ("result", "unknown_merchant")]
+            ).totalValue == 1)
         let call = try metrics.expectTimer(
-            MetricName.vendorCallDuration, [("channel", "yungouos"), ("operation", "query"), ("outcome", ChannelError.Code.unreachable.rawValue)])
+            MetricName.vendorCallDuration,
+            [("channel", "yungouos"), ("operation", "query"), ("outcome", ChannelError.Code.unreachable.rawValue)])
         #expect(call.values == [3_000_000])
-        #expect(try metrics.expectCounter(MetricName.consumedMessages, [
-            ("messaging_system", "kafka"), ("messaging_destination_name", FleetTopic.orderRequests), ("messaging_consumer_group_name", "g1"),
-        ]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(
+                MetricName.consumedMessages,
+                [
+                    ("messaging_system", "kafka"), ("messaging_destination_name", FleetTopic.orderRequests),
+                    ("messaging_consumer_group_name", "g1"),
+                ]
+            ).totalValue == 1)
         let sent = [("messaging_system", "kafka"), ("messaging_destination_name", FleetTopic.paymentEvents)]
         #expect(try metrics.expectCounter(MetricName.sentMessages, sent + [("error_type", "")]).totalValue == 3)
-        #expect(try metrics.expectCounter(MetricName.sentMessages, sent + [("error_type", "msg_timed_out")]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(MetricName.sentMessages, sent + [("error_type", "msg_timed_out")]).totalValue == 1
+        )
     }
 
     // MARK: Ingress
 
-    func ingress(_ metrics: TestMetrics, publisher: IngressRecordingPublisher = IngressRecordingPublisher()) -> CallbackIngress {
+    func ingress(
+        _ metrics: TestMetrics, publisher: IngressRecordingPublisher = IngressRecordingPublisher()
+    ) -> CallbackIngress {
         let channels = Self.channels
         return CallbackIngress(
             settings: IngressSettings(), publisher: publisher, logger: Logger(label: "test"),
@@ -95,7 +116,8 @@ struct MetricsTests {
         let result = await ingress(metrics).handle(request())
         #expect(result.outcome == .accepted)
 
-        let counter = try metrics.expectCounter(MetricName.ingressCallbacks, [("channel", "storepos"), ("outcome", "accepted"), ("reason", "")])
+        let counter = try metrics.expectCounter(
+            MetricName.ingressCallbacks, [("channel", "storepos"), ("outcome", "accepted"), ("reason", "")])
         #expect(counter.totalValue == 1)
         #expect(metrics.counters(label: MetricName.ingressCallbacks).count == 1)
         #expect(metrics.counters(label: MetricName.deadLetters).isEmpty)
@@ -109,9 +131,14 @@ struct MetricsTests {
         let result = await ingress(metrics, publisher: publisher).handle(request(signature: "forged"))
         #expect(result.outcome == .rejected)
 
-        #expect(try metrics.expectCounter(
-            MetricName.ingressCallbacks, [("channel", "storepos"), ("outcome", "rejected"), ("reason", "bad_signature")]).totalValue == 1)
-        #expect(try metrics.expectCounter(MetricName.deadLetters, [("reason", "bad_signature"), ("role", "ingress")]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(
+                MetricName.ingressCallbacks,
+                [("channel", "storepos"), ("outcome", "rejected"), ("reason", "bad_signature")]
+            ).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(MetricName.deadLetters, [("reason", "bad_signature"), ("role", "ingress")])
+                .totalValue == 1)
         #expect(publisher.messages.map(\.topic) == [FleetTopic.deadLetters])
     }
 
@@ -121,15 +148,23 @@ struct MetricsTests {
         let sampler = RejectionSampler(perMinute: 1)
         let channels = Self.channels
         let ingress = CallbackIngress(
-            settings: IngressSettings(), publisher: IngressRecordingPublisher(), logger: Logger(label: "test"), sampler: sampler,
+            settings: IngressSettings(), publisher: IngressRecordingPublisher(), logger: Logger(label: "test"),
+            sampler: sampler,
             instruments: IngressInstruments(factory: metrics)
         ) { channels[$0] }
         for _ in 0..<3 { _ = await ingress.handle(request(channel: "alipay")) }
 
-        #expect(try metrics.expectCounter(
-            MetricName.ingressCallbacks, [("channel", "unknown"), ("outcome", "unroutable"), ("reason", "unknown_channel")]).totalValue == 3)
-        #expect(try metrics.expectCounter(MetricName.deadLetters, [("reason", "unknown_channel"), ("role", "ingress")]).totalValue == 1)
-        #expect(try metrics.expectCounter(MetricName.ingressSamplesDropped, [("reason", "unknown_channel")]).totalValue == 2)
+        #expect(
+            try metrics.expectCounter(
+                MetricName.ingressCallbacks,
+                [("channel", "unknown"), ("outcome", "unroutable"), ("reason", "unknown_channel")]
+            ).totalValue == 3)
+        #expect(
+            try metrics.expectCounter(MetricName.deadLetters, [("reason", "unknown_channel"), ("role", "ingress")])
+                .totalValue == 1)
+        #expect(
+            try metrics.expectCounter(MetricName.ingressSamplesDropped, [("reason", "unknown_channel")]).totalValue == 2
+        )
     }
 
     // MARK: Scheduler
@@ -141,9 +176,10 @@ struct MetricsTests {
         let source = KafkaTopicPartition(topic: DelayTier.fiveSeconds.topic, partition: 0)
         await core.rebalance(KafkaRebalance(kind: .assigned, partitions: [source]))
         let due = SchedulerCore.nowMilliseconds() - 1000
-        await core.handle(KafkaConsumerMessage(
-            topic: source.topic, partition: 0, offset: 0, key: Data("T-1".utf8), value: Data("{}".utf8),
-            headers: [KafkaHeader(key: TimerJob.dueAtHeader, string: String(due))]))
+        await core.handle(
+            KafkaConsumerMessage(
+                topic: source.topic, partition: 0, offset: 0, key: Data("T-1".utf8), value: Data("{}".utf8),
+                headers: [KafkaHeader(key: TimerJob.dueAtHeader, string: String(due))]))
 
         let emitted = [("tier", "5s"), ("action", "emitted")]
         // The forward is acknowledged by a task of the core; wait for it without a clock.
@@ -152,9 +188,14 @@ struct MetricsTests {
         }
         #expect(try metrics.expectCounter(MetricName.schedulerJobs, emitted).totalValue == 1)
         #expect(try metrics.expectTimer(MetricName.schedulerLateness).values.count == 1)
-        #expect(try metrics.expectCounter(MetricName.sentMessages, [
-            ("messaging_system", "kafka"), ("messaging_destination_name", FleetTopic.queryJobs), ("error_type", ""),
-        ]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(
+                MetricName.sentMessages,
+                [
+                    ("messaging_system", "kafka"), ("messaging_destination_name", FleetTopic.queryJobs),
+                    ("error_type", ""),
+                ]
+            ).totalValue == 1)
         #expect(publisher.messages.map(\.topic) == [FleetTopic.queryJobs])
         #expect(metrics.counters(label: MetricName.deadLetters).isEmpty)
     }
@@ -165,10 +206,15 @@ struct MetricsTests {
         let (core, _) = Self.scheduler(metrics)
         let source = KafkaTopicPartition(topic: DelayTier.thirtySeconds.topic, partition: 1)
         await core.rebalance(KafkaRebalance(kind: .assigned, partitions: [source]))
-        await core.handle(KafkaConsumerMessage(topic: source.topic, partition: 1, offset: 0, key: nil, value: Data("junk".utf8)))
+        await core.handle(
+            KafkaConsumerMessage(topic: source.topic, partition: 1, offset: 0, key: nil, value: Data("junk".utf8)))
 
-        #expect(try metrics.expectCounter(MetricName.schedulerJobs, [("tier", "30s"), ("action", "invalid")]).totalValue == 1)
-        #expect(try metrics.expectCounter(MetricName.deadLetters, [("reason", "missing_due_at"), ("role", "scheduler")]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter(MetricName.schedulerJobs, [("tier", "30s"), ("action", "invalid")]).totalValue
+                == 1)
+        #expect(
+            try metrics.expectCounter(MetricName.deadLetters, [("reason", "missing_due_at"), ("role", "scheduler")])
+                .totalValue == 1)
         #expect(try metrics.expectGauge(MetricName.schedulerPausedPartitions).lastValue == 0)
     }
 
@@ -186,10 +232,13 @@ struct MetricsTests {
         worker.vendorCall(channel: .storepos, operation: .create, error: nil, duration: .milliseconds(20))
         worker.callback(channel: .storepos, result: .verified)
         worker.rerouted(topic: FleetTopic.callbacks)
-        worker.acknowledged(OrderMachine.rejection(
-            RequestRejection(reason: .badAmount, detail: "d", outTradeNo: "T-1", merchant: "m", channel: "storepos", action: "create",
-                             contentDigest: "sha256:0"),
-            now: Date()))
+        worker.acknowledged(
+            OrderMachine.rejection(
+                RequestRejection(
+                    reason: .badAmount, detail: "d", outTradeNo: "T-1", merchant: "m", channel: "storepos",
+                    action: "create",
+                    contentDigest: "sha256:0"),
+                now: Date()))
         worker.restored(records: 10, duration: .milliseconds(1500))
         worker.orders(live: 2, terminal: 1)
 
@@ -237,9 +286,12 @@ struct MetricsTests {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count >= 3 else { continue }
             let name = cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
-            let labels = cells[2] == "—" ? [] : cells[2].split(separator: ",").map {
-                $0.trimmingCharacters(in: CharacterSet(charactersIn: "` "))
-            }
+            let labels =
+                cells[2] == "—"
+                ? []
+                : cells[2].split(separator: ",").map {
+                    $0.trimmingCharacters(in: CharacterSet(charactersIn: "` "))
+                }
             documented[name] = (cells[1], labels)
         }
         #expect(Set(documented.keys) == Set(MetricDefinition.all.map(\.name)))

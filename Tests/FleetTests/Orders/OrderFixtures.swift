@@ -1,5 +1,6 @@
 import Foundation
 import Payments
+
 @testable import Fleet
 
 /// Builders for state-machine tests: a fixed clock, a request, a machine with a chosen policy.
@@ -38,10 +39,14 @@ enum Fixture {
         OrderMachine(state: state, configuration: OrderMachineConfiguration(), context: context(policy: policy))
     }
 
-    static let prepared = Prepared(codeURL: "weixin://wxpay/bizpayurl?pr=abc", vendorOrderID: "wx-prepay-1", memo: ["prepay_id": "wx-prepay-1"])
+    static let prepared = Prepared(
+        codeURL: "weixin://wxpay/bizpayurl?pr=abc", vendorOrderID: "wx-prepay-1", memo: ["prepay_id": "wx-prepay-1"])
 
-    static func payment(_ transaction: String = "4200001", amount: Int64 = 100, merchant: String? = "10000100") -> PaymentDetails {
-        PaymentDetails(transactionID: transaction, amount: Money(fen: amount), paidAt: at(60), vendorMerchantID: merchant)
+    static func payment(
+        _ transaction: String = "4200001", amount: Int64 = 100, merchant: String? = "10000100"
+    ) -> PaymentDetails {
+        PaymentDetails(
+            transactionID: transaction, amount: Money(fen: amount), paidAt: at(60), vendorMerchantID: merchant)
     }
 
     /// A machine whose order was created and prepared at t0 (the outputs of getting there dropped).
@@ -65,7 +70,8 @@ enum Fixture {
         vendorMerchantID: String? = "10000100", evidence: String = "body-digest-1"
     ) -> CallbackInput {
         let verified = VerifiedCallback(
-            outTradeNo: outTradeNo, status: status, vendorMerchantID: vendorMerchantID, amount: amount.map { Money(fen: $0) })
+            outTradeNo: outTradeNo, status: status, vendorMerchantID: vendorMerchantID,
+            amount: amount.map { Money(fen: $0) })
         return CallbackInput(merchant: merchant, outTradeNo: outTradeNo, evidence: evidence, check: .verified(verified))
     }
 
@@ -76,7 +82,9 @@ enum Fixture {
     static func job(
         _ kind: TimerJob.Job, _ reason: TimerJob.Reason, attempt: Int = 1, due: Date = t0
     ) -> TimerJob {
-        TimerJob(job: kind, outTradeNo: "order-1", merchant: "shop", channel: "wechat-v2", dueAt: due, reason: reason, attempt: attempt)
+        TimerJob(
+            job: kind, outTradeNo: "order-1", merchant: "shop", channel: "wechat-v2", dueAt: due, reason: reason,
+            attempt: attempt)
     }
 }
 

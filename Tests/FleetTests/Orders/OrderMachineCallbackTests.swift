@@ -1,6 +1,7 @@
 import Foundation
 import Payments
 import Testing
+
 @testable import Fleet
 
 @Suite("Order state machine: callbacks")
@@ -17,7 +18,8 @@ struct OrderMachineCallbackTests {
         #expect(machine.state?.status == .succeeded)
         #expect(step.timers.map(\.reason) == [.expiry])  // retention
 
-        let duplicate = machine.callbackReceived(Fixture.callback(.succeeded(Fixture.payment()), evidence: "other-body"), now: Fixture.at(61))
+        let duplicate = machine.callbackReceived(
+            Fixture.callback(.succeeded(Fixture.payment()), evidence: "other-body"), now: Fixture.at(61))
         #expect(duplicate == OrderStep())
     }
 
@@ -38,17 +40,23 @@ struct OrderMachineCallbackTests {
         #expect(step.eventKinds == [.succeeded])
     }
 
-    @Test("a callback that does not verify: anomaly + dead letter + one rate-limited query, never succeeded",
-          arguments: [CallbackError.Kind.badSignature, .staleTimestamp, .unknownSerial, .decryptionFailed, .malformed, .wrongMerchant])
+    @Test(
+        "a callback that does not verify: anomaly + dead letter + one rate-limited query, never succeeded",
+        arguments: [
+            CallbackError.Kind.badSignature, .staleTimestamp, .unknownSerial, .decryptionFailed, .malformed,
+            .wrongMerchant,
+        ])
     func unverified(kind: CallbackError.Kind) throws {
         var machine = Fixture.preparedMachine()
-        let input = CallbackInput(merchant: "shop", outTradeNo: "order-1", evidence: "forged", check: .rejected(CallbackError(kind, "nope")))
+        let input = CallbackInput(
+            merchant: "shop", outTradeNo: "order-1", evidence: "forged", check: .rejected(CallbackError(kind, "nope")))
         let step = machine.callbackReceived(input, now: Fixture.at(60))
         #expect(step.eventKinds == [.anomaly])
         let event = try #require(step.events.first)
         #expect(event.data["anomaly"] == .string(kind.rawValue))
         #expect(event.discriminator == "\(kind.rawValue)|forged")
-        let expected: RejectionReason = kind == .malformed ? .malformedCallback : kind == .wrongMerchant ? .merchantMismatch : .badSignature
+        let expected: RejectionReason =
+            kind == .malformed ? .malformedCallback : kind == .wrongMerchant ? .merchantMismatch : .badSignature
         #expect(step.deadLetters == [expected])
         #expect(step.timers.map(\.reason) == [.anomaly])
         #expect(machine.state?.status == .prepared)
@@ -87,13 +95,15 @@ struct OrderMachineCallbackTests {
     @Test("a callback for another merchant alias or vendor merchant id is an anomaly")
     func merchantMismatch() {
         var byAlias = Fixture.preparedMachine()
-        let a = byAlias.callbackReceived(Fixture.callback(.succeeded(Fixture.payment()), merchant: "other-shop"), now: Fixture.at(60))
+        let a = byAlias.callbackReceived(
+            Fixture.callback(.succeeded(Fixture.payment()), merchant: "other-shop"), now: Fixture.at(60))
         #expect(a.eventKinds == [.anomaly])
         #expect(a.deadLetters == [.merchantMismatch])
 
         var byVendorID = Fixture.preparedMachine()
         let b = byVendorID.callbackReceived(
-            Fixture.callback(.succeeded(Fixture.payment(merchant: "999")), vendorMerchantID: "999"), now: Fixture.at(60))
+            Fixture.callback(.succeeded(Fixture.payment(merchant: "999")), vendorMerchantID: "999"), now: Fixture.at(60)
+        )
         #expect(b.eventKinds == [.anomaly])
         #expect(b.deadLetters == [.merchantMismatch])
         #expect(byVendorID.state?.status == .prepared)
@@ -102,9 +112,12 @@ struct OrderMachineCallbackTests {
     @Test("a callback naming another out_trade_no than its key is an anomaly")
     func outTradeNoMismatch() {
         var machine = Fixture.preparedMachine()
-        let verified = VerifiedCallback(outTradeNo: "order-2", status: .succeeded(Fixture.payment()), vendorMerchantID: "10000100", amount: Money(fen: 100))
+        let verified = VerifiedCallback(
+            outTradeNo: "order-2", status: .succeeded(Fixture.payment()), vendorMerchantID: "10000100",
+            amount: Money(fen: 100))
         let step = machine.callbackReceived(
-            CallbackInput(merchant: "shop", outTradeNo: "order-1", evidence: "e", check: .verified(verified)), now: Fixture.at(60))
+            CallbackInput(merchant: "shop", outTradeNo: "order-1", evidence: "e", check: .verified(verified)),
+            now: Fixture.at(60))
         #expect(step.deadLetters == [.outTradeNoMismatch])
         #expect(machine.state?.status == .prepared)
     }
@@ -148,12 +161,17 @@ struct OrderMachineCallbackTests {
 
         var succeeded = Fixture.preparedMachine()
         _ = succeeded.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(60))
-        let b = succeeded.callbackReceived(Fixture.callback(.succeeded(Fixture.payment("4200002"))), now: Fixture.at(61))
+        let b = succeeded.callbackReceived(
+            Fixture.callback(.succeeded(Fixture.payment("4200002"))), now: Fixture.at(61))
         #expect(b.events.first?.data["anomaly"] == .string("conflicting_transaction"))
         #expect(succeeded.state?.payment?.transactionID == "4200001")
     }
 
-    @Test("a verified non-payment callback only triggers a query", arguments: [TradeStatus.notPaid, .paying, .closed, .notFound, .failed(VendorFailure(code: "PAYERROR", message: "bank"))])
+    @Test(
+        "a verified non-payment callback only triggers a query",
+        arguments: [
+            TradeStatus.notPaid, .paying, .closed, .notFound, .failed(VendorFailure(code: "PAYERROR", message: "bank")),
+        ])
     func nonPaymentCallback(status: TradeStatus) {
         var machine = Fixture.preparedMachine()
         let step = machine.callbackReceived(Fixture.callback(status), now: Fixture.at(60))

@@ -1,6 +1,7 @@
 import Foundation
 import Payments
 import Testing
+
 @testable import Fleet
 
 @Suite("Order state machine: expiry and close")
@@ -12,8 +13,9 @@ struct OrderMachineCloseTests {
         return machine.queryAnswered(.success(.notPaid), now: Fixture.at(seconds))
     }
 
-    @Test("at expiry an unpaid order is closed at the vendor and payment.closed published",
-          arguments: [CloseOutcome.closed, .alreadyClosed, .notFound])
+    @Test(
+        "at expiry an unpaid order is closed at the vendor and payment.closed published",
+        arguments: [CloseOutcome.closed, .alreadyClosed, .notFound])
     func closesAtExpiry(outcome: CloseOutcome) throws {
         var machine = Fixture.preparedMachine()
         #expect(expireToClose(&machine, at: 7200).isClose)
@@ -38,7 +40,8 @@ struct OrderMachineCloseTests {
     @Test("the initial expiry timer already respects the minimum age")
     func initialCloseDue() throws {
         var machine = Fixture.machine()
-        let step = machine.requestReceived(Fixture.request(expiresAt: Fixture.at(60)), receivedAt: Fixture.t0, now: Fixture.t0)
+        let step = machine.requestReceived(
+            Fixture.request(expiresAt: Fixture.at(60)), receivedAt: Fixture.t0, now: Fixture.t0)
         #expect(try #require(step.timers.first).dueAt == Fixture.at(300))
     }
 
@@ -65,7 +68,10 @@ struct OrderMachineCloseTests {
         var machine = Fixture.preparedMachine()
         _ = expireToClose(&machine, at: 7200)
         #expect(machine.closeAnswered(.success(.alreadyPaid), now: Fixture.at(7201)).isQuery)
-        #expect(machine.queryAnswered(.success(.succeeded(Fixture.payment())), now: Fixture.at(7202)).eventKinds == [.succeeded])
+        #expect(
+            machine.queryAnswered(.success(.succeeded(Fixture.payment())), now: Fixture.at(7202)).eventKinds == [
+                .succeeded
+            ])
     }
 
     @Test("too early, errors and a payer paying right now postpone the close; none closes")
@@ -122,13 +128,17 @@ struct OrderMachineCloseTests {
     @Test("upstream close of an open order closes it with reason requested; of a closed one does nothing")
     func upstreamClose() throws {
         var machine = Fixture.preparedMachine()
-        let step = machine.requestReceived(Fixture.request(.close, amount: nil, digest: "c"), receivedAt: Fixture.at(400), now: Fixture.at(400))
+        let step = machine.requestReceived(
+            Fixture.request(.close, amount: nil, digest: "c"), receivedAt: Fixture.at(400), now: Fixture.at(400))
         #expect(step.isQuery)
         #expect(machine.state?.closeRequested == true)
         #expect(machine.queryAnswered(.success(.notPaid), now: Fixture.at(400)).isClose)
         let closed = machine.closeAnswered(.success(.closed), now: Fixture.at(401))
         #expect(try #require(closed.events.first).data["reason"] == .string("requested"))
-        #expect(machine.requestReceived(Fixture.request(.close, amount: nil, digest: "c"), receivedAt: Fixture.at(500), now: Fixture.at(500)) == OrderStep())
+        #expect(
+            machine.requestReceived(
+                Fixture.request(.close, amount: nil, digest: "c"), receivedAt: Fixture.at(500), now: Fixture.at(500))
+                == OrderStep())
     }
 
     @Test("an order still being created at expiry is closed (the vendor may never have seen it)")
@@ -150,7 +160,9 @@ struct OrderMachineCloseTests {
         _ = machine.closeAnswered(.success(.closed), now: Fixture.at(7201))
         let status = machine.state?.status
         for request in [OrderRequest.Action.create, .close] {
-            _ = machine.requestReceived(Fixture.request(request, amount: request == .create ? 100 : nil), receivedAt: Fixture.t0, now: Fixture.at(7300))
+            _ = machine.requestReceived(
+                Fixture.request(request, amount: request == .create ? 100 : nil), receivedAt: Fixture.t0,
+                now: Fixture.at(7300))
         }
         #expect(machine.state?.status == status)
     }

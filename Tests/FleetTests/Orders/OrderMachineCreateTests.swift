@@ -1,6 +1,7 @@
 import Foundation
 import Payments
 import Testing
+
 @testable import Fleet
 
 @Suite("Order state machine: create")
@@ -20,7 +21,10 @@ struct OrderMachineCreateTests {
         #expect(close.job == .close && close.reason == .expiry)
         #expect(close.dueAt == Fixture.t0 + 7200)
         #expect(step.events.isEmpty)
-        guard case .create(let order)? = step.call else { Issue.record("no create"); return }
+        guard case .create(let order)? = step.call else {
+            Issue.record("no create")
+            return
+        }
         #expect(order.notifyURL == Fixture.notifyURL)
         #expect(order.amount == Money(fen: 100))
     }
@@ -41,7 +45,9 @@ struct OrderMachineCreateTests {
         #expect(fallback.reason == .fallback && fallback.attempt == 1 && fallback.dueAt == Fixture.at(30))
     }
 
-    @Test("pending on create: payment.pending and a query at +5 s", arguments: [PendingReason.needQuery, .userPaying, .unknownResult])
+    @Test(
+        "pending on create: payment.pending and a query at +5 s",
+        arguments: [PendingReason.needQuery, .userPaying, .unknownResult])
     func pendingOnCreate(reason: PendingReason) throws {
         var machine = Fixture.machine()
         _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
@@ -67,7 +73,8 @@ struct OrderMachineCreateTests {
     func failedOnCreate() throws {
         var machine = Fixture.machine()
         _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
-        let step = machine.createAnswered(.success(.failed(VendorFailure(code: "NOAUTH", message: "no permission"))), now: Fixture.at(1))
+        let step = machine.createAnswered(
+            .success(.failed(VendorFailure(code: "NOAUTH", message: "no permission"))), now: Fixture.at(1))
         #expect(step.eventKinds == [.failed])
         #expect(step.events.first?.data["vendor_code"] == .string("NOAUTH"))
         #expect(machine.state?.status == .failed)
@@ -79,7 +86,8 @@ struct OrderMachineCreateTests {
     func vendorRejected() {
         var machine = Fixture.machine()
         _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
-        let step = machine.createAnswered(.failure(ChannelError(.vendorRejected, "ORDERPAID", vendorCode: "ORDERPAID")), now: Fixture.at(1))
+        let step = machine.createAnswered(
+            .failure(ChannelError(.vendorRejected, "ORDERPAID", vendorCode: "ORDERPAID")), now: Fixture.at(1))
         #expect(step.eventKinds == [.failed])
         #expect(step.events.first?.data["vendor_code"] == .string("ORDERPAID"))
     }
@@ -121,7 +129,9 @@ struct OrderMachineCreateTests {
 
     @Test("the channel's offline validation rejects before anything is persisted")
     func validationRejects() {
-        let context = Fixture.context(validate: { _ throws(ChannelError) in throw .invalidRequest("amount exceeds the limit") })
+        let context = Fixture.context(validate: { _ throws(ChannelError) in
+            throw .invalidRequest("amount exceeds the limit")
+        })
         var machine = OrderMachine(state: nil, configuration: OrderMachineConfiguration(), context: context)
         let step = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
         #expect(step.call == nil)
@@ -135,7 +145,8 @@ struct OrderMachineCreateTests {
     func retryableCreate() throws {
         var machine = Fixture.machine()
         _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
-        let failed = machine.createAnswered(.failure(ChannelError(.unreachable, "connection refused")), now: Fixture.at(1))
+        let failed = machine.createAnswered(
+            .failure(ChannelError(.unreachable, "connection refused")), now: Fixture.at(1))
         // Upstream hears at once that the create is not answered yet (no create goes unanswered).
         #expect(failed.eventKinds == [.pending])
         #expect(failed.events.first?.data["reason"] == .string("create_unanswered"))
@@ -144,17 +155,23 @@ struct OrderMachineCreateTests {
         let retry = try #require(failed.timers.first)
         #expect(retry.reason == .retry && retry.attempt == 1 && retry.dueAt == Fixture.at(6))
         let again = machine.jobDue(retry, now: Fixture.at(6))
-        guard case .create(let order)? = again.call else { Issue.record("expected a create"); return }
+        guard case .create(let order)? = again.call else {
+            Issue.record("expected a create")
+            return
+        }
         #expect(order.createdAt == Fixture.t0)
         #expect(machine.state?.createAttempts == 2)
-        let second = machine.createAnswered(.failure(ChannelError(.vendorUnavailable, "SYSTEMERROR")), now: Fixture.at(7))
+        let second = machine.createAnswered(
+            .failure(ChannelError(.vendorUnavailable, "SYSTEMERROR")), now: Fixture.at(7))
         #expect(second.timers.first?.dueAt == Fixture.at(17))  // 10 s: doubled
         #expect(second.events.isEmpty, "pending is announced once")
         // The first retry job, delivered again, is stale.
         #expect(machine.jobDue(retry, now: Fixture.at(8)) == OrderStep())
     }
 
-    @Test("every unreadable create answer (HTML page, 5xx, rate limit, refused connection) publishes pending once; the order is prepared when a create gets through")
+    @Test(
+        "every unreadable create answer (HTML page, 5xx, rate limit, refused connection) publishes pending once; the order is prepared when a create gets through"
+    )
     func unreadableCreateAnswers() throws {
         let errors: [ChannelError] = [
             ChannelError(.badResponse, "answer is not XML: <html>"), ChannelError(.vendorUnavailable, "HTTP 502"),
@@ -178,7 +195,10 @@ struct OrderMachineCreateTests {
         _ = machine.requestReceived(Fixture.request(), receivedAt: Fixture.t0, now: Fixture.t0)
         _ = machine.createAnswered(.failure(ChannelError(.vendorUnavailable, "HTTP 503")), now: Fixture.at(1))
         let retry = try #require(machine.jobDue(Fixture.job(.retry), now: Fixture.at(6)).call)
-        guard case .create = retry else { Issue.record("expected a create"); return }
+        guard case .create = retry else {
+            Issue.record("expected a create")
+            return
+        }
         let timedOut = machine.createAnswered(.failure(ChannelError(.timeout, "no answer")), now: Fixture.at(8))
         #expect(timedOut.events.isEmpty)
         #expect(machine.state?.status == .pending)
@@ -201,7 +221,8 @@ struct OrderMachineCreateTests {
     @Test("another create with the same out_trade_no but different content is rejected")
     func conflictingCreate() {
         var machine = Fixture.preparedMachine()
-        let step = machine.requestReceived(Fixture.request(amount: 999, digest: "digest-2"), receivedAt: Fixture.t0, now: Fixture.at(5))
+        let step = machine.requestReceived(
+            Fixture.request(amount: 999, digest: "digest-2"), receivedAt: Fixture.t0, now: Fixture.at(5))
         #expect(step.eventKinds == [.rejected])
         #expect(step.deadLetters == [.duplicateOutTradeNo])
         #expect(machine.state?.status == .prepared)

@@ -1,6 +1,7 @@
 import Foundation
 import Payments
 import Testing
+
 @testable import Fleet
 
 @Suite("Order state machine: queries and timers")
@@ -44,11 +45,13 @@ struct OrderMachineTimerTests {
     func pendingOutcomes() {
         var paid = Fixture.pendingMachine()
         _ = paid.jobDue(Fixture.job(.pending), now: Fixture.at(6))
-        #expect(paid.queryAnswered(.success(.succeeded(Fixture.payment())), now: Fixture.at(6)).eventKinds == [.succeeded])
+        #expect(
+            paid.queryAnswered(.success(.succeeded(Fixture.payment())), now: Fixture.at(6)).eventKinds == [.succeeded])
 
         var failed = Fixture.pendingMachine()
         _ = failed.jobDue(Fixture.job(.pending), now: Fixture.at(6))
-        let f = failed.queryAnswered(.success(.failed(VendorFailure(code: "PAYERROR", message: "bank refused"))), now: Fixture.at(6))
+        let f = failed.queryAnswered(
+            .success(.failed(VendorFailure(code: "PAYERROR", message: "bank refused"))), now: Fixture.at(6))
         #expect(f.eventKinds == [.failed])
 
         var closed = Fixture.pendingMachine()
@@ -77,7 +80,8 @@ struct OrderMachineTimerTests {
         let second = try #require(first.timers.first)
         #expect(second.reason == .fallback && second.attempt == 2 && second.dueAt == Fixture.at(60))
         _ = machine.jobDue(second, now: Fixture.at(60))
-        let third = try #require(machine.queryAnswered(.failure(ChannelError(.timeout, "slow")), now: Fixture.at(60)).timers.first)
+        let third = try #require(
+            machine.queryAnswered(.failure(ChannelError(.timeout, "slow")), now: Fixture.at(60)).timers.first)
         #expect(third.attempt == 3 && third.dueAt == Fixture.at(120))
         _ = machine.jobDue(third, now: Fixture.at(120))
         // No fourth fallback: the expiry close ends the order.
@@ -148,11 +152,16 @@ struct OrderMachineTimerTests {
     @Test("upstream query: a vendor call for an open order, the same terminal event again for a finished one")
     func upstreamQuery() throws {
         var open = Fixture.preparedMachine()
-        #expect(open.requestReceived(Fixture.request(.query, amount: nil, digest: "q"), receivedAt: Fixture.at(10), now: Fixture.at(10)).isQuery)
+        #expect(
+            open.requestReceived(
+                Fixture.request(.query, amount: nil, digest: "q"), receivedAt: Fixture.at(10), now: Fixture.at(10)
+            ).isQuery)
 
         var done = Fixture.preparedMachine()
-        let original = try #require(done.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(60)).events.first)
-        let repeated = done.requestReceived(Fixture.request(.query, amount: nil, digest: "q"), receivedAt: Fixture.at(99), now: Fixture.at(99))
+        let original = try #require(
+            done.callbackReceived(Fixture.callback(.succeeded(Fixture.payment())), now: Fixture.at(60)).events.first)
+        let repeated = done.requestReceived(
+            Fixture.request(.query, amount: nil, digest: "q"), receivedAt: Fixture.at(99), now: Fixture.at(99))
         #expect(repeated.call == nil)
         let again = try #require(repeated.events.first)
         #expect(again == original)
@@ -162,13 +171,19 @@ struct OrderMachineTimerTests {
     @Test("upstream close or query for an unknown order, or naming another merchant, is rejected")
     func upstreamRejections() {
         var unknown = Fixture.machine()
-        #expect(unknown.requestReceived(Fixture.request(.close, amount: nil), receivedAt: Fixture.t0, now: Fixture.t0).deadLetters == [.unknownOrder])
-        #expect(unknown.requestReceived(Fixture.request(.query, amount: nil), receivedAt: Fixture.t0, now: Fixture.t0).deadLetters == [.unknownOrder])
+        #expect(
+            unknown.requestReceived(Fixture.request(.close, amount: nil), receivedAt: Fixture.t0, now: Fixture.t0)
+                .deadLetters == [.unknownOrder])
+        #expect(
+            unknown.requestReceived(Fixture.request(.query, amount: nil), receivedAt: Fixture.t0, now: Fixture.t0)
+                .deadLetters == [.unknownOrder])
         var known = Fixture.preparedMachine()
-        let step = known.requestReceived(Fixture.request(.close, merchant: "other", amount: nil), receivedAt: Fixture.t0, now: Fixture.t0)
+        let step = known.requestReceived(
+            Fixture.request(.close, merchant: "other", amount: nil), receivedAt: Fixture.t0, now: Fixture.t0)
         #expect(step.deadLetters == [.invalidField])
         #expect(step.eventKinds == [.rejected])
-        let wrongAmount = known.requestReceived(Fixture.request(.query, amount: 5), receivedAt: Fixture.t0, now: Fixture.t0)
+        let wrongAmount = known.requestReceived(
+            Fixture.request(.query, amount: 5), receivedAt: Fixture.t0, now: Fixture.t0)
         #expect(wrongAmount.deadLetters == [.invalidField])
     }
 

@@ -82,20 +82,26 @@ struct RuntimeTests {
         }
     }
 
-    @Test("SIGTERM order: not ready first, role services stop in reverse start order, the probe server answers until they are done")
+    @Test(
+        "SIGTERM order: not ready first, role services stop in reverse start order, the probe server answers until they are done"
+    )
     func shutdownOrder() async throws {
         let health = HealthState()
-        let http = RuntimeHTTPServer(settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: Logger(label: "runtime-test"))
+        let http = RuntimeHTTPServer(
+            settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: Logger(label: "runtime-test"))
         let log = EventLog()
         let first = RecordingService(name: "first", health: health, log: log, delay: .milliseconds(300))
         let second = RecordingService(name: "second", health: health, log: log, delay: .milliseconds(100))
-        let runner = RoleRunner(http: http, services: [first, second], health: health, logger: Logger(label: "runtime-test"))
+        let runner = RoleRunner(
+            http: http, services: [first, second], health: health, logger: Logger(label: "runtime-test"))
         let group = runner.serviceGroup(handlingSignals: false)
         let running = Task { try await group.run() }
         let port = await http.boundPort()
         let url = "http://127.0.0.1:\(port)/readyz"
         let deadline = ContinuousClock.now + .seconds(10)
-        while try await status(url) != 200, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        while try await status(url) != 200, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(try await status(url) == 200)
 
         await group.triggerGracefulShutdown()
@@ -103,7 +109,10 @@ struct RuntimeTests {
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await status(url) == 503)
         try await running.value
-        #expect(log.all == ["second stopping, ready=false", "second stopped", "first stopping, ready=false", "first stopped"])
+        #expect(
+            log.all == [
+                "second stopping, ready=false", "second stopped", "first stopping, ready=false", "first stopped",
+            ])
     }
 
     @Test("the graceful-shutdown bound cancels a service that does not finish")
@@ -118,8 +127,10 @@ struct RuntimeTests {
             }
         }
         let health = HealthState()
-        let http = RuntimeHTTPServer(settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: Logger(label: "runtime-test"))
-        var runner = RoleRunner(http: http, services: [Stuck(health: health)], health: health, logger: Logger(label: "runtime-test"))
+        let http = RuntimeHTTPServer(
+            settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: Logger(label: "runtime-test"))
+        var runner = RoleRunner(
+            http: http, services: [Stuck(health: health)], health: health, logger: Logger(label: "runtime-test"))
         runner.maximumGracefulShutdown = .milliseconds(500)
         let group = runner.serviceGroup(handlingSignals: false)
         let running = Task { try await group.run() }
@@ -131,11 +142,14 @@ struct RuntimeTests {
         #expect(took < .seconds(7), "the group ended \(took) after the shutdown began")
     }
 
-    @Test("the worker's shutdown bound is its in-flight timeout plus fixed slices, and fits the manifests' grace period")
+    @Test(
+        "the worker's shutdown bound is its in-flight timeout plus fixed slices, and fits the manifests' grace period")
     func workerShutdownBound() throws {
         var settings = try WorkerSettings(environment: ["PAYFLEET_SHUTDOWN_TIMEOUT": "20s"])
         #expect(settings.gracefulShutdownBound == .seconds(40))
-        #expect(settings.gracefulShutdownBound + .seconds(5) <= .seconds(45), "deploy/kubernetes/worker.yaml terminationGracePeriodSeconds")
+        #expect(
+            settings.gracefulShutdownBound + .seconds(5) <= .seconds(45),
+            "deploy/kubernetes/worker.yaml terminationGracePeriodSeconds")
         settings.shutdownTimeout = .seconds(5)
         #expect(settings.gracefulShutdownBound == .seconds(25))
     }

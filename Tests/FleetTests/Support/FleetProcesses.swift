@@ -82,7 +82,9 @@ final class FleetProcess: Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
-        var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KAFKA_") && !$0.key.hasPrefix("PAYFLEET_") }
+        var merged = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("KAFKA_") && !$0.key.hasPrefix("PAYFLEET_")
+        }
         merged.merge(environment) { $1 }
         process.environment = merged
         let out = Pipe()
@@ -116,7 +118,8 @@ final class FleetProcess: Sendable {
     func kill() {
         if status == nil, process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
         if let directory = ProcessInfo.processInfo.environment["PAYFLEET_TEST_LOG_DIR"] {
-            try? Data((stdout + stderr).utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("\(name).log"))
+            try? Data((stdout + stderr).utf8).write(
+                to: URL(fileURLWithPath: directory).appendingPathComponent("\(name).log"))
         }
     }
 
@@ -143,7 +146,9 @@ final class FleetProcess: Sendable {
 
     /// The built `payfleet` executable next to the test bundle.
     static func payfleetBinary() -> URL? {
-        if let path = ProcessInfo.processInfo.environment["PAYFLEET_TEST_BINARY"], FileManager.default.isExecutableFile(atPath: path) {
+        if let path = ProcessInfo.processInfo.environment["PAYFLEET_TEST_BINARY"],
+            FileManager.default.isExecutableFile(atPath: path)
+        {
             return URL(fileURLWithPath: path)
         }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -163,7 +168,9 @@ final class FleetProcess: Sendable {
     /// The package root (the directory holding `Package.swift` above this file).
     static var repositoryDirectory: URL {
         var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
+        while directory.path != "/"
+            && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path)
+        {
             directory = directory.deletingLastPathComponent()
         }
         return directory
@@ -205,11 +212,15 @@ final class FleetProcess: Sendable {
     }
 
     /// Polls `probe` until it returns a value.
-    static func waitFor<Value>(timeout: Duration, _ what: String, _ probe: () async throws -> Value?) async throws -> Value {
+    static func waitFor<Value>(
+        timeout: Duration, _ what: String, _ probe: () async throws -> Value?
+    ) async throws -> Value {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let value = try await probe() { return value }
-            guard ContinuousClock.now < deadline else { throw FleetProcessError("timed out after \(timeout) waiting for \(what)") }
+            guard ContinuousClock.now < deadline else {
+                throw FleetProcessError("timed out after \(timeout) waiting for \(what)")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -242,7 +253,8 @@ final class FleetProcess: Sendable {
         while ContinuousClock.now < deadline {
             if await httpStatus(url, timeout: .seconds(1)) == 200 { return }
             if let status = process.status {
-                throw FleetProcessError("\(process.name) exited with \(status) before \(url) was 200: \(process.stderrTail)")
+                throw FleetProcessError(
+                    "\(process.name) exited with \(status) before \(url) was 200: \(process.stderrTail)")
             }
             try await Task.sleep(for: .milliseconds(200))
         }

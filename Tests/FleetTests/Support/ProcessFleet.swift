@@ -48,11 +48,14 @@ final class ProcessFleet: @unchecked Sendable {
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
 
         let bootstrapFile = workDirectory.appendingPathComponent("bootstrap")
-        let broker = try FleetProcess(name: "broker", binary: binary, arguments: [
-            "broker", "--brokers", "1", "--bootstrap-file", bootstrapFile.path,
-        ])
+        let broker = try FleetProcess(
+            name: "broker", binary: binary,
+            arguments: [
+                "broker", "--brokers", "1", "--bootstrap-file", bootstrapFile.path,
+            ])
         processes.append(broker)
-        guard let line = try await broker.firstStdoutLine(timeout: .seconds(30)), line.hasPrefix("bootstrap.servers=") else {
+        guard let line = try await broker.firstStdoutLine(timeout: .seconds(30)), line.hasPrefix("bootstrap.servers=")
+        else {
             broker.kill()
             throw FleetProcessError("the broker printed no bootstrap.servers line: \(broker.stderrTail)")
         }
@@ -66,7 +69,8 @@ final class ProcessFleet: @unchecked Sendable {
         ingressHTTPURL = "http://127.0.0.1:\(ingressPort)"
         let compose = FleetProcess.repositoryDirectory.appendingPathComponent("deploy/compose")
         var merchants = try String(contentsOf: compose.appendingPathComponent("merchants.yaml"), encoding: .utf8)
-        merchants = merchants
+        merchants =
+            merchants
             .replacingOccurrences(of: "http://sandbox:8090", with: sandboxURL)
             .replacingOccurrences(of: "http://ingress:8081", with: callbackBaseURL)
             .replacingOccurrences(of: "/run/secrets/", with: compose.appendingPathComponent("demo-secrets").path + "/")
@@ -80,18 +84,22 @@ final class ProcessFleet: @unchecked Sendable {
             "PAYFLEET_LOG_FORMAT": "json",
             "PAYFLEET_LOG_LEVEL": ProcessInfo.processInfo.environment["PAYFLEET_TEST_LOG_LEVEL"] ?? "info",
         ]
-        let sandbox = try FleetProcess(name: "sandbox", binary: binary, arguments: [
-            "sandbox", "--host", "127.0.0.1", "--port", "\(sandboxPort)", "--autopay-ms", "\(autopayMilliseconds)",
-            "--time-scale", "0.05", "--merchants", merchantsFile.path,
-        ], environment: common)
+        let sandbox = try FleetProcess(
+            name: "sandbox", binary: binary,
+            arguments: [
+                "sandbox", "--host", "127.0.0.1", "--port", "\(sandboxPort)", "--autopay-ms", "\(autopayMilliseconds)",
+                "--time-scale", "0.05", "--merchants", merchantsFile.path,
+            ], environment: common)
         processes.append(sandbox)
-        let ingress = try FleetProcess(name: "ingress", binary: binary, arguments: ["ingress"],
-                                       environment: common.merging([
-                                           "PAYFLEET_HTTP_PORT": "\(ingressPort)", "PAYFLEET_INGRESS_PORT": "\(callbackPort)",
-                                       ]) { $1 })
+        let ingress = try FleetProcess(
+            name: "ingress", binary: binary, arguments: ["ingress"],
+            environment: common.merging([
+                "PAYFLEET_HTTP_PORT": "\(ingressPort)", "PAYFLEET_INGRESS_PORT": "\(callbackPort)",
+            ]) { $1 })
         processes.append(ingress)
         try await FleetProcess.waitForHTTP200("\(sandboxURL)/livez", process: sandbox, timeout: .seconds(60))
-        try await FleetProcess.waitForHTTP200("http://127.0.0.1:\(ingressPort)/readyz", process: ingress, timeout: .seconds(90))
+        try await FleetProcess.waitForHTTP200(
+            "http://127.0.0.1:\(ingressPort)/readyz", process: ingress, timeout: .seconds(90))
     }
 
     /// A started role with its probe port.
@@ -103,44 +111,56 @@ final class ProcessFleet: @unchecked Sendable {
 
     /// Starts a worker of the fleet's group; returns once it is ready unless `waitReady` is false.
     func startWorker(_ name: String, waitReady: Bool = true) async throws -> Role {
-        try await start(name, role: "worker", environment: [
-            "PAYFLEET_GROUP_ID": groupID,
-            "PAYFLEET_MAX_IN_FLIGHT": "32",
-            "PAYFLEET_VENDOR_TIMEOUT": "2s",
-            "PAYFLEET_SHUTDOWN_TIMEOUT": "10s",
-        ], waitReady: waitReady)
+        try await start(
+            name, role: "worker",
+            environment: [
+                "PAYFLEET_GROUP_ID": groupID,
+                "PAYFLEET_MAX_IN_FLIGHT": "32",
+                "PAYFLEET_VENDOR_TIMEOUT": "2s",
+                "PAYFLEET_SHUTDOWN_TIMEOUT": "10s",
+            ], waitReady: waitReady)
     }
 
     /// Starts a scheduler of the fleet's scheduler group.
     func startScheduler(_ name: String, waitReady: Bool = true) async throws -> Role {
-        try await start(name, role: "scheduler", environment: ["PAYFLEET_SCHEDULER_GROUP_ID": schedulerGroupID], waitReady: waitReady)
+        try await start(
+            name, role: "scheduler", environment: ["PAYFLEET_SCHEDULER_GROUP_ID": schedulerGroupID],
+            waitReady: waitReady)
     }
 
-    private func start(_ name: String, role: String, environment: [String: String], waitReady: Bool) async throws -> Role {
+    private func start(
+        _ name: String, role: String, environment: [String: String], waitReady: Bool
+    ) async throws -> Role {
         let port = try FleetProcess.freePort()
-        let process = try FleetProcess(name: name, binary: binary, arguments: [role], environment: common.merging(environment) { $1 }.merging([
-            "PAYFLEET_HTTP_PORT": "\(port)",
-            "KAFKA_SESSION_TIMEOUT_MS": "\(sessionTimeoutMilliseconds)",
-            "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
-        ]) { $1 })
+        let process = try FleetProcess(
+            name: name, binary: binary, arguments: [role],
+            environment: common.merging(environment) { $1 }.merging([
+                "PAYFLEET_HTTP_PORT": "\(port)",
+                "KAFKA_SESSION_TIMEOUT_MS": "\(sessionTimeoutMilliseconds)",
+                "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+            ]) { $1 })
         processes.append(process)
         let started = Role(process: process, port: port)
-        if waitReady { try await FleetProcess.waitForHTTP200(started.readyURL, process: process, timeout: .seconds(90)) }
+        if waitReady {
+            try await FleetProcess.waitForHTTP200(started.readyURL, process: process, timeout: .seconds(90))
+        }
         return started
     }
 
     /// Create requests, as an upstream order system writes them.
     func submit(_ orders: [DemoOrder], producer: KafkaProducer) async throws {
-        _ = try await producer.sendAll(orders.map {
-            KafkaProducerMessage(topic: FleetTopic.orderRequests, key: $0.outTradeNo, value: $0.requestJSON)
-        })
+        _ = try await producer.sendAll(
+            orders.map {
+                KafkaProducerMessage(topic: FleetTopic.orderRequests, key: $0.outTradeNo, value: $0.requestJSON)
+            })
     }
 
     /// Runs the invariant checker over the topics for `orders` (every order must be terminal), with
     /// the sandbox's record of which callbacks it saw acknowledged.
     func check(_ orders: [DemoOrder]) async throws -> InvariantChecker.Report {
         let records = try await TopicSnapshot.read(
-            topics: [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks], kafka: kafka, logger: logger)
+            topics: [FleetTopic.orderRequests, FleetTopic.paymentEvents, FleetTopic.callbacks], kafka: kafka,
+            logger: logger)
         let acknowledged = try await SandboxCallbackHistory.acknowledged(sandboxURL: sandboxURL)
         return InvariantChecker(requireTerminal: true, only: Set(orders.map(\.outTradeNo))).check(
             requests: records[FleetTopic.orderRequests] ?? [], events: records[FleetTopic.paymentEvents] ?? [],
@@ -156,7 +176,9 @@ final class ProcessFleet: @unchecked Sendable {
     /// `count` orders spread over the channels; `scenario` picks each one's sandbox scenario (the
     /// last two fen digits of its amount, see SandboxScenario). Never-paid orders (`4`) expire
     /// `expiresIn` seconds from now.
-    static func orders(prefix: String, count: Int, expiresIn: TimeInterval = 20, scenario: (Int, ChannelID) -> Int64) -> [DemoOrder] {
+    static func orders(
+        prefix: String, count: Int, expiresIn: TimeInterval = 20, scenario: (Int, ChannelID) -> Int64
+    ) -> [DemoOrder] {
         (0..<count).map { index in
             let channel = channels[index % channels.count]
             let chosen = scenario(index, channel)

@@ -7,6 +7,7 @@ import Payments
 import Sandbox
 import ServiceLifecycle
 import Synchronization
+
 @testable import Fleet
 
 /// The embedded broker, the vendor sandbox (all five demo merchants) and the real ingress, wired
@@ -25,7 +26,9 @@ final class EndToEndStack: Sendable {
     init(partitions: Int, autopay: Duration?, scheduler: Bool = false, logger: Logger) async throws {
         self.logger = logger
         cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
-        for topic in FleetTopic.coPartitioned + [FleetTopic.paymentEvents, FleetTopic.deadLetters] + DelayTier.all.map(\.topic) {
+        for topic in FleetTopic.coPartitioned + [FleetTopic.paymentEvents, FleetTopic.deadLetters]
+            + DelayTier.all.map(\.topic)
+        {
             try cluster.createTopic(topic, partitions: partitions)
         }
         // Accounts are made once (WeChat APIv3 keys are generated per call) with a placeholder base URL
@@ -40,19 +43,24 @@ final class EndToEndStack: Sendable {
 
         let box = RegistryBox()
         let health = HealthState()
-        let ingress = try IngressRole(kafka: cluster.configuration(), settings: IngressSettings(), health: health, logger: logger) {
+        let ingress = try IngressRole(
+            kafka: cluster.configuration(), settings: IngressSettings(), health: health, logger: logger
+        ) {
             merchant in box.registry?.channel(for: merchant)
         }
-        let http = RuntimeHTTPServer(settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: logger) {
+        let http = RuntimeHTTPServer(settings: HTTPSettings(host: "127.0.0.1", port: 0), health: health, logger: logger)
+        {
             ingress.installRoutes(on: $0)
         }
         var services: [any Service] = [sandbox, ingress.producer, http]
         if scheduler {
             var schedulerSettings = SchedulerSettings()
             schedulerSettings.groupID = "scheduler-\(UUID().uuidString)"
-            services.append(DelayScheduler(
-                kafka: cluster.configuration(properties: FleetWorkerEndToEndTests.fastGroup), settings: schedulerSettings,
-                health: health, logger: logger))
+            services.append(
+                DelayScheduler(
+                    kafka: cluster.configuration(properties: FleetWorkerEndToEndTests.fastGroup),
+                    settings: schedulerSettings,
+                    health: health, logger: logger))
         }
         let infrastructure = ServiceGroup(configuration: .init(services: services, logger: logger))
         infrastructureTask = Task { try await infrastructure.run() }
@@ -82,9 +90,12 @@ final class EndToEndStack: Sendable {
     }
 
     /// A create request for the channel's demo merchant with the options the channel needs.
-    static func create(_ channel: ChannelID, outTradeNo: String, amount: Int64, expiresAt: Date? = nil) -> KafkaProducerMessage {
+    static func create(
+        _ channel: ChannelID, outTradeNo: String, amount: Int64, expiresAt: Date? = nil
+    ) -> KafkaProducerMessage {
         var object: [String: JSONValue] = [
-            "action": .string("create"), "out_trade_no": .string(outTradeNo), "merchant": .string(demoAliases[channel]!),
+            "action": .string("create"), "out_trade_no": .string(outTradeNo),
+            "merchant": .string(demoAliases[channel]!),
             "channel": .string(channel.rawValue), "amount_fen": .integer(amount), "description": .string("e2e tea"),
         ]
         if let expiresAt { object["expires_at"] = .string(RFC3339.format(expiresAt)) }

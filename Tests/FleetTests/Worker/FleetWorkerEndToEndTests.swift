@@ -8,6 +8,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 import WeChatPay
+
 @testable import Fleet
 
 /// The worker against the embedded broker, the real sandbox and the real ingress: an order goes
@@ -16,11 +17,15 @@ import WeChatPay
 struct FleetWorkerEndToEndTests {
     static func logger() -> Logger {
         var logger = Logger(label: "fleet-worker-tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["FLEET_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["FLEET_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? .warning
         return logger
     }
 
-    static let fastGroup = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "topic.metadata.refresh.interval.ms": "1000"]
+    static let fastGroup = [
+        "session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "topic.metadata.refresh.interval.ms": "1000",
+    ]
 
     /// Reads payment events of the given orders until `done` says enough.
     static func collectEvents(
@@ -37,7 +42,9 @@ struct FleetWorkerEndToEndTests {
         return try await withThrowingTaskGroup(of: [ReceivedPaymentEvent].self) { group in
             group.addTask {
                 for try await message in consumer.messages {
-                    guard let event = ReceivedPaymentEvent(headers: message.headers, value: message.value) else { continue }
+                    guard let event = ReceivedPaymentEvent(headers: message.headers, value: message.value) else {
+                        continue
+                    }
                     let events = seen.append(event)
                     if done(events) { return events }
                 }
@@ -46,7 +53,8 @@ struct FleetWorkerEndToEndTests {
             group.addTask {
                 try await Task.sleep(for: timeout)
                 let summary = seen.events.map { "\($0.subject):\($0.type.split(separator: ".").last ?? "")" }
-                throw KafkaError(.timedOut, "events did not arrive within \(timeout); seen: \(summary.joined(separator: " "))")
+                throw KafkaError(
+                    .timedOut, "events did not arrive within \(timeout); seen: \(summary.joined(separator: " "))")
             }
             let events = try await group.next() ?? []
             group.cancelAll()
@@ -54,8 +62,9 @@ struct FleetWorkerEndToEndTests {
         }
     }
 
-    @Test("create → prepared → pay → callback → succeeded, once; bad input is rejected and the partition keeps flowing",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "create → prepared → pay → callback → succeeded, once; bad input is rejected and the partition keeps flowing",
+        .timeLimit(.minutes(3)))
     func orderSucceeds() async throws {
         let stack = try await EndToEndStack(partitions: 2, autopay: .milliseconds(300), logger: Self.logger())
         let logger = stack.logger
@@ -65,7 +74,8 @@ struct FleetWorkerEndToEndTests {
         let workerTask = Task { try await worker.run() }
 
         // Upstream: one good order, then garbage on the same key (same partition), then a second good order.
-        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger)
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger)
         func create(_ outTradeNo: String, amount: Int) -> KafkaProducerMessage {
             EndToEndStack.create(.wechatV2, outTradeNo: outTradeNo, amount: Int64(amount))
         }
@@ -74,8 +84,11 @@ struct FleetWorkerEndToEndTests {
         try await upstream.sendAll([
             create(first, amount: 1200),
             KafkaProducerMessage(topic: FleetTopic.orderRequests, key: first, value: Data("{not json".utf8)),
-            KafkaProducerMessage(topic: FleetTopic.orderRequests, key: "E2E-unknown", value: Data(
-                #"{"action":"create","out_trade_no":"E2E-unknown","merchant":"nobody","channel":"wechat-v2","amount_fen":100,"description":"x"}"#.utf8)),
+            KafkaProducerMessage(
+                topic: FleetTopic.orderRequests, key: "E2E-unknown",
+                value: Data(
+                    #"{"action":"create","out_trade_no":"E2E-unknown","merchant":"nobody","channel":"wechat-v2","amount_fen":100,"description":"x"}"#
+                        .utf8)),
             create(second, amount: 1300),
         ])
 
@@ -93,14 +106,21 @@ struct FleetWorkerEndToEndTests {
             #expect(prepared.data["code_url"]?.stringValue?.hasPrefix("weixin://") == true)
             let succeeded = try #require(mine.first { $0.type == PaymentEvent.Kind.succeeded.rawValue })
             #expect(succeeded.data["transaction_id"]?.stringValue?.isEmpty == false)
-            #expect(succeeded.id == PaymentEvent.id(
-                outTradeNo: order, kind: .succeeded, discriminator: succeeded.data["transaction_id"]?.stringValue ?? ""))
+            #expect(
+                succeeded.id
+                    == PaymentEvent.id(
+                        outTradeNo: order, kind: .succeeded,
+                        discriminator: succeeded.data["transaction_id"]?.stringValue ?? ""))
         }
         let unknown = try #require(events.first { $0.subject == "E2E-unknown" })
         #expect(unknown.type == PaymentEvent.Kind.rejected.rawValue)
         #expect(unknown.data["reason"] == .string("unknown_merchant"))
         // The malformed request on the first order's key produced a rejected event for that key and did not block it.
-        #expect(events.contains { $0.subject == first && $0.type == PaymentEvent.Kind.rejected.rawValue && $0.data["reason"] == .string("malformed_json") })
+        #expect(
+            events.contains {
+                $0.subject == first && $0.type == PaymentEvent.Kind.rejected.rawValue
+                    && $0.data["reason"] == .string("malformed_json")
+            })
 
         worker.triggerGracefulShutdown()
         try await workerTask.value
@@ -117,7 +137,8 @@ struct FleetWorkerEndToEndTests {
         let cluster = stack.cluster
         let registry = stack.registry
         let settings = stack.workerSettings()
-        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger)
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger)
         func create(_ outTradeNo: String, amount: Int) -> KafkaProducerMessage {
             EndToEndStack.create(.wechatV2, outTradeNo: outTradeNo, amount: Int64(amount))
         }
@@ -150,7 +171,8 @@ struct FleetWorkerEndToEndTests {
         let after = try await Self.collectEvents(cluster, logger: logger, timeout: .seconds(60)) { events in
             events.contains { $0.subject == fast && $0.type == PaymentEvent.Kind.rejected.rawValue }
         }
-        let rejected = try #require(after.first { $0.subject == fast && $0.type == PaymentEvent.Kind.rejected.rawValue })
+        let rejected = try #require(
+            after.first { $0.subject == fast && $0.type == PaymentEvent.Kind.rejected.rawValue })
         #expect(rejected.data["reason"] == .string("duplicate_out_trade_no"))
         #expect(after.filter { $0.subject == fast && $0.type == PaymentEvent.Kind.prepared.rawValue }.count == 1)
 
@@ -160,13 +182,16 @@ struct FleetWorkerEndToEndTests {
         await stack.stop()
     }
 
-    @Test("every channel: create → prepared → paid → callback through the ingress → succeeded exactly once; a pending create is queried to success",
-          .timeLimit(.minutes(4)))
+    @Test(
+        "every channel: create → prepared → paid → callback through the ingress → succeeded exactly once; a pending create is queried to success",
+        .timeLimit(.minutes(4)))
     func everyChannel() async throws {
         let stack = try await EndToEndStack(partitions: 3, autopay: .milliseconds(300), logger: Self.logger())
-        let worker = FleetWorker(settings: stack.workerSettings(), channels: stack.registry, logger: stack.logger, health: stack.health)
+        let worker = FleetWorker(
+            settings: stack.workerSettings(), channels: stack.registry, logger: stack.logger, health: stack.health)
         let workerTask = Task { try await worker.run() }
-        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: stack.cluster.configuration()), logger: stack.logger)
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: stack.cluster.configuration()), logger: stack.logger)
         let run = Int.random(in: 100_000...999_999)
         var orders: [String: ChannelID] = [:]
         var messages: [KafkaProducerMessage] = []
@@ -182,13 +207,15 @@ struct FleetWorkerEndToEndTests {
         try await upstream.sendAll(messages)
 
         let expected = Set(orders.keys)
-        let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(150)) { events in
+        let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(150)) {
+            events in
             let succeeded = Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject))
             return succeeded.isSuperset(of: expected)
         }
         for (order, channel) in orders.sorted(by: { $0.key < $1.key }) {
             let types = events.filter { $0.subject == order }.map(\.type)
-            #expect(types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(channel) \(order): \(types)")
+            #expect(
+                types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(channel) \(order): \(types)")
             #expect(!types.contains(PaymentEvent.Kind.anomaly.rawValue), "\(channel) \(order): \(types)")
             #expect(types.last == PaymentEvent.Kind.succeeded.rawValue, "\(channel) \(order): \(types)")
         }
@@ -200,16 +227,20 @@ struct FleetWorkerEndToEndTests {
         await stack.stop()
     }
 
-    @Test("""
+    @Test(
+        """
         timers through the scheduler: NEED_QUERY is queried to success, an unpaid order is cancelled at expiry, \
         a forged callback is refused by the ingress; amount-mismatched callbacks and combine notifications with a \
         wrong sub-order amount or mchid become anomalies; the query finds every payment
         """, .timeLimit(.minutes(3)))
     func timers() async throws {
-        let stack = try await EndToEndStack(partitions: 2, autopay: .milliseconds(300), scheduler: true, logger: Self.logger())
-        let worker = FleetWorker(settings: stack.workerSettings(), channels: stack.registry, logger: stack.logger, health: stack.health)
+        let stack = try await EndToEndStack(
+            partitions: 2, autopay: .milliseconds(300), scheduler: true, logger: Self.logger())
+        let worker = FleetWorker(
+            settings: stack.workerSettings(), channels: stack.registry, logger: stack.logger, health: stack.health)
         let workerTask = Task { try await worker.run() }
-        let upstream = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: stack.cluster.configuration()), logger: stack.logger)
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: stack.cluster.configuration()), logger: stack.logger)
         let run = Int.random(in: 100_000...999_999)
         let pending = "TP\(run)"
         let unpaid = "TU\(run)"
@@ -226,14 +257,16 @@ struct FleetWorkerEndToEndTests {
             EndToEndStack.create(.wechatV3Combine, outTradeNo: subAmount, amount: 1211),
             EndToEndStack.create(.wechatV3Combine, outTradeNo: subMerchant, amount: 1212),
         ])
-        let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(90)) { events in
+        let events = try await Self.collectEvents(stack.cluster, logger: stack.logger, timeout: .seconds(90)) {
+            events in
             let succeeded = Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject))
             return succeeded.isSuperset(of: [pending, forged, mismatched, subAmount, subMerchant])
                 && events.contains { $0.subject == unpaid && $0.type == PaymentEvent.Kind.closed.rawValue }
         }
         // The ingress verifies callbacks: the forged one is answered with a failure and never written.
         let forgedTypes = events.filter { $0.subject == forged }.map(\.type)
-        #expect(forgedTypes.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(forged): \(forgedTypes)")
+        #expect(
+            forgedTypes.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(forged): \(forgedTypes)")
         #expect(!forgedTypes.contains(PaymentEvent.Kind.anomaly.rawValue), "\(forged): \(forgedTypes)")
         for (order, anomaly) in [
             (mismatched, "amount_mismatch"), (subAmount, "amount_mismatch"), (subMerchant, "merchant_mismatch"),
@@ -244,12 +277,19 @@ struct FleetWorkerEndToEndTests {
             // redelivery of that notification after the success is reported again (an anomaly is
             // never hidden), so `succeeded` need not be the last event.
             #expect(types.filter { $0 == PaymentEvent.Kind.succeeded.rawValue }.count == 1, "\(order): \(types)")
-            let firstAnomaly = try #require(mine.firstIndex { $0.type == PaymentEvent.Kind.anomaly.rawValue }, "\(order): \(types)")
+            let firstAnomaly = try #require(
+                mine.firstIndex { $0.type == PaymentEvent.Kind.anomaly.rawValue }, "\(order): \(types)")
             #expect(mine[firstAnomaly].data["anomaly"] == .string(anomaly))
             #expect(firstAnomaly < types.lastIndex(of: PaymentEvent.Kind.succeeded.rawValue)!, "\(order): \(types)")
         }
-        #expect(events.filter { $0.subject == pending }.map(\.type) == [PaymentEvent.Kind.pending.rawValue, PaymentEvent.Kind.succeeded.rawValue])
-        #expect(events.filter { $0.subject == unpaid }.map(\.type) == [PaymentEvent.Kind.prepared.rawValue, PaymentEvent.Kind.closed.rawValue])
+        #expect(
+            events.filter { $0.subject == pending }.map(\.type) == [
+                PaymentEvent.Kind.pending.rawValue, PaymentEvent.Kind.succeeded.rawValue,
+            ])
+        #expect(
+            events.filter { $0.subject == unpaid }.map(\.type) == [
+                PaymentEvent.Kind.prepared.rawValue, PaymentEvent.Kind.closed.rawValue,
+            ])
         let closed = try #require(events.first { $0.subject == unpaid && $0.type == PaymentEvent.Kind.closed.rawValue })
         #expect(closed.data["closed_at_vendor"] == .bool(true))
         #expect(closed.data["reason"] == .string("expired"))
@@ -260,7 +300,8 @@ struct FleetWorkerEndToEndTests {
         await stack.stop()
     }
 
-    @Test("the worker refuses to start when the co-partitioned topics' partition counts differ", .timeLimit(.minutes(1)))
+    @Test(
+        "the worker refuses to start when the co-partitioned topics' partition counts differ", .timeLimit(.minutes(1)))
     func refusesMismatchedPartitions() async throws {
         let logger = Self.logger()
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
@@ -271,9 +312,9 @@ struct FleetWorkerEndToEndTests {
         try cluster.createTopic(FleetTopic.orderState, partitions: 2)
         var settings = WorkerSettings()
         settings.kafka = cluster.configuration()
-        let registry = ChannelRegistry(directory: MerchantDirectory(notifyBaseURL: "http://127.0.0.1:1", accounts: [:]), channels: [])
+        let registry = ChannelRegistry(
+            directory: MerchantDirectory(notifyBaseURL: "http://127.0.0.1:1", accounts: [:]), channels: [])
         let worker = FleetWorker(settings: settings, channels: registry, logger: logger)
         await #expect(throws: WorkerError.self) { try await worker.run() }
     }
 }
-

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Fleet
 
 @Suite("Offset tracking")

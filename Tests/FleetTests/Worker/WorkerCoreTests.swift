@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import Logging
 import Testing
+
 @testable import Fleet
 
 @Suite("Worker core: key-ordered parallelism and offsets")
@@ -55,7 +56,8 @@ struct WorkerCoreTests {
             topic: FleetTopic.orderState, partition: 0, offset: 7, key: Data("A".utf8),
             value: OrderState(
                 outTradeNo: "A", merchant: "m", channel: .storepos, amount: .init(fen: 1), description: "d",
-                createdAt: Date(timeIntervalSince1970: 1), expiresAt: Date(timeIntervalSince1970: 61), requestDigest: "x"
+                createdAt: Date(timeIntervalSince1970: 1), expiresAt: Date(timeIntervalSince1970: 61),
+                requestDigest: "x"
             ).encoded())
         await core.restoreRecord(restored)
         restored.offset = 8

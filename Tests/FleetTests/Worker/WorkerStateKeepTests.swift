@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import Payments
 import Testing
+
 @testable import Fleet
 
 /// State kept across a rebalance (eager assignor: every rebalance revokes every partition) and
@@ -11,9 +12,12 @@ import Testing
 struct WorkerStateKeepTests {
     static let logger = Logger(label: "test")
 
-    static func record(_ key: String, _ offset: Int64, _ state: OrderState?, partition: Int32 = 0) -> KafkaConsumerMessage {
+    static func record(
+        _ key: String, _ offset: Int64, _ state: OrderState?, partition: Int32 = 0
+    ) -> KafkaConsumerMessage {
         KafkaConsumerMessage(
-            topic: FleetTopic.orderState, partition: partition, offset: offset, key: Data(key.utf8), value: state?.encoded())
+            topic: FleetTopic.orderState, partition: partition, offset: offset, key: Data(key.utf8),
+            value: state?.encoded())
     }
 
     static func succeeded(_ key: String) -> OrderState {
@@ -23,7 +27,8 @@ struct WorkerStateKeepTests {
         state.status = .succeeded
         state.terminalAt = Fixture.at(60)
         state.payment = OrderState.PaymentRecord(
-            transactionID: "42\(key)", amountFen: 100, paidAt: Fixture.at(59), vendorMerchantID: "10000100", subPayments: [])
+            transactionID: "42\(key)", amountFen: 100, paidAt: Fixture.at(59), vendorMerchantID: "10000100",
+            subPayments: [])
         return state
     }
 
@@ -36,7 +41,9 @@ struct WorkerStateKeepTests {
     }
 
     /// A core holding partition 0, restored from `records`.
-    static func restoredCore(_ records: [KafkaConsumerMessage], maximumDormancy: Duration = .seconds(86_400)) async throws -> WorkerCore {
+    static func restoredCore(
+        _ records: [KafkaConsumerMessage], maximumDormancy: Duration = .seconds(86_400)
+    ) async throws -> WorkerCore {
         let core = WorkerCore(maxInFlight: 8, logger: logger, maximumDormancy: maximumDormancy)
         let epoch = try #require(await core.assigned([0])[0])
         for record in records { await core.restoreRecord(record) }
@@ -46,14 +53,18 @@ struct WorkerStateKeepTests {
 
     @Test("terminal orders are held as summaries and handed to the machine as their summary state")
     func terminalHeldAsSummary() async throws {
-        let core = try await Self.restoredCore([Self.record("A", 0, Self.live("A")), Self.record("B", 1, Self.succeeded("B"))])
+        let core = try await Self.restoredCore([
+            Self.record("A", 0, Self.live("A")), Self.record("B", 1, Self.succeeded("B")),
+        ])
         #expect(await core.retainedOrders == (live: 1, terminal: 1))
-        let message = KafkaConsumerMessage(topic: FleetTopic.callbacks, partition: 0, offset: 0, key: Data("B".utf8), value: Data())
+        let message = KafkaConsumerMessage(
+            topic: FleetTopic.callbacks, partition: 0, offset: 0, key: Data("B".utf8), value: Data())
         let launch = try #require(await core.accept(message))
         #expect(launch.state == TerminalSummary(Self.succeeded("B"))?.orderState)
 
         // A live order that becomes terminal moves to the summaries.
-        let a = KafkaConsumerMessage(topic: FleetTopic.callbacks, partition: 0, offset: 1, key: Data("A".utf8), value: Data())
+        let a = KafkaConsumerMessage(
+            topic: FleetTopic.callbacks, partition: 0, offset: 1, key: Data("A".utf8), value: Data())
         let launchA = try #require(await core.accept(a))
         _ = await core.finished(launchA, change: .set(Self.succeeded("A")), completed: true)
         #expect(await core.retainedOrders == (live: 0, terminal: 2))
@@ -61,7 +72,9 @@ struct WorkerStateKeepTests {
 
     @Test("a kept partition resumes from the tail only")
     func keptPartitionResumesFromTail() async throws {
-        let core = try await Self.restoredCore([Self.record("A", 0, Self.live("A")), Self.record("B", 1, Self.succeeded("B"))])
+        let core = try await Self.restoredCore([
+            Self.record("A", 0, Self.live("A")), Self.record("B", 1, Self.succeeded("B")),
+        ])
         await core.beginRevoking([0])
         #expect(await core.completeRevokedPartitions([0]) == [0])
         await core.keep([0], resumeAt: [0: 5])
@@ -97,7 +110,8 @@ struct WorkerStateKeepTests {
     @Test("a partition with abandoned work is not kept")
     func abandonedWorkIsNotKept() async throws {
         let core = try await Self.restoredCore([Self.record("A", 0, Self.live("A"))])
-        let message = KafkaConsumerMessage(topic: FleetTopic.callbacks, partition: 0, offset: 0, key: Data("A".utf8), value: Data())
+        let message = KafkaConsumerMessage(
+            topic: FleetTopic.callbacks, partition: 0, offset: 0, key: Data("A".utf8), value: Data())
         let launch = try #require(await core.accept(message))
         await core.beginRevoking([0])
         _ = await core.finished(launch, change: .unchanged, completed: false)
@@ -126,14 +140,20 @@ struct WorkerStateKeepTests {
         let kafka = cluster.configuration()
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka), logger: Self.logger)
         func write(_ states: [(String, OrderState?)], partition: Int32) async throws {
-            _ = try await producer.sendAll(states.map {
-                KafkaProducerMessage(topic: FleetTopic.orderState, partition: partition, key: $0.0, value: $0.1?.encoded())
-            })
+            _ = try await producer.sendAll(
+                states.map {
+                    KafkaProducerMessage(
+                        topic: FleetTopic.orderState, partition: partition, key: $0.0, value: $0.1?.encoded())
+                })
         }
         // Partition 0: 40 orders, one old format 1 terminal record, one tombstone.
-        try await write((0..<30).map { ("T\($0)", Self.succeeded("T\($0)")) } + (0..<10).map { ("L\($0)", Self.live("L\($0)")) }, partition: 0)
+        try await write(
+            (0..<30).map { ("T\($0)", Self.succeeded("T\($0)")) } + (0..<10).map { ("L\($0)", Self.live("L\($0)")) },
+            partition: 0)
         _ = try await producer.sendAll([
-            KafkaProducerMessage(topic: FleetTopic.orderState, partition: 0, key: "old", value: Data(OrderStateRecordTests.formatOneSucceeded.utf8)),
+            KafkaProducerMessage(
+                topic: FleetTopic.orderState, partition: 0, key: "old",
+                value: Data(OrderStateRecordTests.formatOneSucceeded.utf8)),
             KafkaProducerMessage(topic: FleetTopic.orderState, partition: 0, key: "T0", value: nil),
         ])
         try await write([("P1", Self.live("P1"))], partition: 1)

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import Payments
 import Observability
+import Payments
 
 /// WeChat Pay v2 (`wechat-v2`): `pay/unifiedorder` (NATIVE or JSAPI), `pay/orderquery`,
 /// `pay/closeorder` and the XML payment notification.
@@ -126,7 +126,7 @@ public struct WeChatV2Channel: WeChatPayChannel {
         let response: [String: String]
         do throws(ChannelError) {
             response = try await call("/pay/unifiedorder", fields)
-        } catch where error.code == .timeout {
+        } catch  where error.code == .timeout {
             // The request may have reached WeChat: the outcome is unknown, query it.
             logger.debug("wechat v2 create timed out", metadata: [LogKey.outTradeNo: "\(order.outTradeNo)"])
             return .pending(.unknownResult, memo: [:])
@@ -150,7 +150,8 @@ public struct WeChatV2Channel: WeChatPayChannel {
                 return .prepared(Prepared(codeURL: codeURL, vendorOrderID: prepayID, memo: memo))
             }
             memo["trade_type"] = "JSAPI"
-            return .prepared(Prepared(payParameters: jsapiParameters(prepayID: prepayID), vendorOrderID: prepayID, memo: memo))
+            return .prepared(
+                Prepared(payParameters: jsapiParameters(prepayID: prepayID), vendorOrderID: prepayID, memo: memo))
         case .failure(let code, let message):
             switch code {
             case "OUT_TRADE_NO_USED", "ORDERPAID":
@@ -162,7 +163,7 @@ public struct WeChatV2Channel: WeChatPayChannel {
             case "USERPAYING":
                 return .pending(.userPaying, memo: [:])
             case "SIGNERROR", "APPID_NOT_EXIST", "MCHID_NOT_EXIST", "APPID_MCHID_NOT_MATCH", "NOAUTH",
-                 "XML_FORMAT_ERROR", "REQUIRE_POST_METHOD", "POST_DATA_EMPTY", "NOT_UTF8", "LACK_PARAMS":
+                "XML_FORMAT_ERROR", "REQUIRE_POST_METHOD", "POST_DATA_EMPTY", "NOT_UTF8", "LACK_PARAMS":
                 throw ChannelError(.vendorRejected, "unifiedorder refused: \(message)", vendorCode: code)
             default:
                 return .failed(VendorFailure(code: code, message: message))
@@ -228,7 +229,8 @@ public struct WeChatV2Channel: WeChatPayChannel {
             throw .badResponse("answer for a paid order: field total_fee is missing or not an integer number of fen")
         }
         let paidAt = fields["time_end"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") }
-        return PaymentDetails(transactionID: transactionID, amount: total, paidAt: paidAt, vendorMerchantID: fields["mch_id"])
+        return PaymentDetails(
+            transactionID: transactionID, amount: total, paidAt: paidAt, vendorMerchantID: fields["mch_id"])
     }
 
     // MARK: Close
@@ -291,9 +293,11 @@ public struct WeChatV2Channel: WeChatPayChannel {
                 throw .malformed("paid notification: field total_fee or transaction_id is missing")
             }
             let paidAt = fields["time_end"].flatMap { ChinaTime.parse($0, "yyyyMMddHHmmss") }
-            status = .succeeded(PaymentDetails(transactionID: transactionID, amount: amount, paidAt: paidAt, vendorMerchantID: mchID))
+            status = .succeeded(
+                PaymentDetails(transactionID: transactionID, amount: amount, paidAt: paidAt, vendorMerchantID: mchID))
         } else {
-            status = .failed(VendorFailure(code: fields["err_code"] ?? "FAIL", message: fields["err_code_des"] ?? "payment failed"))
+            status = .failed(
+                VendorFailure(code: fields["err_code"] ?? "FAIL", message: fields["err_code_des"] ?? "payment failed"))
         }
         var audit = fields
         audit["sign"] = nil
@@ -382,7 +386,8 @@ public struct WeChatV2Channel: WeChatPayChannel {
         guard signType.verify(fields, key: apiKey) else {
             throw ChannelError(.badResponse, "\(path): answer signature does not verify", vendorCode: "SIGN")
         }
-        guard fields["appid"] == nil || fields["appid"] == appID, fields["mch_id"] == nil || fields["mch_id"] == mchID else {
+        guard fields["appid"] == nil || fields["appid"] == appID, fields["mch_id"] == nil || fields["mch_id"] == mchID
+        else {
             throw .badResponse("\(path): answer names another appid/mch_id")
         }
         return fields

@@ -17,7 +17,8 @@ enum WeChatV2GoodsDetail {
     static func detail(from option: JSONValue) throws(ChannelError) -> String {
         var value = option
         if case .string(let text) = option {
-            guard let data = text.data(using: .utf8), let parsed = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+            guard let data = text.data(using: .utf8), let parsed = try? JSONDecoder().decode(JSONValue.self, from: data)
+            else {
                 throw .invalidRequest("goods_detail text is not JSON")
             }
             value = parsed
@@ -50,7 +51,9 @@ enum WeChatV2GoodsDetail {
         guard !goods.isEmpty else { throw .invalidRequest("goods_detail must list at least one item") }
         var items: [JSONValue] = []
         for (index, item) in goods.enumerated() {
-            guard case .object(let good) = item else { throw .invalidRequest("goods_detail[\(index)] must be an object") }
+            guard case .object(let good) = item else {
+                throw .invalidRequest("goods_detail[\(index)] must be an object")
+            }
             guard let id = good["goods_id"]?.stringValue, !id.isEmpty, id.utf8.count <= 32 else {
                 throw .invalidRequest("goods_detail[\(index)].goods_id must be 1-32 bytes")
             }
@@ -60,7 +63,9 @@ enum WeChatV2GoodsDetail {
             guard let price = good["price"]?.integerValue, price >= 0 else {
                 throw .invalidRequest("goods_detail[\(index)].price must be an integer number of fen")
             }
-            var sent: [String: JSONValue] = ["goods_id": .string(id), "quantity": .integer(quantity), "price": .integer(price)]
+            var sent: [String: JSONValue] = [
+                "goods_id": .string(id), "quantity": .integer(quantity), "price": .integer(price),
+            ]
             if let wxpay = good["wxpay_goods_id"], wxpay != .null {
                 guard let text = wxpay.stringValue, text.utf8.count <= 32 else {
                     throw .invalidRequest("goods_detail[\(index)].wxpay_goods_id must be at most 32 bytes")

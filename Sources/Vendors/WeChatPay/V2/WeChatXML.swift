@@ -141,7 +141,8 @@ extension WeChatXML {
             let start = index
             while index < bytes.count {
                 let byte = bytes[index]
-                let isNameByte = (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                let isNameByte =
+                    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
                     || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
                     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
                     || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")

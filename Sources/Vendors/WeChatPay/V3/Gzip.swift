@@ -31,8 +31,12 @@ enum Gzip {
             let member = try inflater.inflate()
             var end = inflater.bytePosition
             guard end + 8 <= data.count else { throw Failure(reason: "truncated trailer") }
-            let crc = UInt32(data[end]) | UInt32(data[end + 1]) << 8 | UInt32(data[end + 2]) << 16 | UInt32(data[end + 3]) << 24
-            let size = UInt32(data[end + 4]) | UInt32(data[end + 5]) << 8 | UInt32(data[end + 6]) << 16 | UInt32(data[end + 7]) << 24
+            let crc =
+                UInt32(data[end]) | UInt32(data[end + 1]) << 8 | UInt32(data[end + 2]) << 16 | UInt32(data[end + 3])
+                << 24
+            let size =
+                UInt32(data[end + 4]) | UInt32(data[end + 5]) << 8 | UInt32(data[end + 6]) << 16 | UInt32(data[end + 7])
+                << 24
             guard crc == CRC32.checksum(member) else { throw Failure(reason: "CRC-32 mismatch") }
             guard size == UInt32(truncatingIfNeeded: member.count) else { throw Failure(reason: "length mismatch") }
             output += member
@@ -115,10 +119,18 @@ struct Inflater {
         }
     }
 
-    static let lengthBase = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]
+    static let lengthBase = [
+        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227,
+        258,
+    ]
     static let lengthExtra = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]
-    static let distanceBase = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]
-    static let distanceExtra = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]
+    static let distanceBase = [
+        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097,
+        6145, 8193, 12289, 16385, 24577,
+    ]
+    static let distanceExtra = [
+        0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
+    ]
 
     mutating func bits(_ count: Int) throws(Gzip.Failure) -> Int {
         while bitCount < count {
@@ -242,7 +254,9 @@ struct Inflater {
                 let lengthExtra = try bits(Self.lengthExtra[index])
                 let length = Self.lengthBase[index] + lengthExtra
                 let distanceSymbol = try decode(distances)
-                guard distanceSymbol < Self.distanceBase.count else { throw Gzip.Failure(reason: "bad distance symbol") }
+                guard distanceSymbol < Self.distanceBase.count else {
+                    throw Gzip.Failure(reason: "bad distance symbol")
+                }
                 let distanceExtra = try bits(Self.distanceExtra[distanceSymbol])
                 let distance = Self.distanceBase[distanceSymbol] + distanceExtra
                 guard distance <= output.count else { throw Gzip.Failure(reason: "distance too far back") }

@@ -47,17 +47,22 @@ extension WeChatCombineChannel {
         guard ticket.hash_type.uppercased() == "SHA1" else {
             throw .badResponse("trade bill hash_type \(ticket.hash_type.prefix(16)) is not SHA1")
         }
-        return WeChatTradeBillTicket(hashType: ticket.hash_type, hashValue: ticket.hash_value, downloadURL: ticket.download_url)
+        return WeChatTradeBillTicket(
+            hashType: ticket.hash_type, hashValue: ticket.hash_value, downloadURL: ticket.download_url)
     }
 
     /// Downloads the file a ticket names, un-gzips it when `gzip`, and checks its SHA1 against the
     /// ticket. The download answer is not signed by WeChat; the SHA1 from the signed ticket is
     /// what vouches for it, so a mismatch is ``ChannelError/Code/badResponse``.
-    public func downloadTradeBill(_ ticket: WeChatTradeBillTicket, gzip: Bool = true) async throws(ChannelError) -> [UInt8] {
+    public func downloadTradeBill(
+        _ ticket: WeChatTradeBillTicket, gzip: Bool = true
+    ) async throws(ChannelError) -> [UInt8] {
         let transport = Transport(baseURLs: baseURLs, credential: credential, http: http, logger: logger, now: now)
         let response = try await transport.send(method: "GET", url: ticket.downloadURL, body: [])
         guard response.status == 200 else {
-            throw ChannelError(response.status >= 500 ? .vendorUnavailable : .vendorRejected, "bill download answered HTTP \(response.status)")
+            throw ChannelError(
+                response.status >= 500 ? .vendorUnavailable : .vendorRejected,
+                "bill download answered HTTP \(response.status)")
         }
         let file: [UInt8]
         if gzip {
@@ -74,7 +79,9 @@ extension WeChatCombineChannel {
     }
 
     /// Applies for and downloads the trade bill of `date`, verified against its SHA1.
-    public func downloadTradeBill(date: String, type: WeChatTradeBillType = .all, gzip: Bool = true) async throws(ChannelError) -> [UInt8] {
+    public func downloadTradeBill(
+        date: String, type: WeChatTradeBillType = .all, gzip: Bool = true
+    ) async throws(ChannelError) -> [UInt8] {
         let ticket = try await applyTradeBill(date: date, type: type, gzip: gzip)
         return try await downloadTradeBill(ticket, gzip: gzip)
     }
@@ -83,7 +90,9 @@ extension WeChatCombineChannel {
     static func checkDigest(_ file: [UInt8], ticket: WeChatTradeBillTicket) throws(ChannelError) {
         let digest = Hex.encode(Insecure.SHA1.hash(data: file), uppercase: false)
         guard ConstantTime.equals(digest, ticket.hashValue.lowercased()) else {
-            throw ChannelError(.badResponse, "trade bill SHA1 does not match hash_value: the file is corrupt or incomplete", vendorCode: "HASH_MISMATCH")
+            throw ChannelError(
+                .badResponse, "trade bill SHA1 does not match hash_value: the file is corrupt or incomplete",
+                vendorCode: "HASH_MISMATCH")
         }
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import Observability
 import Payments
 import _CryptoExtras
-import Observability
 
 /// WeChat Pay APIv3 combine (合单) Native (`wechat-v3-combine`): combine create, query and close,
 /// the trade bill, and the encrypted payment notification.
@@ -56,7 +56,8 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         } catch let error as ChannelError {
             throw error
         } catch {
-            throw .configuration("merchant \(account.alias): secret 'merchant_private_key' is not a usable RSA private key")
+            throw .configuration(
+                "merchant \(account.alias): secret 'merchant_private_key' is not a usable RSA private key")
         }
         let credential = WeChatV3Credential(mchID: mchID, serialNumber: serial, privateKey: privateKey)
         self.credential = credential
@@ -70,7 +71,8 @@ public struct WeChatCombineChannel: WeChatPayChannel {
             let id = item.trimmingCharacters(in: .whitespaces)
             guard !id.isEmpty else { continue }
             guard id.utf8.count <= 32, id.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-                throw .configuration("merchant \(account.alias): setting 'sub_order_mchids' must list 商户号 (digits), separated by commas")
+                throw .configuration(
+                    "merchant \(account.alias): setting 'sub_order_mchids' must list 商户号 (digits), separated by commas")
             }
             allowed.insert(id)
         }
@@ -82,12 +84,15 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         var publicKey: _RSA.Signing.PublicKey?
         if let id = account.settings["wechatpay_public_key_id"], !id.isEmpty {
             guard let pem = account.secrets["wechatpay_public_key"], !pem.isEmpty else {
-                throw .configuration("merchant \(account.alias): secret 'wechatpay_public_key' is missing (wechatpay_public_key_id is set)")
+                throw .configuration(
+                    "merchant \(account.alias): secret 'wechatpay_public_key' is missing (wechatpay_public_key_id is set)"
+                )
             }
             do {
                 publicKey = try WeChatV3Crypto.publicKey(pem: pem.reveal())
             } catch {
-                throw .configuration("merchant \(account.alias): secret 'wechatpay_public_key' is not a PEM RSA public key")
+                throw .configuration(
+                    "merchant \(account.alias): secret 'wechatpay_public_key' is not a PEM RSA public key")
             }
             publicKeyID = id
         }
@@ -96,13 +101,16 @@ public struct WeChatCombineChannel: WeChatPayChannel {
             throw .configuration("merchant \(account.alias): setting 'platform_certificates' must be download or off")
         }
         if certificates == "off" && publicKey == nil {
-            throw .configuration("merchant \(account.alias): platform_certificates is off but no wechatpay_public_key_id/wechatpay_public_key is configured")
+            throw .configuration(
+                "merchant \(account.alias): platform_certificates is off but no wechatpay_public_key_id/wechatpay_public_key is configured"
+            )
         }
         self.host = host
         policy = WeChatPay.defaultPolicy
 
         // The downloader needs the transport but not the key store, so there is no cycle.
-        let transport = Transport(baseURLs: urls, credential: credential, http: host.http, logger: host.logger, now: host.now)
+        let transport = Transport(
+            baseURLs: urls, credential: credential, http: host.http, logger: host.logger, now: host.now)
         let apiV3Key = try account.secret("apiv3_key")
         let staticKey = publicKeyID.flatMap { id in publicKey.map { (id, $0) } }
         var downloader: WeChatV3KeyStore.Downloader?
@@ -134,8 +142,11 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         var planned: [PlannedSubOrder] = []
         var seen = Set<String>()
         for (index, item) in list.enumerated() {
-            guard let outTradeNo = item["out_trade_no"]?.stringValue, WeChatPay.isValidOutTradeNo(outTradeNo, minimumLength: 6) else {
-                throw .invalidRequest("sub_orders[\(index)].out_trade_no must be 6-32 characters of digits, letters and _-|*")
+            guard let outTradeNo = item["out_trade_no"]?.stringValue,
+                WeChatPay.isValidOutTradeNo(outTradeNo, minimumLength: 6)
+            else {
+                throw .invalidRequest(
+                    "sub_orders[\(index)].out_trade_no must be 6-32 characters of digits, letters and _-|*")
             }
             guard seen.insert(outTradeNo).inserted, outTradeNo != order.outTradeNo else {
                 throw .invalidRequest("sub_orders[\(index)].out_trade_no repeats another order number")
@@ -143,11 +154,15 @@ public struct WeChatCombineChannel: WeChatPayChannel {
             guard let fen = item["amount_fen"]?.integerValue, fen > 0 else {
                 throw .invalidRequest("sub_orders[\(index)].amount_fen must be a positive integer")
             }
-            guard let description = item["description"]?.stringValue, !description.isEmpty, description.utf8.count <= 127 else {
+            guard let description = item["description"]?.stringValue, !description.isEmpty,
+                description.utf8.count <= 127
+            else {
                 throw .invalidRequest("sub_orders[\(index)].description must be 1-127 bytes")
             }
             let attach = item["attach"]?.stringValue
-            if let attach, attach.utf8.count > 128 { throw .invalidRequest("sub_orders[\(index)].attach must be at most 128 bytes") }
+            if let attach, attach.utf8.count > 128 {
+                throw .invalidRequest("sub_orders[\(index)].attach must be at most 128 bytes")
+            }
             var subMchID = mchID
             if let named = item["mchid"], named != .null {
                 guard let value = named.stringValue, allowedSubOrderMchIDs.contains(value) else {
@@ -156,7 +171,10 @@ public struct WeChatCombineChannel: WeChatPayChannel {
                 }
                 subMchID = value
             }
-            planned.append(PlannedSubOrder(outTradeNo: outTradeNo, amount: Money(fen: fen), description: description, attach: attach, mchID: subMchID))
+            planned.append(
+                PlannedSubOrder(
+                    outTradeNo: outTradeNo, amount: Money(fen: fen), description: description, attach: attach,
+                    mchID: subMchID))
         }
         let total = planned.reduce(Int64(0)) { $0 + $1.amount.fen }
         guard total == order.amount.fen else {
@@ -195,7 +213,7 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         let response: VerifiedResponse
         do throws(ChannelError) {
             response = try await call(method: "POST", path: "/v3/combine-transactions/native", body: body)
-        } catch where error.code == .timeout {
+        } catch  where error.code == .timeout {
             return .pending(.unknownResult, memo: [:])
         }
         switch response.status {
@@ -232,8 +250,12 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         let response = try await call(method: "GET", path: path, body: [])
         guard response.status == 200 else {
             let failure = vendorError(response)
-            if response.status == 404 || failure.code == "ORDER_NOT_EXIST" || failure.code == "ORDERNOTEXIST" { return .notFound }
-            if response.status >= 500 { throw ChannelError(.vendorUnavailable, "combine query: \(failure.message)", vendorCode: failure.code) }
+            if response.status == 404 || failure.code == "ORDER_NOT_EXIST" || failure.code == "ORDERNOTEXIST" {
+                return .notFound
+            }
+            if response.status >= 500 {
+                throw ChannelError(.vendorUnavailable, "combine query: \(failure.message)", vendorCode: failure.code)
+            }
             try rethrowTransportLike(response, failure, operation: "combine query")
             throw ChannelError(.vendorRejected, "combine query refused: \(failure.message)", vendorCode: failure.code)
         }
@@ -283,20 +305,28 @@ public struct WeChatCombineChannel: WeChatPayChannel {
             case "ORDER_NOT_EXIST", "ORDERNOTEXIST": return .notFound
             default:
                 if response.status == 404 { return .notFound }
-                if response.status >= 500 { throw ChannelError(.vendorUnavailable, "combine close: \(failure.message)", vendorCode: failure.code) }
+                if response.status >= 500 {
+                    throw ChannelError(
+                        .vendorUnavailable, "combine close: \(failure.message)", vendorCode: failure.code)
+                }
                 try rethrowTransportLike(response, failure, operation: "combine close")
-                throw ChannelError(.vendorRejected, "combine close refused: \(failure.message)", vendorCode: failure.code)
+                throw ChannelError(
+                    .vendorRejected, "combine close refused: \(failure.message)", vendorCode: failure.code)
             }
         }
     }
 
     /// 401 and 429 mean the same for every call: our signature/credentials are wrong, or slow down.
-    func rethrowTransportLike(_ response: VerifiedResponse, _ failure: VendorFailure, operation: String) throws(ChannelError) {
+    func rethrowTransportLike(
+        _ response: VerifiedResponse, _ failure: VendorFailure, operation: String
+    ) throws(ChannelError) {
         if response.status == 429 || failure.code == "FREQUENCY_LIMITED" {
             throw ChannelError(.rateLimited, "\(operation): \(failure.message)", vendorCode: failure.code)
         }
         if response.status == 401 || failure.code == "SIGN_ERROR" {
-            throw ChannelError(.vendorRejected, "\(operation): WeChat did not accept our signature (\(failure.message))", vendorCode: failure.code)
+            throw ChannelError(
+                .vendorRejected, "\(operation): WeChat did not accept our signature (\(failure.message))",
+                vendorCode: failure.code)
         }
     }
 
@@ -354,7 +384,9 @@ public struct WeChatCombineChannel: WeChatPayChannel {
     }
 
     /// Parses the envelope and decrypts its resource (no signature check: see ``verifyCallback(_:)``).
-    func decryptNotification(_ body: [UInt8]) throws(CallbackError) -> (WeChatCombine.Notification, [UInt8], WeChatCombine.Result) {
+    func decryptNotification(
+        _ body: [UInt8]
+    ) throws(CallbackError) -> (WeChatCombine.Notification, [UInt8], WeChatCombine.Result) {
         try Self.decryptNotification(body, apiV3Key: apiV3Key)
     }
 
@@ -426,7 +458,8 @@ public struct WeChatCombineChannel: WeChatPayChannel {
                 // WeChat refused our own signature, so the platform certificates cannot be fetched
                 // either; the refusal cannot be verified, but it can only ever stop the call.
                 throw ChannelError(
-                    .vendorRejected, "\(path): WeChat answered 401 (merchant key, serial or clock is wrong); the answer could not be verified",
+                    .vendorRejected,
+                    "\(path): WeChat answered 401 (merchant key, serial or clock is wrong); the answer could not be verified",
                     vendorCode: WeChatCombine.decode(WeChatCombine.ErrorBody.self, response.body)?.code ?? "SIGN_ERROR"
                 )
             }
@@ -449,7 +482,9 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         let path = "/v3/certificates"
         let response = try await transport.send(method: "GET", pathAndQuery: path, body: [])
         guard response.status == 200 else {
-            throw ChannelError(response.status >= 500 ? .vendorUnavailable : .vendorRejected, "\(path) answered HTTP \(response.status)")
+            throw ChannelError(
+                response.status >= 500 ? .vendorUnavailable : .vendorRejected,
+                "\(path) answered HTTP \(response.status)")
         }
         let list: WeChatCombine.CertificateList
         do throws(WeChatCombine.AnswerError) {
@@ -460,13 +495,16 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         var certificates: [WeChatPlatformCertificate] = []
         for entry in list.data {
             if let algorithm = entry.encrypt_certificate.algorithm, algorithm != "AEAD_AES_256_GCM" {
-                throw .badResponse("\(path): certificate \(entry.serial_no.prefix(40)) uses unsupported algorithm \(algorithm.prefix(32))")
+                throw .badResponse(
+                    "\(path): certificate \(entry.serial_no.prefix(40)) uses unsupported algorithm \(algorithm.prefix(32))"
+                )
             }
             let pem: [UInt8]
             do throws(WeChatV3Crypto.Failure) {
                 pem = try entry.encrypt_certificate.decrypt(apiV3Key: apiV3Key)
             } catch {
-                throw .badResponse("\(path): certificate \(entry.serial_no.prefix(40)) cannot be decrypted with the APIv3 key")
+                throw .badResponse(
+                    "\(path): certificate \(entry.serial_no.prefix(40)) cannot be decrypted with the APIv3 key")
             }
             let certificate: WeChatPlatformCertificate
             do throws(WeChatV3Crypto.Failure) {
@@ -504,8 +542,11 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         let logger: Logger
         let now: @Sendable () -> Date
 
-        func send(method: String, pathAndQuery: String, body: [UInt8]) async throws(ChannelError) -> VendorHTTPResponse {
-            try await WeChatPay.withFailover(baseURLs, logger: logger, api: "v3", metadata: [LogKey.path: "\(pathAndQuery)"]) {
+        func send(method: String, pathAndQuery: String, body: [UInt8]) async throws(ChannelError) -> VendorHTTPResponse
+        {
+            try await WeChatPay.withFailover(
+                baseURLs, logger: logger, api: "v3", metadata: [LogKey.path: "\(pathAndQuery)"]
+            ) {
                 base async throws(ChannelError) in
                 try await send(method: method, url: base + pathAndQuery, body: body)
             }

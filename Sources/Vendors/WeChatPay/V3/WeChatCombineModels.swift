@@ -220,9 +220,12 @@ enum WeChatCombine {
     static func status(of result: Result) throws(ChannelError) -> TradeStatus {
         let states = result.sub_orders.map(\.trade_state)
         guard !states.isEmpty else { throw .badResponse("combine answer: field sub_orders is empty") }
-        let known: Set<String> = ["SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR", "ACCEPT"]
+        let known: Set<String> = [
+            "SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR", "ACCEPT",
+        ]
         for (index, state) in states.enumerated() where !known.contains(state) {
-            throw .badResponse("combine answer: field sub_orders[\(index)].trade_state has an unknown value \(state.prefix(32))")
+            throw .badResponse(
+                "combine answer: field sub_orders[\(index)].trade_state has an unknown value \(state.prefix(32))")
         }
         if states.allSatisfy({ $0 == "SUCCESS" }) { return .succeeded(try details(of: result)) }
         if states.allSatisfy({ $0 == "SUCCESS" || $0 == "REFUND" }) { return .refunded(try details(of: result)) }
@@ -250,7 +253,9 @@ enum WeChatCombine {
             guard let amount = sub.amount?.total_amount else {
                 throw .badResponse("combine answer: field sub_orders[\(index)].amount.total_amount is missing")
             }
-            guard amount >= 0 else { throw .badResponse("combine answer: field sub_orders[\(index)].amount.total_amount is negative") }
+            guard amount >= 0 else {
+                throw .badResponse("combine answer: field sub_orders[\(index)].amount.total_amount is negative")
+            }
             guard let id = sub.transaction_id, !id.isEmpty else {
                 throw .badResponse("combine answer: field sub_orders[\(index)].transaction_id is missing")
             }
@@ -261,10 +266,11 @@ enum WeChatCombine {
             if let time = sub.success_time.flatMap(ChinaTime.parseRFC3339) {
                 paidAt = max(paidAt ?? time, time)
             }
-            subPayments.append(SubPayment(
-                outTradeNo: sub.out_trade_no, vendorMerchantID: sub.mchid, transactionID: id,
-                amount: Money(fen: amount), tradeState: sub.trade_state
-            ))
+            subPayments.append(
+                SubPayment(
+                    outTradeNo: sub.out_trade_no, vendorMerchantID: sub.mchid, transactionID: id,
+                    amount: Money(fen: amount), tradeState: sub.trade_state
+                ))
         }
         return PaymentDetails(
             transactionID: transactionIDs.sorted().joined(separator: ","), amount: Money(fen: total), paidAt: paidAt,

@@ -21,7 +21,9 @@ public struct WeChatV3Credential: Sendable {
     }
 
     /// The exact bytes that are signed.
-    public static func message(method: String, canonicalURL: String, timestamp: Int64, nonce: String, body: [UInt8]) -> [UInt8] {
+    public static func message(
+        method: String, canonicalURL: String, timestamp: Int64, nonce: String, body: [UInt8]
+    ) -> [UInt8] {
         var message = Array("\(method)\n\(canonicalURL)\n\(timestamp)\n\(nonce)\n".utf8)
         message += body
         message.append(UInt8(ascii: "\n"))
@@ -36,7 +38,8 @@ public struct WeChatV3Credential: Sendable {
             Self.message(method: method, canonicalURL: canonicalURL, timestamp: timestamp, nonce: nonce, body: body),
             with: privateKey
         )
-        return "\(Self.schema) mchid=\"\(mchID)\",nonce_str=\"\(nonce)\",timestamp=\"\(timestamp)\",serial_no=\"\(serialNumber)\",signature=\"\(signature)\""
+        return
+            "\(Self.schema) mchid=\"\(mchID)\",nonce_str=\"\(nonce)\",timestamp=\"\(timestamp)\",serial_no=\"\(serialNumber)\",signature=\"\(signature)\""
     }
 
     /// The canonical URL of an absolute URL: its path (percent-encoded as sent) and `?query`.

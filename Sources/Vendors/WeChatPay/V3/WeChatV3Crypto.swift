@@ -49,7 +49,8 @@ public enum WeChatV3Crypto {
     }
 
     /// Whether `signatureBase64` is a SHA256withRSA (PKCS#1 v1.5) signature of `message` by `key`.
-    public static func verify(_ signatureBase64: String, of message: [UInt8], with key: _RSA.Signing.PublicKey) -> Bool {
+    public static func verify(_ signatureBase64: String, of message: [UInt8], with key: _RSA.Signing.PublicKey) -> Bool
+    {
         guard let raw = Data(base64Encoded: signatureBase64) else { return false }
         let signature = _RSA.Signing.RSASignature(rawRepresentation: raw)
         return key.isValidSignature(signature, for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5)
@@ -65,7 +66,9 @@ public enum WeChatV3Crypto {
         guard keyBytes.count == 32 else { throw Failure(reason: "the APIv3 key must be 32 bytes") }
         let nonceBytes = Array(nonce.utf8)
         guard nonceBytes.count == 12 else { throw Failure(reason: "the nonce must be 12 bytes") }
-        guard let combined = Data(base64Encoded: ciphertextBase64) else { throw Failure(reason: "ciphertext is not base64") }
+        guard let combined = Data(base64Encoded: ciphertextBase64) else {
+            throw Failure(reason: "ciphertext is not base64")
+        }
         guard combined.count >= 16 else { throw Failure(reason: "ciphertext is shorter than the 16-byte GCM tag") }
         do {
             let box = try AES.GCM.SealedBox(
@@ -73,7 +76,8 @@ public enum WeChatV3Crypto {
                 ciphertext: combined.prefix(combined.count - 16),
                 tag: combined.suffix(16)
             )
-            let plain = try AES.GCM.open(box, using: SymmetricKey(data: keyBytes), authenticating: Array(associatedData.utf8))
+            let plain = try AES.GCM.open(
+                box, using: SymmetricKey(data: keyBytes), authenticating: Array(associatedData.utf8))
             return Array(plain)
         } catch {
             throw Failure(reason: "AES-256-GCM authentication failed (wrong APIv3 key or tampered ciphertext)")

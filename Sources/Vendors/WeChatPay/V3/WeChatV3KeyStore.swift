@@ -87,7 +87,9 @@ actor WeChatV3KeyStore {
     }
 
     private func refreshDue(now: Date) -> Bool {
-        guard let lastRefresh else { return lastAttempt.map { now.timeIntervalSince($0) >= unknownSerialBackoff } ?? true }
+        guard let lastRefresh else {
+            return lastAttempt.map { now.timeIntervalSince($0) >= unknownSerialBackoff } ?? true
+        }
         if now.timeIntervalSince(lastRefresh) >= refreshInterval { return true }
         // Refresh ahead of expiry: WeChat issues the next certificate well before the current one expires.
         return certificates.values.contains { $0.notValidAfter.timeIntervalSince(now) < 12 * 3600 }

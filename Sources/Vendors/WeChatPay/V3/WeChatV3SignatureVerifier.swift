@@ -44,11 +44,12 @@ public struct WeChatV3SignatureVerifier: Sendable {
             var lower: [String: String] = [:]
             for (name, value) in headers { lower[name.lowercased()] = value.trimmingCharacters(in: .whitespaces) }
             guard let serial = lower["wechatpay-serial"], !serial.isEmpty,
-                  let signature = lower["wechatpay-signature"], !signature.isEmpty,
-                  let timestamp = lower["wechatpay-timestamp"], !timestamp.isEmpty,
-                  let nonce = lower["wechatpay-nonce"], !nonce.isEmpty
+                let signature = lower["wechatpay-signature"], !signature.isEmpty,
+                let timestamp = lower["wechatpay-timestamp"], !timestamp.isEmpty,
+                let nonce = lower["wechatpay-nonce"], !nonce.isEmpty
             else {
-                throw Failure(kind: .missingHeaders, message: "Wechatpay-Serial/-Signature/-Timestamp/-Nonce headers are missing")
+                throw Failure(
+                    kind: .missingHeaders, message: "Wechatpay-Serial/-Signature/-Timestamp/-Nonce headers are missing")
             }
             self.serial = serial
             self.signature = signature
@@ -76,7 +77,9 @@ public struct WeChatV3SignatureVerifier: Sendable {
             throw Failure(kind: .staleTimestamp, message: "Wechatpay-Timestamp is \(Int64(skew)) s away from now")
         }
         guard let key else {
-            throw Failure(kind: .unknownSerial, message: "no platform certificate or public key with serial \(headers.serial.prefix(64))")
+            throw Failure(
+                kind: .unknownSerial,
+                message: "no platform certificate or public key with serial \(headers.serial.prefix(64))")
         }
         guard WeChatV3Crypto.verify(headers.signature, of: Self.message(headers, body: body), with: key) else {
             throw Failure(kind: .badSignature, message: "Wechatpay-Signature does not verify")
