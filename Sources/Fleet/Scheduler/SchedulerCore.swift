@@ -196,7 +196,9 @@ actor SchedulerCore {
         let now = Self.nowMilliseconds()
         var batch: [Forward] = []
         var next: Int64?
-        for source in partitions.keys {
+        // A copy of the keys: iterating the dictionary's own keys while `modify` mutates an entry would
+        // copy the whole dictionary (every held timer) on each mutation.
+        for source in Array(partitions.keys) {
             modify(source) { partition in
                 for timer in partition.held.popDue(now: now) {
                     batch.append(
@@ -481,7 +483,9 @@ actor SchedulerCore {
         stopping = true
         wake?.task.cancel()
         wake = nil
-        for source in partitions.keys {
+        // A copy of the keys: iterating the dictionary's own keys while `modify` mutates an entry would
+        // copy the whole dictionary (every held timer) on each mutation.
+        for source in Array(partitions.keys) {
             modify(source) { partition in
                 partition.held.removeAll()
                 partition.waiting?.wake.cancel()
