@@ -3,6 +3,7 @@ import Fleet
 import Foundation
 import Kafka
 import Logging
+import Payments
 
 /// `payfleet bench restore`: how fast a worker gets its orders back from `payfleet.order-state`
 /// (embedded broker), how much memory a retained order costs, and how long resuming a partition
@@ -114,79 +115,48 @@ struct RestoreBenchCommand: AsyncParsableCommand {
 
     // MARK: Encodings
 
-    /// A lean JSON summary (the same fields as the binary summary, short keys, times as Unix ms).
-    struct LeanSummary: Codable {
-        struct Sub: Codable {
-            var o: String
-            var m: String
-            var t: String?
-            var a: Int64
-            var s: String
-        }
-        struct Planned: Codable {
-            var o: String
-            var a: Int64?
-            var m: String?
-        }
-        var v: Int
-        var o: String
-        var m: String
-        var c: String
-        var a: Int64
-        var s: String
-        var d: String
-        var ca: Int64
-        var ea: Int64
-        var ta: Int64?
-        var at: String?
-        var tx: String?
-        var pa: Int64?
-        var pt: Int64?
-        var vm: String?
-        var sp: [Sub]?
-        var fc: String?
-        var fm: String?
-        var cl: Int64?
-        var cr: String?
-        var cv: Bool?
-        var so: [Planned]?
-        var r: Int
-
-        init(_ summary: TerminalSummary) {
-            func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
-            v = 2
-            o = summary.outTradeNo
-            m = summary.merchant
-            c = summary.channel.rawValue
-            a = summary.amountFen
-            s = summary.status.rawValue
-            d = summary.requestDigest
-            ca = ms(summary.createdAt)
-            ea = ms(summary.expiresAt)
-            ta = summary.terminalAt.map(ms)
-            at = summary.attach
-            tx = summary.payment?.transactionID
-            pa = summary.payment?.amountFen
-            pt = summary.payment?.paidAt.map(ms)
-            vm = summary.payment?.vendorMerchantID
-            sp = summary.payment.map {
-                $0.subPayments.map {
-                    Sub(
-                        o: $0.outTradeNo, m: $0.vendorMerchantID, t: $0.transactionID, a: $0.amountFen, s: $0.tradeState
-                    )
-                }
+    /// A lean JSON summary: the same fields as the binary summary under one- or two-letter keys,
+    /// times as Unix ms, absent fields left out.
+    static func leanJSON(_ summary: TerminalSummary) -> JSONValue {
+        func ms(_ date: Date) -> JSONValue { .integer(Int64((date.timeIntervalSince1970 * 1000).rounded(.down))) }
+        var object: [String: JSONValue] = [
+            "v": .integer(2), "o": .string(summary.outTradeNo), "m": .string(summary.merchant),
+            "c": .string(summary.channel.rawValue), "a": .integer(summary.amountFen),
+            "s": .string(summary.status.rawValue),
+            "d": .string(summary.requestDigest), "ca": ms(summary.createdAt), "ea": ms(summary.expiresAt),
+            "r": .integer(Int64(summary.revision)),
+        ]
+        var optional: [String: JSONValue?] = [
+            "ta": summary.terminalAt.map(ms), "at": summary.attach.map(JSONValue.string),
+            "fc": summary.failure.map { .string($0.code) }, "fm": summary.failure.map { .string($0.message) },
+            "cl": summary.closedAt.map(ms), "cr": summary.closeReason.map(JSONValue.string),
+            "cv": summary.closedAtVendor.map(JSONValue.bool),
+        ]
+        if let payment = summary.payment {
+            optional["tx"] = .string(payment.transactionID)
+            optional["pa"] = .integer(payment.amountFen)
+            optional["pt"] = payment.paidAt.map(ms)
+            optional["vm"] = payment.vendorMerchantID.map(JSONValue.string)
+            let subs = payment.subPayments.map { sub -> JSONValue in
+                .object([
+                    "o": .string(sub.outTradeNo), "m": .string(sub.vendorMerchantID),
+                    "t": sub.transactionID.map(JSONValue.string) ?? .null, "a": .integer(sub.amountFen),
+                    "s": .string(sub.tradeState),
+                ])
             }
-            if sp?.isEmpty == true { sp = nil }
-            fc = summary.failure?.code
-            fm = summary.failure?.message
-            cl = summary.closedAt.map(ms)
-            cr = summary.closeReason
-            cv = summary.closedAtVendor
-            so =
-                summary.subOrders.isEmpty
-                ? nil : summary.subOrders.map { Planned(o: $0.outTradeNo, a: $0.amountFen, m: $0.vendorMerchantID) }
-            r = summary.revision
+            optional["sp"] = subs.isEmpty ? nil : .array(subs)
         }
+        if !summary.subOrders.isEmpty {
+            optional["so"] = .array(
+                summary.subOrders.map {
+                    .object([
+                        "o": .string($0.outTradeNo), "a": $0.amountFen.map(JSONValue.integer) ?? .null,
+                        "m": $0.vendorMerchantID.map(JSONValue.string) ?? .null,
+                    ])
+                })
+        }
+        for case (let key, let value?) in optional { object[key] = value }
+        return .object(object)
     }
 
     private func compareEncodings() {
@@ -194,12 +164,12 @@ struct RestoreBenchCommand: AsyncParsableCommand {
         let summaries = states.compactMap(TerminalSummary.init)
         let full = states.map { $0.encodedJSON() }
         let encoder = JSONEncoder()
-        let lean = summaries.map { (try? encoder.encode(LeanSummary($0))) ?? Data() }
+        let lean = summaries.map { (try? encoder.encode(Self.leanJSON($0))) ?? Data() }
         let binary = summaries.map { $0.encoded() }
         let decoder = JSONDecoder()
         print("\nencoding of \(states.count) terminal orders        bytes/record   decode records/s")
         row("full state JSON (format 1, before)", full) { _ = try? OrderState.decodeJSON($0) }
-        row("lean JSON summary", lean) { _ = try? decoder.decode(LeanSummary.self, from: $0) }
+        row("lean JSON summary (generic decode)", lean) { _ = try? decoder.decode(JSONValue.self, from: $0) }
         row("binary summary (format 2, chosen)", binary) { _ = try? TerminalSummary.decode($0) }
         print(
             "swift-protobuf: not in Package.swift (adding packages is avoided); its varint/length-delimited wire format is the binary summary's, so its size would be within a few bytes of it"
