@@ -33,6 +33,9 @@ public struct VerifiedCallback: Sendable, Hashable {
     public var notificationID: String?
     /// The verified fields (decrypted resource for WeChat v3), for audit and operator tools. Never secrets.
     public var fields: [String: String]
+    /// Set when this is a refund notification: then `status` is not a payment report and the worker
+    /// applies the notice to the refund it names.
+    public var refund: RefundNotice?
 
     public init(
         outTradeNo: String,
@@ -40,7 +43,8 @@ public struct VerifiedCallback: Sendable, Hashable {
         vendorMerchantID: String?,
         amount: Money?,
         notificationID: String? = nil,
-        fields: [String: String] = [:]
+        fields: [String: String] = [:],
+        refund: RefundNotice? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.status = status
@@ -48,6 +52,7 @@ public struct VerifiedCallback: Sendable, Hashable {
         self.amount = amount
         self.notificationID = notificationID
         self.fields = fields
+        self.refund = refund
     }
 }
 
