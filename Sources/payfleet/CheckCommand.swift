@@ -58,6 +58,12 @@ struct CheckCommand: AsyncParsableCommand {
             "terminal "
                 + report.terminalCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
                     separator: " "))
+        if !report.refundTerminalCounts.isEmpty {
+            print(
+                "refunds "
+                    + report.refundTerminalCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                        separator: " "))
+        }
         let forwarded = report.misplaced.filter(\.forwarded)
         if !report.misplaced.isEmpty {
             print(

@@ -180,4 +180,89 @@ struct CrashTests {
         await collector.close()
         await upstream.close(timeout: .seconds(5))
     }
+
+    /// A refund request as upstream writes it (JSON, keyed by the order).
+    static func refundRequest(_ order: DemoOrder, _ outRefundNo: String, fen: Int64) -> KafkaProducerMessage {
+        let json =
+            #"{"action":"refund","out_trade_no":"\#(order.outTradeNo)","merchant":"\#(order.merchant)","channel":"\#(order.channel.rawValue)","out_refund_no":"\#(outRefundNo)","amount_fen":\#(fen),"reason":"crash test"}"#
+        return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: order.outTradeNo, value: Data(json.utf8))
+    }
+
+    @Test(
+        "SIGKILL a worker with refunds in flight: the successor finishes each with exactly one refund.succeeded",
+        .timeLimit(.minutes(5)))
+    func killWorkerMidRefund() async throws {
+        let fleet = try await ProcessFleet(name: "kill-refund")
+        defer { fleet.stop() }
+        _ = try await fleet.startScheduler("scheduler")
+        let workerA = try await fleet.startWorker("worker-a")
+        let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
+        let collecting = Task { try await collector.run() }
+        defer { collecting.cancel() }
+        let upstream = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: fleet.kafka), logger: fleet.logger)
+
+        // Paid storepos and YunGouOS orders of 1200 fen.
+        let run = UUID().uuidString.prefix(5).uppercased()
+        let orders = (0..<16).map { index in
+            DemoOrder.sample(
+                channel: index % 2 == 0 ? .storepos : .yungouos, outTradeNo: "KR\(run)\(String(format: "%04d", index))",
+                amountFen: 1200, description: "refund crash test")
+        }
+        try await fleet.submit(orders, producer: upstream)
+        try await collector.waitUntil(timeout: .seconds(90)) { events in
+            Set(events.filter { $0.type == PaymentEvent.Kind.succeeded.rawValue }.map(\.subject)).count
+                == orders.count
+        }
+        // Two partial refunds per order adding up to the payment: one plain, one whose answer is a
+        // vendor system error (…99), so it is only settled by a query timer. YunGouOS refunds finish
+        // asynchronously (refund callback or query).
+        var refunds: [String: String] = [:]  // out_refund_no -> out_trade_no
+        var messages: [KafkaProducerMessage] = []
+        for order in orders {
+            let suffix = order.outTradeNo.suffix(9)
+            refunds["RA\(suffix)"] = order.outTradeNo
+            refunds["RB\(suffix)"] = order.outTradeNo
+            messages.append(Self.refundRequest(order, "RA\(suffix)", fen: 601))
+            messages.append(Self.refundRequest(order, "RB\(suffix)", fen: 599))
+        }
+        _ = try await upstream.sendAll(messages)
+        // Kill it as soon as refunds are being answered: the rest are requested, processing or unread.
+        try await collector.waitUntil(timeout: .seconds(60)) { events in
+            events.contains { $0.type.hasPrefix("payfleet.refund.") }
+        }
+        workerA.process.kill()
+        #expect(try await workerA.process.waitForExit(timeout: .seconds(5)) != nil, "worker A survived SIGKILL")
+        let finishedBefore = Set(
+            collector.snapshot().filter { $0.type == PaymentEvent.Kind.refundSucceeded.rawValue }.compactMap {
+                $0.data["out_refund_no"]?.stringValue
+            })
+        _ = try await fleet.startWorker("worker-b")
+
+        let events = try await collector.waitUntil(timeout: .seconds(150)) { events in
+            Set(
+                events.filter { $0.type == PaymentEvent.Kind.refundSucceeded.rawValue }.compactMap {
+                    $0.data["out_refund_no"]?.stringValue
+                }
+            ).count == refunds.count
+        }
+        try await Task.sleep(for: .seconds(3))
+        #expect(finishedBefore.count < refunds.count, "every refund had finished before the worker was killed")
+        let all = collector.snapshot()
+        for (number, outTradeNo) in refunds.sorted(by: { $0.key < $1.key }) {
+            let terminal = all.filter {
+                $0.subject == outTradeNo && $0.data["out_refund_no"]?.stringValue == number
+                    && ($0.type == PaymentEvent.Kind.refundSucceeded.rawValue
+                        || $0.type == PaymentEvent.Kind.refundFailed.rawValue)
+            }
+            #expect(Set(terminal.map(\.id)).count == 1, "refund \(number): \(terminal.map(\.type))")
+            #expect(terminal.allSatisfy { $0.type == PaymentEvent.Kind.refundSucceeded.rawValue })
+        }
+        #expect(events.filter { $0.type == PaymentEvent.Kind.rejected.rawValue }.isEmpty)
+        let report = try await fleet.check(orders)
+        #expect(report.violations.isEmpty, "\(report.violations)")
+        #expect(report.refundTerminalCounts["refund_succeeded"] == refunds.count)
+        await collector.close()
+        await upstream.close(timeout: .seconds(5))
+    }
 }

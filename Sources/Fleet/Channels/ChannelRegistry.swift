@@ -72,10 +72,17 @@ public struct ChannelRegistry: Sendable {
         let vendorMerchantID = Self.vendorMerchantIDSetting(channel.channel).flatMap { setting in
             account?.settings[setting]
         }
+        var refunds: RefundSupport?
+        if let refunding = channel as? any RefundingChannel {
+            refunds = RefundSupport(
+                policy: refunding.refundPolicy,
+                validate: { refund throws(ChannelError) in try refunding.validateRefund(refund) })
+        }
         return OrderContext(
             policy: channel.policy,
             notifyURL: notifyURL(channel: channel.channel, merchant: merchant),
             vendorMerchantID: vendorMerchantID.flatMap { $0.isEmpty ? nil : $0 },
-            validate: { order throws(ChannelError) in try channel.validate(order) })
+            validate: { order throws(ChannelError) in try channel.validate(order) },
+            refunds: refunds)
     }
 }

@@ -41,6 +41,8 @@ public struct InvariantChecker: Sendable {
         public var acceptedOrders: Int
         /// Accepted orders per terminal type (`succeeded`, `failed`, `closed`), distinct events.
         public var terminalCounts: [String: Int]
+        /// Refunds (`out_refund_no`) per terminal type (`refund_succeeded`, `refund_failed`).
+        public var refundTerminalCounts: [String: Int] = [:]
         /// Create requests seen.
         public var createRequests: Int
         /// Requests rejected.
@@ -138,13 +140,17 @@ public struct InvariantChecker: Sendable {
         }
 
         var terminalCounts: [String: Int] = [:]
+        var refundTerminalCounts: [String: Int] = [:]
         for (order, orderEvents) in perOrder.sorted(by: { $0.key < $1.key }) {
             var terminalIDs: [String: String] = [:]  // ce_id -> type
             var seenTerminal: String?
             var lastTime: Date?
+            var seenIDs: Set<String> = []
             for event in orderEvents {
                 let kind = PaymentEvent.Kind(rawValue: event.type)
-                if let time = event.time {
+                // A repeat of an earlier event (same ce_id: an idempotent answer to a repeated request)
+                // carries the original's time.
+                if let time = event.time, seenIDs.insert(event.id).inserted {
                     if let lastTime, time < lastTime.addingTimeInterval(-0.001) {
                         violations.append(
                             .init(
@@ -185,6 +191,7 @@ public struct InvariantChecker: Sendable {
                         detail: "\(terminalIDs.count) distinct \(types.first ?? "") events"))
             }
             for type in types { terminalCounts[type, default: 0] += 1 }
+            violations += Self.refundViolations(order: order, events: orderEvents, counts: &refundTerminalCounts)
         }
 
         for order in creates.sorted() where perOrder[order] == nil && !rejectedOrders.contains(order) {
@@ -218,9 +225,52 @@ public struct InvariantChecker: Sendable {
             }
         }
 
-        return Report(
+        var report = Report(
             violations: violations, acceptedOrders: perOrder.count, terminalCounts: terminalCounts,
             createRequests: creates.count, rejected: rejectedCount, callbackRecords: callbacks.count,
             misplaced: misplaced)
+        report.refundTerminalCounts = refundTerminalCounts
+        return report
+    }
+
+    /// One terminal event per `out_refund_no`, and the succeeded refunds of an order at most what was paid.
+    static func refundViolations(
+        order: String, events: [ReceivedPaymentEvent], counts: inout [String: Int]
+    ) -> [InvariantViolation] {
+        var violations: [InvariantViolation] = []
+        var paid: Int64 = 0
+        var terminals: [String: [String: String]] = [:]  // out_refund_no -> ce_id -> type
+        var refunded: [String: Int64] = [:]  // out_refund_no -> amount (succeeded)
+        for event in events {
+            let kind = PaymentEvent.Kind(rawValue: event.type)
+            if kind == .succeeded {
+                paid = event.data["paid_amount_fen"]?.integerValue ?? event.data["amount_fen"]?.integerValue ?? 0
+            }
+            guard kind.isRefundTerminal, let number = event.data["out_refund_no"]?.stringValue else { continue }
+            terminals[number, default: [:]][event.id] = kind.shortName
+            if kind == .refundSucceeded {
+                refunded[number] = event.data["refund_amount_fen"]?.integerValue ?? 0
+            }
+        }
+        for (number, ids) in terminals.sorted(by: { $0.key < $1.key }) {
+            let types = Set(ids.values)
+            if ids.count > 1 {
+                violations.append(
+                    .init(
+                        kind: .multipleRefundTerminal, outTradeNo: order,
+                        detail:
+                            "refund \(number): \(ids.count) distinct terminal events (\(types.sorted().joined(separator: ", ")))"
+                    ))
+            }
+            for type in types { counts[type, default: 0] += 1 }
+        }
+        let total = refunded.values.reduce(0, +)
+        if total > paid {
+            violations.append(
+                .init(
+                    kind: .refundExceedsPaid, outTradeNo: order,
+                    detail: "refunds succeeded for \(total) fen of \(paid) fen paid"))
+        }
+        return violations
     }
 }

@@ -18,6 +18,11 @@ public struct InvariantViolation: Sendable, Hashable, CustomStringConvertible {
         case missingCallback = "missing_callback"
         /// A record on a partition that does not own its key (murmur2), not forwarded to the owner.
         case misPartitioned = "mis_partitioned"
+        /// More than one distinct terminal refund event (succeeded / failed) for one `out_refund_no`.
+        case multipleRefundTerminal = "multiple_refund_terminal"
+        /// The succeeded refunds of an order add up to more than was paid (or a refund succeeded on an
+        /// order that never succeeded).
+        case refundExceedsPaid = "refund_exceeds_paid"
     }
 
     public var kind: Kind

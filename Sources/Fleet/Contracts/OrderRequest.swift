@@ -12,6 +12,36 @@ public struct OrderRequest: Sendable, Hashable {
         case create
         case close
         case query
+        /// Give money back on a paid order (``OrderRequest/refund``).
+        case refund
+    }
+
+    /// What a `refund` request carries besides the order's identity.
+    public struct Refund: Sendable, Hashable {
+        /// The merchant's refund number, unique per merchant; the vendor dedupes by it.
+        public var outRefundNo: String
+        /// Why (passed to vendors that take a reason).
+        public var reason: String?
+        /// wechat-v3-combine: the sub-orders refunded and how much of each (`options.sub_orders`);
+        /// empty: the whole order, every sub-order.
+        public var subOrders: [SubOrder]
+
+        /// One named sub-order of a combine refund.
+        public struct SubOrder: Sendable, Hashable {
+            public var outTradeNo: String
+            public var amount: Money
+
+            public init(outTradeNo: String, amount: Money) {
+                self.outTradeNo = outTradeNo
+                self.amount = amount
+            }
+        }
+
+        public init(outRefundNo: String, reason: String? = nil, subOrders: [SubOrder] = []) {
+            self.outRefundNo = outRefundNo
+            self.reason = reason
+            self.subOrders = subOrders
+        }
     }
 
     public var action: Action
@@ -19,7 +49,8 @@ public struct OrderRequest: Sendable, Hashable {
     /// The merchant alias from the merchants file.
     public var merchant: String
     public var channel: ChannelID
-    /// Required for `create`; optional (and then checked against the order) for `close` / `query`.
+    /// Required for `create` and `refund` (then the refund amount); optional (and then checked against
+    /// the order) for `close` / `query`.
     public var amount: Money?
     /// Required for `create`.
     public var description: String?
@@ -31,6 +62,8 @@ public struct OrderRequest: Sendable, Hashable {
     /// The canonical content digest of the request (sorted-key JSON, SHA-256 hex): the same request
     /// re-sent or replayed digests the same, independent of its offset.
     public var contentDigest: String
+    /// Set for `refund` requests.
+    public var refund: Refund?
 
     public init(
         action: Action,
@@ -43,7 +76,8 @@ public struct OrderRequest: Sendable, Hashable {
         expiresAt: Date? = nil,
         clientIP: String? = nil,
         options: [String: JSONValue] = [:],
-        contentDigest: String
+        contentDigest: String,
+        refund: Refund? = nil
     ) {
         self.action = action
         self.outTradeNo = outTradeNo
@@ -56,5 +90,6 @@ public struct OrderRequest: Sendable, Hashable {
         self.clientIP = clientIP
         self.options = options
         self.contentDigest = contentDigest
+        self.refund = refund
     }
 }

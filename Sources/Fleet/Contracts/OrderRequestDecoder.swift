@@ -61,7 +61,7 @@ public struct OrderRequestDecoder: Sendable {
         let actionText = try fields.requiredString("action")
         guard let action = OrderRequest.Action(rawValue: actionText) else {
             throw fields.reject(
-                .unknownAction, "action must be one of create, close, query; got \"\(Self.clip(actionText))\"")
+                .unknownAction, "action must be one of create, close, query, refund; got \"\(Self.clip(actionText))\"")
         }
         let outTradeNo = try fields.requiredString("out_trade_no")
         guard outTradeNo.utf8.count <= maximumOutTradeNoLength else {
@@ -85,7 +85,8 @@ public struct OrderRequestDecoder: Sendable {
             )
         }
 
-        let amount = try fields.amount("amount_fen", maximum: maximumAmount, required: action == .create)
+        let amount = try fields.amount(
+            "amount_fen", maximum: maximumAmount, required: action == .create || action == .refund)
         let description = try fields.optionalString("description")
         if action == .create, description?.isEmpty ?? true {
             throw fields.reject(.missingField, "description is required for create")
@@ -109,10 +110,73 @@ public struct OrderRequestDecoder: Sendable {
         if action == .create {
             try validateSubOrders(options["sub_orders"], channel: channel, total: amount, fields: fields)
         }
+        var refund: OrderRequest.Refund?
+        if action == .refund {
+            refund = try refundFields(fields, channel: channel, amount: amount, options: options)
+        }
         return OrderRequest(
             action: action, outTradeNo: outTradeNo, merchant: merchant, channel: channel, amount: amount,
             description: description, attach: attach, expiresAt: expiresAt, clientIP: clientIP, options: options,
-            contentDigest: fields.digest)
+            contentDigest: fields.digest, refund: refund)
+    }
+
+    /// Longest accepted `out_refund_no` (vendors apply their own, shorter limits).
+    public static let maximumOutRefundNoLength = 64
+    /// Longest accepted refund `reason` in characters (WeChat's `reason` takes 80).
+    public static let maximumRefundReasonLength = 80
+
+    /// `out_refund_no`, `reason` and (wechat-v3-combine) `options.sub_orders: [{"out_trade_no","amount_fen"}]`.
+    private func refundFields(
+        _ fields: Fields, channel: ChannelID, amount: Money?, options: [String: JSONValue]
+    ) throws(RequestRejection) -> OrderRequest.Refund {
+        let outRefundNo = try fields.requiredString("out_refund_no")
+        guard outRefundNo.utf8.count <= Self.maximumOutRefundNoLength else {
+            throw fields.reject(.invalidField, "out_refund_no must be at most \(Self.maximumOutRefundNoLength) bytes")
+        }
+        guard outRefundNo.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+            throw fields.reject(.invalidField, "out_refund_no must be printable ASCII without spaces")
+        }
+        let reason = try fields.optionalString("reason")
+        if let reason, reason.count > Self.maximumRefundReasonLength {
+            throw fields.reject(
+                .invalidField, "reason must be at most \(Self.maximumRefundReasonLength) characters")
+        }
+        var subOrders: [OrderRequest.Refund.SubOrder] = []
+        switch options["sub_orders"] {
+        case nil, .null?:
+            break
+        case .array(let items)? where channel == .wechatV3Combine && !items.isEmpty:
+            var seen: Set<String> = []
+            var sum: Int64 = 0
+            for (index, item) in items.enumerated() {
+                let path = "options.sub_orders[\(index)]"
+                guard case .object(let sub) = item else {
+                    throw fields.reject(.subOrdersMismatch, "\(path) must be an object")
+                }
+                guard let number = sub["out_trade_no"]?.stringValue, !number.isEmpty else {
+                    throw fields.reject(.subOrdersMismatch, "\(path).out_trade_no is required (a string)")
+                }
+                guard seen.insert(number).inserted else {
+                    throw fields.reject(.subOrdersMismatch, "\(path).out_trade_no repeats an earlier sub-order")
+                }
+                guard let fen = sub["amount_fen"]?.integerValue, fen > 0, fen <= maximumAmount.fen else {
+                    throw fields.reject(
+                        .subOrdersMismatch, "\(path).amount_fen must be a positive integer number of fen")
+                }
+                sum += fen
+                subOrders.append(.init(outTradeNo: number, amount: Money(fen: fen)))
+            }
+            if let amount, sum != amount.fen {
+                throw fields.reject(
+                    .subOrdersMismatch,
+                    "options.sub_orders amounts sum to \(sum) fen but the refund amount_fen is \(amount.fen)")
+            }
+        case _ where channel != .wechatV3Combine:
+            throw fields.reject(.invalidField, "options.sub_orders is only valid for channel wechat-v3-combine")
+        default:
+            throw fields.reject(.subOrdersMismatch, "options.sub_orders must be a non-empty array")
+        }
+        return OrderRequest.Refund(outRefundNo: outRefundNo, reason: reason, subOrders: subOrders)
     }
 
     private func validateSubOrders(

@@ -129,7 +129,128 @@ public struct OrderState: Sendable, Hashable, Codable {
         }
     }
 
-    /// The record format version: 1 = the full JSON state; 2 = a terminal summary (binary).
+    /// One refund of a paid order, keyed by its `out_refund_no`: the request as accepted (so the
+    /// vendor call can be repeated with identical parameters after any restart), where it stands,
+    /// what the vendor said, and its timer chain.
+    public struct RefundRecord: Sendable, Hashable, Codable {
+        /// Where a refund stands. `succeeded` and `failed` are terminal and never move.
+        public enum Status: String, Sendable, Hashable, Codable, CaseIterable {
+            /// Accepted; the vendor refund call is being attempted (durable before the call).
+            case requested
+            /// The vendor took it (or its outcome is unknown); it is queried until final.
+            case processing
+            case succeeded
+            case failed
+
+            public var isTerminal: Bool { self == .succeeded || self == .failed }
+        }
+
+        /// One sub-order's part of a combine refund.
+        public struct SubRefundRecord: Sendable, Hashable, Codable {
+            public var outTradeNo: String
+            public var amountFen: Int64
+            public var paidFen: Int64
+            public var vendorMerchantID: String?
+            public var transactionID: String?
+
+            public init(
+                outTradeNo: String, amountFen: Int64, paidFen: Int64, vendorMerchantID: String? = nil,
+                transactionID: String? = nil
+            ) {
+                self.outTradeNo = outTradeNo
+                self.amountFen = amountFen
+                self.paidFen = paidFen
+                self.vendorMerchantID = vendorMerchantID
+                self.transactionID = transactionID
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case outTradeNo = "out_trade_no"
+                case amountFen = "amount_fen"
+                case paidFen = "paid_fen"
+                case vendorMerchantID = "vendor_merchant_id"
+                case transactionID = "transaction_id"
+            }
+        }
+
+        public var outRefundNo: String
+        public var amountFen: Int64
+        public var reason: String?
+        /// Digest of the refund's parameters (`out_refund_no`, amount, reason, sub-orders): a repeat
+        /// with the same digest is the same refund, another digest is a `refund_conflict`.
+        public var digest: String
+        /// When PayFleet accepted the refund (the request record's timestamp).
+        public var requestedAt: Date
+        public var subRefunds: [SubRefundRecord]
+        public var status: Status
+        /// What the channel asked to remember from the refund answer (for the query).
+        public var memo: [String: String]
+        /// When `refund.pending` was published (`nil`: not published).
+        public var pendingAt: Date?
+        /// `PendingReason` raw value or `processing`.
+        public var pendingReason: String?
+        public var vendorRefundIDs: [String]
+        /// What the vendor reports refunded.
+        public var refundedFen: Int64?
+        public var refundedAt: Date?
+        public var failure: VendorFailure?
+        public var terminalAt: Date?
+        /// Vendor refund calls made so far.
+        public var attempts: Int
+        /// The highest refund timer attempt handled.
+        public var timerAttempts: Int
+        /// The query limit passed without a final answer: reported as an anomaly, no more timers.
+        public var stuck: Bool
+
+        public init(
+            outRefundNo: String, amountFen: Int64, reason: String?, digest: String, requestedAt: Date,
+            subRefunds: [SubRefundRecord] = [], status: Status = .requested, memo: [String: String] = [:],
+            pendingAt: Date? = nil, pendingReason: String? = nil, vendorRefundIDs: [String] = [],
+            refundedFen: Int64? = nil, refundedAt: Date? = nil, failure: VendorFailure? = nil, terminalAt: Date? = nil,
+            attempts: Int = 0, timerAttempts: Int = 0, stuck: Bool = false
+        ) {
+            self.outRefundNo = outRefundNo
+            self.amountFen = amountFen
+            self.reason = reason
+            self.digest = digest
+            self.requestedAt = requestedAt
+            self.subRefunds = subRefunds
+            self.status = status
+            self.memo = memo
+            self.pendingAt = pendingAt
+            self.pendingReason = pendingReason
+            self.vendorRefundIDs = vendorRefundIDs
+            self.refundedFen = refundedFen
+            self.refundedAt = refundedAt
+            self.failure = failure
+            self.terminalAt = terminalAt
+            self.attempts = attempts
+            self.timerAttempts = timerAttempts
+            self.stuck = stuck
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case outRefundNo = "out_refund_no"
+            case amountFen = "amount_fen"
+            case reason, digest
+            case requestedAt = "requested_at"
+            case subRefunds = "sub_refunds"
+            case status, memo
+            case pendingAt = "pending_at"
+            case pendingReason = "pending_reason"
+            case vendorRefundIDs = "vendor_refund_ids"
+            case refundedFen = "refunded_fen"
+            case refundedAt = "refunded_at"
+            case failure
+            case terminalAt = "terminal_at"
+            case attempts
+            case timerAttempts = "timer_attempts"
+            case stuck
+        }
+    }
+
+    /// The record format version: 1 = the full JSON state; 2 and 3 = a terminal summary (binary; 3
+    /// adds the channel memo and the refunds).
     public var schema: Int = 1
     public var outTradeNo: String
     public var merchant: String
@@ -176,6 +297,19 @@ public struct OrderState: Sendable, Hashable, Codable {
     public var closeRequested: Bool = false
     /// Incremented on every change.
     public var revision: Int = 0
+    /// The refunds of a paid order, in the order they were accepted (absent: none).
+    public var refundRecords: [RefundRecord]?
+
+    /// The refunds of a paid order, in the order they were accepted.
+    public var refunds: [RefundRecord] {
+        get { refundRecords ?? [] }
+        set { refundRecords = newValue.isEmpty ? nil : newValue }
+    }
+
+    /// The refund with this `out_refund_no`.
+    public func refund(_ outRefundNo: String) -> RefundRecord? {
+        refundRecords?.first { $0.outRefundNo == outRefundNo }
+    }
 
     public init(
         outTradeNo: String, merchant: String, channel: ChannelID, amount: Money, description: String,
@@ -238,6 +372,7 @@ public struct OrderState: Sendable, Hashable, Codable {
         case lastAnomalyQueryAt = "last_anomaly_query_at"
         case closeRequested = "close_requested"
         case revision
+        case refundRecords = "refunds"
     }
 
     // MARK: Record encoding

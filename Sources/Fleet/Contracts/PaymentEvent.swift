@@ -22,15 +22,33 @@ public struct PaymentEvent: Sendable, Hashable {
         public static let closed = Kind(rawValue: "payfleet.payment.closed")
         public static let anomaly = Kind(rawValue: "payfleet.payment.anomaly")
         public static let rejected = Kind(rawValue: "payfleet.request.rejected")
+        /// A refund was accepted and its outcome is not known yet (data carries `out_refund_no`).
+        public static let refundPending = Kind(rawValue: "payfleet.refund.pending")
+        /// A refund gave the money back; exactly one of succeeded / failed per `out_refund_no`.
+        public static let refundSucceeded = Kind(rawValue: "payfleet.refund.succeeded")
+        /// A refund failed for good.
+        public static let refundFailed = Kind(rawValue: "payfleet.refund.failed")
 
         /// Every type, for consumers and tests.
-        public static let all: [Kind] = [.prepared, .pending, .succeeded, .failed, .closed, .anomaly, .rejected]
+        public static let all: [Kind] = [
+            .prepared, .pending, .succeeded, .failed, .closed, .anomaly, .rejected, .refundPending, .refundSucceeded,
+            .refundFailed,
+        ]
+
+        /// Whether this type ends a refund (refund succeeded, refund failed).
+        public var isRefundTerminal: Bool { self == .refundSucceeded || self == .refundFailed }
+
+        /// Whether this is a refund event.
+        public var isRefund: Bool { rawValue.hasPrefix("payfleet.refund.") }
 
         /// Whether this type ends an order (succeeded, failed, closed).
         public var isTerminal: Bool { self == .succeeded || self == .failed || self == .closed }
 
         /// A bounded short name for metric labels (`prepared`, `rejected`, …).
-        public var shortName: String { rawValue.split(separator: ".").last.map(String.init) ?? rawValue }
+        public var shortName: String {
+            let last = rawValue.split(separator: ".").last.map(String.init) ?? rawValue
+            return isRefund ? "refund_" + last : last
+        }
     }
 
     /// `ce_source` of every worker event.

@@ -39,6 +39,17 @@ public struct RejectionReason: RawRepresentable, Sendable, Hashable, Codable, Cu
     /// The vendor's rules reject the order (the channel's `.invalidRequest`).
     public static let invalidRequest = RejectionReason(rawValue: "invalid_request")
 
+    // Refund requests
+    /// A refund for an order that is not `succeeded` (never paid, failed, closed, still open).
+    public static let orderNotPaid = RejectionReason(rawValue: "order_not_paid")
+    /// The refund, with the refunds already accepted and not failed, would give back more than was
+    /// paid (for a combine order: more than a sub-order was paid).
+    public static let refundExceedsPaid = RejectionReason(rawValue: "refund_exceeds_paid")
+    /// An `out_refund_no` already used on this order with other parameters.
+    public static let refundConflict = RejectionReason(rawValue: "refund_conflict")
+    /// The order's channel does not refund (its vendor documents no refund PayFleet can cite).
+    public static let refundUnsupported = RejectionReason(rawValue: "refund_unsupported")
+
     // Callbacks
     /// A callback record without the headers the ingress writes.
     public static let malformedCallbackRecord = RejectionReason(rawValue: "malformed_callback_record")
@@ -54,6 +65,10 @@ public struct RejectionReason: RawRepresentable, Sendable, Hashable, Codable, Cu
     public static let outTradeNoMismatch = RejectionReason(rawValue: "out_trade_no_mismatch")
     /// A genuine callback for an order this partition has never seen.
     public static let unknownOrderCallback = RejectionReason(rawValue: "unknown_order_callback")
+    /// A genuine refund notification naming an `out_refund_no` the order does not have.
+    public static let unknownRefund = RejectionReason(rawValue: "unknown_refund")
+    /// A genuine refund notification contradicting the refund's final state (failed after succeeded).
+    public static let conflictingRefund = RejectionReason(rawValue: "conflicting_refund")
 
     // Timer jobs
     /// A query job that does not decode.

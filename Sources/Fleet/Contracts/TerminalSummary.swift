@@ -10,15 +10,17 @@ import Payments
 /// - Repeated creates and queries: the request digest (idempotent answer) and everything the
 ///   terminal event carries (`attach`, payment, failure, close reason and times), so the repeated
 ///   event is byte-identical.
-/// - Refunds: channel, merchant, amount, transaction id(s), vendor merchant id, and per sub-order its
-///   `out_trade_no`, merchant id, transaction id and amount.
+/// - Refunds: channel, merchant, amount, transaction id(s), vendor merchant id, per sub-order its
+///   `out_trade_no`, merchant id, transaction id and amount, the channel memo of the create (storepos
+///   refunds name the create's `paytype`), and every refund with its state and timer bookkeeping (a
+///   paid order is terminal, so its refunds live here).
 ///
 /// Dropped: the description, client IP, request options other than `sub_orders`, pay parameters,
-/// channel memo, query/retry bookkeeping — nothing a terminal order reads.
+/// query/retry bookkeeping of the payment — nothing a terminal order reads.
 ///
 /// On `payfleet.order-state` a terminal order is this summary in a compact binary form (record
-/// format 2, ``encoded()``); a worker keeps the same bytes in memory. Live orders keep their full
-/// JSON record (format 1).
+/// format 3, ``encoded()``; format 2, without memo and refunds, still decodes); a worker keeps the
+/// same bytes in memory. Live orders keep their full JSON record (format 1).
 public struct TerminalSummary: Sendable, Hashable {
     /// One planned sub-order of a combine order (from the create's `options.sub_orders`).
     public struct PlannedSubOrder: Sendable, Hashable {
@@ -50,6 +52,10 @@ public struct TerminalSummary: Sendable, Hashable {
     public var closedAtVendor: Bool?
     public var subOrders: [PlannedSubOrder]
     public var revision: Int
+    /// The channel memo of the create (format 3).
+    public var memo: [String: String] = [:]
+    /// The order's refunds (format 3).
+    public var refunds: [OrderState.RefundRecord] = []
 
     /// The summary of a terminal order; `nil` for a live one.
     public init?(_ state: OrderState) {
@@ -70,6 +76,8 @@ public struct TerminalSummary: Sendable, Hashable {
         closeReason = state.closeReason
         closedAtVendor = state.closedAtVendor
         revision = state.revision
+        memo = state.memo
+        refunds = state.refunds
         if case .array(let planned)? = state.options["sub_orders"] {
             subOrders = planned.compactMap { item in
                 guard let number = item["out_trade_no"]?.stringValue else { return nil }
@@ -107,13 +115,17 @@ public struct TerminalSummary: Sendable, Hashable {
         state.closeReason = closeReason
         state.closedAtVendor = closedAtVendor
         state.revision = revision
+        state.memo = memo
+        state.refunds = refunds
         return state
     }
 
     // MARK: Binary record (format 2)
 
-    /// The record format version of a terminal summary.
-    public static let formatVersion = 2
+    /// The record format version of a terminal summary written now.
+    public static let formatVersion = 3
+    /// Versions that still decode (2: before memo and refunds).
+    public static let readableVersions: ClosedRange<Int> = 2...3
     /// The first byte of a binary record: a JSON text never starts with NUL.
     static let marker: UInt8 = 0x00
 
@@ -138,7 +150,7 @@ public struct TerminalSummary: Sendable, Hashable {
 
     private static let statusCodes: [OrderState.Status] = [.succeeded, .failed, .closed]
 
-    /// The record value: `00 02`, then varint-prefixed fields (strings as UTF-8, integers as
+    /// The record value: `00 03`, then varint-prefixed fields (strings as UTF-8, integers as
     /// LEB128, times as the 8 bytes of their Unix time in seconds, a hex SHA-256 digest as 32 bytes).
     public func encoded() -> [UInt8] {
         var out = BinaryWriter()
@@ -202,7 +214,134 @@ public struct TerminalSummary: Sendable, Hashable {
             if let fen = sub.amountFen { out.signed(fen) }
             if let id = sub.vendorMerchantID { out.string(id) }
         }
+        // Format 3: memo, refunds.
+        out.varint(UInt64(memo.count))
+        for key in memo.keys.sorted() {
+            out.string(key)
+            out.string(memo[key] ?? "")
+        }
+        out.varint(UInt64(refunds.count))
+        for refund in refunds { Self.encode(refund, to: &out) }
         return out.bytes
+    }
+
+    private enum RefundFlag {
+        static let reason: UInt64 = 1 << 0
+        static let pendingAt: UInt64 = 1 << 1
+        static let pendingReason: UInt64 = 1 << 2
+        static let refundedFen: UInt64 = 1 << 3
+        static let refundedAt: UInt64 = 1 << 4
+        static let failure: UInt64 = 1 << 5
+        static let terminalAt: UInt64 = 1 << 6
+        static let stuck: UInt64 = 1 << 7
+        // Sub-refund flags.
+        static let subMerchant: UInt64 = 1 << 0
+        static let subTransaction: UInt64 = 1 << 1
+    }
+
+    private static let refundStatusCodes: [OrderState.RefundRecord.Status] = [
+        .requested, .processing, .succeeded, .failed,
+    ]
+
+    private static func encode(_ refund: OrderState.RefundRecord, to out: inout BinaryWriter) {
+        var flags: UInt64 = 0
+        if refund.reason != nil { flags |= RefundFlag.reason }
+        if refund.pendingAt != nil { flags |= RefundFlag.pendingAt }
+        if refund.pendingReason != nil { flags |= RefundFlag.pendingReason }
+        if refund.refundedFen != nil { flags |= RefundFlag.refundedFen }
+        if refund.refundedAt != nil { flags |= RefundFlag.refundedAt }
+        if refund.failure != nil { flags |= RefundFlag.failure }
+        if refund.terminalAt != nil { flags |= RefundFlag.terminalAt }
+        if refund.stuck { flags |= RefundFlag.stuck }
+        out.varint(flags)
+        out.byte(UInt8(refundStatusCodes.firstIndex(of: refund.status) ?? 0))
+        out.string(refund.outRefundNo)
+        out.signed(refund.amountFen)
+        out.string(refund.digest)
+        out.date(refund.requestedAt)
+        out.signed(Int64(refund.attempts))
+        out.signed(Int64(refund.timerAttempts))
+        out.varint(UInt64(refund.subRefunds.count))
+        for sub in refund.subRefunds {
+            var subFlags: UInt64 = 0
+            if sub.vendorMerchantID != nil { subFlags |= RefundFlag.subMerchant }
+            if sub.transactionID != nil { subFlags |= RefundFlag.subTransaction }
+            out.varint(subFlags)
+            out.string(sub.outTradeNo)
+            out.signed(sub.amountFen)
+            out.signed(sub.paidFen)
+            if let id = sub.vendorMerchantID { out.string(id) }
+            if let id = sub.transactionID { out.string(id) }
+        }
+        out.varint(UInt64(refund.memo.count))
+        for key in refund.memo.keys.sorted() {
+            out.string(key)
+            out.string(refund.memo[key] ?? "")
+        }
+        out.varint(UInt64(refund.vendorRefundIDs.count))
+        for id in refund.vendorRefundIDs { out.string(id) }
+        if let reason = refund.reason { out.string(reason) }
+        if let date = refund.pendingAt { out.date(date) }
+        if let text = refund.pendingReason { out.string(text) }
+        if let fen = refund.refundedFen { out.signed(fen) }
+        if let date = refund.refundedAt { out.date(date) }
+        if let failure = refund.failure {
+            out.string(failure.code)
+            out.string(failure.message)
+        }
+        if let date = refund.terminalAt { out.date(date) }
+    }
+
+    private static func decodeRefund(
+        _ input: inout BinaryReader
+    ) throws(BinaryReader.Failure) -> OrderState.RefundRecord {
+        let flags = try input.varint()
+        let statusCode = Int(try input.byte())
+        guard statusCode < refundStatusCodes.count else { throw BinaryReader.Failure(what: "refund status") }
+        let outRefundNo = try input.string()
+        let amountFen = try input.signed()
+        let digest = try input.string()
+        let requestedAt = try input.date()
+        let attempts = Int(try input.signed())
+        let timerAttempts = Int(try input.signed())
+        let subCount = try input.count()
+        var subs: [OrderState.RefundRecord.SubRefundRecord] = []
+        for _ in 0..<subCount {
+            let subFlags = try input.varint()
+            let number = try input.string()
+            let fen = try input.signed()
+            let paid = try input.signed()
+            let merchantID = subFlags & RefundFlag.subMerchant != 0 ? try input.string() : nil
+            let transactionID = subFlags & RefundFlag.subTransaction != 0 ? try input.string() : nil
+            subs.append(
+                .init(
+                    outTradeNo: number, amountFen: fen, paidFen: paid, vendorMerchantID: merchantID,
+                    transactionID: transactionID))
+        }
+        let memoCount = try input.count()
+        var memo: [String: String] = [:]
+        for _ in 0..<memoCount {
+            let key = try input.string()
+            memo[key] = try input.string()
+        }
+        let idCount = try input.count()
+        var ids: [String] = []
+        for _ in 0..<idCount { ids.append(try input.string()) }
+        let reason = flags & RefundFlag.reason != 0 ? try input.string() : nil
+        let pendingAt = flags & RefundFlag.pendingAt != 0 ? try input.date() : nil
+        let pendingReason = flags & RefundFlag.pendingReason != 0 ? try input.string() : nil
+        let refundedFen = flags & RefundFlag.refundedFen != 0 ? try input.signed() : nil
+        let refundedAt = flags & RefundFlag.refundedAt != 0 ? try input.date() : nil
+        let failure =
+            flags & RefundFlag.failure != 0
+            ? VendorFailure(code: try input.string(), message: try input.string()) : nil
+        let terminalAt = flags & RefundFlag.terminalAt != 0 ? try input.date() : nil
+        return OrderState.RefundRecord(
+            outRefundNo: outRefundNo, amountFen: amountFen, reason: reason, digest: digest, requestedAt: requestedAt,
+            subRefunds: subs, status: refundStatusCodes[statusCode], memo: memo, pendingAt: pendingAt,
+            pendingReason: pendingReason, vendorRefundIDs: ids, refundedFen: refundedFen, refundedAt: refundedAt,
+            failure: failure, terminalAt: terminalAt, attempts: attempts, timerAttempts: timerAttempts,
+            stuck: flags & RefundFlag.stuck != 0)
     }
 
     /// Whether `bytes` is a binary record (rather than a JSON one).
@@ -225,7 +364,9 @@ public struct TerminalSummary: Sendable, Hashable {
     private static func parse(_ input: inout BinaryReader) throws(BinaryReader.Failure) -> TerminalSummary {
         guard try input.byte() == marker else { throw BinaryReader.Failure(what: "marker") }
         let version = try input.byte()
-        guard Int(version) == formatVersion else { throw BinaryReader.Failure(what: "format version \(version)") }
+        guard readableVersions.contains(Int(version)) else {
+            throw BinaryReader.Failure(what: "format version \(version)")
+        }
         let flags = UInt16(truncatingIfNeeded: try input.varint())
         let statusCode = Int(try input.byte())
         guard statusCode < statusCodes.count else { throw BinaryReader.Failure(what: "status") }
@@ -281,12 +422,26 @@ public struct TerminalSummary: Sendable, Hashable {
             let id = subFlags & Flag.subMerchant != 0 ? try input.string() : nil
             subOrders.append(PlannedSubOrder(outTradeNo: number, amountFen: fen, vendorMerchantID: id))
         }
+        var memo: [String: String] = [:]
+        var refunds: [OrderState.RefundRecord] = []
+        if version >= 3 {
+            let memoCount = try input.count()
+            for _ in 0..<memoCount {
+                let key = try input.string()
+                memo[key] = try input.string()
+            }
+            let refundCount = try input.count()
+            for _ in 0..<refundCount { refunds.append(try decodeRefund(&input)) }
+        }
         guard input.isAtEnd else { throw BinaryReader.Failure(what: "trailing bytes") }
-        return TerminalSummary(
+        var summary = TerminalSummary(
             outTradeNo: outTradeNo, merchant: merchant, channel: channel, amountFen: amountFen, attach: attach,
             status: statusCodes[statusCode], requestDigest: requestDigest, createdAt: createdAt, expiresAt: expiresAt,
             terminalAt: terminalAt, payment: payment, failure: failure, closedAt: closedAt, closeReason: closeReason,
             closedAtVendor: closedAtVendor, subOrders: subOrders, revision: Int(revision))
+        summary.memo = memo
+        summary.refunds = refunds
+        return summary
     }
 
     init(

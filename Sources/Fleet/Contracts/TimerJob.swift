@@ -5,7 +5,8 @@ import Payments
 /// A timer: "query (or close) this order at `due_at`". The worker writes it to a delay tier; the
 /// scheduler forwards the same value and headers to `payfleet.query-jobs` when it is due.
 ///
-/// Value: `{"job","out_trade_no","merchant","channel","due_at","reason","attempt","timer_id"}`;
+/// Value: `{"job","out_trade_no","merchant","channel","due_at","reason","attempt","timer_id"}` plus
+/// `"out_refund_no"` for refund timers;
 /// header `payfleet-due-at-ms` carries the due time as Unix milliseconds so the scheduler never
 /// parses the value. Key: `out_trade_no`.
 public struct TimerJob: Sendable, Hashable {
@@ -27,6 +28,8 @@ public struct TimerJob: Sendable, Hashable {
         case anomaly
         /// Repeating a vendor call that failed with a retryable error.
         case retry
+        /// Querying (or re-sending) the refund named by ``TimerJob/outRefundNo``.
+        case refund
     }
 
     /// The header with the due time in Unix milliseconds.
@@ -43,10 +46,12 @@ public struct TimerJob: Sendable, Hashable {
     public var attempt: Int
     /// A unique id of this timer.
     public var timerID: String
+    /// The refund a ``Reason/refund`` timer is for.
+    public var outRefundNo: String?
 
     public init(
         job: Job, outTradeNo: String, merchant: String, channel: String, dueAt: Date, reason: Reason, attempt: Int,
-        timerID: String? = nil
+        timerID: String? = nil, outRefundNo: String? = nil
     ) {
         self.job = job
         self.outTradeNo = outTradeNo
@@ -56,10 +61,12 @@ public struct TimerJob: Sendable, Hashable {
         self.dueAt = Date(timeIntervalSince1970: Double(millis) / 1000)
         self.reason = reason
         self.attempt = attempt
+        self.outRefundNo = outRefundNo
+        let refundPart = outRefundNo.map { "|\($0)" } ?? ""
         self.timerID =
             timerID
             ?? ContentDigest.sha256Hex(
-                "\(outTradeNo)|\(job.rawValue)|\(reason.rawValue)|\(attempt)|\(millis)"
+                "\(outTradeNo)|\(job.rawValue)|\(reason.rawValue)|\(attempt)|\(millis)\(refundPart)"
             ).prefix(32).description
     }
 
@@ -79,13 +86,15 @@ public struct TimerJob: Sendable, Hashable {
         var reason: Reason
         var attempt: Int
         var timer_id: String
+        var out_refund_no: String?
     }
 
     /// The JSON value.
     public var value: Data {
         let wire = Wire(
             job: job, out_trade_no: outTradeNo, merchant: merchant, channel: channel,
-            due_at: RFC3339.formatMilliseconds(dueAtMilliseconds), reason: reason, attempt: attempt, timer_id: timerID)
+            due_at: RFC3339.formatMilliseconds(dueAtMilliseconds), reason: reason, attempt: attempt, timer_id: timerID,
+            out_refund_no: outRefundNo)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(wire)) ?? Data()
@@ -134,7 +143,7 @@ public struct TimerJob: Sendable, Hashable {
         }
         return TimerJob(
             job: wire.job, outTradeNo: wire.out_trade_no, merchant: wire.merchant, channel: wire.channel, dueAt: due,
-            reason: wire.reason, attempt: wire.attempt, timerID: wire.timer_id)
+            reason: wire.reason, attempt: wire.attempt, timerID: wire.timer_id, outRefundNo: wire.out_refund_no)
     }
 
     /// The due time from the `payfleet-due-at-ms` header, without parsing the value.

@@ -56,6 +56,10 @@ extension OrderMachine {
                 detail: "the callback names another vendor merchant id than the order's account", now: now, extra: extra
             )
         }
+        if let notice = verified.refund {
+            // A refund notification: its amounts are the refund's, checked against the refund it names.
+            return refundNoticeReceived(notice, callback, now: now)
+        }
         if let amount = verified.amount, amount.fen != current.amountFen {
             return anomaly(
                 callback, kind: RejectionReason.amountMismatch.rawValue, reason: .amountMismatch,

@@ -14,6 +14,7 @@ extension OrderMachine {
         case .create: return create(request, receivedAt: receivedAt, now: now)
         case .close: return closeRequested(request, now: now)
         case .query: return queryRequested(request, now: now)
+        case .refund: return refundRequested(request, receivedAt: receivedAt, now: now)
         }
     }
 
@@ -99,7 +100,7 @@ extension OrderMachine {
         return nil
     }
 
-    private func reject(_ request: OrderRequest, _ reason: RejectionReason, _ detail: String, now: Date) -> OrderStep {
+    func reject(_ request: OrderRequest, _ reason: RejectionReason, _ detail: String, now: Date) -> OrderStep {
         let rejection = RequestRejection(
             reason: reason, detail: detail, outTradeNo: request.outTradeNo, merchant: request.merchant,
             channel: request.channel.rawValue, action: request.action.rawValue, contentDigest: request.contentDigest)

@@ -8,9 +8,13 @@ extension OrderMachine {
     /// Chain jobs (pending, fallback, retry) that were already handled — a duplicate delivery — do nothing.
     public mutating func jobDue(_ job: TimerJob, now: Date) -> OrderStep {
         guard let current = state else { return OrderStep() }
+        if job.reason == .refund { return refundJobDue(job, now: now) }
         if current.status.isTerminal {
-            if job.job == .query, job.reason == .expiry, let terminalAt = current.terminalAt,
-                now.timeIntervalSince(terminalAt) >= configuration.stateRetention.timeInterval
+            // Kept for `stateRetention` after it became terminal or after its last refund activity,
+            // and never while a refund waits for its vendor.
+            if job.job == .query, job.reason == .expiry, let base = Self.retentionBase(current),
+                now.timeIntervalSince(base) >= configuration.stateRetention.timeInterval,
+                !Self.hasRefundInFlight(current)
             {
                 state = nil
                 return OrderStep(outputs: [.forget(outTradeNo: current.outTradeNo)])
@@ -36,6 +40,8 @@ extension OrderMachine {
         case (.query, .expiry):
             // A retention job can only be due for a terminal order; a live order ignores it.
             return OrderStep()
+        case (.query, .refund):
+            return OrderStep()  // handled above
         }
     }
 

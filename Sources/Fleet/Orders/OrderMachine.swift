@@ -17,6 +17,10 @@ public struct OrderMachine: Sendable {
         case create
         case query(QueryPurpose)
         case close
+        /// The refund call of this `out_refund_no`.
+        case refund(String)
+        /// The refund query of this `out_refund_no`.
+        case refundQuery(String)
     }
 
     /// Why a query is made; decides what follows its answer.

@@ -39,14 +39,35 @@ public struct OrderContext: Sendable {
     public var vendorMerchantID: String?
     /// The channel's offline check of an order (`PaymentChannel.validate`).
     public var validate: @Sendable (PaymentOrder) throws(ChannelError) -> Void
+    /// What the machine needs of a channel that refunds; `nil`: the channel does not conform to
+    /// `RefundingChannel` and refunds are rejected `refund_unsupported`.
+    public var refunds: RefundSupport?
 
     public init(
         policy: ChannelPolicy, notifyURL: String, vendorMerchantID: String? = nil,
-        validate: @escaping @Sendable (PaymentOrder) throws(ChannelError) -> Void = { _ throws(ChannelError) in }
+        validate: @escaping @Sendable (PaymentOrder) throws(ChannelError) -> Void = { _ throws(ChannelError) in },
+        refunds: RefundSupport? = nil
     ) {
         self.policy = policy
         self.notifyURL = notifyURL
         self.vendorMerchantID = vendorMerchantID
+        self.validate = validate
+        self.refunds = refunds
+    }
+}
+
+/// A refunding channel as the order machine sees it: its query timing and its offline check.
+public struct RefundSupport: Sendable {
+    /// `RefundingChannel.refundPolicy`.
+    public var policy: RefundPolicy
+    /// `RefundingChannel.validateRefund`.
+    public var validate: @Sendable (RefundOrder) throws(ChannelError) -> Void
+
+    public init(
+        policy: RefundPolicy,
+        validate: @escaping @Sendable (RefundOrder) throws(ChannelError) -> Void = { _ throws(ChannelError) in }
+    ) {
+        self.policy = policy
         self.validate = validate
     }
 }

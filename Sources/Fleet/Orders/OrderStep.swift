@@ -23,6 +23,12 @@ public enum VendorCall: Sendable, Hashable {
     case create(PaymentOrder)
     case query(OrderReference)
     case close(OrderReference)
+    /// Ask the vendor to refund (the channel is a `RefundingChannel`); the answer goes back in
+    /// through ``OrderMachine/refundAnswered(_:result:now:)``.
+    case refund(RefundOrder)
+    /// Ask the vendor for a refund's state; the answer goes back in through
+    /// ``OrderMachine/refundQueryAnswered(_:result:now:)``.
+    case queryRefund(RefundReference)
 
     /// A bounded name for metrics and logs.
     public var operation: String {
@@ -30,6 +36,8 @@ public enum VendorCall: Sendable, Hashable {
         case .create: "create"
         case .query: "query"
         case .close: "close"
+        case .refund: "refund"
+        case .queryRefund: "refund_query"
         }
     }
 }

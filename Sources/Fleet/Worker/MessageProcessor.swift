@@ -229,6 +229,30 @@ struct MessageProcessor: Sendable {
             record(Self.outcome(result))
             logVendor(call, result.failureValue, logger: logger)
             return machine.closeAnswered(result, now: Date())
+        case .refund(let refund):
+            let result: Result<RefundOutcome, ChannelError>
+            if let refunding = channel as? any RefundingChannel {
+                do throws(ChannelError) { result = .success(try await refunding.refund(refund)) } catch {
+                    result = .failure(error)
+                }
+            } else {
+                result = .failure(.invalidRequest("channel \(channelID.rawValue) does not refund"))
+            }
+            record(Self.outcome(result))
+            logVendor(call, result.failureValue, logger: logger)
+            return machine.refundAnswered(refund.outRefundNo, result: result, now: Date())
+        case .queryRefund(let reference):
+            let result: Result<RefundStatus, ChannelError>
+            if let refunding = channel as? any RefundingChannel {
+                do throws(ChannelError) { result = .success(try await refunding.queryRefund(reference)) } catch {
+                    result = .failure(error)
+                }
+            } else {
+                result = .failure(.invalidRequest("channel \(channelID.rawValue) does not refund"))
+            }
+            record(Self.outcome(result))
+            logVendor(call, result.failureValue, logger: logger)
+            return machine.refundQueryAnswered(reference.refund.outRefundNo, result: result, now: Date())
         }
     }
 

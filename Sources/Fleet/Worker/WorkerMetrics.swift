@@ -27,13 +27,16 @@ struct WorkerInstruments: Sendable {
 
     /// A vendor operation (the `operation` label).
     enum VendorOperation: String, Hashable, Sendable {
-        case create, query, close
+        case create, query, close, refund
+        case refundQuery = "refund_query"
 
         init(_ call: VendorCall) {
             switch call {
             case .create: self = .create
             case .query: self = .query
             case .close: self = .close
+            case .refund: self = .refund
+            case .queryRefund: self = .refundQuery
             }
         }
     }

@@ -25,6 +25,8 @@ struct AggregatorOrder: Sendable {
     var attach: String?
     var queries = 0
     var callbacksSent = 0
+    /// Refunds of the paid order, in the order they were asked for.
+    var refunds: [SandboxRefund] = []
     /// Vendor-specific values (pay_time, pay_type, paytype, trade_type, time_expire, body, …).
     var extra: [String: String] = [:]
 }

@@ -72,6 +72,8 @@ struct StorePOSSimulator: AggregatorSimulator {
         case "PreOrder_ECNY": return await preOrder(request, payType: "ECNY", merchant: merchant)
         case "orderquery": return query(request, merchant: merchant)
         case "cancel": return cancel(request, merchant: merchant)
+        case "refund": return refund(request, merchant: merchant)
+        case "refundquery": return refundQuery(request, merchant: merchant)
         default: return Self.failure("20004", "不支持的接口")
         }
     }
@@ -222,6 +224,8 @@ struct StorePOSSimulator: AggregatorSimulator {
         switch order.state {
         case .notPaid:
             (answer["code"], answer["trade_state"], answer["msg"]) = ("10003", "NEED_QUERY", "未支付")
+        case .paid where SandboxRefund.refunded(order.refunds) > 0:
+            (answer["code"], answer["trade_state"], answer["msg"]) = ("10002", "REFUND", "转入退款")
         case .paid:
             (answer["code"], answer["trade_state"], answer["msg"]) = ("10000", "SUCCESS", "支付成功")
         case .closed:
@@ -263,6 +267,141 @@ struct StorePOSSimulator: AggregatorSimulator {
         let answer: [String: String] = [
             "state": "SUCCESS", "code": "10005", "trade_state": "SUCCESS", "msg": "撤销成功",
             "mch_id": found.merchantID, "out_trade_no": outTradeNo, "paytype": found.extra["paytype"] ?? "",
+        ]
+        return signed(answer, merchant: merchant)
+    }
+
+    // MARK: Refunds (api/micropay.md 交易退款, 退款查询)
+
+    /// `method=refund`: synchronous. The same `out_refund_no` again answers the same refund
+    /// ("同个退款单号多次请求，平台当一个单处理，只会退一次款"); the refunds may not add up to more
+    /// than was paid ("总退款金额不能超过用户实际支付金额").
+    func refund(_ request: [String: String], merchant: SandboxMerchant) -> Response {
+        for name in ["paytype", "out_refund_no", "total_fee", "refund_fee", "op_user_id"] {
+            guard !(request[name] ?? "").isEmpty else { return Self.failure("20004", "缺少参数\(name)") }
+        }
+        let outRefundNo = request["out_refund_no"] ?? ""
+        guard outRefundNo.count <= 32 else { return Self.failure("20004", "out_refund_no格式错误") }
+        guard let totalFee = SandboxWire.fen(request["total_fee"] ?? ""),
+            let refundFee = SandboxWire.fen(request["refund_fee"] ?? ""), refundFee > 0
+        else { return Self.failure("20004", "金额格式错误") }
+        let mchID = request["mch_id"] ?? ""
+        let found: AggregatorOrder?
+        if let transactionID = request["transaction_id"], !transactionID.isEmpty {
+            // "同时存在时transaction_id优先"
+            found = book.first { $0.merchantID == mchID && $0.vendorOrderNo == transactionID }
+        } else if let outTradeNo = request["out_trade_no"], !outTradeNo.isEmpty {
+            found = book.get(outTradeNo).flatMap { $0.merchantID == mchID ? $0 : nil }
+        } else {
+            return Self.failure("20004", "out_trade_no和transaction_id至少一个必填")
+        }
+        guard let order = found, order.extra["paytype"] == request["paytype"] else {
+            return Self.failure("20007", "订单不存在")
+        }
+        guard order.state == .paid else {
+            return SandboxWire.json(["state": "SUCCESS", "code": "10003", "trade_state": "FAIL", "msg": "订单未支付，不能退款"])
+        }
+        guard totalFee == order.amountFen else { return Self.failure("20004", "total_fee与订单金额不符") }
+        let fingerprint = "\(order.outTradeNo)|\(refundFee)"
+        let scenario = SandboxRefundScenario(amountFen: refundFee)
+        enum Decision {
+            case answer(SandboxRefund)
+            case conflict
+            case exceeds
+        }
+        if let other = book.order(refund: outRefundNo, merchantID: mchID), other.outTradeNo != order.outTradeNo {
+            return Self.failure("20004", "退款单号重复")
+        }
+        let decision =
+            book.update(order.outTradeNo) { order -> Decision in
+                if let existing = order.refunds.first(where: { $0.outRefundNo == outRefundNo }) {
+                    return existing.fingerprint == fingerprint ? .answer(existing) : .conflict
+                }
+                guard SandboxRefund.committed(order.refunds) + refundFee <= order.amountFen else { return .exceeds }
+                var refund = SandboxRefund(
+                    outRefundNo: outRefundNo, amountFen: refundFee, refundID: "5000" + SandboxWire.digits(25),
+                    scenario: scenario, state: .succeeded, fingerprint: fingerprint)
+                switch scenario {
+                case .staysProcessing: refund.state = .processing
+                case .fails: refund.state = .failed
+                case .normal, .needsQuery: refund.refundedAt = Date()
+                }
+                order.refunds.append(refund)
+                return .answer(refund)
+            } ?? .conflict
+        let refund: SandboxRefund
+        switch decision {
+        case .conflict: return Self.failure("20004", "退款单号重复")
+        case .exceeds:
+            return SandboxWire.json(["state": "SUCCESS", "code": "10006", "trade_state": "FAIL", "msg": "退款金额超过可退金额"])
+        case .answer(let held): refund = held
+        }
+        switch (refund.scenario, refund.state) {
+        case (.needsQuery, _): return Self.failure("20006", "系统错误")
+        case (_, .failed):
+            return SandboxWire.json([
+                "state": "SUCCESS", "code": "10006", "trade_state": "FAIL", "msg": "退款失败：交易已超过可退款期限",
+            ])
+        case (_, .processing):
+            return SandboxWire.json(["state": "SUCCESS", "code": "10000", "trade_state": "NEED_QUERY", "msg": "退款处理中"])
+        case (_, .succeeded):
+            let answer: [String: String] = [
+                "state": "SUCCESS", "code": "10000", "trade_state": "SUCCESS", "msg": "SUCCESS",
+                "mch_id": order.merchantID, "out_trade_no": order.outTradeNo, "transaction_id": order.vendorOrderNo,
+                "out_transaction_id": order.transactionID ?? "", "out_refund_no": refund.outRefundNo,
+                "refund_id": refund.refundID, "refund_channel": "ORIGINAL", "base_fee": String(order.amountFen),
+                "total_fee": String(order.amountFen), "base_refund_fee": String(refund.amountFen),
+                "refund_fee": String(refund.amountFen), "coupon_refund_fee": "0",
+            ]
+            return signed(answer, merchant: merchant)
+        }
+    }
+
+    /// `method=refundquery` by `out_refund_no` (or `refund_id`): every refund of the order in
+    /// `refund_list`, a JSON text, each with its `refund_status`.
+    func refundQuery(_ request: [String: String], merchant: SandboxMerchant) -> Response {
+        guard !(request["paytype"] ?? "").isEmpty else { return Self.failure("20004", "缺少参数paytype") }
+        let mchID = request["mch_id"] ?? ""
+        let found: AggregatorOrder?
+        if let refundID = request["refund_id"], !refundID.isEmpty {
+            found = book.first { $0.merchantID == mchID && $0.refunds.contains { $0.refundID == refundID } }
+        } else if let outRefundNo = request["out_refund_no"], !outRefundNo.isEmpty {
+            found = book.order(refund: outRefundNo, merchantID: mchID)
+        } else {
+            return Self.failure("20004", "refund_id、out_refund_no必填一个")
+        }
+        guard let held = found else { return Self.failure("20007", "退款单不存在") }
+        let order =
+            book.update(held.outTradeNo) { order -> AggregatorOrder in
+                for index in order.refunds.indices
+                where order.refunds[index].outRefundNo == request["out_refund_no"]
+                    || order.refunds[index].refundID == request["refund_id"]
+                {
+                    order.refunds[index].queries += 1
+                }
+                return order
+            } ?? held
+        let list: [[String: String]] = order.refunds.enumerated().map { index, refund in
+            var item: [String: String] = [
+                "serial_no": String(index), "refund_id": refund.refundID, "out_refund_id": "50" + refund.refundID,
+                "out_refund_no": refund.outRefundNo, "base_refund_fee": String(refund.amountFen),
+                "refund_fee": String(refund.amountFen), "coupon_refund_fee": "0",
+                "refund_status": refund.state.rawValue, "refund_channel": "ORIGINAL",
+            ]
+            if let at = refund.refundedAt { item["refund_time"] = SandboxWire.chinaTime(at, "yyyy-MM-dd HH:mm:ss") }
+            return item
+        }
+        let listData =
+            (try? JSONSerialization.data(withJSONObject: list, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("[]".utf8)
+        let live = order.refunds.filter { $0.state != .failed }
+        let answer: [String: String] = [
+            "state": "SUCCESS", "code": "10000", "trade_state": "SUCCESS", "msg": "SUCCESS",
+            "mch_id": order.merchantID, "out_trade_no": order.outTradeNo, "transaction_id": order.vendorOrderNo,
+            "out_transaction_id": order.transactionID ?? "", "refund_count": String(order.refunds.count),
+            "base_refund_fee_summary": String(SandboxRefund.committed(live)),
+            "refund_fee_summary": String(SandboxRefund.refunded(order.refunds)),
+            "refund_list": String(decoding: listData, as: UTF8.self),
         ]
         return signed(answer, merchant: merchant)
     }

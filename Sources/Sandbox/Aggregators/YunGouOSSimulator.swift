@@ -13,6 +13,17 @@ struct YunGouOSSimulator: AggregatorSimulator {
     static let nativePayFields = ["out_trade_no", "total_fee", "mch_id", "body"]
     static let orderFields = ["out_trade_no", "mch_id"]
     static let notifyFields = ["code", "orderNo", "outTradeNo", "payNo", "money", "mchId"]
+    /// `WxPay.orderRefund`: "上述必传参数签名".
+    static let refundFields = ["out_trade_no", "mch_id", "money"]
+    /// `WxPay.getRefundResult`.
+    static let refundQueryFields = ["refund_no", "mch_id"]
+    /// `PaySignUtil.checkRefundNotifySign`.
+    static let refundNotifyFields = [
+        "code", "refundNo", "orderNo", "outTradeNo", "payNo", "mchId", "payName", "refundMoney", "channel",
+        "refundTime", "payRefundNo", "applyTime",
+    ]
+    /// How long YunGouOS takes to finish a refund it took (time-scaled), before its refund callback.
+    static let refundDelay: Duration = .seconds(2)
 
     let context: SandboxContext
     let book = AggregatorOrderBook()
@@ -33,6 +44,12 @@ struct YunGouOSSimulator: AggregatorSimulator {
         }
         router.post("/api/pay/wxpay/closeOrder") { request, _ in
             close(try await SandboxWire.body(request))
+        }
+        router.post("/api/pay/wxpay/refundOrder") { request, _ in
+            refund(try await SandboxWire.body(request))
+        }
+        router.get("/api/pay/wxpay/getRefundResult") { request, _ in
+            refundResult(request.uri.query ?? "")
         }
     }
 
@@ -169,6 +186,153 @@ struct YunGouOSSimulator: AggregatorSimulator {
             return Self.answer(
                 shape: shape, msg: shape.omitsOptional ? nil : "关闭成功", data: shape.omitsOptional ? nil : outTradeNo)
         }
+    }
+
+    // MARK: Refunds
+
+    /// `refundOrder`: asynchronous. The refund is taken (`refundStatus` 0) and finished after
+    /// ``refundDelay``, then its refund callback is sent with the payment callback's retry schedule.
+    func refund(_ body: [UInt8]) -> Response {
+        let checked: (fields: [String: String], merchant: SandboxMerchant)
+        switch authenticate(String(validating: body, as: UTF8.self).flatMap(SandboxWire.form), only: Self.refundFields)
+        {
+        case .rejected(let response): return response
+        case .accepted(let fields, let merchant): checked = (fields, merchant)
+        }
+        let request = checked.fields
+        guard let fen = SandboxWire.yuanToFen(request["money"] ?? ""), fen >= 1 else {
+            return Self.failure("退款金额格式错误")
+        }
+        let outTradeNo = request["out_trade_no"] ?? ""
+        let mchID = request["mch_id"] ?? ""
+        let outRefundNo = request["out_trade_refund_no"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let order = book.get(outTradeNo), order.merchantID == mchID else { return Self.failure("订单不存在") }
+        guard order.state == .paid else { return Self.failure("订单未支付，无法退款") }
+        if let outRefundNo, let other = book.order(refund: outRefundNo, merchantID: mchID),
+            other.outTradeNo != outTradeNo
+        {
+            return Self.failure("退款单号重复")
+        }
+        let scenario = SandboxRefundScenario(amountFen: fen)
+        if scenario == .fails { return Self.failure("商户可用余额不足，退款失败") }
+        enum Decision {
+            case taken(SandboxRefund, new: Bool)
+            case conflict
+            case exceeds
+        }
+        let decision =
+            book.update(outTradeNo) { order -> Decision in
+                if let outRefundNo, let existing = order.refunds.first(where: { $0.outRefundNo == outRefundNo }) {
+                    return existing.amountFen == fen ? .taken(existing, new: false) : .conflict
+                }
+                guard SandboxRefund.committed(order.refunds) + fen <= order.amountFen else { return .exceeds }
+                var refund = SandboxRefund(
+                    outRefundNo: outRefundNo ?? "", amountFen: fen, refundID: "R" + SandboxWire.digits(14),
+                    scenario: scenario, state: .processing, fingerprint: "\(fen)")
+                if scenario == .needsQuery {
+                    refund.state = .succeeded
+                    refund.refundedAt = Date()
+                }
+                order.refunds.append(refund)
+                return .taken(refund, new: true)
+            } ?? .conflict
+        let refund: SandboxRefund
+        switch decision {
+        case .conflict: return Self.failure("退款单号重复")
+        case .exceeds: return Self.failure("退款金额超过订单可退金额")
+        case .taken(let taken, let new):
+            refund = taken
+            if new && scenario == .normal { finishRefundLater(outTradeNo: outTradeNo, refundID: taken.refundID) }
+        }
+        if refund.scenario == .needsQuery { return Self.failure("系统异常，请查询退款结果") }
+        return Self.answer(
+            shape: SandboxAnswerShape(outTradeNo: outTradeNo), msg: "退款申请成功",
+            data: Self.refundObject(order: book.get(outTradeNo) ?? order, refund: refund))
+    }
+
+    /// The SDK's `RefundOrder` / `RefundSearch` members.
+    static func refundObject(order: AggregatorOrder, refund: SandboxRefund) -> [String: Any] {
+        var object: [String: Any] = [
+            "refundNo": refund.refundID, "orderNo": order.vendorOrderNo, "outTradeNo": order.outTradeNo,
+            "payNo": order.transactionID ?? "", "refundMoney": SandboxWire.yuan(refund.amountFen),
+            "orderMoney": SandboxWire.yuan(order.amountFen), "refundMchId": order.merchantID,
+            "refundPayName": "沙箱商户", "refundDesc": "", "refundStatus": refund.state == .succeeded ? 1 : 0,
+            "refundTime": SandboxWire.chinaTime(refund.createdAt, "yyyy-MM-dd HH:mm:ss"),
+        ]
+        if !refund.outRefundNo.isEmpty { object["outTradeRefundNo"] = refund.outRefundNo }
+        if let at = refund.refundedAt {
+            object["apiRefundTime"] = SandboxWire.chinaTime(at, "yyyy-MM-dd HH:mm:ss")
+            object["payRefundNo"] = "50" + refund.refundID.dropFirst()
+        }
+        return object
+    }
+
+    /// `getRefundResult` by YunGouOS's `refund_no` or the merchant's `out_trade_refund_no`.
+    func refundResult(_ queryString: String) -> Response {
+        let checked: (fields: [String: String], merchant: SandboxMerchant)
+        switch authenticate(SandboxWire.form(queryString), only: Self.refundQueryFields) {
+        case .rejected(let response): return response
+        case .accepted(let fields, let merchant): checked = (fields, merchant)
+        }
+        let number = checked.fields["refund_no"] ?? ""
+        let mchID = checked.fields["mch_id"] ?? ""
+        guard
+            let order = book.first(where: { order in
+                order.merchantID == mchID
+                    && order.refunds.contains {
+                        $0.refundID == number || (!$0.outRefundNo.isEmpty && $0.outRefundNo == number)
+                    }
+            }),
+            let refund = order.refunds.first(where: { $0.refundID == number || $0.outRefundNo == number })
+        else { return Self.failure("退款单不存在") }
+        book.update(order.outTradeNo) { order in
+            for index in order.refunds.indices where order.refunds[index].refundID == refund.refundID {
+                order.refunds[index].queries += 1
+            }
+        }
+        return Self.answer(
+            shape: SandboxAnswerShape(outTradeNo: order.outTradeNo), msg: "查询成功",
+            data: Self.refundObject(order: order, refund: refund))
+    }
+
+    /// Marks the refund done after ``refundDelay`` and sends its callback.
+    func finishRefundLater(outTradeNo: String, refundID: String) {
+        let delay = context.configuration.scaled(Self.refundDelay)
+        Task {
+            try? await Task.sleep(for: delay)
+            let done = book.update(outTradeNo) { order -> (AggregatorOrder, SandboxRefund)? in
+                guard let index = order.refunds.firstIndex(where: { $0.refundID == refundID }),
+                    order.refunds[index].state == .processing
+                else { return nil }
+                order.refunds[index].state = .succeeded
+                order.refunds[index].refundedAt = Date()
+                return (order, order.refunds[index])
+            }
+            if let (order, refund) = done ?? nil { sendRefundCallback(order, refund) }
+        }
+    }
+
+    /// The refund callback: a form with `PaySignUtil.checkRefundNotifySign`'s twelve signed fields.
+    func sendRefundCallback(_ order: AggregatorOrder, _ refund: SandboxRefund) {
+        guard let url = order.notifyURL, !url.isEmpty, let merchant = merchants[order.merchantID] else { return }
+        var fields: [String: String] = [
+            "code": "1", "refundNo": refund.refundID, "orderNo": order.vendorOrderNo, "outTradeNo": order.outTradeNo,
+            "payNo": order.transactionID ?? "", "mchId": order.merchantID, "payName": "沙箱商户",
+            "refundMoney": SandboxWire.yuan(refund.amountFen), "channel": "wxpay",
+            "refundTime": SandboxWire.chinaTime(refund.refundedAt ?? Date(), "yyyy-MM-dd HH:mm:ss"),
+            "payRefundNo": "50" + refund.refundID.dropFirst(),
+            "applyTime": SandboxWire.chinaTime(refund.createdAt, "yyyy-MM-dd HH:mm:ss"),
+        ]
+        fields["sign"] = SandboxMD5Rule.yungouos.sign(
+            fields, only: Self.refundNotifyFields, key: merchant.secrets["api_key"] ?? "")
+        context.dispatcher.dispatch(
+            .init(
+                channel: Self.channel, outTradeNo: order.outTradeNo, url: url,
+                headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Array(SandboxWire.encodeForm(fields).utf8), retrySchedule: AggregatorRetrySchedules.yungouos,
+                isAcknowledged: { status, body in
+                    status == 200 && body.trimmingCharacters(in: .whitespacesAndNewlines) == "SUCCESS"
+                }))
     }
 
     // MARK: Control

@@ -97,6 +97,10 @@ public struct RefundReference: Sendable, Hashable {
         self.refund = refund
         self.memo = memo
     }
+
+    /// The memo key under which a channel keeps the vendor's own refund number when the vendor's
+    /// refund notification names the refund by it rather than by `out_refund_no` (YunGouOS `refundNo`).
+    public static let vendorRefundNoMemoKey = "vendor_refund_no"
 }
 
 /// What the vendor said to a refund request.
@@ -144,10 +148,15 @@ public struct RefundDetails: Sendable, Hashable {
 public struct RefundNotice: Sendable, Hashable {
     public var outRefundNo: String
     public var status: RefundStatus
+    /// The vendor's own refund number, for a vendor whose notification does not carry `out_refund_no`
+    /// (then `outRefundNo` is empty and the refund whose memo holds this number under
+    /// ``RefundReference/vendorRefundNoMemoKey`` is meant).
+    public var vendorRefundNo: String?
 
-    public init(outRefundNo: String, status: RefundStatus) {
+    public init(outRefundNo: String, status: RefundStatus, vendorRefundNo: String? = nil) {
         self.outRefundNo = outRefundNo
         self.status = status
+        self.vendorRefundNo = vendorRefundNo
     }
 }
 

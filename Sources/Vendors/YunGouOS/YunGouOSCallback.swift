@@ -32,6 +32,7 @@ public enum YunGouOSCallback {
         _ body: [UInt8], key: (_ payChannel: String?) -> Secret?
     ) throws(CallbackError) -> VerifiedCallback {
         let form = try fields(body)
+        if let refundNo = form["refundNo"], !refundNo.isEmpty { return try verifyRefund(form, key: key) }
         // Required: what PayFleet uses. `payNo` is signed when present but blank values are left
         // out of the signature (PaySign.php `array_filter`), so it is not required; `payChannel`,
         // `time`, `attach` and `openId` are optional and unsigned.
@@ -68,5 +69,46 @@ public enum YunGouOSCallback {
         return VerifiedCallback(
             outTradeNo: form["outTradeNo"] ?? "", status: status, vendorMerchantID: form["mchId"], amount: money,
             signedFields: form)
+    }
+
+    /// Verifies and parses a refund callback: its own signed field list
+    /// (``YunGouOSSigning/API/refundNotify``, `PaySignUtil.checkRefundNotifySign`), `code` 1 = refunded,
+    /// `refundMoney` in yuan, `refundTime` GMT+8. It names the refund by YunGouOS's `refundNo`
+    /// (and by the merchant's `outTradeRefundNo` when it carries one).
+    static func verifyRefund(
+        _ form: [String: String], key: (_ payChannel: String?) -> Secret?
+    ) throws(CallbackError) -> VerifiedCallback {
+        try CallbackError.requireFields(["sign", "code", "refundNo", "outTradeNo", "mchId", "refundMoney"], in: form)
+        let channel = form["channel"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let secret = key(channel) ?? key(nil) else {
+            throw .badSignature("no key is configured for channel '\(channel ?? "")'")
+        }
+        guard YunGouOSSigning.verify(form, api: .refundNotify, signature: form["sign"] ?? "", key: secret) else {
+            throw .badSignature()
+        }
+        let money: Money
+        do { money = try Money(yuan: form["refundMoney"] ?? "") } catch {
+            throw .malformed("refund callback field 'refundMoney' is not an amount in yuan")
+        }
+        let refundNo = form["refundNo"] ?? ""
+        let code = form["code"] ?? ""
+        let status: RefundStatus
+        if code == "1" {
+            var ids = [refundNo]
+            if let payRefundNo = form["payRefundNo"], !payRefundNo.isEmpty { ids.append(payRefundNo) }
+            status = .succeeded(
+                RefundDetails(
+                    vendorRefundIDs: ids, amount: money,
+                    refundedAt: form["refundTime"].flatMap { ChinaTime.parse($0, "yyyy-MM-dd HH:mm:ss") }))
+        } else {
+            // Only code 1 (refunded) is documented; anything else is not final and the query decides.
+            status = .processing
+        }
+        var callback = VerifiedCallback(
+            outTradeNo: form["outTradeNo"] ?? "", status: .notFound, vendorMerchantID: form["mchId"], amount: nil,
+            signedFields: form)
+        callback.refund = RefundNotice(
+            outRefundNo: form["outTradeRefundNo"] ?? "", status: status, vendorRefundNo: refundNo)
+        return callback
     }
 }

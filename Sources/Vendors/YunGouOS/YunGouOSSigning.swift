@@ -18,6 +18,12 @@ public enum YunGouOSSigning {
         case close
         /// The payment callback (form POST to `notify_url`).
         case notify
+        /// `POST /api/pay/wxpay/refundOrder` (`WxPay.orderRefund`).
+        case refund
+        /// `GET /api/pay/wxpay/getRefundResult` (`WxPay.getRefundResult`).
+        case refundQuery = "refund-query"
+        /// The refund callback (`PaySignUtil.checkRefundNotifySign`).
+        case refundNotify = "refund-notify"
 
         /// The parameter names the signature covers.
         public var signedFields: [String] {
@@ -25,6 +31,13 @@ public enum YunGouOSSigning {
             case .nativePay: ["out_trade_no", "total_fee", "mch_id", "body"]
             case .query, .close: ["out_trade_no", "mch_id"]
             case .notify: ["code", "orderNo", "outTradeNo", "payNo", "money", "mchId"]
+            case .refund: ["out_trade_no", "mch_id", "money"]
+            case .refundQuery: ["refund_no", "mch_id"]
+            case .refundNotify:
+                [
+                    "code", "refundNo", "orderNo", "outTradeNo", "payNo", "mchId", "payName", "refundMoney", "channel",
+                    "refundTime", "payRefundNo", "applyTime",
+                ]
             }
         }
     }

@@ -56,8 +56,8 @@ struct OrderRequestDecoderTests {
                 "missing_field", "action is required"
             ),
             (
-                #"{"action":"refund","out_trade_no":"order-1","merchant":"shop","channel":"wechat-v2"}"#,
-                "unknown_action", "refund"
+                #"{"action":"reverse","out_trade_no":"order-1","merchant":"shop","channel":"wechat-v2"}"#,
+                "unknown_action", "reverse"
             ),
             (
                 #"{"action":"create","merchant":"shop","channel":"wechat-v2","amount_fen":1,"description":"d"}"#,

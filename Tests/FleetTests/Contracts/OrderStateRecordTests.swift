@@ -53,7 +53,7 @@ struct OrderStateRecordTests {
         #expect(restored == summary.orderState)
         #expect(TerminalSummary(restored) == summary)
         #expect(restored.encoded() == full.encoded())
-        #expect(restored.schema == 2)
+        #expect(restored.schema == TerminalSummary.formatVersion)
         // The repeated terminal event (query of a terminal order) is byte-identical.
         #expect(OrderMachine.terminalEvent(restored) == OrderMachine.terminalEvent(full))
     }
