@@ -267,6 +267,12 @@ extension OrderMachine {
         switch notice.status {
         case .succeeded(let details):
             guard details.amount.fen == record.amountFen else {
+                let isPart = record.subRefunds.contains { $0.amountFen == details.amount.fen }
+                if record.subRefunds.count > 1, isPart {
+                    // One sub-order's part of a combine refund (WeChat notifies per sub-order): the
+                    // refund is final when every part is, which its query tells.
+                    return OrderStep()
+                }
                 let detail =
                     "the refund notification reports \(details.amount.fen) fen refunded for a refund of \(record.amountFen) fen"
                 let event = Self.anomalyEvent(
