@@ -39,7 +39,7 @@ struct TopicsTests {
         #expect(
             Set(properties.keys) == [
                 "action", "out_trade_no", "merchant", "channel", "amount_fen", "description", "attach", "expires_at",
-                "client_ip", "options",
+                "client_ip", "options", "out_refund_no", "reason",
             ])
         let timer = try #require(catalog["payfleet.delay.5s"])
         #expect(timer.value.schemaJSON == catalog["payfleet.query-jobs"]?.value.schemaJSON)
