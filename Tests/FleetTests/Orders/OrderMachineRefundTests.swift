@@ -336,5 +336,22 @@ import Testing
         let whole = machine.requestReceived(
             Self.refund("RF3", amount: 300, channel: .wechatV3Combine), receivedAt: Fixture.at(94), now: Fixture.at(94))
         #expect(whole.deadLetters == [.refundExceedsPaid])  // 50 fen already refunded
+
+        // A two-part refund: a notification for one sub-order's part does not finish it (the query does).
+        _ = machine.requestReceived(
+            Self.refund(
+                "RF4", amount: 150, channel: .wechatV3Combine,
+                subOrders: [
+                    .init(outTradeNo: "S1", amount: Money(fen: 100)), .init(outTradeNo: "S2", amount: Money(fen: 50)),
+                ]),
+            receivedAt: Fixture.at(95), now: Fixture.at(95))
+        _ = machine.refundAnswered("RF4", result: .success(.processing(memo: [:])), now: Fixture.at(96))
+        var part = VerifiedCallback(outTradeNo: "order-1", status: .notFound, vendorMerchantID: nil, amount: nil)
+        part.refund = RefundNotice(outRefundNo: "RF4", status: .succeeded(RefundDetails(amount: Money(fen: 100))))
+        let partStep = machine.callbackReceived(
+            CallbackInput(merchant: "shop", outTradeNo: "order-1", evidence: "e", check: .verified(part)),
+            now: Fixture.at(97))
+        #expect(partStep == OrderStep())
+        #expect(machine.state?.refund("RF4")?.status == .processing)
     }
 }
