@@ -36,6 +36,10 @@ public enum MetricName {
     public static let workerRestoreSeconds = "payfleet_worker_restore_seconds_total"
     /// Gauge: orders held in memory by the worker, by state class.
     public static let workerOrders = "payfleet_worker_orders"
+    /// Counter: the worker's output transactions, by outcome (`committed`, `aborted`).
+    public static let workerTransactions = "payfleet_worker_transactions_total"
+    /// Counter: writes refused because their partition was revoked (late work of a former owner).
+    public static let workerFencedWrites = "payfleet_worker_fenced_writes_total"
 
     // MARK: Vendor clients
 
@@ -169,6 +173,12 @@ extension MetricDefinition {
     public static let workerOrders = MetricDefinition(
         MetricName.workerOrders, .gauge, unit: "1", labels: [.state],
         help: "Orders held in memory by the worker: live or terminal.")
+    public static let workerTransactions = MetricDefinition(
+        MetricName.workerTransactions, .counter, unit: "1", labels: [.outcome],
+        help: "Output transactions of the worker (outputs plus input offsets): committed or aborted.")
+    public static let workerFencedWrites = MetricDefinition(
+        MetricName.workerFencedWrites, .counter, unit: "1", labels: [],
+        help: "Writes refused because their partition had been revoked from the worker (late work fenced).")
     public static let vendorUnmatchedMessages = MetricDefinition(
         MetricName.vendorUnmatchedMessages, .counter, unit: "1", labels: [.channel],
         help: "Vendor answer messages no table entry explains; the order is queried later.")
@@ -198,7 +208,8 @@ extension MetricDefinition {
     public static let all: [MetricDefinition] = [
         consumedMessages, sentMessages, processDuration, deadLetters,
         vendorCallDuration, workerCallbacks, paymentEvents, requestsRerouted,
-        workerRestoredRecords, workerRestoreSeconds, workerOrders, vendorUnmatchedMessages,
+        workerRestoredRecords, workerRestoreSeconds, workerOrders, workerTransactions, workerFencedWrites,
+        vendorUnmatchedMessages,
         ingressCallbacks, ingressSamplesDropped, ingressAckDuration,
         schedulerLateness, timersPending, schedulerJobs, schedulerPausedPartitions,
     ]

@@ -18,6 +18,11 @@ import Payments
 ///   The whole graceful shutdown takes at most this plus 20 s (``gracefulShutdownBound``); give the
 ///   container a grace period of at least this plus 25 s.
 /// - `PAYFLEET_VENDOR_TIMEOUT` (default `10s`): deadline of one vendor HTTP call.
+/// - `PAYFLEET_WORKER_TRANSACTIONS` (default `true`): write each group of outputs, with the input
+///   offsets, in one Kafka transaction (`false`: idempotent writes; revoked work is still fenced
+///   inside the process, but not a worker the group expelled without its knowing).
+/// - `PAYFLEET_TRANSACTIONAL_ID` (default `<group>-<host name>-<process id>`, ``transactionalID``):
+///   the worker's `transactional.id`; unique per live worker.
 /// - `PAYFLEET_HTTP_HOST` / `PAYFLEET_HTTP_PORT`, `PAYFLEET_LOG_LEVEL` / `PAYFLEET_LOG_FORMAT` (shared runtime).
 public struct WorkerSettings: Sendable {
     /// Kafka connection and librdkafka pass-through properties.
@@ -48,8 +53,27 @@ public struct WorkerSettings: Sendable {
     public var http: HTTPSettings = HTTPSettings()
     /// Log level and format.
     public var logging: LoggingSettings = LoggingSettings()
+    /// Whether outputs and input offsets are written in Kafka transactions.
+    public var transactions: Bool = true
+    /// The `transactional.id` prefix; `nil` derives it from the group, host name and process id.
+    public var transactionalIDPrefix: String?
 
     public init() {}
+
+    /// The `transactional.id` of the `instance`-th worker of this process (counted from 1).
+    ///
+    /// Unique per live worker, as a transactional id must be (a second producer with the same id
+    /// fences the first). Zombie fencing does not rely on it: the consumer group's generation sent
+    /// with every transaction's offsets does (KIP-447). In a container the process id is 1 and the
+    /// host name the pod's, so a restarted container gets its predecessor's id back and
+    /// `initTransactions` aborts the transaction the crash left open at once, instead of
+    /// `read_committed` readers waiting for `transaction.timeout.ms`.
+    public func transactionalID(instance: Int) -> String {
+        let prefix =
+            transactionalIDPrefix
+            ?? "\(groupID)-\(Self.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        return instance == 1 ? prefix : "\(prefix)-\(instance)"
+    }
 
     /// Reads the environment variables listed on the type.
     ///
@@ -81,6 +105,15 @@ public struct WorkerSettings: Sendable {
             }
             maxInFlight = value
         }
+        if let raw = Self.nonEmpty(environment, "PAYFLEET_WORKER_TRANSACTIONS") {
+            switch raw.lowercased() {
+            case "true", "1", "yes": transactions = true
+            case "false", "0", "no": transactions = false
+            default:
+                throw ConfigurationError(setting: "PAYFLEET_WORKER_TRANSACTIONS", message: "must be true or false")
+            }
+        }
+        transactionalIDPrefix = Self.nonEmpty(environment, "PAYFLEET_TRANSACTIONAL_ID")
         http = try HTTPSettings(environment: environment)
         logging = try LoggingSettings(environment: environment)
     }
@@ -127,6 +160,20 @@ public struct WorkerSettings: Sendable {
     public var gracefulShutdownBound: Duration {
         shutdownTimeout + .seconds(5) + Self.consumerCloseBound + Self.producerCloseBound
     }
+
+    /// The `transaction.timeout.ms` of the worker's producer unless `KAFKA_TRANSACTION_TIMEOUT_MS`
+    /// sets it: how long a transaction left open by a worker that crashed can hold back
+    /// `read_committed` readers of its partitions before the broker aborts it. A group's transaction
+    /// lasts milliseconds; 15 s leaves room for a slow broker.
+    public static let transactionTimeout: Duration = .seconds(15)
+
+    /// The machine's host name (`gethostname`, no name service lookup).
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }()
 
     /// The state machine configuration these settings imply.
     public var machine: OrderMachineConfiguration {

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -44,6 +45,8 @@ public final class FleetWorker: Service, Sendable {
     private let taskCounter = Atomic<Int>(0)
     /// Restores run one after another (the partition reader reads one sequence at a time).
     private let restoreChain = Mutex<Task<Void, Never>?>(nil)
+    /// The output producer's fatal error, when it failed for good (the worker then stops).
+    private let producerFailure = Mutex<KafkaError?>(nil)
 
     /// Creates the worker; nothing starts before ``run()``.
     ///
@@ -52,14 +55,16 @@ public final class FleetWorker: Service, Sendable {
     ///   - channels: the merchants' channels.
     ///   - logger: the worker's logger (order lines carry `out_trade_no`).
     ///   - health: where readiness and liveness are reported (shared with the runtime HTTP server).
+    ///   - metrics: where the worker's metrics go (the process's `MetricsSystem` by default).
     public init(
-        settings: WorkerSettings, channels: ChannelRegistry, logger: Logger, health: HealthState = HealthState()
+        settings: WorkerSettings, channels: ChannelRegistry, logger: Logger, health: HealthState = HealthState(),
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.settings = settings
         self.registry = channels
         self.logger = logger
         self.health = health
-        self.metrics = WorkerInstruments(group: settings.groupID)
+        self.metrics = WorkerInstruments(group: settings.groupID, factory: metrics)
         health.register(component: Self.healthComponent)
     }
 
@@ -86,11 +91,25 @@ public final class FleetWorker: Service, Sendable {
         logger.info(
             "worker starting",
             metadata: ["librdkafka": "\(KafkaLibrary.versionString)", "group": "\(settings.groupID)"])
+        var kafka = settings.kafka
+        var transactionalID: String?
+        if settings.transactions {
+            transactionalID = settings.transactionalID(instance: Self.instances.add(1, ordering: .relaxed).newValue)
+            if kafka.properties["transaction.timeout.ms"] == nil {
+                kafka.properties["transaction.timeout.ms"] =
+                    "\(WorkerSettings.transactionTimeout.components.seconds * 1000)"
+            }
+        }
         let producerConfiguration = KafkaProducerConfiguration(
-            kafka: settings.kafka, closeTimeout: WorkerSettings.producerCloseBound)
+            kafka: kafka, closeTimeout: WorkerSettings.producerCloseBound, transactionalID: transactionalID)
         // The scoped clients close on every exit path: the producer is flushed last, after the
         // consumer has committed and left the group and the reader is closed.
         let failure = try await withKafkaProducer(configuration: producerConfiguration, logger: logger) { producer in
+            if let transactionalID {
+                // Also aborts what a predecessor with the same id left open.
+                try await producer.initTransactions()
+                logger.info("output transactions on", metadata: ["transactional_id": "\(transactionalID)"])
+            }
             let partitionCount = try await verifyPartitionCounts(producer)
             return try await withKafkaPartitionReader(configuration: settings.kafka, logger: logger) { reader in
                 try await consume(producer: producer, reader: reader, partitionCount: partitionCount)
@@ -98,7 +117,11 @@ public final class FleetWorker: Service, Sendable {
         }
         logger.info("worker stopped")
         if let failure { throw failure }
+        if let fatal = producerFailure.withLock({ $0 }) { throw fatal }
     }
+
+    /// Workers started in this process (each needs its own transactional id).
+    private static let instances = Atomic<Int>(0)
 
     /// Consumes until shutdown; returns the consume loop's failure, if any, once the consumer has
     /// left the group and the restores have finished.
@@ -109,9 +132,28 @@ public final class FleetWorker: Service, Sendable {
             maxInFlight: settings.maxInFlight, logger: logger, metrics: metrics,
             maximumDormancy: settings.stateResumeLimit)
         let consumerRef = ConsumerReference()
+        let mode: OutputSender.Mode
+        if settings.transactions {
+            mode = .transactional(
+                groupMetadata: {
+                    guard let consumer = consumerRef.consumer else {
+                        throw KafkaError(.transaction, "the worker's consumer is not running")
+                    }
+                    return try consumer.groupMetadata()
+                },
+                offsets: { finishing in await core.transactionOffsets(finishing: finishing) })
+        } else {
+            mode = .plain
+        }
+        let sender = OutputSender(
+            producer: producer, mode: mode, metrics: metrics, logger: logger,
+            onFatal: { [self] error in
+                producerFailure.withLock { $0 = error }
+                triggerGracefulShutdown()
+            })
         let processor = MessageProcessor(
             registry: registry, configuration: settings.machine,
-            writer: OutputWriter(producer: producer, metrics: metrics), metrics: metrics, logger: logger,
+            writer: OutputWriter(sender: sender, metrics: metrics), metrics: metrics, logger: logger,
             ownership: PartitionOwnership(partitionCount: partitionCount))
         let consumerConfiguration = KafkaConsumerConfiguration(
             kafka: settings.kafka, groupID: settings.groupID,
@@ -125,13 +167,14 @@ public final class FleetWorker: Service, Sendable {
                 await self.rebalance(
                     event,
                     context: RunContext(
-                        consumer: consumer, core: core, processor: processor, reader: reader, metrics: metrics,
-                        logger: logger))
+                        consumer: consumer, core: core, processor: processor, sender: sender, reader: reader,
+                        metrics: metrics, logger: logger))
             }
         ) { consumer -> (any Error)? in
             consumerRef.consumer = consumer
             let context = RunContext(
-                consumer: consumer, core: core, processor: processor, reader: reader, metrics: metrics, logger: logger)
+                consumer: consumer, core: core, processor: processor, sender: sender, reader: reader, metrics: metrics,
+                logger: logger)
 
             var failure: (any Error)?
             do {
@@ -172,6 +215,7 @@ public final class FleetWorker: Service, Sendable {
         let consumer: KafkaConsumer
         let core: WorkerCore
         let processor: MessageProcessor
+        let sender: OutputSender
         let reader: KafkaPartitionReader
 
         var restorer: StateRestorer { StateRestorer(core: core, reader: reader, metrics: metrics, logger: logger) }
@@ -242,7 +286,10 @@ public final class FleetWorker: Service, Sendable {
             var change = MessageProcessor.StateChange.unchanged
             var completed = false
             do {
-                change = try await context.processor.process(launch.message, state: launch.state)
+                let scope = OutputSender.Scope(partition: launch.partition, epoch: launch.epoch)
+                change = try await OutputSender.$scope.withValue(scope) {
+                    try await context.processor.process(launch.message, state: launch.state)
+                }
                 completed = true
             } catch {
                 logger.notice(
@@ -299,8 +346,10 @@ public final class FleetWorker: Service, Sendable {
             if !finishedInTime {
                 logger.warning("in-flight work abandoned at revocation", metadata: ["partitions": "\(numbers)"])
                 cancelTasks(of: numbers)
-                _ = await core.waitUntilIdle(numbers, deadline: .now + .seconds(2))
             }
+            // From here on no write of this assignment reaches Kafka, whatever still runs.
+            await context.sender.fence(await core.epochs(numbers))
+            if !finishedInTime { _ = await core.waitUntilIdle(numbers, deadline: .now + .seconds(2)) }
             await commitFinished(numbers, context: context)
             // Kept for the next assignment (unless the worker is shutting down: there is none).
             if finishedInTime, !shutdownRequested.withLock({ $0 }) {
@@ -311,6 +360,7 @@ public final class FleetWorker: Service, Sendable {
         default:
             // Lost: another member may already own them; abandon without committing.
             cancelTasks(of: numbers)
+            await context.sender.fence(await core.epochs(numbers))
             await core.drop(numbers)
         }
     }
@@ -386,8 +436,9 @@ public final class FleetWorker: Service, Sendable {
         if !finishedInTime {
             logger.warning("in-flight work abandoned at shutdown")
             cancelTasks(of: numbers)
-            _ = await context.core.waitUntilIdle(numbers, deadline: .now + .seconds(2))
         }
+        await context.sender.fence(await context.core.epochs(numbers))
+        if !finishedInTime { _ = await context.core.waitUntilIdle(numbers, deadline: .now + .seconds(2)) }
         await commitFinished(numbers, context: context)
     }
 }

@@ -182,7 +182,7 @@ struct MessageProcessor: Sendable {
     ) async throws -> StateChange {
         var step = first
         while true {
-            try await writer.write(step.outputs, input: input, now: Date(), logger: logger)
+            try await writer.write(step.outputs, input: input, now: Date(), logger: logger, finishes: step.call == nil)
             log(step, logger: logger)
             guard let call = step.call else { break }
             guard let merchant = machine.state?.merchant, let channel = registry.channel(for: merchant) else { break }

@@ -29,6 +29,14 @@ struct OffsetTracker: Sendable, Hashable {
         return highestDelivered.map { $0 + 1 }
     }
 
+    /// The committable offset if the messages at `offsets` were finished too (for an output
+    /// transaction that finishes them: it commits their offsets with their outputs).
+    func committable(assumingFinished offsets: Set<Int64>) -> Int64? {
+        if offsets.isEmpty { return committable }
+        if let lowest = unfinished.lazy.filter({ !offsets.contains($0) }).min() { return lowest }
+        return highestDelivered.map { $0 + 1 }
+    }
+
     /// The committable offset if it moved past the last stored one (then it counts as stored).
     mutating func takeCommittable() -> Int64? {
         guard let next = committable else { return nil }

@@ -2,9 +2,11 @@ import Foundation
 import Kafka
 import Logging
 
-/// Turns state-machine outputs into records and waits until the broker acknowledged all of them.
+/// Turns state-machine outputs into records and waits until they are durable: written through the
+/// worker's ``OutputSender`` (committed in one transaction, or acknowledged), fenced by the
+/// assignment of the message being processed (``OutputSender/scope``).
 struct OutputWriter: Sendable {
-    let producer: KafkaProducer
+    let sender: OutputSender
     let metrics: WorkerInstruments
     /// The role written into dead-letter headers.
     let role = "worker"
@@ -27,13 +29,24 @@ struct OutputWriter: Sendable {
         }
     }
 
-    /// Sends `outputs` and returns when every record is acknowledged. A failed send is repeated
-    /// (from the first failure on, so records of one key keep their order) until it succeeds or
-    /// the task is cancelled (the partition was taken away or shutdown gave up): then it throws
-    /// `CancellationError` and the input's offset is not stored.
-    func write(_ outputs: [OrderOutput], input message: KafkaConsumerMessage, now: Date, logger: Logger) async throws {
+    /// Sends `outputs` and returns when every record is durable. A failed send is repeated (from the
+    /// first failure on, so records of one key keep their order) until it succeeds or the task is
+    /// cancelled (the partition was taken away or shutdown gave up): then it throws
+    /// `CancellationError` and the input's offset is not stored. A write of a revoked assignment
+    /// throws ``WriteFenced`` and is not repeated; neither is the producer's fatal error.
+    ///
+    /// `finishes`: this is the message's last write (nothing more will be written for it), so its
+    /// input offset may commit in the same transaction as these outputs.
+    func write(
+        _ outputs: [OrderOutput], input message: KafkaConsumerMessage, now: Date, logger: Logger,
+        finishes: Bool = false
+    ) async throws {
         guard !outputs.isEmpty else { return }
-        try await send(records(outputs, input: message, now: now), logger: logger)
+        let finishing =
+            finishes
+            ? KafkaTopicPartitionOffset(topic: message.topic, partition: message.partition, offset: message.offset)
+            : nil
+        try await send(records(outputs, input: message, now: now), finishing: finishing, logger: logger)
         metrics.acknowledged(outputs)
     }
 
@@ -41,15 +54,26 @@ struct OutputWriter: Sendable {
     /// the same acknowledgement and retry rules as ``write(_:input:now:logger:)``.
     func forward(_ records: [KafkaProducerMessage], logger: Logger) async throws {
         guard !records.isEmpty else { return }
-        try await send(records, logger: logger)
+        try await send(records, finishing: nil, logger: logger)
     }
 
-    private func send(_ records: [KafkaProducerMessage], logger: Logger) async throws {
+    private func send(
+        _ records: [KafkaProducerMessage], finishing: KafkaTopicPartitionOffset?, logger: Logger
+    ) async throws {
         var pending = records
         var backoff = Duration.milliseconds(100)
+        let scope = OutputSender.scope
         while true {
+            // A revoked assignment's write is refused as such (also when its task was cancelled).
+            try await sender.admit(scope)
             try Task.checkCancellation()
-            let results = try await producer.sendAllSettled(pending)
+            let results: [Result<KafkaDeliveryReport, KafkaError>]
+            do {
+                results = try await sender.send(pending, scope: scope, finishing: finishing)
+            } catch let error as KafkaError where error.code != .fatal && !error.isFenced {
+                // The group's transaction was aborted: nothing of it is visible; write it again.
+                results = pending.map { _ in .failure(error) }
+            }
             guard let firstFailure = results.firstIndex(where: { if case .failure = $0 { true } else { false } }) else {
                 count(pending)
                 return

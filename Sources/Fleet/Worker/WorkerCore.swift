@@ -377,6 +377,40 @@ actor WorkerCore {
         if !dropped.isEmpty { drop(dropped) }
     }
 
+    /// The current assignment epoch of each of these partitions that is held.
+    func epochs(_ numbers: [Int32]) -> [Int32: Int] {
+        var epochs: [Int32: Int] = [:]
+        for number in numbers { if let work = partitions[number] { epochs[number] = work.epoch } }
+        return epochs
+    }
+
+    /// The input offsets an output transaction commits: per input topic-partition of every held
+    /// partition, the next offset to consume once the messages in `finishing` (whose last outputs
+    /// are in the transaction) are finished too — everything below it is then finished with its
+    /// outputs durable — or at least the last offset released for storing, or the first offset
+    /// delivered in this assignment (committing it again moves nothing). Sent with every
+    /// transaction, so each one carries the group generation the broker checks.
+    func transactionOffsets(finishing: [KafkaTopicPartitionOffset] = []) -> [KafkaTopicPartitionOffset] {
+        var finishingByTopicPartition: [String: [Int32: Set<Int64>]] = [:]
+        for input in finishing {
+            let place = input.topicPartition
+            finishingByTopicPartition[place.topic, default: [:]][place.partition, default: []].insert(input.offset)
+        }
+        var offsets: [KafkaTopicPartitionOffset] = []
+        for (number, work) in partitions where work.phase == .ready || work.phase == .revoking {
+            for (topic, tracker) in work.trackers {
+                let assumed = finishingByTopicPartition[topic]?[number] ?? []
+                let candidates = [
+                    tracker.committable(assumingFinished: assumed), tracker.stored, tracker.firstDelivered,
+                ]
+                if let offset = candidates.compactMap({ $0 }).max() {
+                    offsets.append(KafkaTopicPartitionOffset(topic: topic, partition: number, offset: offset))
+                }
+            }
+        }
+        return offsets
+    }
+
     /// Partition numbers currently held (dormant ones excluded).
     var partitionNumbers: [Int32] { partitions.filter { $0.value.phase != .dormant }.keys.sorted() }
 

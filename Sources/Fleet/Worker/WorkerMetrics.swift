@@ -75,6 +75,15 @@ struct WorkerInstruments: Sendable {
     private let restoreSeconds: InstrumentFamily<Unlabeled, FloatingPointCounter>
     /// `payfleet_worker_orders{state}`: orders held in memory, live or terminal.
     private let orders: InstrumentFamily<OrderStateClass, Gauge>
+    /// `payfleet_worker_transactions_total{outcome}`: output transactions committed or aborted.
+    private let transactions: InstrumentFamily<TransactionOutcome, Counter>
+    /// `payfleet_worker_fenced_writes_total`: writes refused after their partition was revoked.
+    private let fencedWrites: InstrumentFamily<Unlabeled, Counter>
+
+    /// How an output transaction ended (the `outcome` label).
+    enum TransactionOutcome: String, Hashable, Sendable {
+        case committed, aborted
+    }
 
     init(group: String, factory: any MetricsFactory = MetricsSystem.factory) {
         messaging = MessagingInstruments(group: group, factory: factory)
@@ -94,6 +103,10 @@ struct WorkerInstruments: Sendable {
             (_: Unlabeled) in []
         }
         orders = MetricDefinition.workerOrders.gauges(factory: factory) { (state: OrderStateClass) in [state.rawValue] }
+        transactions = MetricDefinition.workerTransactions.counters(factory: factory) {
+            (outcome: TransactionOutcome) in [outcome.rawValue]
+        }
+        fencedWrites = MetricDefinition.workerFencedWrites.counters(factory: factory) { (_: Unlabeled) in [] }
     }
 
     func consumed(topic: String) {
@@ -146,5 +159,15 @@ struct WorkerInstruments: Sendable {
         restoredRecords[.instance].increment(by: records)
         let parts = duration.components
         restoreSeconds[.instance].increment(by: Double(parts.seconds) + Double(parts.attoseconds) / 1e18)
+    }
+
+    /// One output transaction ended.
+    func transaction(_ outcome: TransactionOutcome) {
+        transactions[outcome].increment()
+    }
+
+    /// One write refused because its partition was revoked.
+    func fencedWrite() {
+        fencedWrites[.instance].increment()
     }
 }

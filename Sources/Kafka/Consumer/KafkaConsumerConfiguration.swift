@@ -17,8 +17,12 @@ public struct KafkaConsumerConfiguration: Sendable {
 
     /// Consumer defaults: offsets are stored only by the application (at-least-once) and committed
     /// periodically and on close/revocation; the eager `range` assignor gives co-partitioned assignment
-    /// (and avoids 2.0.2's cooperative-sticky bugs); a new group starts from the earliest offset.
+    /// (and avoids 2.0.2's cooperative-sticky bugs); a new group starts from the earliest offset;
+    /// records of open or aborted transactions are never delivered (`read_committed`, librdkafka's
+    /// default, written out because the worker's outputs are transactional and Java clients default
+    /// to `read_uncommitted`).
     public static let defaultProperties: [String: String] = [
+        "isolation.level": "read_committed",
         "enable.auto.offset.store": "false",
         "enable.auto.commit": "true",
         "partition.assignment.strategy": "range",
@@ -53,6 +57,12 @@ public struct KafkaConsumerConfiguration: Sendable {
             throw KafkaError(
                 .configuration,
                 "Kafka property 'enable.auto.offset.store' must be false: offsets are stored only after a message is handled (at-least-once)"
+            )
+        }
+        if properties["isolation.level"] != "read_committed" {
+            throw KafkaError(
+                .configuration,
+                "Kafka property 'isolation.level' must be read_committed: records of aborted transactions (a fenced worker's late writes) must not be read"
             )
         }
         if let strategy = properties["partition.assignment.strategy"], strategy.contains("cooperative") {

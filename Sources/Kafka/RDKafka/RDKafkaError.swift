@@ -67,6 +67,9 @@ extension KafkaErrorCodes {
     /// What a transaction coordinator answers a producer replaced by a newer one with the same transactional id.
     public static let producerFenced: Int32 = RD_KAFKA_RESP_ERR_PRODUCER_FENCED.rawValue
     public static let invalidProducerEpoch: Int32 = RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH.rawValue
+    /// What a group coordinator answers an offset commit from a member of an older generation (a
+    /// member the group moved on without).
+    public static let illegalGeneration: Int32 = RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION.rawValue
 }
 
 extension KafkaOffset {

@@ -39,6 +39,9 @@ public final class KafkaPartitionReader: Sendable {
         var properties = configuration.effectiveProperties(defaults: defaults)
         properties["enable.partition.eof"] = "true"
         properties["enable.auto.commit"] = "false"
+        // Aborted transactions (a fenced worker's late writes) are never read; the end of a
+        // partition is its last stable offset, so a transaction still open is not waited for.
+        properties["isolation.level"] = "read_committed"
         properties.removeValue(forKey: "group.instance.id")
         let context = RDKafkaClientContext(logger: logger)
         let client = try RDKafkaClient.make(kind: .consumer, properties: properties, context: context, label: "reader")

@@ -36,3 +36,19 @@ struct OffsetTrackerTests {
         #expect(tracker.takeCommittable() == 3)
     }
 }
+
+@Suite("Offset tracker: transaction offsets")
+struct OffsetTrackerTransactionTests {
+    @Test("a transaction that finishes messages commits past them, never past an unfinished one")
+    func assumingFinished() {
+        var tracker = OffsetTracker()
+        for offset in Int64(10)...14 { tracker.delivered(offset) }
+        tracker.finished(11)
+        #expect(tracker.committable == 10)
+        // 10 and 12 finish in the transaction: 13 is the lowest still unfinished.
+        #expect(tracker.committable(assumingFinished: [10, 12]) == 13)
+        #expect(tracker.committable(assumingFinished: [12]) == 10)
+        #expect(tracker.committable(assumingFinished: [10, 12, 13, 14]) == 15)
+        #expect(tracker.committable(assumingFinished: []) == 10)
+    }
+}
