@@ -24,10 +24,13 @@ struct SchedulerCommand: AsyncParsableCommand {
         var kafka = try kafkaOptions.configuration(environment)
         kafka.clientID = "payfleet"
         let health = HealthState()
-        let scheduler = DelayScheduler(
-            kafka: kafka, settings: SchedulerSettings(environment: environment), health: health, logger: logger)
+        let settings = SchedulerSettings(environment: environment)
+        let scheduler = DelayScheduler(kafka: kafka, settings: settings, health: health, logger: logger)
+        // Counts payfleet.reconciliation.completed results for the reconciliation alert.
+        let reconciliation = ReconciliationWatcher(
+            kafka: kafka, groupID: settings.groupID + "-reconciliation", logger: logger)
         let http = RuntimeHTTPServer(
             settings: try HTTPSettings(environment: environment), health: health, logger: logger)
-        try await RoleRunner(http: http, services: [scheduler], health: health, logger: logger).run()
+        try await RoleRunner(http: http, services: [scheduler, reconciliation], health: health, logger: logger).run()
     }
 }

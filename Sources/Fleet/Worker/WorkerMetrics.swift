@@ -72,6 +72,8 @@ struct WorkerInstruments: Sendable {
     private let restoreSeconds: InstrumentFamily<Unlabeled, FloatingPointCounter>
     /// `payfleet_worker_orders{state}`: orders held in memory, live or terminal.
     private let orders: InstrumentFamily<OrderStateClass, Gauge>
+    /// `payfleet_worker_consumer_lag{topic}`: uncommitted messages of the assigned input partitions.
+    private let consumerLag: InstrumentFamily<String, Gauge>
 
     init(group: String, factory: any MetricsFactory = MetricsSystem.factory) {
         messaging = MessagingInstruments(group: group, factory: factory)
@@ -91,6 +93,7 @@ struct WorkerInstruments: Sendable {
             (_: Unlabeled) in []
         }
         orders = MetricDefinition.workerOrders.gauges(factory: factory) { (state: OrderStateClass) in [state.rawValue] }
+        consumerLag = MetricDefinition.workerConsumerLag.gauges(factory: factory) { (topic: String) in [topic] }
     }
 
     func consumed(topic: String) {
@@ -136,6 +139,11 @@ struct WorkerInstruments: Sendable {
     func orders(live: Int, terminal: Int) {
         orders[.live].record(live)
         orders[.terminal].record(terminal)
+    }
+
+    /// The uncommitted messages of the assigned partitions of `topic`.
+    func lag(topic: String, messages: Int64) {
+        consumerLag[topic].record(messages)
     }
 
     /// One restore of assigned partitions: `records` order-state records read in `duration`.
