@@ -259,9 +259,13 @@ public struct OrderTimeline: Sendable {
         if let current {
             var state: [String: JSONValue] = ["format": .string(current.format), "offset": .integer(current.offset)]
             if let decoded = current.state,
-                let value = try? JSONDecoder().decode(JSONValue.self, from: decoded.encodedJSON())
+                case .object(var fields)? = try? JSONDecoder().decode(JSONValue.self, from: decoded.encodedJSON())
             {
-                state["state"] = value
+                // A terminal summary keeps only some fields: show those, not the others' empty defaults.
+                if current.format == "terminal_summary" {
+                    fields = fields.filter { Self.terminalSummaryFields.contains($0.key) }
+                }
+                state["state"] = .object(fields)
             }
             if let problem = current.problem { state["problem"] = .string(problem) }
             object["current"] = .object(state)
@@ -290,6 +294,13 @@ public struct OrderTimeline: Sendable {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return (try? encoder.encode(JSONValue.object(object))) ?? Data()
     }
+
+    /// The JSON state fields a terminal summary (record format 2) carries (docs/contracts.md).
+    static let terminalSummaryFields: Set<String> = [
+        "schema", "out_trade_no", "merchant", "channel", "amount_fen", "attach", "options", "created_at", "expires_at",
+        "request_digest", "status", "payment", "failure", "closed_at", "close_reason", "closed_at_vendor",
+        "terminal_at", "revision",
+    ]
 
     static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
 

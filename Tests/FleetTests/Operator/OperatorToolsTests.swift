@@ -136,6 +136,8 @@ struct OperatorToolsTests {
         }
         #expect(state["format"] == .string("terminal_summary"))
         if case .object(let decoded)? = state["state"] {
+            #expect(decoded["description"] == nil, "a terminal summary has no description")
+            #expect(decoded["payment"] != nil)
             #expect(decoded["status"] == .string("succeeded"))
         } else {
             Issue.record("no decoded state")
