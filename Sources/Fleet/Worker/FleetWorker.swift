@@ -238,12 +238,12 @@ public final class FleetWorker: Service, Sendable {
     private static func recordLag(_ consumer: KafkaConsumer, metrics: WorkerInstruments) async {
         let assigned = consumer.assignment.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         var lag: [String: Int64] = Dictionary(uniqueKeysWithValues: FleetTopic.workerInputs.map { ($0, 0) })
-        let committed = (try? await consumer.committedOffsets(assigned, timeout: .seconds(5))) ?? []
+        let committed = (try? await consumer.committedOffsets(assigned, timeout: .seconds(2))) ?? []
         let positions = Dictionary(committed.map { ($0.topicPartition, $0.offset) }, uniquingKeysWith: { $1 })
         for partition in assigned {
             guard
                 let marks = try? await consumer.watermarks(
-                    topic: partition.topic, partition: partition.partition, timeout: .seconds(5))
+                    topic: partition.topic, partition: partition.partition, timeout: .seconds(2))
             else { continue }
             let position = positions[partition].flatMap { $0 >= 0 ? $0 : nil } ?? marks.low
             lag[partition.topic, default: 0] += max(0, marks.high - position)
