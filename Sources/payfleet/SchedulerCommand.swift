@@ -11,8 +11,10 @@ struct SchedulerCommand: AsyncParsableCommand {
         discussion: """
             Each tier partition is paused until its head is due, then the job is forwarded (same key, value and \
             headers) or hopped to a smaller tier, and the offset is committed after the broker acknowledged. \
-            Environment: KAFKA_BOOTSTRAP_SERVERS and KAFKA_*, PAYFLEET_SCHEDULER_GROUP_ID (default \
-            payfleet-scheduler), PAYFLEET_HTTP_HOST/PORT, PAYFLEET_LOG_LEVEL/FORMAT.
+            It also counts payfleet.reconciliation.completed results on payfleet.payment-events (group \
+            <group>-reconciliation) into the reconciliation metrics. Environment: KAFKA_BOOTSTRAP_SERVERS and \
+            KAFKA_*, PAYFLEET_SCHEDULER_GROUP_ID (default payfleet-scheduler), PAYFLEET_HTTP_HOST/PORT, \
+            PAYFLEET_LOG_LEVEL/FORMAT.
             """
     )
 
