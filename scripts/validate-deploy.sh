@@ -14,6 +14,10 @@
 #      and diffed against the committed deploy/kubernetes/strimzi/kafkatopics.yaml
 #   8. shellcheck on the scripts
 #   9. Sources/Kafka/Topics/BuiltIn/topics.bundle matches topics/ (scripts/generate-topics.sh --check)
+#  10. promtool check rules + promtool test rules on the PrometheusRule in deploy/observability/
+#      (promtool: Debian's `prometheus` package; .ci/run installs it)
+#  11. every metric the Grafana dashboard and the alert rules use is exported on /metrics by the roles,
+#      started as processes like scripts/measure-fleet.sh (deploy/tools/check_observability.py)
 #
 # Environment:
 #   PAYFLEET_DEPLOY_TOOLS   venv for the validators (default ~/.cache/payfleet-deploy-tools);
@@ -168,6 +172,32 @@ strimzi_topics() {
     fi
 }
 
+# --- 10. alert rules -------------------------------------------------------------------------
+alert_rules() {
+    command -v promtool >/dev/null 2>&1 || { echo "promtool is missing: apt-get install -y prometheus" >&2; return 1; }
+    mkdir -p "$WORK/rules"
+    # promtool reads plain rule files: the PrometheusRule's spec.groups.
+    "$PY" - deploy/observability/payfleet-alerts.yaml "$WORK/rules/payfleet-rules.yaml" <<'EOF'
+import sys, yaml
+with open(sys.argv[1], encoding="utf-8") as handle:
+    rule = yaml.safe_load(handle)
+if rule.get("kind") != "PrometheusRule" or not rule.get("spec", {}).get("groups"):
+    sys.exit(f"{sys.argv[1]} is not a PrometheusRule with rule groups")
+with open(sys.argv[2], "w", encoding="utf-8") as handle:
+    yaml.safe_dump({"groups": rule["spec"]["groups"]}, handle, sort_keys=False)
+EOF
+    cp deploy/observability/payfleet-alerts.test.yaml "$WORK/rules/"
+    promtool check rules "$WORK/rules/payfleet-rules.yaml" || return 1
+    (cd "$WORK/rules" && promtool test rules payfleet-alerts.test.yaml)
+}
+
+# --- 11. dashboard and alert metrics against the roles' /metrics --------------------------------
+observability_metrics() {
+    local bin
+    bin="$(payfleet_bin)" || return 1
+    "$PY" deploy/tools/check_observability.py --payfleet "$bin" --repo .
+}
+
 # --- 8. the shell scripts ---------------------------------------------------------------------
 lint_shell() {
     "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev scripts/generate-topics.sh scripts/fuzz.sh
@@ -182,6 +212,8 @@ step "cross-file consistency" consistency
 step "Strimzi KafkaTopics match topics/" strimzi_topics
 step "shellcheck scripts/" lint_shell
 step "topic definitions built into the binary match topics/" scripts/generate-topics.sh --check
+step "alert rules pass promtool check + test (deploy/observability)" alert_rules
+step "dashboard and alert metrics are exported by the roles" observability_metrics
 
 if ((${#FAILED[@]})); then
     echo "validate-deploy: ${#FAILED[@]} step(s) failed:" >&2

@@ -40,6 +40,8 @@ public enum MetricName {
     public static let workerTransactions = "payfleet_worker_transactions_total"
     /// Counter: writes refused because their partition was revoked (late work of a former owner).
     public static let workerFencedWrites = "payfleet_worker_fenced_writes_total"
+    /// Gauge: messages of the worker's assigned input partitions not yet committed, per topic.
+    public static let workerConsumerLag = "payfleet_worker_consumer_lag"
 
     // MARK: Vendor clients
 
@@ -66,6 +68,10 @@ public enum MetricName {
     public static let schedulerJobs = "payfleet_scheduler_jobs_total"
     /// Gauge: partitions currently paused by the scheduler because their head is not due.
     public static let schedulerPausedPartitions = "payfleet_scheduler_paused_partitions"
+    /// Counter: `payfleet.reconciliation.completed` events the scheduler read, by outcome.
+    public static let reconciliations = "payfleet_reconciliations_total"
+    /// Counter: discrepancies those events reported, by kind.
+    public static let reconciliationDiscrepancies = "payfleet_reconciliation_discrepancies_total"
 }
 
 /// The label names of PayFleet's metrics (bounded values only).
@@ -179,6 +185,9 @@ extension MetricDefinition {
     public static let workerFencedWrites = MetricDefinition(
         MetricName.workerFencedWrites, .counter, unit: "1", labels: [],
         help: "Writes refused because their partition had been revoked from the worker (late work fenced).")
+    public static let workerConsumerLag = MetricDefinition(
+        MetricName.workerConsumerLag, .gauge, unit: "1", labels: [.topic],
+        help: "Messages of the assigned input partitions not yet committed (high watermark minus committed offset).")
     public static let vendorUnmatchedMessages = MetricDefinition(
         MetricName.vendorUnmatchedMessages, .counter, unit: "1", labels: [.channel],
         help: "Vendor answer messages no table entry explains; the order is queried later.")
@@ -203,15 +212,22 @@ extension MetricDefinition {
     public static let schedulerPausedPartitions = MetricDefinition(
         MetricName.schedulerPausedPartitions, .gauge, unit: "1", labels: [],
         help: "Delay partitions paused because their head is not due.")
+    public static let reconciliations = MetricDefinition(
+        MetricName.reconciliations, .counter, unit: "1", labels: [.outcome],
+        help: "Reconciliation results read from payfleet.reconciliation.completed events: matched or discrepancies.")
+    public static let reconciliationDiscrepancies = MetricDefinition(
+        MetricName.reconciliationDiscrepancies, .counter, unit: "1", labels: [.reason],
+        help: "Discrepancies reported by reconciliation results: vendor_only, payfleet_only, amount_mismatch.")
 
     /// Every metric PayFleet exports.
     public static let all: [MetricDefinition] = [
         consumedMessages, sentMessages, processDuration, deadLetters,
         vendorCallDuration, workerCallbacks, paymentEvents, requestsRerouted,
         workerRestoredRecords, workerRestoreSeconds, workerOrders, workerTransactions, workerFencedWrites,
-        vendorUnmatchedMessages,
+        workerConsumerLag, vendorUnmatchedMessages,
         ingressCallbacks, ingressSamplesDropped, ingressAckDuration,
         schedulerLateness, timersPending, schedulerJobs, schedulerPausedPartitions,
+        reconciliations, reconciliationDiscrepancies,
     ]
 
     /// The definition named `name`, if it is in the table.

@@ -11,8 +11,10 @@ struct SchedulerCommand: AsyncParsableCommand {
         discussion: """
             Each tier partition is paused until its head is due, then the job is forwarded (same key, value and \
             headers) or hopped to a smaller tier, and the offset is committed after the broker acknowledged. \
-            Environment: KAFKA_BOOTSTRAP_SERVERS and KAFKA_*, PAYFLEET_SCHEDULER_GROUP_ID (default \
-            payfleet-scheduler), PAYFLEET_HTTP_HOST/PORT, PAYFLEET_LOG_LEVEL/FORMAT.
+            It also counts payfleet.reconciliation.completed results on payfleet.payment-events (group \
+            <group>-reconciliation) into the reconciliation metrics. Environment: KAFKA_BOOTSTRAP_SERVERS and \
+            KAFKA_*, PAYFLEET_SCHEDULER_GROUP_ID (default payfleet-scheduler), PAYFLEET_HTTP_HOST/PORT, \
+            PAYFLEET_LOG_LEVEL/FORMAT.
             """
     )
 
@@ -24,10 +26,13 @@ struct SchedulerCommand: AsyncParsableCommand {
         var kafka = try kafkaOptions.configuration(environment)
         kafka.clientID = "payfleet"
         let health = HealthState()
-        let scheduler = DelayScheduler(
-            kafka: kafka, settings: SchedulerSettings(environment: environment), health: health, logger: logger)
+        let settings = SchedulerSettings(environment: environment)
+        let scheduler = DelayScheduler(kafka: kafka, settings: settings, health: health, logger: logger)
+        // Counts payfleet.reconciliation.completed results for the reconciliation alert.
+        let reconciliation = ReconciliationWatcher(
+            kafka: kafka, groupID: settings.groupID + "-reconciliation", logger: logger)
         let http = RuntimeHTTPServer(
             settings: try HTTPSettings(environment: environment), health: health, logger: logger)
-        try await RoleRunner(http: http, services: [scheduler], health: health, logger: logger).run()
+        try await RoleRunner(http: http, services: [scheduler, reconciliation], health: health, logger: logger).run()
     }
 }

@@ -5,8 +5,10 @@ import Kafka
 /// none) with the reason in headers, so nothing is ever silently dropped.
 ///
 /// Headers: `payfleet-dlq-reason`, `payfleet-dlq-detail`, `payfleet-dlq-source-topic`,
-/// `payfleet-dlq-source-partition`, `payfleet-dlq-source-offset`, `payfleet-dlq-role`; the key is
-/// the original key.
+/// `payfleet-dlq-source-partition`, `payfleet-dlq-source-offset`, `payfleet-dlq-role`,
+/// `payfleet-dlq-null-value: true` when the original had no value (the record's value is then a JSON
+/// description), then the original record's headers; the key is the original key. That is all
+/// `payfleet dlq replay` needs to write the original back (``DeadLetterEntry``).
 public struct DeadLetter: Sendable, Hashable {
     public static let reasonHeader = "payfleet-dlq-reason"
     public static let detailHeader = "payfleet-dlq-detail"
@@ -14,6 +16,9 @@ public struct DeadLetter: Sendable, Hashable {
     public static let sourcePartitionHeader = "payfleet-dlq-source-partition"
     public static let sourceOffsetHeader = "payfleet-dlq-source-offset"
     public static let roleHeader = "payfleet-dlq-role"
+    /// Present (`true`) when the original record had no value: the dead letter's value is then a
+    /// JSON description, and a replay writes the original tombstone instead.
+    public static let nullValueHeader = "payfleet-dlq-null-value"
 
     public var reason: RejectionReason
     /// A human sentence, no secrets.
@@ -65,7 +70,7 @@ public struct DeadLetter: Sendable, Hashable {
             KafkaHeader(key: Self.sourcePartitionHeader, string: String(sourcePartition)),
             KafkaHeader(key: Self.sourceOffsetHeader, string: String(sourceOffset)),
             KafkaHeader(key: Self.roleHeader, string: role),
-        ] + originalHeaders
+        ] + (value == nil ? [KafkaHeader(key: Self.nullValueHeader, string: "true")] : []) + originalHeaders
     }
 
     /// The record value: the original bytes, or a JSON description when there were none.

@@ -258,12 +258,41 @@ public final class FleetWorker: Service, Sendable {
             logger.trace("worker heartbeat stopped")
         }
         defer { heartbeat.cancel() }
+        let lag = Task { [metrics] in
+            while !Task.isCancelled {
+                await Self.recordLag(context.consumer, metrics: metrics)
+                do { try await Task.sleep(for: Self.lagInterval) } catch { break }
+            }
+        }
+        defer { lag.cancel() }
         for try await message in context.consumer.messages {
             try Task.checkCancellation()
             metrics.consumed(topic: message.topic)
             if let launch = await context.core.accept(message) { start(launch, context: context) }
             await context.core.waitForCapacity()
         }
+    }
+
+    /// How often `payfleet_worker_consumer_lag` is measured.
+    static let lagInterval = Duration.seconds(15)
+
+    /// Records, per input topic, the messages of the assigned partitions not yet committed: the high
+    /// watermark minus the group's committed offset (the low watermark when nothing is committed),
+    /// as lag-based autoscaling measures it. A partition whose offsets cannot be read is left out.
+    private static func recordLag(_ consumer: KafkaConsumer, metrics: WorkerInstruments) async {
+        let assigned = consumer.assignment.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        var lag: [String: Int64] = Dictionary(uniqueKeysWithValues: FleetTopic.workerInputs.map { ($0, 0) })
+        let committed = (try? await consumer.committedOffsets(assigned, timeout: .seconds(2))) ?? []
+        let positions = Dictionary(committed.map { ($0.topicPartition, $0.offset) }, uniquingKeysWith: { $1 })
+        for partition in assigned {
+            guard
+                let marks = try? await consumer.watermarks(
+                    topic: partition.topic, partition: partition.partition, timeout: .seconds(2))
+            else { continue }
+            let position = positions[partition].flatMap { $0 >= 0 ? $0 : nil } ?? marks.low
+            lag[partition.topic, default: 0] += max(0, marks.high - position)
+        }
+        for (topic, messages) in lag { metrics.lag(topic: topic, messages: messages) }
     }
 
     /// Runs a launched message and then the following messages of the same order, in order.

@@ -84,6 +84,8 @@ struct WorkerInstruments: Sendable {
     enum TransactionOutcome: String, Hashable, Sendable {
         case committed, aborted
     }
+    /// `payfleet_worker_consumer_lag{topic}`: uncommitted messages of the assigned input partitions.
+    private let consumerLag: InstrumentFamily<String, Gauge>
 
     init(group: String, factory: any MetricsFactory = MetricsSystem.factory) {
         messaging = MessagingInstruments(group: group, factory: factory)
@@ -107,6 +109,7 @@ struct WorkerInstruments: Sendable {
             (outcome: TransactionOutcome) in [outcome.rawValue]
         }
         fencedWrites = MetricDefinition.workerFencedWrites.counters(factory: factory) { (_: Unlabeled) in [] }
+        consumerLag = MetricDefinition.workerConsumerLag.gauges(factory: factory) { (topic: String) in [topic] }
     }
 
     func consumed(topic: String) {
@@ -152,6 +155,11 @@ struct WorkerInstruments: Sendable {
     func orders(live: Int, terminal: Int) {
         orders[.live].record(live)
         orders[.terminal].record(terminal)
+    }
+
+    /// The uncommitted messages of the assigned partitions of `topic`.
+    func lag(topic: String, messages: Int64) {
+        consumerLag[topic].record(messages)
     }
 
     /// One restore of assigned partitions: `records` order-state records read in `duration`.

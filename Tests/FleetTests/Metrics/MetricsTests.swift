@@ -241,6 +241,7 @@ struct MetricsTests {
                 now: Date()))
         worker.restored(records: 10, duration: .milliseconds(1500))
         worker.orders(live: 2, terminal: 1)
+        worker.lag(topic: FleetTopic.callbacks, messages: 5)
 
         let channels = Self.channels
         let exported = CallbackIngress(
@@ -260,6 +261,14 @@ struct MetricsTests {
         scheduler.pending(tier: .fiveSeconds, count: 7)
 
         VendorInstruments(factory: factory).unmatchedMessage(channel: .leshouying)
+        ReconciliationWatcher(
+            kafka: KafkaConfiguration(), groupID: "r", logger: Logger(label: "test"),
+            instruments: ReconciliationInstruments(factory: factory)
+        ).record(
+            headers: OperatorToolsTests.reconciliationHeaders,
+            value: Data(
+                #"{"merchant":"m","date":"2026-11-30","matched":3,"vendor_only":0,"payfleet_only":1,"amount_mismatch":0}"#
+                    .utf8))
 
         let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
         let families = Self.families(text)
