@@ -34,6 +34,7 @@ struct YunGouOSSimulator: AggregatorSimulator {
         router.post("/api/pay/wxpay/closeOrder") { request, _ in
             close(try await SandboxWire.body(request))
         }
+        addBillRoutes(to: router)
     }
 
     static func failure(_ message: String) -> Response {
