@@ -29,7 +29,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: "The merchant alias in the merchants file.")
     var merchant: String
 
-    @Option(help: "The day to reconcile, yyyy-MM-dd in China time (GMT+8).")
+    @Option(help: "The day to reconcile: yyyy-MM-dd, or yesterday / today, in China time (GMT+8).")
     var date: String
 
     @Option(help: "How to write the discrepancies: text (default), json or csv.")
@@ -44,8 +44,17 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: "Seconds allowed for reading payfleet.payment-events.")
     var timeout = 60
 
+    /// `--date` as a day: `yesterday` and `today` are China-time days relative to `now`.
+    static func day(_ text: String, now: Date = Date()) -> BillDate? {
+        switch text {
+        case "today": BillDate(containing: now)
+        case "yesterday": BillDate(containing: now).previous
+        default: BillDate(text)
+        }
+    }
+
     func validate() throws {
-        guard BillDate(date) != nil else { throw ValidationError("--date must be a day written yyyy-MM-dd") }
+        guard Self.day(date) != nil else { throw ValidationError("--date must be yyyy-MM-dd, yesterday or today") }
     }
 
     func run() async throws {
@@ -57,7 +66,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         let logger = FleetLogging.logger(role: "reconcile")
         let kafka = try kafkaOptions.configuration(environment)
         let directory = try MerchantsFileLoader(environment: environment).load(path: merchantsOptions.path(environment))
-        guard let day = BillDate(date) else { throw ValidationError("--date must be a day written yyyy-MM-dd") }
+        guard let day = Self.day(date) else { throw ValidationError("--date must be yyyy-MM-dd, yesterday or today") }
         let httpClient = VendorHTTP.makeClient()
         let outcome: Reconciliation.Outcome
         do {
