@@ -47,7 +47,7 @@ public struct ReconciliationReport: Sendable, Hashable {
     public var vendorRows: Int
     public var payfleetEntries: Int
 
-    public func count(_ kind: Discrepancy.Kind) -> Int { discrepancies.count { $0.kind == kind } }
+    public func count(_ kind: Discrepancy.Kind) -> Int { discrepancies.filter { $0.kind == kind }.count }
     public var isClean: Bool { discrepancies.isEmpty }
 
     /// `reconciled <merchant> <date>: matched=N vendor_only=N payfleet_only=N amount_mismatch=N`.

@@ -92,22 +92,21 @@ public enum ReconciliationEvent {
     public static func message(
         _ report: ReconciliationReport, time: Date, topic: String = FleetTopic.paymentEvents
     ) -> KafkaProducerMessage {
-        let subject = subject(merchant: report.merchant, date: report.date)
-        let data = data(report)
+        let key = Self.subject(merchant: report.merchant, date: report.date)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let value = (try? encoder.encode(JSONValue.object(data))) ?? Data("{}".utf8)
-        let id = ContentDigest.sha256Hex("\(subject)|\(type)|\(String(decoding: value, as: UTF8.self))")
+        let value = (try? encoder.encode(JSONValue.object(Self.data(report)))) ?? Data("{}".utf8)
+        let id = ContentDigest.sha256Hex("\(key)|\(type)|\(String(decoding: value, as: UTF8.self))")
         let headers = [
             KafkaHeader(key: "ce_id", string: id),
             KafkaHeader(key: "ce_source", string: source),
             KafkaHeader(key: "ce_type", string: type),
             KafkaHeader(key: "ce_specversion", string: PaymentEvent.specVersion),
             KafkaHeader(key: "ce_time", string: RFC3339.format(time)),
-            KafkaHeader(key: "ce_subject", string: subject),
+            KafkaHeader(key: "ce_subject", string: key),
             KafkaHeader(key: "content-type", string: "application/json"),
             KafkaHeader(key: "ce_dataschema", string: PaymentEvent.dataSchema),
         ]
-        return KafkaProducerMessage(topic: topic, key: subject, value: value, headers: headers)
+        return KafkaProducerMessage(topic: topic, key: key, value: value, headers: headers)
     }
 }

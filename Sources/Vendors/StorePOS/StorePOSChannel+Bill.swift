@@ -43,9 +43,9 @@ extension StorePOSChannel: BillingChannel {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw ChannelError.badResponse("storepos DownloadBill: url is not an http(s) URL")
             }
-            var http = self.http
-            http.maximumResponseBytes = 64 << 20
-            file = try await http.send(method: .GET, url: url, headers: [], logger: logger)
+            var fileHTTP = http
+            fileHTTP.maximumResponseBytes = 64 << 20
+            file = try await fileHTTP.send(method: .GET, url: url, headers: [], logger: logger)
             guard file.status == 200 else {
                 throw ChannelError(
                     file.status >= 500 ? .vendorUnavailable : .vendorRejected,

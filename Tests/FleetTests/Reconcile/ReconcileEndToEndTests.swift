@@ -43,7 +43,7 @@ struct ReconcileEndToEndTests {
                     continue
                 }
                 #expect(report.isClean, "\(merchant): \(report.discrepancies)")
-                #expect(report.matched == orders.count { $0.channel == channel })
+                #expect(report.matched == orders.filter { $0.channel == channel }.count)
                 #expect(report.summaryLine.hasSuffix("vendor_only=0 payfleet_only=0 amount_mismatch=0"))
             }
 

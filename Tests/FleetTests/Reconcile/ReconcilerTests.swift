@@ -11,7 +11,7 @@ import Testing
     /// 2026-11-30 12:00 in China time.
     static let noon = ChinaTime.parse("2026-11-30 12:00:00", "yyyy-MM-dd HH:mm:ss")!
 
-    static func payment(_ number: String, _ fen: Int64, at time: Date = noon) -> LedgerEntry {
+    static func payment(_ number: String, _ fen: Int64, at time: Date = ReconcilerTests.noon) -> LedgerEntry {
         LedgerEntry(kind: .payment, outTradeNo: number, order: number, transactionID: "T\(number)", amount: Money(fen: fen), time: time)
     }
 
@@ -69,7 +69,7 @@ import Testing
     }
 
     static func event(
-        _ number: String, merchant: String = "shop", paidAt: String?, time: Date = noon, kind: String = "payfleet.payment.succeeded",
+        _ number: String, merchant: String = "shop", paidAt: String?, time: Date = ReconcilerTests.noon, kind: String = "payfleet.payment.succeeded",
         extra: [String: JSONValue] = [:]
     ) -> ReceivedPaymentEvent {
         var data: [String: JSONValue] = [
