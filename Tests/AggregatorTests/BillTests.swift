@@ -22,9 +22,10 @@ import YunGouOS
         #expect(bill.channel == .storepos)
         // The refunded order (pay_status 0, return_amount 0.01) is a payment and a refund.
         #expect(bill.rows.map(\.status) == [.paid, .refunded, .paid, .paid])
-        #expect(bill.rows.map(\.outTradeNo) == [
-            "T0020231023170944729", "T0020231023170944729", "T0020231023171230769", "T0020231023173531721",
-        ])
+        #expect(
+            bill.rows.map(\.outTradeNo) == [
+                "T0020231023170944729", "T0020231023170944729", "T0020231023171230769", "T0020231023173531721",
+            ])
         #expect(bill.rows.allSatisfy { $0.amount == Money(fen: 1) })
         #expect(bill.rows.allSatisfy { $0.transactionID == nil && $0.outRefundNo == nil })
         #expect(bill.rows[0].time == ChinaTime.parse("2023-10-23 17:10:07", "yyyy-MM-dd HH:mm:ss"))
@@ -33,7 +34,8 @@ import YunGouOS
     @Test func storeposRevokedPartialRefundAndBadLines() throws {
         let header = "out_trade_no,base_fee,total_fee,return_amount,pay_status,rq_pay,transaction_id\n"
         let bill = try StorePOSBill.parse(
-            Array((header + "A1001,99.00,98.00,10.50,1,`2023-10-23 10:00:00,`4200001\nA1002,5.00,5.00,0.00,4,`,`\n").utf8),
+            Array(
+                (header + "A1001,99.00,98.00,10.50,1,`2023-10-23 10:00:00,`4200001\nA1002,5.00,5.00,0.00,4,`,`\n").utf8),
             date: Self.day)
         #expect(bill.rows.map(\.status) == [.paid, .refunded, .revoked])
         #expect(bill.rows.map(\.amount) == [Money(fen: 9900), Money(fen: 1050), Money(fen: 500)])
@@ -62,9 +64,11 @@ import YunGouOS
         let answer = try YunGouOSAnswer.decode(Array(body.utf8), api: "downloadBill")
         let bill = try YunGouOSBill.parse(answer, date: BillDate("2020-01-29")!)
         #expect(bill.rows.count == 2)
-        #expect(bill.rows[0] == VendorBillRow(
-            status: .paid, outTradeNo: "O1", transactionID: "Y2020012900001", amount: Money(fen: 1),
-            time: ChinaTime.parse("2020-01-29 10:00:00", "yyyy-MM-dd HH:mm:ss"), vendorStatus: "SUCCESS"))
+        #expect(
+            bill.rows[0]
+                == VendorBillRow(
+                    status: .paid, outTradeNo: "O1", transactionID: "Y2020012900001", amount: Money(fen: 1),
+                    time: ChinaTime.parse("2020-01-29 10:00:00", "yyyy-MM-dd HH:mm:ss"), vendorStatus: "SUCCESS"))
         #expect(bill.rows[1].status == .refunded)
         #expect(bill.rows[1].amount == Money(fen: 50))
         #expect(bill.rows[1].outRefundNo == "R2")
@@ -76,7 +80,9 @@ import YunGouOS
 
     @Test func sandboxBillsListThePaidOrdersOfTheDay() async throws {
         try await withHarness { harness in
-            let storepos = try harness.storepos { $0.settings["bill_url"] = harness.sandboxURL + "/v2/Open/DownloadBill" }
+            let storepos = try harness.storepos {
+                $0.settings["bill_url"] = harness.sandboxURL + "/v2/Open/DownloadBill"
+            }
             let yungouos = try harness.yungouos()
             var paid: [ChannelID: String] = [:]
             for channel in [ChannelID.storepos, .yungouos] {
@@ -102,7 +108,10 @@ import YunGouOS
             }
             #expect(try await storepos.downloadBill(date: today.previous).rows.isEmpty)
             // Documented fault: a day of 2001 is still being generated.
-            await #expect(throws: BillError.notAvailable("storepos: the bill of 2001-03-01 is being generated (trade_state=PROCESSING)")) {
+            await #expect(
+                throws: BillError.notAvailable(
+                    "storepos: the bill of 2001-03-01 is being generated (trade_state=PROCESSING)")
+            ) {
                 try await storepos.downloadBill(date: BillDate("2001-03-01")!)
             }
             await #expect(throws: BillError.self) { try await yungouos.downloadBill(date: BillDate("2001-03-01")!) }

@@ -58,11 +58,16 @@ import Zlib
             header + "`2019-07-25 08:35:41,`42,`,`SUCCESS,`6.00\n",  // no out_trade_no
             "交易时间,微信订单号,交易状态\n`x,`y,`SUCCESS\n",  // no 商户订单号 column
         ] {
-            #expect(throws: BillError.self) { try WeChatBill.parse(Array(body.utf8), channel: .wechatV2, date: Self.day) }
+            #expect(throws: BillError.self) {
+                try WeChatBill.parse(Array(body.utf8), channel: .wechatV2, date: Self.day)
+            }
         }
-        #expect(throws: BillError.self) { try WeChatBill.parse([0xFF, 0xFE, 0x00], channel: .wechatV2, date: Self.day) }
+        #expect(throws: BillError.self) {
+            try WeChatBill.parse([0xFF, 0xFE, 0x00], channel: .wechatV2, date: Self.day)
+        }
         // Unpaid and still-processing refund lines move no money.
-        let quiet = header.replacingOccurrences(of: "订单金额\n", with: "订单金额,退款状态,退款金额\n")
+        let quiet =
+            header.replacingOccurrences(of: "订单金额\n", with: "订单金额,退款状态,退款金额\n")
             + "`2019-07-25 08:35:41,`42,`A1,`NOTPAY,`6.00,`,`0.00\n"
             + "`2019-07-25 08:35:41,`42,`A2,`REFUND,`0.00,`PROCESSING,`1.00\n"
         #expect((try? WeChatBill.parse(Array(quiet.utf8), channel: .wechatV2, date: Self.day).rows.isEmpty) == true)
@@ -74,7 +79,9 @@ import Zlib
         func xml(_ message: String) -> VendorHTTPResponse {
             VendorHTTPResponse(
                 status: 200, headers: [:],
-                body: Array("<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[\(message)]]></return_msg></xml>".utf8))
+                body: Array(
+                    "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[\(message)]]></return_msg></xml>"
+                        .utf8))
         }
         #expect(try WeChatV2Channel.bill(xml("No Bill Exist"), date: Self.day).rows.isEmpty)
         #expect(throws: BillError.notAvailable("WeChat v2: Bill Creating (账单未生成)")) {
@@ -82,7 +89,8 @@ import Zlib
         }
         #expect(throws: BillError.self) { try WeChatV2Channel.bill(xml("SIGN ERROR"), date: Self.day) }
         #expect(throws: BillError.self) {
-            try WeChatV2Channel.bill(VendorHTTPResponse(status: 200, headers: [:], body: [0x1F, 0x8B, 1, 2, 3]), date: Self.day)
+            try WeChatV2Channel.bill(
+                VendorHTTPResponse(status: 200, headers: [:], body: [0x1F, 0x8B, 1, 2, 3]), date: Self.day)
         }
     }
 
@@ -110,7 +118,10 @@ import Zlib
             _ = try await v3.create(combine)
             _ = try await harness.pay(.wechatV3Combine, combine.outTradeNo)
             let combineBill = try await v3.downloadBill(date: today)
-            #expect(combineBill.rows.filter { $0.status == .paid }.map(\.amount).sorted() == [Money(fen: 30), Money(fen: 70)])
+            #expect(
+                combineBill.rows.filter { $0.status == .paid }.map(\.amount).sorted() == [
+                    Money(fen: 30), Money(fen: 70),
+                ])
             #expect(combineBill.rows.allSatisfy { $0.outTradeNo.hasPrefix(combine.outTradeNo) })
         }
     }

@@ -108,7 +108,8 @@ public enum Reconciler {
                     matched += 1
                     continue
                 }
-                item.detail = "the bill lists \(vendor.amount.yuanString) yuan, PayFleet \(payfleet.amount.yuanString) yuan"
+                item.detail =
+                    "the bill lists \(vendor.amount.yuanString) yuan, PayFleet \(payfleet.amount.yuanString) yuan"
             case (_?, nil):
                 item.kind = .vendorOnly
                 item.detail = "paid in the bill, no payfleet.payment.succeeded for this merchant and day"
@@ -141,7 +142,8 @@ public enum Reconciler {
                 if numberedVendor[number] != nil { merged.amount = merged.amount + row.amount }
                 numberedVendor[number] = merged
             } else {
-                anonymousVendor[row.outTradeNo, default: .zero] = anonymousVendor[row.outTradeNo, default: .zero] + row.amount
+                anonymousVendor[row.outTradeNo, default: .zero] =
+                    anonymousVendor[row.outTradeNo, default: .zero] + row.amount
             }
         }
         for (number, row) in numberedVendor.sorted(by: { $0.key < $1.key }) {
@@ -180,7 +182,8 @@ public enum Reconciler {
                     matched += 1
                     continue
                 }
-                item.detail = "the bill refunds \(vendor.yuanString) yuan for this order, PayFleet \(payfleet.yuanString) yuan"
+                item.detail =
+                    "the bill refunds \(vendor.yuanString) yuan for this order, PayFleet \(payfleet.yuanString) yuan"
             case (_?, nil):
                 item.kind = .vendorOnly
                 item.detail = "refunded in the bill, no payfleet.refund.succeeded for this order and day"

@@ -54,7 +54,8 @@ public enum Reconciliation {
         if publish {
             var configuration = kafka
             configuration.clientID = "payfleet-reconcile"
-            try await withKafkaProducer(configuration: KafkaProducerConfiguration(kafka: configuration), logger: logger) {
+            try await withKafkaProducer(configuration: KafkaProducerConfiguration(kafka: configuration), logger: logger)
+            {
                 producer in
                 _ = try await producer.send(ReconciliationEvent.message(report, time: now))
             }

@@ -31,12 +31,15 @@ extension StorePOSSimulator {
         guard SandboxMD5Rule.storepos.matches(request, key: key) else { return Self.failure("20002", "签名错误") }
         guard let day = SandboxBills.day(request["ymd"] ?? "") else { return Self.failure("20004", "ymd格式错误") }
         if SandboxBills.isGenerating(day) {
-            return SandboxWire.json(["state": "SUCCESS", "code": "10001", "trade_state": "PROCESSING", "msg": "PROCESSING"])
+            return SandboxWire.json([
+                "state": "SUCCESS", "code": "10001", "trade_state": "PROCESSING", "msg": "PROCESSING",
+            ])
         }
         let mchID = request["mch_id"] ?? ""
         let host = authority ?? "\(context.configuration.host):\(context.configuration.port)"
         var fields = [
-            "state": "SUCCESS", "code": "10001", "trade_state": "SUCCESS", "msg": "SUCCESS", "mch_id": mchID, "ymd": day,
+            "state": "SUCCESS", "code": "10001", "trade_state": "SUCCESS", "msg": "SUCCESS", "mch_id": mchID,
+            "ymd": day,
             "url": "http://\(host)/v2/Open/BillFile/\(day.replacingOccurrences(of: "-", with: ""))_\(mchID).csv",
         ]
         fields["sign"] = SandboxMD5Rule.storepos.sign(fields, key: key)

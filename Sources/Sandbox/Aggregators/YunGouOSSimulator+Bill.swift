@@ -14,7 +14,8 @@ extension YunGouOSSimulator {
             downloadBill(SandboxWire.form(request.uri.query ?? ""))
         }
         router.post("/api/pay/wxpay/downloadBill") { request, _ in
-            downloadBill(String(validating: try await SandboxWire.body(request), as: UTF8.self).flatMap(SandboxWire.form))
+            downloadBill(
+                String(validating: try await SandboxWire.body(request), as: UTF8.self).flatMap(SandboxWire.form))
         }
     }
 
@@ -29,7 +30,8 @@ extension YunGouOSSimulator {
         let mchID = checked.fields["mch_id"] ?? ""
         var list: [[String: Any]] = []
         var total: Int64 = 0
-        for order in book.all() where order.merchantID == mchID && order.state == .paid && SandboxBills.on(order.paidAt, day) {
+        for order in book.all()
+        where order.merchantID == mchID && order.state == .paid && SandboxBills.on(order.paidAt, day) {
             total += order.amountFen
             list.append([
                 "date": order.paidAt.map { SandboxWire.chinaTime($0, "yyyy-MM-dd HH:mm:ss") } ?? "",

@@ -37,8 +37,12 @@ extension WeChatV2Simulator {
         case "HMAC-SHA256": hmac = true
         default: return billFailure("invalid parameter")
         }
-        guard let sign = fields["sign"], !(fields["nonce_str"] ?? "").isEmpty else { return billFailure("missing parameter") }
-        guard sign == WeChatSandbox.v2Sign(fields, key: merchant.key, hmac: hmac) else { return billFailure("SIGN ERROR") }
+        guard let sign = fields["sign"], !(fields["nonce_str"] ?? "").isEmpty else {
+            return billFailure("missing parameter")
+        }
+        guard sign == WeChatSandbox.v2Sign(fields, key: merchant.key, hmac: hmac) else {
+            return billFailure("SIGN ERROR")
+        }
         let compact = fields["bill_date"] ?? ""
         guard compact.count == 8, compact.allSatisfy(\.isNumber) else { return billFailure("data format error") }
         guard let day = SandboxBills.day("\(compact.prefix(4))-\(compact.dropFirst(4).prefix(2))-\(compact.suffix(2))")

@@ -29,7 +29,8 @@ extension StorePOSChannel: BillingChannel {
             answer = try StorePOSAnswer.decode(response.body, method: "DownloadBill", key: configuration.merchantKey)
             guard answer.state == "SUCCESS" else { throw answer.rejection() }
             if answer.tradeState == "PROCESSING" {
-                throw BillError.notAvailable("storepos: the bill of \(date) is being generated (trade_state=PROCESSING)")
+                throw BillError.notAvailable(
+                    "storepos: the bill of \(date) is being generated (trade_state=PROCESSING)")
             }
             guard answer.tradeState == "SUCCESS" else {
                 throw ChannelError(

@@ -36,7 +36,8 @@ public enum YunGouOSBill {
     public static func parse(_ answer: YunGouOSAnswer, date: BillDate) throws(BillError) -> VendorBill {
         guard answer.succeeded else {
             throw .vendor(
-                ChannelError(.vendorRejected, "yungouos downloadBill refused: \(answer.message)", vendorCode: answer.code))
+                ChannelError(
+                    .vendorRejected, "yungouos downloadBill refused: \(answer.message)", vendorCode: answer.code))
         }
         // No data (or no list): a day without trades.
         guard let data = answer.data, let list = data[key: "list"]?.arrayValue else {
@@ -44,7 +45,9 @@ public enum YunGouOSBill {
         }
         var rows: [VendorBillRow] = []
         for (index, item) in list.enumerated() {
-            guard let object = item.objectValue else { throw .malformed("downloadBill list[\(index)] is not an object") }
+            guard let object = item.objectValue else {
+                throw .malformed("downloadBill list[\(index)] is not an object")
+            }
             func text(_ name: String) -> String {
                 object[name].flatMap(AnswerFields.text)?.trimmingCharacters(in: .whitespaces) ?? ""
             }
@@ -55,9 +58,12 @@ public enum YunGouOSBill {
             let time = BillText.time(text("date"))
             let refundNo = text("refundNo")
             let refundMoney = try BillText.optionalYuan(text("refundMoney"), column: "refundMoney", line: index)
-            if status.uppercased() == "REFUND" || (!refundNo.isEmpty && refundNo != "0" && (refundMoney ?? .zero) > .zero)
+            if status.uppercased() == "REFUND"
+                || (!refundNo.isEmpty && refundNo != "0" && (refundMoney ?? .zero) > .zero)
             {
-                guard let refundMoney else { throw .malformed("downloadBill list[\(index)]: refund without refundMoney") }
+                guard let refundMoney else {
+                    throw .malformed("downloadBill list[\(index)]: refund without refundMoney")
+                }
                 rows.append(
                     VendorBillRow(
                         status: .refunded, outTradeNo: outTradeNo, transactionID: orderNo.isEmpty ? nil : orderNo,

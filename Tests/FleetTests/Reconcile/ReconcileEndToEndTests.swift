@@ -52,8 +52,10 @@ struct ReconcileEndToEndTests {
             let event = PaymentEvent(
                 kind: .succeeded, outTradeNo: ghost, discriminator: "ghost", time: Date(),
                 data: [
-                    "out_trade_no": .string(ghost), "merchant": .string("demo-storepos"), "channel": .string("storepos"),
-                    "amount_fen": .integer(3300), "paid_amount_fen": .integer(3300), "transaction_id": .string("4200ghost"),
+                    "out_trade_no": .string(ghost), "merchant": .string("demo-storepos"),
+                    "channel": .string("storepos"),
+                    "amount_fen": .integer(3300), "paid_amount_fen": .integer(3300),
+                    "transaction_id": .string("4200ghost"),
                     "paid_at": .string(RFC3339.format(Date())),
                 ])
             try await withKafkaProducer(configuration: KafkaProducerConfiguration(kafka: stack.kafka), logger: logger) {
@@ -72,10 +74,12 @@ struct ReconcileEndToEndTests {
 
             // 乐收赢 documents no bill; an unknown merchant and a future day cannot be reconciled either.
             for (merchant, date) in [
-                ("demo-leshouying", today), ("nobody", today), ("demo-storepos", BillDate(containing: Date().addingTimeInterval(3 * 86_400))),
+                ("demo-leshouying", today), ("nobody", today),
+                ("demo-storepos", BillDate(containing: Date().addingTimeInterval(3 * 86_400))),
             ] {
                 let outcome = try await Reconciliation.run(
-                    merchant: merchant, date: date, directory: directory, kafka: stack.kafka, http: http, logger: logger)
+                    merchant: merchant, date: date, directory: directory, kafka: stack.kafka, http: http, logger: logger
+                )
                 guard case .cannotReconcile = outcome else {
                     Issue.record("\(merchant) \(date) reconciled")
                     continue

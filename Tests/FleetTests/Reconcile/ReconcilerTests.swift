@@ -12,14 +12,19 @@ import Testing
     static let noon = ChinaTime.parse("2026-11-30 12:00:00", "yyyy-MM-dd HH:mm:ss")!
 
     static func payment(_ number: String, _ fen: Int64, at time: Date = ReconcilerTests.noon) -> LedgerEntry {
-        LedgerEntry(kind: .payment, outTradeNo: number, order: number, transactionID: "T\(number)", amount: Money(fen: fen), time: time)
+        LedgerEntry(
+            kind: .payment, outTradeNo: number, order: number, transactionID: "T\(number)", amount: Money(fen: fen),
+            time: time)
     }
 
-    static func row(_ number: String, _ fen: Int64, _ status: VendorBillRow.Status = .paid, refund: String? = nil)
+    static func row(
+        _ number: String, _ fen: Int64, _ status: VendorBillRow.Status = .paid, refund: String? = nil
+    )
         -> VendorBillRow
     {
         VendorBillRow(
-            status: status, outTradeNo: number, transactionID: "T\(number)", amount: Money(fen: fen), outRefundNo: refund,
+            status: status, outTradeNo: number, transactionID: "T\(number)", amount: Money(fen: fen),
+            outRefundNo: refund,
             vendorStatus: status.rawValue)
     }
 
@@ -27,7 +32,9 @@ import Testing
         let bill = VendorBill(
             channel: .storepos, date: Self.day,
             rows: [Self.row("A1", 100), Self.row("A2", 200), Self.row("A3", 300), Self.row("A5", 500, .revoked)])
-        let ledger = [Self.payment("A1", 100), Self.payment("A2", 250), Self.payment("A4", 400), Self.payment("A5", 500)]
+        let ledger = [
+            Self.payment("A1", 100), Self.payment("A2", 250), Self.payment("A4", 400), Self.payment("A5", 500),
+        ]
         let report = Reconciler.reconcile(bill: bill, ledger: ledger, merchant: "shop")
         #expect(report.matched == 1)
         #expect(report.count(.amountMismatch) == 1)
@@ -55,8 +62,14 @@ import Testing
                 Self.row("B2", 200, .refunded), Self.row("B3", 50, .refunded, refund: "R3"),
             ])
         var ledger = [Self.payment("B1", 1000), Self.payment("B2", 500)]
-        ledger.append(LedgerEntry(kind: .refund, outTradeNo: "B1", order: "B1", amount: Money(fen: 300), outRefundNo: "R1", time: Self.noon))
-        ledger.append(LedgerEntry(kind: .refund, outTradeNo: "B2", order: "B2", amount: Money(fen: 200), outRefundNo: "R2", time: Self.noon))
+        ledger.append(
+            LedgerEntry(
+                kind: .refund, outTradeNo: "B1", order: "B1", amount: Money(fen: 300), outRefundNo: "R1",
+                time: Self.noon))
+        ledger.append(
+            LedgerEntry(
+                kind: .refund, outTradeNo: "B2", order: "B2", amount: Money(fen: 200), outRefundNo: "R2",
+                time: Self.noon))
         let report = Reconciler.reconcile(bill: bill, ledger: ledger, merchant: "shop")
         #expect(report.matched == 4)
         #expect(report.discrepancies.map(\.kind) == [.vendorOnly])
@@ -69,7 +82,8 @@ import Testing
     }
 
     static func event(
-        _ number: String, merchant: String = "shop", paidAt: String?, time: Date = ReconcilerTests.noon, kind: String = "payfleet.payment.succeeded",
+        _ number: String, merchant: String = "shop", paidAt: String?, time: Date = ReconcilerTests.noon,
+        kind: String = "payfleet.payment.succeeded",
         extra: [String: JSONValue] = [:]
     ) -> ReceivedPaymentEvent {
         var data: [String: JSONValue] = [
@@ -79,7 +93,8 @@ import Testing
         if let paidAt { data["paid_at"] = .string(paidAt) }
         data.merge(extra) { $1 }
         let message = PaymentEvent(
-            kind: PaymentEvent.Kind(rawValue: kind), outTradeNo: number, discriminator: "d\(number)", time: time, data: data
+            kind: PaymentEvent.Kind(rawValue: kind), outTradeNo: number, discriminator: "d\(number)", time: time,
+            data: data
         )
         .message()
         return ReceivedPaymentEvent(headers: message.headers, value: message.value)!
@@ -114,7 +129,9 @@ import Testing
             extra: [
                 "amount_fen": .integer(100),
                 "sub_payments": .array([
-                    .object(["out_trade_no": .string("C1S0"), "amount_fen": .integer(70), "transaction_id": .string("X0")]),
+                    .object([
+                        "out_trade_no": .string("C1S0"), "amount_fen": .integer(70), "transaction_id": .string("X0"),
+                    ]),
                     .object(["out_trade_no": .string("C1S1"), "amount_fen": .integer(30)]),
                 ]),
             ])
@@ -146,9 +163,12 @@ import Testing
         let csv = ReconciliationFormat.csv(report)
         #expect(csv.hasPrefix("kind,entry,out_trade_no,"))
         #expect(csv.contains("vendor_only,payment,\"A,2\",,5,"))
-        let json = try JSONSerialization.jsonObject(with: Data(ReconciliationFormat.json(report).utf8)) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(ReconciliationFormat.json(report).utf8)) as? [String: Any]
         #expect(json?["vendor_only"] as? Int == 1)
         #expect((json?["discrepancies"] as? [[String: Any]])?.first?["out_trade_no"] as? String == "A,2")
-        #expect(ReconciliationFormat.line(report.discrepancies[0]).hasPrefix("vendor_only payment A,2 vendor=0.05 payfleet=-"))
+        #expect(
+            ReconciliationFormat.line(report.discrepancies[0]).hasPrefix(
+                "vendor_only payment A,2 vendor=0.05 payfleet=-"))
     }
 }
