@@ -64,13 +64,13 @@ public enum PayFleetLedger {
                 let subPayments = event.data["sub_payments"]?.arrayValue ?? []
                 if !subPayments.isEmpty {
                     for sub in subPayments {
-                        guard let outTradeNo = sub[key: "out_trade_no"]?.stringValue,
-                            let fen = sub[key: "amount_fen"]?.integerValue
+                        guard let outTradeNo = sub["out_trade_no"]?.stringValue,
+                            let fen = sub["amount_fen"]?.integerValue
                         else { continue }
                         entries.append(
                             LedgerEntry(
                                 kind: .payment, outTradeNo: outTradeNo, order: event.subject,
-                                transactionID: sub[key: "transaction_id"]?.stringValue, amount: Money(fen: fen),
+                                transactionID: sub["transaction_id"]?.stringValue, amount: Money(fen: fen),
                                 time: time))
                     }
                     continue

@@ -187,6 +187,11 @@ public enum BillText {
         public var header: [String]
         public var rows: [[String]]
 
+        public init(header: [String], rows: [[String]] = []) {
+            self.header = header
+            self.rows = rows
+        }
+
         /// The column index of the first header among `names`; `nil` when the file has none of them.
         public func column(_ names: String...) -> Int? {
             for name in names { if let index = header.firstIndex(of: name) { return index } }

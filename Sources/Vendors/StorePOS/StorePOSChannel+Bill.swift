@@ -13,7 +13,6 @@ extension StorePOSChannel: BillingChannel {
         ]
         parameters["sign"] = StorePOSSigning.sign(parameters, key: configuration.merchantKey)
         let answer: StorePOSAnswer
-        let file: VendorHTTPResponse
         do throws(ChannelError) {
             let response = try await http.send(
                 method: .POST, url: configuration.billURL,
@@ -28,10 +27,14 @@ extension StorePOSChannel: BillingChannel {
             }
             answer = try StorePOSAnswer.decode(response.body, method: "DownloadBill", key: configuration.merchantKey)
             guard answer.state == "SUCCESS" else { throw answer.rejection() }
-            if answer.tradeState == "PROCESSING" {
-                throw BillError.notAvailable(
-                    "storepos: the bill of \(date) is being generated (trade_state=PROCESSING)")
-            }
+        } catch {
+            throw .vendor(error)
+        }
+        if answer.tradeState == "PROCESSING" {
+            throw .notAvailable("storepos: the bill of \(date) is being generated (trade_state=PROCESSING)")
+        }
+        let file: VendorHTTPResponse
+        do throws(ChannelError) {
             guard answer.tradeState == "SUCCESS" else {
                 throw ChannelError(
                     .badResponse, "storepos DownloadBill answered trade_state '\(answer.tradeState ?? "")'")
@@ -52,12 +55,8 @@ extension StorePOSChannel: BillingChannel {
                     file.status >= 500 ? .vendorUnavailable : .vendorRejected,
                     "storepos bill download answered HTTP \(file.status)")
             }
-        } catch let error as BillError {
-            throw error
-        } catch let error as ChannelError {
-            throw .vendor(error)
         } catch {
-            throw .vendor(ChannelError(.badResponse, "storepos DownloadBill: \(error)"))
+            throw .vendor(error)
         }
         return try StorePOSBill.parse(file.body, date: date)
     }

@@ -40,7 +40,7 @@ public enum YunGouOSBill {
                     .vendorRejected, "yungouos downloadBill refused: \(answer.message)", vendorCode: answer.code))
         }
         // No data (or no list): a day without trades.
-        guard let data = answer.data, let list = data[key: "list"]?.arrayValue else {
+        guard let data = answer.data, let list = data["list"]?.arrayValue else {
             return VendorBill(channel: .yungouos, date: date, rows: [])
         }
         var rows: [VendorBillRow] = []
@@ -49,7 +49,8 @@ public enum YunGouOSBill {
                 throw .malformed("downloadBill list[\(index)] is not an object")
             }
             func text(_ name: String) -> String {
-                object[name].flatMap(AnswerFields.text)?.trimmingCharacters(in: .whitespaces) ?? ""
+                guard let value = object[name], let text = AnswerFields.text(value) else { return "" }
+                return text.trimmingCharacters(in: CharacterSet.whitespaces)
             }
             let outTradeNo = text("outTradeNo")
             guard !outTradeNo.isEmpty else { throw .malformed("downloadBill list[\(index)] has no outTradeNo") }
