@@ -58,6 +58,15 @@ let package = Package(
             resources: [.embedInCode("Topics/BuiltIn/topics.bundle")]
         ),
 
+        // MARK: gzip through the system zlib (vendor bills; the sandbox serves them compressed)
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "Zlib", dependencies: ["CZlib"]),
+
         // MARK: Vendors (one target per vendor family; nothing vendor-specific leaks out of its folder)
         .target(
             name: "Payments",
@@ -77,6 +86,7 @@ let package = Package(
             dependencies: [
                 "Payments",
                 "Observability",
+                "Zlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -94,6 +104,7 @@ let package = Package(
         .target(
             name: "Sandbox",
             dependencies: [
+                "Zlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -170,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "WeChatPayTests",
             dependencies: [
-                "WeChatPay", "Payments", "Sandbox",
+                "WeChatPay", "Payments", "Sandbox", "Zlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

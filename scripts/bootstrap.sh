@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what PayFleet needs on a Debian (bookworm) machine when it is missing:
-# librdkafka-dev (headers, rdkafka_mock.h, pkg-config file), pkg-config and kcat.
+# librdkafka-dev (headers, rdkafka_mock.h, pkg-config file), zlib1g-dev (gzip bills), pkg-config and kcat.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
 missing=()
 pkg-config --exists rdkafka 2>/dev/null || missing+=(librdkafka-dev)
 [[ -f /usr/include/librdkafka/rdkafka_mock.h ]] || missing+=(librdkafka-dev)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 

@@ -8,7 +8,7 @@ struct PayFleetCommand: AsyncParsableCommand {
         subcommands: [
             SandboxCommand.self, SignCommand.self, VerifyCallbackCommand.self, WorkerCommand.self, BrokerCommand.self,
             TopicsCommand.self, BenchCommand.self, IngressCommand.self, SchedulerCommand.self, DevCommand.self,
-            DemoCommand.self, CheckCommand.self, OrderCommand.self, DlqCommand.self,
+            DemoCommand.self, CheckCommand.self, OrderCommand.self, DlqCommand.self, ReconcileCommand.self,
         ]
     )
 }

@@ -128,8 +128,9 @@ public struct InvariantChecker: Sendable {
         var rejectedOrders: Set<String> = []
         var rejectedCount = 0
         for record in events {
+            // Reconciliation results share the topic but are about a merchant's day, not an order.
             guard let event = ReceivedPaymentEvent(headers: record.headers, value: record.value),
-                included(event.subject)
+                !ReconciliationEvent.isReconciliation(event.type), included(event.subject)
             else { continue }
             if event.type == PaymentEvent.Kind.rejected.rawValue {
                 rejectedOrders.insert(event.subject)

@@ -18,6 +18,11 @@ final class AggregatorOrderBook: Sendable {
         orders.withLockedValue { $0[outTradeNo] }
     }
 
+    /// Every order, sorted by `out_trade_no` (bills).
+    func all() -> [AggregatorOrder] {
+        orders.withLockedValue { Array($0.values) }.sorted { $0.outTradeNo < $1.outTradeNo }
+    }
+
     /// Finds the first order matching `predicate`.
     func first(where predicate: (AggregatorOrder) -> Bool) -> AggregatorOrder? {
         orders.withLockedValue { $0.values.first(where: predicate) }

@@ -24,6 +24,7 @@ struct StorePOSSimulator: AggregatorSimulator {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v2/UnifiedPay/Gateway") { request, _ in await gateway(try await SandboxWire.body(request)) }
+        addBillRoutes(to: router)
     }
 
     static func failure(_ code: String, _ message: String, state: String = "FAIL") -> Response {

@@ -51,6 +51,7 @@ struct YunGouOSSimulator: AggregatorSimulator {
         router.get("/api/pay/wxpay/getRefundResult") { request, _ in
             refundResult(request.uri.query ?? "")
         }
+        addBillRoutes(to: router)
     }
 
     static func failure(_ message: String) -> Response {

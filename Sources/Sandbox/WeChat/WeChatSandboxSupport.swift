@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Zlib
 
 /// The vendor-side pieces both WeChat simulators share. Written independently of the WeChatPay
 /// client target on purpose: a wrong rule on one side is caught by the other.
@@ -196,28 +197,7 @@ enum WeChatSandbox {
         (try? Array(jsonEncoder.encode(value))) ?? Array("{}".utf8)
     }
 
-    // MARK: gzip (stored blocks) for trade bills
+    // MARK: gzip for bills (system zlib)
 
-    static func gzip(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xFF]
-        var index = 0
-        repeat {
-            let count = min(0xFFFF, data.count - index)
-            out.append(index + count >= data.count ? 1 : 0)
-            out += [UInt8(count & 0xFF), UInt8(count >> 8), UInt8(~count & 0xFF), UInt8((~count >> 8) & 0xFF)]
-            out += data[index..<(index + count)]
-            index += count
-        } while index < data.count
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in data {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        }
-        crc ^= 0xFFFF_FFFF
-        let size = UInt32(truncatingIfNeeded: data.count)
-        for value in [crc, size] {
-            out += [UInt8(value & 0xFF), UInt8((value >> 8) & 0xFF), UInt8((value >> 16) & 0xFF), UInt8(value >> 24)]
-        }
-        return out
-    }
+    static func gzip(_ data: [UInt8]) -> [UInt8] { Gzip.compress(data) }
 }

@@ -43,7 +43,7 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         var callbacksSent = 0
     }
 
-    private let merchants: [String: Merchant]
+    let merchants: [String: Merchant]
     let orders = NIOLockedValueBox<[String: Order]>([:])
 
     init(context: SandboxContext) {
@@ -72,6 +72,7 @@ final class WeChatV2Simulator: LockedOrderSimulator {
                 return await self.handle(operation, body: Array(buffer.readableBytesView))
             }
         }
+        addBillRoute(to: router)
     }
 
     enum Operation { case unifiedOrder, orderQuery, closeOrder }

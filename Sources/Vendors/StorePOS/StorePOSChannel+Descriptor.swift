@@ -13,7 +13,7 @@ extension StorePOSChannel {
         factory: ChannelDescriptor.factory(StorePOSChannel.self),
         settings: [
             .required("mch_id"), .required("agent_id"), .optional("pid"), .optional("version"),
-            .optional("gateway_url"),
+            .optional("gateway_url"), .optional("bill_url"),
             .optional("default_pay_type"), .optional("default_trade_type"), .optional("sub_appid"),
             .optional("is_minipg"),
             .optional("op_user_id"), .optional("pending_query_limit_seconds"), .optional("cancel_window_seconds"),

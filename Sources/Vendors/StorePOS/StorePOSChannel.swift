@@ -68,6 +68,7 @@ public struct StorePOSChannel: MerchantAccountChannel {
                 "pid": "payfleet",
                 "version": "1.0",
                 "gateway_url": base + "/v2/UnifiedPay/Gateway",
+                "bill_url": base + "/v2/Open/DownloadBill",
                 "default_pay_type": "wechat",
                 "default_trade_type": "NATIVE",
                 "pending_query_limit_seconds": "120",

@@ -4,6 +4,8 @@ import Payments
 /// The settings and secrets of a `storepos` merchant account (documented in `docs/merchants.md`).
 struct StorePOSConfiguration: Sendable {
     static let defaultGateway = "https://pay.storepos.cn/v2/UnifiedPay/Gateway"
+    /// The v2 对账单下载 endpoint (`api/micropay.md`, 对账单下载).
+    static let defaultBillURL = "http://account.storepos.cn/v2/Open/DownloadBill"
 
     /// `mch_id`: the 超赢商户号.
     var mchID: String
@@ -14,6 +16,8 @@ struct StorePOSConfiguration: Sendable {
     var version: String
     /// `gateway_url`: default `https://pay.storepos.cn/v2/UnifiedPay/Gateway`.
     var gatewayURL: String
+    /// `bill_url`: default `http://account.storepos.cn/v2/Open/DownloadBill` (its own host).
+    var billURL: String
     /// `default_pay_type`: `wechat` (default), `alipay` or `ecny`, when an order has no `pay_type` option.
     var defaultPayType: StorePOSChannel.PayType
     /// `default_trade_type`: `NATIVE` (default), `JSPAY` or `APP`.
@@ -51,6 +55,10 @@ struct StorePOSConfiguration: Sendable {
             throw .configuration("merchant \(alias): setting 'gateway_url' is not an absolute URL")
         }
         gatewayURL = gateway
+        billURL = account.setting("bill_url", default: Self.defaultBillURL)
+        guard URLComponents(string: billURL)?.host != nil else {
+            throw .configuration("merchant \(alias): setting 'bill_url' is not an absolute URL")
+        }
         guard let payType = StorePOSChannel.PayType(option: account.setting("default_pay_type", default: "wechat"))
         else {
             throw .configuration("merchant \(alias): setting 'default_pay_type' must be wechat, alipay or ecny")

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Payments
+import Zlib
 
 /// Which trades a trade bill lists.
 public enum WeChatTradeBillType: String, Sendable, Hashable, CaseIterable {
