@@ -5,6 +5,7 @@
 # (utime+stime) before and after, plus the end-to-end rate (request to succeeded).
 #
 #   scripts/measure-fleet.sh [ORDERS] [PAYFLEET_BINARY]
+#   RATE=60 scripts/measure-fleet.sh 2000   # paced at 60 orders/s (latency at a given load)
 #
 # Defaults: 2000 orders, .build/release/payfleet (build it with `swift build -c release`).
 # The figures in deploy/README.md ("Measured resources") come from this script.
@@ -50,7 +51,10 @@ PAYFLEET_HTTP_PORT=$SCHEDULER_PORT "$BIN" scheduler > "$WORK/scheduler.log" 2>&1
 PIDS+=($!); SCHEDULER=$!
 wait_200 "http://127.0.0.1:$SANDBOX_PORT/livez"
 for port in $INGRESS_PORT $WORKER_PORT $SCHEDULER_PORT; do wait_200 "http://127.0.0.1:$port/readyz"; done
-sleep 2
+# Ready is not processing: the worker owns its partitions (and restored them) only after the group
+# join, which the embedded broker delays by 3 s for a new group.
+wait_200 "http://127.0.0.1:$WORKER_PORT/assignedz"
+sleep 1
 
 ROLES=(broker sandbox ingress worker scheduler)
 ROLE_PIDS=("$BROKER" "$SANDBOX" "$INGRESS" "$WORKER" "$SCHEDULER")
@@ -62,7 +66,7 @@ declare -A IDLE_RSS CPU0
 for i in "${!ROLES[@]}"; do IDLE_RSS[${ROLES[$i]}]=$(rss "${ROLE_PIDS[$i]}"); CPU0[${ROLES[$i]}]=$(cpu "${ROLE_PIDS[$i]}"); done
 
 START=$(date +%s.%N)
-RESULT="$("$BIN" demo --bootstrap-servers "$SERVERS" --bench "$ORDERS" --channels wechat-v2,yungouos,leshouying,storepos --timeout 900 2>/dev/null | grep 'e2e rate')"
+RESULT="$("$BIN" demo --bootstrap-servers "$SERVERS" --bench "$ORDERS" --channels wechat-v2,yungouos,leshouying,storepos --timeout 900 ${RATE:+--rate "$RATE"} 2>/dev/null | grep -E '^(e2e rate|submitted|latency|request)')"
 END=$(date +%s.%N)
 ELAPSED=$(awk -v a="$START" -v b="$END" 'BEGIN {print b - a}')
 

@@ -6,7 +6,8 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Benchmarks (figures and ratios against a baseline measured in the same run).",
         subcommands: [
-            KafkaBenchCommand.self, IngressBenchCommand.self, SchedulerBenchCommand.self, RestoreBenchCommand.self,
+            KafkaBenchCommand.self, KafkaProduceChildCommand.self, IngressBenchCommand.self, SchedulerBenchCommand.self,
+            RestoreBenchCommand.self,
         ]
     )
 }

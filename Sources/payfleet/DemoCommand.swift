@@ -2,6 +2,7 @@ import ArgumentParser
 import Fleet
 import FleetDev
 import Foundation
+import Histogram
 import Kafka
 import Payments
 
@@ -28,6 +29,12 @@ struct DemoCommand: AsyncParsableCommand {
             "Rate benchmark: submit this many paid orders (round-robin over the channels) and print orders/s from request to succeeded."
     )
     var bench: Int?
+
+    @Option(
+        help:
+            "Rate benchmark pacing: submit this many orders per second (default: all at once). Measure the latency at a given load, e.g. at half of the maximum rate."
+    )
+    var rate: Double?
 
     @Option(
         help:
@@ -63,16 +70,22 @@ struct DemoCommand: AsyncParsableCommand {
                     channel: channels[index % channels.count], outTradeNo: "B\(runID)N\(index)",
                     amountFen: 1000 + Int64(index % 50) * 100, description: "PayFleet rate benchmark")
             }
-            let started = ContinuousClock.now
-            try await client.submit(orders)
-            let terminal = try await client.follow(orders, payPrepared: sandbox != nil, timeout: .seconds(timeout))
-            let elapsed = ContinuousClock.now - started
+            if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+            let result = try await client.bench(
+                orders, rate: rate, payPrepared: sandbox != nil, timeout: .seconds(timeout))
             await client.close()
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let succeeded = terminal.values.filter { $0 == "succeeded" }.count
+            let seconds = Self.seconds(result.elapsed)
+            let succeeded = result.succeeded
             print(
                 "e2e rate: \(succeeded)/\(bench) orders succeeded in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(succeeded) / seconds)) orders/s (request to succeeded)"
             )
+            let submission = Self.seconds(result.submission)
+            print(
+                "submitted \(bench) orders in \(String(format: "%.2f", submission)) s (\(rate.map { String(format: "paced at %.0f", $0) } ?? "all at once"); \(String(format: "%.1f", Double(bench) / max(submission, 1e-9))) orders/s offered); the demo's consumer joined its group before the first request"
+            )
+            print("latency, request record → event record (ms)   count      p50      p99    p99.9      max")
+            print(Self.latencyLine("request → prepared", result.requestToPrepared))
+            print(Self.latencyLine("request → succeeded", result.requestToSucceeded))
             return
         }
         let orders = DemoClient.demoOrders(runID: runID, closeAfter: .seconds(closeAfter))
@@ -89,5 +102,28 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError(
                 "no terminal event within \(timeout)s for \(missing.map(\.outTradeNo).joined(separator: ", "))")
         }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// One row of the latency table: an HdrHistogram (microseconds, 3 significant digits) of the samples.
+    static func latencyLine(_ name: String, _ samples: [Duration]) -> String {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        histogram.autoResize = true
+        for sample in samples {
+            let microseconds = max(
+                0, sample.components.seconds * 1_000_000 + sample.components.attoseconds / 1_000_000_000_000)
+            _ = histogram.record(UInt64(microseconds))
+        }
+        func ms(_ microseconds: UInt64) -> String { String(format: "%8.1f", Double(microseconds) / 1000) }
+        guard histogram.totalCount > 0 else {
+            return name.padding(toLength: 45, withPad: " ", startingAt: 0) + String(format: "%6d", 0)
+        }
+        return name.padding(toLength: 45, withPad: " ", startingAt: 0)
+            + String(format: "%6d", samples.count) + " " + ms(histogram.valueAtPercentile(50)) + " "
+            + ms(histogram.valueAtPercentile(99)) + " " + ms(histogram.valueAtPercentile(99.9)) + " "
+            + ms(histogram.max)
     }
 }

@@ -5,15 +5,25 @@ import Logging
 
 /// `payfleet bench kafka`: produce/consume throughput of the Kafka module against the embedded
 /// broker, next to kcat on the same machine in the same run.
+///
+/// The produce rows time both clients the same way: each is a fresh process (kcat, or this binary's
+/// hidden `bench kafka-produce`) that connects, produces the messages, waits for every delivery
+/// report and exits; the wall time runs from spawning it to its exit and the CPU time is the
+/// child's user + system time. The runs alternate between the two clients and the medians are
+/// reported, which evens out a shared machine's noise.
 struct KafkaBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka",
         abstract: "Produce and consume throughput of PayFleet's Kafka module vs kcat (embedded broker).",
         discussion: """
-            Both clients produce keyed messages with idempotence, acks=all and murmur2_random to their own \
-            topic of the same embedded cluster, then read the same topic back from the beginning \
-            (the mock keeps only the last few MB per partition, so keep messages/partitions modest) \
-            (kcat -C -e vs KafkaPartitionReader, and a group KafkaConsumer). Wall time includes client start-up.
+            Both clients produce keyed messages with idempotence, acks=all and murmur2_random to topics \
+            of the same embedded cluster, each as a whole process run (spawn to exit: start-up, connect, \
+            produce, every delivery report, close), alternating, --runs times each; the medians are \
+            compared. PayFleet's producer process also reports its own time from the first enqueue to \
+            the last delivery report. Then the first run's topic is read back from the beginning (the \
+            mock keeps only the last few MB per partition, so keep messages/partitions modest) by kcat \
+            -C -e (a process: its time includes start-up and end-of-partition detection), a \
+            KafkaPartitionReader and a group KafkaConsumer (in this process; the group join excluded).
             """
     )
 
@@ -26,38 +36,33 @@ struct KafkaBenchCommand: AsyncParsableCommand {
     @Option(help: "Partitions of the benchmark topics.")
     var partitions: Int = 8
 
+    @Option(help: "Produce runs per client (alternating kcat and PayFleet); the medians are compared.")
+    var runs: Int = 3
+
     @Option(help: "Path of the kcat binary.")
     var kcat: String = "kcat"
 
     func run() async throws {
         var logger = KafkaCLI.logger("payfleet.bench")
         logger.logLevel = .warning
-        guard messages > 0, valueSize > 0, partitions > 0 else { throw ValidationError("counts must be positive") }
+        guard messages > 0, valueSize > 0, partitions > 0, runs > 0 else {
+            throw ValidationError("counts must be positive")
+        }
         let kcatPath = try Self.resolve(kcat)
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
         defer { cluster.shutdown() }
-        for topic in ["bench.payfleet", "bench.kcat"] { try cluster.createTopic(topic, partitions: partitions) }
+        for run in 0..<runs {
+            for topic in ["bench.payfleet.\(run)", "bench.kcat.\(run)"] {
+                try cluster.createTopic(topic, partitions: partitions)
+            }
+        }
         let value = String(repeating: "x", count: valueSize)
         let kafka = cluster.configuration()
         print(
-            "embedded broker \(cluster.bootstrapServers), librdkafka \(KafkaLibrary.versionString), \(messages) messages of \(valueSize) bytes, \(partitions) partitions"
+            "embedded broker \(cluster.bootstrapServers), librdkafka \(KafkaLibrary.versionString), \(messages) messages of \(valueSize) bytes, \(partitions) partitions, \(runs) produce runs per client"
         )
 
-        // Produce: PayFleet
-        let payload = Data(value.utf8)
-        let batch = (0..<messages).map {
-            KafkaProducerMessage(topic: "bench.payfleet", key: "order-\($0 % 10_000)", value: payload)
-        }
-        let ourProduce = try await Self.timed {
-            let reports = try await withKafkaProducer(
-                configuration: KafkaProducerConfiguration(kafka: kafka, closeTimeout: .seconds(30)), logger: logger
-            ) { producer in
-                try await producer.sendAll(batch)
-            }
-            guard reports.count == messages else { throw ValidationError("only \(reports.count) acknowledged") }
-        }
-
-        // Produce: kcat
+        // kcat's input: the same keys and values as the PayFleet child builds.
         let input = FileManager.default.temporaryDirectory.appendingPathComponent(
             "payfleet-bench-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: input) }
@@ -65,19 +70,35 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         lines.reserveCapacity(messages * (valueSize + 16))
         for index in 0..<messages { lines += "order-\(index % 10_000):\(value)\n" }
         try Data(lines.utf8).write(to: input)
-        let kcatProduce = try await Self.timed {
-            try await Self.runProcess(
-                kcatPath,
-                [
-                    "-b", cluster.bootstrapServers, "-t", "bench.kcat", "-P", "-K", ":", "-l", input.path,
-                    "-X", "enable.idempotence=true", "-X", "acks=all", "-X", "partitioner=murmur2_random",
-                ])
+
+        // Produce: whole process runs, alternating.
+        var kcatRuns: [ChildRun] = []
+        var ourRuns: [ChildRun] = []
+        for run in 0..<runs {
+            kcatRuns.append(
+                try await Self.runChild(
+                    kcatPath,
+                    [
+                        "-b", cluster.bootstrapServers, "-t", "bench.kcat.\(run)", "-P", "-K", ":", "-l", input.path,
+                        "-X", "enable.idempotence=true", "-X", "acks=all", "-X", "partitioner=murmur2_random",
+                    ]))
+            ourRuns.append(
+                try await Self.runChild(
+                    BenchProcesses.ownBinary.path,
+                    [
+                        "bench", "kafka-produce", "--bootstrap-servers", cluster.bootstrapServers, "--topic",
+                        "bench.payfleet.\(run)", "--messages", "\(messages)", "--value-size", "\(valueSize)",
+                    ]))
         }
+        let kcatProduce = ChildRun.median(kcatRuns)
+        let ourProduce = ChildRun.median(ourRuns)
+        let ourInProcess = Self.median(ourRuns.compactMap(\.reportedSeconds))
 
         // Consume: kcat (no group, from the beginning to the end)
         let kcatConsume = try await Self.timed {
             try await Self.runProcess(
-                kcatPath, ["-b", cluster.bootstrapServers, "-C", "-t", "bench.payfleet", "-o", "beginning", "-e", "-q"])
+                kcatPath,
+                ["-b", cluster.bootstrapServers, "-C", "-t", "bench.payfleet.0", "-o", "beginning", "-e", "-q"])
         }
 
         // Consume: PayFleet partition reader (no group)
@@ -86,7 +107,7 @@ struct KafkaBenchCommand: AsyncParsableCommand {
             readCount = try await withKafkaPartitionReader(configuration: kafka, logger: logger) { reader in
                 var count = 0
                 for try await _ in reader.readToEnd(
-                    topic: "bench.payfleet", partitions: (0..<partitions).map(Int32.init))
+                    topic: "bench.payfleet.0", partitions: (0..<partitions).map(Int32.init))
                 { count += 1 }
                 return count
             }
@@ -100,7 +121,7 @@ struct KafkaBenchCommand: AsyncParsableCommand {
             ),
             logger: logger
         ) { consumer in
-            try consumer.subscribe(topics: ["bench.payfleet"])
+            try consumer.subscribe(topics: ["bench.payfleet.0"])
             var consumed = 0
             var first: ContinuousClock.Instant?
             for try await message in consumer.messages {
@@ -113,17 +134,33 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         }
 
         func rate(_ duration: Duration) -> Double { Double(messages) / max(Self.seconds(duration), 1e-9) }
+        func rate(_ seconds: Double) -> Double { Double(messages) / max(seconds, 1e-9) }
+        print("")
+        print("produce (median of \(runs) process runs each, spawn to exit)")
+        print("client                            wall s    messages/s   ratio vs kcat   CPU s   CPU µs/message")
+        for (name, run) in [("kcat (baseline)", kcatProduce), ("payfleet KafkaProducer.sendAll", ourProduce)] {
+            print(
+                name.padding(toLength: 32, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%7.3f  %12.0f   %13.2f  %6.3f   %14.2f", run.wallSeconds, rate(run.wallSeconds),
+                        rate(run.wallSeconds) / rate(kcatProduce.wallSeconds), run.cpuSeconds,
+                        run.cpuSeconds * 1e6 / Double(messages)))
+        }
+        if let ourInProcess {
+            print(
+                String(
+                    format:
+                        "payfleet, first enqueue to last delivery report (inside its process): %.3f s = %.0f messages/s",
+                    ourInProcess, rate(ourInProcess)))
+        }
         print("")
         print("operation   client                          seconds    messages/s   ratio vs kcat")
-        Self.row("produce", "kcat (baseline)", kcatProduce, rate(kcatProduce), 1)
-        Self.row(
-            "produce", "payfleet KafkaProducer.sendAll", ourProduce, rate(ourProduce),
-            rate(ourProduce) / rate(kcatProduce))
         Self.row("consume", "kcat -C -e (baseline)", kcatConsume, rate(kcatConsume), 1)
         Self.row("consume", "payfleet KafkaPartitionReader", ourRead, rate(ourRead), rate(ourRead) / rate(kcatConsume))
         Self.row(
             "consume", "payfleet KafkaConsumer (group)*", groupConsume, rate(groupConsume),
             rate(groupConsume) / rate(kcatConsume))
+        print("kcat -C -e is a process run (start-up and end detection included); the reader runs in this process")
         print("* first to last message, storing every offset; group join not included")
     }
 
@@ -155,6 +192,58 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         throw ValidationError("\(name) not found on PATH (apt-get install kcat)")
     }
 
+    /// One whole process run of a producer.
+    struct ChildRun {
+        var wallSeconds: Double
+        var cpuSeconds: Double
+        /// What the child reported on standard output (`seconds=…`), if anything.
+        var reportedSeconds: Double?
+
+        /// The run with the median wall time (its CPU time is that run's).
+        static func median(_ runs: [ChildRun]) -> ChildRun {
+            let sorted = runs.sorted { $0.wallSeconds < $1.wallSeconds }
+            return sorted[sorted.count / 2]
+        }
+    }
+
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        return values.sorted()[values.count / 2]
+    }
+
+    /// Runs a process to completion: its wall time from spawn to exit and its user + system CPU
+    /// time (the growth of `RUSAGE_CHILDREN` once it was reaped). Throws on a non-zero exit.
+    static func runChild(_ path: String, _ arguments: [String]) async throws -> ChildRun {
+        let before = childCPUSeconds()
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let start = ContinuousClock.now
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        let wall = seconds(start.duration(to: .now))
+        guard status == 0 else {
+            throw ValidationError("\(path) \(arguments.joined(separator: " ")) exited with \(status)")
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let reported = text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("seconds=") }
+            .flatMap { Double($0.dropFirst("seconds=".count)) }
+        return ChildRun(wallSeconds: wall, cpuSeconds: childCPUSeconds() - before, reportedSeconds: reported)
+    }
+
+    /// User + system CPU time of every reaped child of this process.
+    static func childCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+            + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
     /// Runs a process to completion with output discarded; throws on a non-zero exit.
     static func runProcess(_ path: String, _ arguments: [String]) async throws {
         let process = Process()
@@ -169,5 +258,48 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         guard status == 0 else {
             throw ValidationError("\(path) \(arguments.joined(separator: " ")) exited with \(status)")
         }
+    }
+}
+
+/// `payfleet bench kafka-produce` (hidden): the PayFleet side of `bench kafka`'s produce rows, as its
+/// own process. Produces `--messages` keyed messages (`order-<i % 10000>`, `--value-size` bytes of
+/// `x`) with ``KafkaProducer/sendAll(_:)``, closes the producer, and prints `seconds=<first enqueue
+/// to last delivery report>`.
+struct KafkaProduceChildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kafka-produce",
+        abstract: "The PayFleet producer process of `bench kafka`.",
+        shouldDisplay: false
+    )
+
+    @OptionGroup var kafkaOptions: KafkaOptions
+
+    @Option(help: "Topic to produce to (it must exist).")
+    var topic: String
+
+    @Option(help: "Messages to produce.")
+    var messages: Int = 100_000
+
+    @Option(help: "Value size in bytes.")
+    var valueSize: Int = 200
+
+    func run() async throws {
+        var logger = KafkaCLI.logger("payfleet.bench")
+        logger.logLevel = .warning
+        guard messages > 0, valueSize > 0 else { throw ValidationError("counts must be positive") }
+        let kafka = try kafkaOptions.configuration(ProcessInfo.processInfo.environment)
+        let payload = Data(repeating: UInt8(ascii: "x"), count: valueSize)
+        let batch = (0..<messages).map {
+            KafkaProducerMessage(topic: topic, key: "order-\($0 % 10_000)", value: payload)
+        }
+        let elapsed = try await withKafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: kafka, closeTimeout: .seconds(30)), logger: logger
+        ) { producer in
+            let start = ContinuousClock.now
+            let reports = try await producer.sendAll(batch)
+            guard reports.count == messages else { throw ValidationError("only \(reports.count) acknowledged") }
+            return start.duration(to: .now)
+        }
+        print("seconds=\(KafkaBenchCommand.seconds(elapsed))")
     }
 }

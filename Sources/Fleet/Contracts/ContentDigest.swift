@@ -17,9 +17,14 @@ public enum ContentDigest {
     /// A canonical digest of a JSON value: object keys sorted, no insignificant whitespace, so the
     /// same request re-serialised by another producer digests the same.
     public static func canonical(_ value: JSONValue) -> String {
+        if let data = RecordJSONWriter.value(value, escapesSlashes: false) { return sha256Hex(data) }
+        return sha256Hex(Array(canonicalWithJSONEncoder(value)))
+    }
+
+    /// The canonical bytes as `JSONEncoder` writes them (``RecordJSONWriter`` writes the same).
+    static func canonicalWithJSONEncoder(_ value: JSONValue) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data(value.description.utf8)
-        return sha256Hex(Array(data))
+        return (try? encoder.encode(value)) ?? Data(value.description.utf8)
     }
 }

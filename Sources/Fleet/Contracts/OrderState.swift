@@ -384,8 +384,82 @@ public struct OrderState: Sendable, Hashable, Codable {
         return encodedJSON()
     }
 
-    /// The whole state as a format 1 record (sorted-key JSON, RFC 3339 times with milliseconds).
+    /// The whole state as a format 1 record (sorted-key JSON, RFC 3339 times with milliseconds):
+    /// written by hand (``RecordJSONWriter``), the bytes `JSONEncoder` writes for this `Codable`
+    /// value (``encodedWithJSONEncoder()``, which is used when an option holds a floating-point number).
     public func encodedJSON() -> Data {
+        var object = RecordJSONWriter.ObjectWriter(capacity: 32)
+        object.add(CodingKeys.schema.rawValue, schema)
+        object.add(CodingKeys.outTradeNo.rawValue, outTradeNo)
+        object.add(CodingKeys.merchant.rawValue, merchant)
+        object.add(CodingKeys.channel.rawValue, channel.rawValue)
+        object.add(CodingKeys.amountFen.rawValue, amountFen)
+        object.add(CodingKeys.description.rawValue, description)
+        object.add(CodingKeys.attach.rawValue, attach)
+        object.add(CodingKeys.clientIP.rawValue, clientIP)
+        object.add(CodingKeys.options.rawValue, JSONValue.object(options))
+        object.add(CodingKeys.createdAt.rawValue, RFC3339.format(createdAt))
+        object.add(CodingKeys.expiresAt.rawValue, RFC3339.format(expiresAt))
+        object.add(CodingKeys.requestDigest.rawValue, requestDigest)
+        object.add(CodingKeys.status.rawValue, status.rawValue)
+        object.add(CodingKeys.memo.rawValue, strings: memo)
+        if let prepared {
+            var payload = RecordJSONWriter.ObjectWriter()
+            payload.add(PreparedPayload.CodingKeys.codeURL.rawValue, prepared.codeURL)
+            payload.add(PreparedPayload.CodingKeys.qrImageURL.rawValue, prepared.qrImageURL)
+            payload.add(PreparedPayload.CodingKeys.payParameters.rawValue, strings: prepared.payParameters)
+            payload.add(PreparedPayload.CodingKeys.vendorOrderID.rawValue, prepared.vendorOrderID)
+            object.add(CodingKeys.prepared.rawValue, payload)
+        }
+        object.add(CodingKeys.pendingReason.rawValue, pendingReason)
+        object.add(CodingKeys.pendingSince.rawValue, pendingSince.map(RFC3339.format))
+        if let payment {
+            var record = RecordJSONWriter.ObjectWriter()
+            record.add(PaymentRecord.CodingKeys.transactionID.rawValue, payment.transactionID)
+            record.add(PaymentRecord.CodingKeys.amountFen.rawValue, payment.amountFen)
+            record.add(PaymentRecord.CodingKeys.paidAt.rawValue, payment.paidAt.map(RFC3339.format))
+            record.add(PaymentRecord.CodingKeys.vendorMerchantID.rawValue, payment.vendorMerchantID)
+            record.add(
+                PaymentRecord.CodingKeys.subPayments.rawValue,
+                JSONValue.array(
+                    payment.subPayments.map { sub in
+                        var fields: [String: JSONValue] = [
+                            SubPaymentRecord.CodingKeys.outTradeNo.rawValue: .string(sub.outTradeNo),
+                            SubPaymentRecord.CodingKeys.vendorMerchantID.rawValue: .string(sub.vendorMerchantID),
+                            SubPaymentRecord.CodingKeys.amountFen.rawValue: .integer(sub.amountFen),
+                            SubPaymentRecord.CodingKeys.tradeState.rawValue: .string(sub.tradeState),
+                        ]
+                        if let transactionID = sub.transactionID {
+                            fields[SubPaymentRecord.CodingKeys.transactionID.rawValue] = .string(transactionID)
+                        }
+                        return .object(fields)
+                    }))
+            object.add(CodingKeys.payment.rawValue, record)
+        }
+        if let failure {
+            var record = RecordJSONWriter.ObjectWriter()
+            record.add("code", failure.code)
+            record.add("message", failure.message)
+            object.add(CodingKeys.failure.rawValue, record)
+        }
+        object.add(CodingKeys.closedAt.rawValue, closedAt.map(RFC3339.format))
+        object.add(CodingKeys.closeReason.rawValue, closeReason)
+        object.add(CodingKeys.closedAtVendor.rawValue, closedAtVendor)
+        object.add(CodingKeys.terminalAt.rawValue, terminalAt.map(RFC3339.format))
+        object.add(CodingKeys.createAttempts.rawValue, createAttempts)
+        object.add(CodingKeys.closeAttempts.rawValue, closeAttempts)
+        object.add(CodingKeys.pendingQueries.rawValue, pendingQueries)
+        object.add(CodingKeys.fallbackQueries.rawValue, fallbackQueries)
+        object.add(CodingKeys.retryAttempt.rawValue, retryAttempt)
+        object.add(CodingKeys.lastQueryAt.rawValue, lastQueryAt.map(RFC3339.format))
+        object.add(CodingKeys.lastAnomalyQueryAt.rawValue, lastAnomalyQueryAt.map(RFC3339.format))
+        object.add(CodingKeys.closeRequested.rawValue, closeRequested)
+        object.add(CodingKeys.revision.rawValue, revision)
+        return RecordJSONWriter.object(object, escapesSlashes: false, capacity: 1024) ?? encodedWithJSONEncoder()
+    }
+
+    /// The format 1 record as `JSONEncoder` writes it (the reference ``encodedJSON()`` matches).
+    func encodedWithJSONEncoder() -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in

@@ -84,8 +84,15 @@ public struct PaymentEvent: Sendable, Hashable {
         ContentDigest.sha256Hex("\(outTradeNo)|\(kind.rawValue)|\(discriminator)")
     }
 
-    /// The JSON value (sorted keys, so equal data is byte-identical).
+    /// The JSON value (sorted keys, so equal data is byte-identical): written by hand
+    /// (``RecordJSONWriter``), the bytes `JSONEncoder` writes (``valueWithJSONEncoder``, also used
+    /// when the data holds a floating-point number).
     public var value: Data {
+        RecordJSONWriter.value(.object(data), escapesSlashes: false) ?? valueWithJSONEncoder
+    }
+
+    /// The JSON value as `JSONEncoder` writes it.
+    var valueWithJSONEncoder: Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(JSONValue.object(data))) ?? Data("{}".utf8)

@@ -89,8 +89,23 @@ public struct TimerJob: Sendable, Hashable {
         var out_refund_no: String?
     }
 
-    /// The JSON value.
+    /// The JSON value: written by hand (``RecordJSONWriter``), the bytes `JSONEncoder` writes for
+    /// the wire form (``valueWithJSONEncoder``).
     public var value: Data {
+        var object = RecordJSONWriter.ObjectWriter(capacity: 8)
+        object.add("job", job.rawValue)
+        object.add("out_trade_no", outTradeNo)
+        object.add("merchant", merchant)
+        object.add("channel", channel)
+        object.add("due_at", RFC3339.formatMilliseconds(dueAtMilliseconds))
+        object.add("reason", reason.rawValue)
+        object.add("attempt", attempt)
+        object.add("timer_id", timerID)
+        return RecordJSONWriter.object(object, escapesSlashes: true, capacity: 256) ?? valueWithJSONEncoder
+    }
+
+    /// The JSON value as `JSONEncoder` writes it (the reference ``value`` matches).
+    var valueWithJSONEncoder: Data {
         let wire = Wire(
             job: job, out_trade_no: outTradeNo, merchant: merchant, channel: channel,
             due_at: RFC3339.formatMilliseconds(dueAtMilliseconds), reason: reason, attempt: attempt, timer_id: timerID,

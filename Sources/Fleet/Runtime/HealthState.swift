@@ -8,6 +8,10 @@ import Synchronization
 /// - Readiness (`/readyz`) is true once every registered component said it is ready, and false from
 ///   the moment graceful shutdown begins (SIGTERM), and while any component says it is not ready.
 /// - Startup (`/startupz`) is true once every component was ready at least once.
+/// - Assignment (`/assignedz`) is true while a component that consumes a group's partitions (the
+///   worker) owns at least one and has restored all it owns. It is not a readiness condition: a
+///   member with no partition (more members than partitions) is a ready standby. Benchmarks and
+///   operators wait on it to know that a worker is processing.
 public final class HealthState: Sendable {
     /// The answer of one probe.
     public struct Probe: Sendable, Hashable {
@@ -27,6 +31,18 @@ public final class HealthState: Sendable {
         var draining = false
         var fatal: [String: String] = [:]
         var loops: [String: Loop] = [:]
+        var assignments: [String: Assignment] = [:]
+        var assignmentSequences: [String: Int] = [:]
+    }
+
+    /// The partitions a component owns and how many of them are still being restored.
+    public struct Assignment: Sendable, Hashable {
+        public var partitions: [Int32]
+        public var restoring: [Int32]
+        public init(partitions: [Int32], restoring: [Int32]) {
+            self.partitions = partitions
+            self.restoring = restoring
+        }
     }
 
     private let state = Mutex(State())
@@ -79,6 +95,40 @@ public final class HealthState: Sendable {
     /// Removes a loop that ended normally (it no longer counts for liveness).
     public func unregisterLoop(_ name: String) {
         _ = state.withLock { $0.loops.removeValue(forKey: name) }
+    }
+
+    /// Records the partitions a component owns (``Assignment``); `nil` when it stopped. A report
+    /// with a lower `sequence` than the last one of the component is stale and ignored (reports
+    /// taken in one order may arrive in another).
+    public func setAssignment(_ component: String, _ assignment: Assignment?, sequence: Int = 0) {
+        state.withLock { state in
+            if let last = state.assignmentSequences[component], last > sequence { return }
+            state.assignmentSequences[component] = sequence
+            state.assignments[component] = assignment
+        }
+    }
+
+    /// `/assignedz`: every registered assignment has partitions and none is restoring.
+    public func assigned() -> Probe {
+        state.withLock { state in
+            var problems: [String] = []
+            var owned: [String] = []
+            if state.draining { problems.append("shutting down") }
+            if state.assignments.isEmpty { problems.append("no partition assigned") }
+            for (name, assignment) in state.assignments.sorted(by: { $0.key < $1.key }) {
+                if assignment.partitions.isEmpty {
+                    problems.append("\(name): no partition assigned")
+                } else if !assignment.restoring.isEmpty {
+                    problems.append(
+                        "\(name): restoring partitions \(assignment.restoring.map(String.init).joined(separator: ","))")
+                } else {
+                    owned.append("\(name): partitions \(assignment.partitions.map(String.init).joined(separator: ","))")
+                }
+            }
+            return Probe(
+                ok: problems.isEmpty,
+                detail: problems.isEmpty ? owned.joined(separator: "\n") : problems.joined(separator: "\n"))
+        }
     }
 
     /// `/livez`.

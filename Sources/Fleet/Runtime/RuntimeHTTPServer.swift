@@ -5,7 +5,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// The HTTP server every role runs on its internal port (`PAYFLEET_HTTP_PORT`): `/livez`,
-/// `/readyz`, `/startupz` and `/metrics` (Prometheus text). With `probes: false` it serves only the
+/// `/readyz`, `/startupz`, `/assignedz` and `/metrics` (Prometheus text). With `probes: false` it serves only the
 /// routes it is given: the ingress's public port (`PAYFLEET_INGRESS_PORT`) is one of those, so
 /// vendors and whoever else reaches it never see probes or metrics.
 ///
@@ -41,6 +41,7 @@ public final class RuntimeHTTPServer: Service, Sendable {
             router.get("/livez") { _, _ in Self.probeResponse(health.liveness()) }
             router.get("/readyz") { _, _ in Self.probeResponse(health.readiness()) }
             router.get("/startupz") { _, _ in Self.probeResponse(health.startup()) }
+            router.get("/assignedz") { _, _ in Self.probeResponse(health.assigned()) }
             router.get("/metrics") { _, _ in
                 Response(
                     status: .ok,

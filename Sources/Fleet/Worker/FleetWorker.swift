@@ -204,6 +204,7 @@ public final class FleetWorker: Service, Sendable {
             // producer flush get fixed slices (the outputs were acknowledged before their offsets were
             // stored, so the flush has little to do).
             await drain(context)
+            health.setAssignment(Self.healthComponent, nil, sequence: .max)
             return failure
         }
         _ = await restoreChain.withLock { $0 }?.value
@@ -346,6 +347,19 @@ public final class FleetWorker: Service, Sendable {
     // MARK: Rebalancing
 
     private func rebalance(_ event: KafkaRebalance, context: RunContext) async {
+        await handleRebalance(event, context: context)
+        await publishAssignment(context.core)
+    }
+
+    /// Reports the partitions held and those still restoring (`/assignedz`).
+    private func publishAssignment(_ core: WorkerCore) async {
+        let snapshot = await core.assignmentSnapshot()
+        health.setAssignment(
+            Self.healthComponent, .init(partitions: snapshot.held, restoring: snapshot.restoring),
+            sequence: snapshot.sequence)
+    }
+
+    private func handleRebalance(_ event: KafkaRebalance, context: RunContext) async {
         let consumer = context.consumer
         let core = context.core
         let ours = Set(FleetTopic.workerInputs)
@@ -454,6 +468,7 @@ public final class FleetWorker: Service, Sendable {
                 metadata: [LogKey.partition: "\(partition)", LogKey.error: "\(error)"])
         }
         for launch in launches { start(launch, context: context) }
+        await publishAssignment(context.core)
     }
 
     // MARK: Shutdown

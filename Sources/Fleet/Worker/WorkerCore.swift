@@ -36,6 +36,7 @@ actor WorkerCore {
     private var nextEpoch = 0
     private var runningKeys = 0
     private var capacityWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    private var snapshotSequence = 0
 
     private let metrics: WorkerInstruments?
     /// A dormant partition assigned again after longer than this is restored in full: tombstones
@@ -413,6 +414,14 @@ actor WorkerCore {
 
     /// Partition numbers currently held (dormant ones excluded).
     var partitionNumbers: [Int32] { partitions.filter { $0.value.phase != .dormant }.keys.sorted() }
+
+    /// The partitions held (dormant ones excluded) and those of them still restoring, for the
+    /// `/assignedz` probe; `sequence` orders the snapshots (a later one supersedes an earlier one).
+    func assignmentSnapshot() -> (sequence: Int, held: [Int32], restoring: [Int32]) {
+        snapshotSequence += 1
+        let restoring = partitions.filter { if case .restoring = $0.value.phase { true } else { false } }.keys.sorted()
+        return (snapshotSequence, partitionNumbers, restoring)
+    }
 
     /// Partition numbers kept dormant.
     var dormantPartitionNumbers: [Int32] { partitions.filter { $0.value.phase == .dormant }.keys.sorted() }

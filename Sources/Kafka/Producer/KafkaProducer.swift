@@ -43,8 +43,17 @@ public final class KafkaProducer: Sendable, Service {
         }
         let context = RDKafkaClientContext(logger: logger)
         context.onDelivery = { message in
-            guard let ticket = message.takeTicket(DeliveryTicket.self) else { return }
-            ticket.batch.complete(ticket.index, KafkaDeliveryReport.outcome(of: message))
+            guard let opaque = message.opaque else { return }
+            if let error = message.error {
+                DeliveryBatch.deliver(
+                    opaque, .failed(error.kafkaError(.delivery, "delivery to \(message.topic) failed")))
+            } else {
+                DeliveryBatch.deliver(
+                    opaque,
+                    .delivered(
+                        partition: message.partition, offset: message.offset,
+                        timestampMilliseconds: message.timestampMilliseconds))
+            }
         }
         self.client = try RDKafkaClient.make(
             kind: .producer, properties: properties, context: context, label: "producer")
@@ -93,11 +102,7 @@ public final class KafkaProducer: Sendable, Service {
     ///   for its delivery report (bounded by `message.timeout.ms`).
     @discardableResult
     public func send(_ message: KafkaProducerMessage) async throws -> KafkaDeliveryReport {
-        startPolling()
-        let batch = DeliveryBatch(count: 1)
-        try await enqueue(message, batch: batch, index: 0)
-        let results = await batch.wait()
-        return try results[0].get()
+        try await sendAllSettled([message])[0].get()
     }
 
     /// Publishes many messages and returns when all of them were acknowledged, in input order.
@@ -113,28 +118,68 @@ public final class KafkaProducer: Sendable, Service {
     }
 
     /// Publishes many messages and returns each one's outcome, in input order.
+    ///
+    /// The messages are enqueued in order under one use of the handle, as long as librdkafka's
+    /// queue takes them; a message that does not fit waits (back-pressure) and the rest follow it.
     public func sendAllSettled(
         _ messages: [KafkaProducerMessage]
     ) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         guard !messages.isEmpty else { return [] }
         startPolling()
-        let batch = DeliveryBatch(count: messages.count)
-        for (index, message) in messages.enumerated() {
-            do {
-                if try produce(message, batch: batch, index: index) == .enqueued { continue }
-                try await enqueue(message, batch: batch, index: index)
+        let batch = DeliveryBatch(topics: messages.map(\.topic))
+        var index = 0
+        while index < messages.count {
+            index = enqueueWhileRoom(messages, from: index, batch: batch)
+            guard index < messages.count else { break }
+            // The queue is full at `index`: wait for room for it, then go on without waiting.
+            do throws(KafkaError) {
+                try await enqueue(messages[index], batch: batch, index: index)
             } catch {
-                batch.complete(index, .failure(error))
+                batch.fail(index, error)
             }
+            index += 1
         }
         return await batch.wait()
+    }
+
+    /// Enqueues `messages` from `start` on without suspending, until one finds the queue full.
+    /// A message that cannot be enqueued for another reason fails in `batch`.
+    /// - Returns: the index of the message that found the queue full, or `messages.count`.
+    private func enqueueWhileRoom(_ messages: [KafkaProducerMessage], from start: Int, batch: DeliveryBatch) -> Int {
+        var index = start
+        do throws(KafkaError) {
+            try lifecycle.using { () throws(KafkaError) in
+                var cursor = RDKafkaClient.ProduceCursor()
+                while index < messages.count {
+                    let opaque = batch.retainForMessage(index)
+                    do throws(KafkaError) {
+                        let outcome = try client.produce(
+                            messages[index], topics: topicHandles, cursor: &cursor, opaque: opaque)
+                        if outcome == .queueFull {
+                            DeliveryBatch.release(opaque)
+                            return
+                        }
+                    } catch {
+                        DeliveryBatch.release(opaque)
+                        batch.fail(index, error)
+                    }
+                    index += 1
+                }
+            }
+        } catch {
+            // Closed: nothing more can be enqueued.
+            while index < messages.count {
+                batch.fail(index, error)
+                index += 1
+            }
+        }
+        return index
     }
 
     /// Enqueues one message, waiting while the local queue is full.
     private func enqueue(_ message: KafkaProducerMessage, batch: DeliveryBatch, index: Int) async throws(KafkaError) {
         var backoff = Duration.milliseconds(1)
         var waitedSince: ContinuousClock.Instant?
-        // The first attempt does not suspend; only a full queue makes us wait.
         while try produce(message, batch: batch, index: index) == .queueFull {
             if waitedSince == nil {
                 waitedSince = .now
@@ -150,7 +195,16 @@ public final class KafkaProducer: Sendable, Service {
         _ message: KafkaProducerMessage, batch: DeliveryBatch, index: Int
     ) throws(KafkaError) -> RDKafkaClient.ProduceOutcome {
         try lifecycle.using { () throws(KafkaError) in
-            try client.produce(message, topics: topicHandles, ticket: DeliveryTicket(batch: batch, index: index))
+            let opaque = batch.retainForMessage(index)
+            var cursor = RDKafkaClient.ProduceCursor()
+            do throws(KafkaError) {
+                let outcome = try client.produce(message, topics: topicHandles, cursor: &cursor, opaque: opaque)
+                if outcome == .queueFull { DeliveryBatch.release(opaque) }
+                return outcome
+            } catch {
+                DeliveryBatch.release(opaque)
+                throw error
+            }
         }
     }
 
@@ -192,9 +246,7 @@ public final class KafkaProducer: Sendable, Service {
     /// more than once.
     public func close(timeout: Duration) async {
         startPolling()
-        if lifecycle.beginClosing() {
-            closeRequest.request(deadline: .now + timeout)
-        }
+        beginClosing(deadline: .now + timeout)
         await lifecycle.waitUntilClosed()
     }
 
@@ -208,9 +260,17 @@ public final class KafkaProducer: Sendable, Service {
     /// Begins closing with the configured timeout without waiting (``run()`` returns once closed).
     public func triggerGracefulShutdown() {
         startPolling()
-        if lifecycle.beginClosing() {
-            closeRequest.request(deadline: .now + configuration.closeTimeout)
-        }
+        beginClosing(deadline: .now + configuration.closeTimeout)
+    }
+
+    /// Moves to closing (once) and wakes the delivery-report thread, so it need not wait out its poll
+    /// timeout. The wake is one use of the handle: the thread cannot destroy it meanwhile.
+    private func beginClosing(deadline: ContinuousClock.Instant) {
+        let using = (try? lifecycle.enter()) != nil
+        defer { if using { lifecycle.exit() } }
+        guard lifecycle.beginClosing() else { return }
+        closeRequest.request(deadline: deadline)
+        if using { client.wakePoll() }
     }
 
     /// The delivery-report thread: polls until closing, then flushes and purges what the deadline leaves.

@@ -6,16 +6,31 @@ extension RDKafkaClient {
     /// What one non-blocking produce attempt did.
     enum ProduceOutcome { case enqueued, queueFull }
 
-    /// Enqueues one message without blocking (`RD_KAFKA_MSG_F_COPY`). `ticket` is retained until the
-    /// message's delivery report hands it back through ``RDKafkaMessage/opaque``; when the message is not
-    /// enqueued nothing reports and the ticket is released here. Take it back with
-    /// ``RDKafkaMessage/takeTicket(_:)``.
+    /// The topic handle of the previous message of a batch, so consecutive messages to one topic
+    /// skip the handle cache's lock and lookup.
+    struct ProduceCursor {
+        fileprivate var topic: String?
+        fileprivate var handle: OpaquePointer?
+    }
+
+    /// Enqueues one message without blocking (`RD_KAFKA_MSG_F_COPY`). `opaque` comes back in the
+    /// message's delivery report (``RDKafkaMessage/opaque``); when the message is not enqueued
+    /// (`.queueFull` or a throw) nothing will report on it and `opaque` is still the caller's.
     ///
     /// Headers are built here and passed as `RD_KAFKA_VTYPE_HEADERS`: librdkafka owns them on success,
     /// we destroy them on failure. (Per-header `RD_KAFKA_VTYPE_HEADER` entries double-free in 2.0.2.)
-    func produce<Ticket: AnyObject>(
-        _ message: KafkaProducerMessage, topics: RDKafkaTopicHandles, ticket: Ticket
+    func produce(
+        _ message: KafkaProducerMessage, topics: RDKafkaTopicHandles, cursor: inout ProduceCursor,
+        opaque: UnsafeMutableRawPointer
     ) throws(KafkaError) -> ProduceOutcome {
+        let topic: OpaquePointer
+        if let handle = cursor.handle, cursor.topic == message.topic {
+            topic = handle
+        } else {
+            topic = try topics.handle(for: message.topic, client: self)
+            cursor.topic = message.topic
+            cursor.handle = topic
+        }
         var headers: OpaquePointer?
         if !message.headers.isEmpty {
             let list = rd_kafka_headers_new(message.headers.count)
@@ -26,14 +41,6 @@ extension RDKafkaClient {
             }
             headers = list
         }
-        let topic: OpaquePointer
-        do {
-            topic = try topics.handle(for: message.topic, client: self)
-        } catch {
-            if let headers { rd_kafka_headers_destroy(headers) }
-            throw error
-        }
-        let retained = Unmanaged.passRetained(ticket)
         let error: OpaquePointer? = withOptionalBytes(message.key) { keyPointer, keyLength in
             withOptionalBytes(message.value) { valuePointer, valueLength in
                 withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
@@ -57,7 +64,7 @@ extension RDKafkaClient {
                     appendBytes(RD_KAFKA_VTYPE_KEY, keyPointer, keyLength)
                     appendBytes(RD_KAFKA_VTYPE_VALUE, valuePointer, valueLength)
                     append(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
-                    append(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = retained.toOpaque() }
+                    append(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = opaque }
                     if let timestamp = message.timestamp {
                         append(RD_KAFKA_VTYPE_TIMESTAMP) {
                             $0.u.i64 = Int64((timestamp.timeIntervalSince1970 * 1000).rounded())
@@ -69,8 +76,7 @@ extension RDKafkaClient {
             }
         }
         guard let error else { return .enqueued }
-        // Not enqueued: nothing will report on this ticket, and the headers are still ours.
-        retained.release()
+        // Not enqueued: the headers are still ours.
         if let headers { rd_kafka_headers_destroy(headers) }
         if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
             rd_kafka_error_destroy(error)
@@ -83,6 +89,11 @@ extension RDKafkaClient {
     @discardableResult
     func poll(timeoutMilliseconds: Int32) -> Int {
         Int(rd_kafka_poll(handle, timeoutMilliseconds))
+    }
+
+    /// Makes a running ``poll(timeoutMilliseconds:)`` return at once (closing need not wait out its timeout).
+    func wakePoll() {
+        rd_kafka_yield(handle)
     }
 
     /// Waits for every enqueued message's delivery report; `false` when the timeout passed first.
@@ -113,7 +124,7 @@ final class RDKafkaTopicHandles: Sendable {
     private let handles = NIOLockedValueBox<[String: Handle]>([:])
 
     /// The cached handle for a topic (created on first use).
-    fileprivate func handle(for name: String, client: RDKafkaClient) throws(KafkaError) -> OpaquePointer {
+    func handle(for name: String, client: RDKafkaClient) throws(KafkaError) -> OpaquePointer {
         let result: OpaquePointer? = handles.withLockedValue { handles in
             if let handle = handles[name] { return handle.pointer }
             guard let created = rd_kafka_topic_new(client.handle, name, nil) else { return nil }
@@ -131,19 +142,6 @@ final class RDKafkaTopicHandles: Sendable {
             return Array(handles.values)
         }
         for handle in all { rd_kafka_topic_destroy(handle.pointer) }
-    }
-}
-
-extension KafkaDeliveryReport {
-    /// The outcome a delivery report carries.
-    static func outcome(of message: borrowing RDKafkaMessage) -> Result<KafkaDeliveryReport, KafkaError> {
-        let topic = message.topic
-        if let error = message.error {
-            return .failure(error.kafkaError(.delivery, "delivery to \(topic) failed"))
-        }
-        return .success(
-            KafkaDeliveryReport(
-                topic: topic, partition: message.partition, offset: message.offset, timestamp: message.timestamp))
     }
 }
 

@@ -24,11 +24,15 @@ struct RDKafkaMessage: ~Copyable {
         return RDKafkaMessageError(code: err.rawValue, reason: reason, topic: topic, partition: partition)
     }
 
-    /// Takes back the ticket retained by ``RDKafkaClient/produce(_:topics:ticket:)`` (delivery reports;
-    /// exactly once per message).
-    func takeTicket<Ticket: AnyObject>(_: Ticket.Type) -> Ticket? {
-        guard let opaque = pointer.pointee._private else { return nil }
-        return Unmanaged<Ticket>.fromOpaque(opaque).takeRetainedValue()
+    /// The opaque the message was produced with (delivery reports; see
+    /// ``RDKafkaClient/produce(_:topics:cursor:opaque:)``).
+    var opaque: UnsafeMutableRawPointer? { pointer.pointee._private }
+
+    /// The record timestamp in milliseconds since the epoch, if present.
+    var timestampMilliseconds: Int64? {
+        var tsType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let ts = rd_kafka_message_timestamp(pointer, &tsType)
+        return tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? nil : ts
     }
 
     /// The record timestamp, if present.
