@@ -386,8 +386,11 @@ public struct OrderState: Sendable, Hashable, Codable {
 
     /// The whole state as a format 1 record (sorted-key JSON, RFC 3339 times with milliseconds):
     /// written by hand (``RecordJSONWriter``), the bytes `JSONEncoder` writes for this `Codable`
-    /// value (``encodedWithJSONEncoder()``, which is used when an option holds a floating-point number).
+    /// value (``encodedWithJSONEncoder()``, which is used when an option holds a floating-point number
+    /// and for an order with refunds).
     public func encodedJSON() -> Data {
+        // Refunds are rare on a record and have many fields: `JSONEncoder` writes them.
+        if refundRecords != nil { return encodedWithJSONEncoder() }
         var object = RecordJSONWriter.ObjectWriter(capacity: 32)
         object.add(CodingKeys.schema.rawValue, schema)
         object.add(CodingKeys.outTradeNo.rawValue, outTradeNo)

@@ -71,6 +71,26 @@ struct RecordJSONTests {
         #expect(minimal.encodedJSON() == minimal.encodedWithJSONEncoder())
     }
 
+    @Test("an order-state record with refunds keeps them, byte for byte what JSONEncoder writes")
+    func orderStateWithRefunds() throws {
+        var state = Self.fullState("refund")
+        state.refunds = [
+            .init(
+                outRefundNo: "R1", amountFen: 500, reason: "退货", digest: "d1",
+                requestedAt: Date(timeIntervalSince1970: 1_795_315_000), status: .succeeded,
+                memo: ["refund_no": "v1"], vendorRefundIDs: ["v1"], refundedFen: 500,
+                refundedAt: Date(timeIntervalSince1970: 1_795_315_100), terminalAt: Date(timeIntervalSince1970: 1_795_315_100)),
+            .init(
+                outRefundNo: "R2", amountFen: 490, reason: nil, digest: "d2",
+                requestedAt: Date(timeIntervalSince1970: 1_795_315_200)),
+        ]
+        let bytes = state.encodedJSON()
+        #expect(bytes == state.encodedWithJSONEncoder())
+        let decoded = try OrderState.decodeJSON(bytes)
+        #expect(decoded.refunds.map(\.outRefundNo) == ["R1", "R2"])
+        #expect(decoded.refunds.first?.refundedFen == 500)
+    }
+
     @Test("a timer job is what JSONEncoder writes (slashes escaped, as before)", arguments: awkward)
     func timerJob(_ text: String) {
         for reason in TimerJob.Reason.allCases {
