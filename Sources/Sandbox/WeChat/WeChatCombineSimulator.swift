@@ -7,8 +7,9 @@ import NIOCore
 import _CryptoExtras
 
 /// The server side of WeChat Pay APIv3 combine Native for the `wechat-v3-combine` merchants:
-/// `/v3/certificates`, combine create / query / close, trade bill apply and download, and the
-/// signed, AES-256-GCM-encrypted payment notification.
+/// `/v3/certificates`, combine create / query / close, trade bill apply and download, the
+/// signed, AES-256-GCM-encrypted payment notification, and per-sub-order domestic refunds
+/// (`WeChatCombineSimulator+Refund.swift`).
 ///
 /// Every request's `Authorization` is checked (mchid, serial, ±5 min timestamp, SHA256withRSA
 /// over `METHOD\nURL\nTIMESTAMP\nNONCE\nBODY\n` with the merchant's key); failures are answered
@@ -67,8 +68,10 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
         }
     }
 
-    private let merchants: [String: Merchant]
+    let merchants: [String: Merchant]
     let orders = NIOLockedValueBox<[String: Order]>([:])
+    /// Refunds by `<mchid>/<out_refund_no>` (`WeChatCombineSimulator+Refund.swift`).
+    let refunds = NIOLockedValueBox<[String: Refund]>([:])
     private let bills = NIOLockedValueBox<[String: (file: [UInt8], gzip: Bool)]>([:])
 
     init(context: SandboxContext, keys: WeChatPlatformKeys) {
@@ -113,6 +116,7 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
     // MARK: Routes
 
     func addRoutes(to router: Router<BasicRequestContext>) {
+        addRefundRoutes(to: router)
         router.get("/v3/certificates") { [self] request, _ in
             await self.authenticated(request) { merchant, _ in self.certificates(merchant) }
         }
@@ -413,7 +417,7 @@ final class WeChatCombineSimulator: LockedOrderSimulator {
                 item["sub_mchid"] = .string(sub.mchid)
                 item["sub_appid"] = .string(order.appID)
             }
-            if sub.trade_state == "SUCCESS" {
+            if sub.trade_state == "SUCCESS" || sub.trade_state == "REFUND" {
                 var payer = amount
                 var amountObject: [String: JSONish] = ["total_amount": .int(amount), "currency": .string("CNY")]
                 if shape & 0b1000 != 0, amount > 1 {

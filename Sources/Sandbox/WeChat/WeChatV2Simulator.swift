@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// The server side of WeChat Pay v2: `/pay/unifiedorder`, `/pay/orderquery`, `/pay/closeorder`
-/// and the XML payment notification, for the `wechat-v2` merchants of the sandbox.
+/// and the XML payment notification, for the `wechat-v2` merchants of the sandbox, and refunds
+/// (`/secapi/pay/refund`, `/pay/refundquery`, the refund notification: `WeChatV2Simulator+Refund.swift`).
 ///
 /// Requests are verified like WeChat does (XML, known `mch_id`/`appid`, `sign` with the
 /// merchant's API key and the request's `sign_type`) and refused with WeChat's
@@ -19,6 +20,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         var appID: String
         var mchID: String
         var key: String
+        /// SHA-256 of the merchant's API client certificate (`apiclient_cert`), checked by `secapi` calls.
+        var certificateFingerprint: String?
     }
 
     struct Order: Sendable {
@@ -45,6 +48,8 @@ final class WeChatV2Simulator: LockedOrderSimulator {
 
     let merchants: [String: Merchant]
     let orders = NIOLockedValueBox<[String: Order]>([:])
+    /// Refunds by `out_refund_no`.
+    let refunds = NIOLockedValueBox<[String: Refund]>([:])
 
     init(context: SandboxContext) {
         self.context = context
@@ -56,7 +61,10 @@ final class WeChatV2Simulator: LockedOrderSimulator {
                 context.logger.warning("sandbox wechat-v2 merchant without mch_id/appid/api_key ignored")
                 continue
             }
-            merchants[mchID] = Merchant(appID: appID, mchID: mchID, key: key)
+            merchants[mchID] = Merchant(
+                appID: appID, mchID: mchID, key: key,
+                certificateFingerprint: merchant.secrets["apiclient_cert"].flatMap(WeChatSandbox.certificateFingerprint)
+            )
         }
         self.merchants = merchants
     }
@@ -64,22 +72,24 @@ final class WeChatV2Simulator: LockedOrderSimulator {
     func addRoutes(to router: Router<BasicRequestContext>) {
         for (path, operation) in [
             ("/pay/unifiedorder", Operation.unifiedOrder), ("/pay/orderquery", .orderQuery),
-            ("/pay/closeorder", .closeOrder),
+            ("/pay/closeorder", .closeOrder), ("/secapi/pay/refund", .refund), ("/pay/refundquery", .refundQuery),
         ] {
             router.post(RouterPath(path)) { [self] request, _ in
                 var request = request
                 let buffer = try await request.collectBody(upTo: 1 << 20)
-                return await self.handle(operation, body: Array(buffer.readableBytesView))
+                var headers: [String: String] = [:]
+                for field in request.headers { headers[field.name.canonicalName] = field.value }
+                return await self.handle(operation, body: Array(buffer.readableBytesView), headers: headers)
             }
         }
         addBillRoute(to: router)
     }
 
-    enum Operation { case unifiedOrder, orderQuery, closeOrder }
+    enum Operation { case unifiedOrder, orderQuery, closeOrder, refund, refundQuery }
 
     // MARK: Request handling
 
-    func handle(_ operation: Operation, body: [UInt8]) async -> Response {
+    func handle(_ operation: Operation, body: [UInt8], headers: [String: String] = [:]) async -> Response {
         guard let fields = WeChatSandbox.parseXML(body) else { return communicationFailure("XML格式错误") }
         guard let mchID = fields["mch_id"], let merchant = merchants[mchID] else {
             return communicationFailure("mch_id参数格式错误")
@@ -101,6 +111,10 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         case .unifiedOrder: return await unifiedOrder(fields, merchant: merchant, hmac: hmac)
         case .orderQuery: return orderQuery(fields, merchant: merchant, hmac: hmac)
         case .closeOrder: return closeOrder(fields, merchant: merchant, hmac: hmac)
+        case .refund:
+            if let refusal = presentsClientCertificate(headers, merchant: merchant, hmac: hmac) { return refusal }
+            return refund(fields, merchant: merchant, hmac: hmac)
+        case .refundQuery: return refundQuery(fields, merchant: merchant, hmac: hmac)
         }
     }
 
@@ -245,7 +259,7 @@ final class WeChatV2Simulator: LockedOrderSimulator {
         reply["out_trade_no"] = order.outTradeNo
         reply["trade_state"] = order.state
         reply["total_fee"] = String(order.totalFee)
-        if order.state == "SUCCESS" {
+        if order.state == "SUCCESS" || order.state == "REFUND" {
             reply["transaction_id"] = order.transactionID
             reply["time_end"] = order.timeEnd
             reply["openid"] = order.openid ?? "oSandboxPayer0000000000000000"
@@ -316,7 +330,7 @@ final class WeChatV2Simulator: LockedOrderSimulator {
     /// `promotion_detail`). `total_fee` never changes.
     static func addOptionalMembers(_ fields: inout [String: String], order: Order, notification: Bool) {
         let shape = WeChatSandbox.shape(of: order.outTradeNo)
-        let paid = order.state == "SUCCESS"
+        let paid = order.state == "SUCCESS" || order.state == "REFUND"
         if let attach = order.attach { fields["attach"] = attach }
         if !notification, shape & 0b1 == 0 {
             fields["trade_state_desc"] = WeChatSandbox.tradeStateDescription(order.state)

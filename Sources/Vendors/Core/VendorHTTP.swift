@@ -37,16 +37,21 @@ public struct VendorHTTP: Sendable {
     }
 
     /// Sends one request. `url` is absolute; `headers` are sent as given.
+    ///
+    /// `identity`, when given, is the TLS client certificate the request presents (mutual TLS, on
+    /// `https` URLs): the shared client keeps one connection pool per identity.
     public func send(
         method: HTTPMethod,
         url: String,
         headers: [(String, String)] = [],
         body: [UInt8]? = nil,
         timeout: Duration? = nil,
+        identity: TLSClientIdentity? = nil,
         logger: Logger? = nil
     ) async throws(ChannelError) -> VendorHTTPResponse {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let identity { request.tlsConfiguration = identity.configuration }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.body = .bytes(ByteBuffer(bytes: body))

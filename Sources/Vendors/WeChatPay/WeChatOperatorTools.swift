@@ -12,13 +12,23 @@ public enum WeChatOperatorTools {
         (signType.sign(parameters, key: key), signType.explain(parameters, key: key))
     }
 
-    /// Verifies a v2 XML notification with the API key and returns its fields.
+    /// Verifies a v2 XML notification with the API key and returns its fields. A refund
+    /// notification (unsigned, with `req_info`) is genuine when `req_info` decrypts with the key:
+    /// its decrypted fields are returned as `req_info.<name>` next to the outer ones.
     public static func verifyV2Callback(body: [UInt8], key: Secret) throws(CallbackError) -> [String: String] {
         let fields: [String: String]
         do throws(WeChatXML.DecodingError) {
             fields = try WeChatXML.decode(body)
         } catch {
             throw .malformed(error.reason)
+        }
+        if let reqInfo = fields["req_info"] {
+            var result = fields
+            result["req_info"] = nil
+            for (name, value) in try WeChatV2RefundCrypto.fields(reqInfo: reqInfo, apiKey: key) {
+                result["req_info." + name] = value
+            }
+            return result
         }
         guard let algorithm = WeChatV2SignType.of(fields) else { throw .malformed("unknown sign_type") }
         guard fields["sign"] != nil else { throw .badSignature("notification has no sign") }
@@ -63,6 +73,6 @@ public enum WeChatOperatorTools {
         } catch {
             throw error.callbackError
         }
-        return try WeChatCombineChannel.decryptNotification(body, apiV3Key: apiV3Key).1
+        return try WeChatCombineChannel.decryptEnvelope(body, apiV3Key: apiV3Key).1
     }
 }

@@ -17,6 +17,7 @@ extension WeChatV2Channel {
         settings: [
             .required("appid"), .required("mch_id"), .optional("api_base_url"), .optional("backup_api_base_url"),
             .optional("sign_type"), .optional("trade_type"), .optional("spbill_create_ip"), .requiredSecret("api_key"),
+            .optionalSecret("apiclient_cert"), .optionalSecret("apiclient_key"),
         ],
         vendorMerchantIDSetting: "mch_id",
         demo: ChannelDescriptor.Demo(

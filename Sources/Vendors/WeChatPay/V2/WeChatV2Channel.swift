@@ -16,6 +16,9 @@ import Payments
 ///
 /// ## Secrets
 /// - `api_key`: the 32-character API key (API密钥)
+/// - `apiclient_cert`, `apiclient_key` (optional, together): the merchant's API client certificate
+///   (`apiclient_cert.pem`) and its key (`apiclient_key.pem`), presented over mutual TLS by refunds
+///   (`secapi/pay/refund`); without them the channel cannot refund
 ///
 /// Requests that fail to connect or time out on the primary host are sent once more to the backup
 /// host with the same `out_trade_no` (WeChat's cross-city disaster recovery); the create stays
@@ -33,6 +36,8 @@ public struct WeChatV2Channel: WeChatPayChannel {
     let defaultClientIP: String
     let baseURLs: [String]
     let host: WeChatPayHost
+    /// The API client certificate refunds present (nil when the account has none).
+    let clientIdentity: TLSClientIdentity?
 
     init(checkedAccount account: MerchantAccount, host: WeChatPayHost) throws(ChannelError) {
         merchant = account.alias
@@ -55,6 +60,7 @@ public struct WeChatV2Channel: WeChatPayChannel {
         baseURLs = try WeChatPay.baseURLs(account)
         self.host = host
         policy = WeChatPay.defaultPolicy
+        clientIdentity = try Self.readClientIdentity(account)
     }
 
     // MARK: Validation
@@ -272,6 +278,7 @@ public struct WeChatV2Channel: WeChatPayChannel {
         } catch {
             throw .malformed(error.reason)
         }
+        if fields["req_info"] != nil { return try verifyRefundNotification(fields) }
         guard let sign = fields["sign"], !sign.isEmpty else { throw .badSignature("notification has no sign") }
         guard let algorithm = WeChatV2SignType.of(fields) else {
             throw .malformed("unknown sign_type")
@@ -314,6 +321,14 @@ public struct WeChatV2Channel: WeChatPayChannel {
         } catch {
             throw .malformed(error.reason)
         }
+        if let reqInfo = fields["req_info"] {
+            // A refund notification names its order only inside the encrypted req_info.
+            let decrypted = try WeChatV2RefundCrypto.fields(reqInfo: reqInfo, apiKey: apiKey)
+            guard let outTradeNo = decrypted["out_trade_no"], !outTradeNo.isEmpty else {
+                throw .malformed("refund notification: field req_info.out_trade_no is missing")
+            }
+            return outTradeNo
+        }
         guard let outTradeNo = fields["out_trade_no"], !outTradeNo.isEmpty else {
             throw .malformed("notification: field out_trade_no is missing")
         }
@@ -344,21 +359,33 @@ public struct WeChatV2Channel: WeChatPayChannel {
     /// be reached or does not answer in time, and returns the verified answer's fields.
     ///
     /// A `return_code` of `FAIL` (communication-level refusal, unsigned) becomes an error here.
-    func call(_ path: String, _ fields: [String: String]) async throws(ChannelError) -> [String: String] {
+    ///
+    /// `identity` is the API client certificate for the `secapi` calls (mutual TLS). On an `http`
+    /// base URL, which only the sandbox uses, no TLS exists: the call then names the certificate it
+    /// would present by its SHA-256 fingerprint in ``sandboxClientCertificateHeader`` instead.
+    func call(
+        _ path: String, _ fields: [String: String], identity: TLSClientIdentity? = nil
+    ) async throws(ChannelError) -> [String: String] {
         var signed = fields
         signed["sign"] = signType.sign(fields, key: apiKey)
         let body = Array(WeChatXML.encode(signed).utf8)
         return try await WeChatPay.withFailover(
             baseURLs, logger: logger, api: "v2", metadata: [LogKey.merchant: "\(merchant)", LogKey.path: "\(path)"]
         ) { base async throws(ChannelError) in
+            var headers = [("Content-Type", "text/xml; charset=utf-8"), ("Accept", "text/xml")]
+            if let identity, base.hasPrefix("http://") {
+                headers.append((Self.sandboxClientCertificateHeader, identity.fingerprint))
+            }
             let response = try await http.send(
-                method: .POST, url: base + path,
-                headers: [("Content-Type", "text/xml; charset=utf-8"), ("Accept", "text/xml")],
-                body: body, logger: logger
+                method: .POST, url: base + path, headers: headers, body: body,
+                identity: base.hasPrefix("https://") ? identity : nil, logger: logger
             )
             return try decodeResponse(response, path: path)
         }
     }
+
+    /// The header that stands for the client certificate on the sandbox's plain-HTTP `secapi` calls.
+    static let sandboxClientCertificateHeader = "X-Sandbox-Client-Cert-SHA256"
 
     func decodeResponse(_ response: VendorHTTPResponse, path: String) throws(ChannelError) -> [String: String] {
         guard response.status == 200 else {

@@ -40,7 +40,14 @@ public enum WeChatXML {
 
     /// Decodes a flat `<xml>` document into its fields. A field that appears twice is an error.
     public static func decode(_ bytes: [UInt8]) throws(DecodingError) -> [String: String] {
-        var parser = Parser(bytes: bytes)
+        var parser = Parser(bytes: bytes, root: Array("xml".utf8))
+        return try parser.document()
+    }
+
+    /// Decodes a flat document whose root element is `root` (the decrypted `req_info` of a refund
+    /// notification is a `<root>` document), with the same rules as ``decode(_:)-([UInt8])``.
+    public static func decode(_ bytes: [UInt8], root: String) throws(DecodingError) -> [String: String] {
+        var parser = Parser(bytes: bytes, root: Array(root.utf8))
         return try parser.document()
     }
 
@@ -53,10 +60,12 @@ public enum WeChatXML {
 extension WeChatXML {
     fileprivate struct Parser {
         let bytes: [UInt8]
+        let root: [UInt8]
         var index = 0
         static let maximumFields = 256
 
-        init(bytes: [UInt8]) {
+        init(bytes: [UInt8], root: [UInt8]) {
+            self.root = root
             // Skip a UTF-8 byte order mark.
             if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
                 self.bytes = Array(bytes.dropFirst(3))
@@ -69,7 +78,8 @@ extension WeChatXML {
 
         mutating func document() throws(DecodingError) -> [String: String] {
             try skipProlog()
-            try expect("<xml")
+            try expect("<")
+            try expectRoot()
             skipWhitespace()
             try expect(">")
             var fields: [String: String] = [:]
@@ -77,7 +87,8 @@ extension WeChatXML {
                 try skipMisc()
                 guard index < bytes.count else { throw fail("document ends inside <xml>") }
                 if starts(with: "</") {
-                    try expect("</xml")
+                    try expect("</")
+                    try expectRoot()
                     skipWhitespace()
                     try expect(">")
                     break
@@ -215,6 +226,14 @@ extension WeChatXML {
         mutating func expect(_ literal: StaticString) throws(DecodingError) {
             guard starts(with: literal) else { throw fail("expected \(literal)") }
             index += literal.utf8CodeUnitCount
+        }
+
+        /// The root element's name (`xml`, or `root` for a decrypted `req_info`).
+        mutating func expectRoot() throws(DecodingError) {
+            guard index + root.count <= bytes.count, Array(bytes[index..<(index + root.count)]) == root else {
+                throw fail("expected <\(String(decoding: root, as: UTF8.self))>")
+            }
+            index += root.count
         }
 
         func starts(with literal: StaticString) -> Bool {

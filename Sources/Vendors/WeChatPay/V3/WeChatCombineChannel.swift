@@ -5,7 +5,8 @@ import Payments
 import _CryptoExtras
 
 /// WeChat Pay APIv3 combine (合单) Native (`wechat-v3-combine`): combine create, query and close,
-/// the trade bill, and the encrypted payment notification.
+/// the trade bill, the encrypted payment notification, and per-sub-order refunds
+/// (`WeChatCombineChannel+Refund.swift`).
 ///
 /// ## Settings
 /// - `combine_appid`, `combine_mchid`, `merchant_serial_no` (serial of the merchant API certificate) — required
@@ -354,7 +355,11 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         } catch {
             throw error.callbackError
         }
-        let (notification, plaintext, result) = try decryptNotification(callback.body)
+        let (notification, plaintext) = try Self.decryptEnvelope(callback.body, apiV3Key: apiV3Key)
+        if Self.isRefund(notification) {
+            return try verifyRefundNotification(notification, plaintext: plaintext)
+        }
+        let result = try Self.combineResult(plaintext)
         guard result.combine_mchid == mchID else {
             throw CallbackError(.wrongMerchant, "notification names another combine_mchid")
         }
@@ -380,7 +385,16 @@ public struct WeChatCombineChannel: WeChatPayChannel {
     }
 
     public func callbackOrderKey(_ callback: RawCallback) throws(CallbackError) -> String {
-        try decryptNotification(callback.body).2.combine_out_trade_no
+        let (notification, plaintext) = try Self.decryptEnvelope(callback.body, apiV3Key: apiV3Key)
+        if Self.isRefund(notification) {
+            // The resource names the sub-order; the combine order is in the vendor refund number.
+            let resource = try Self.refundResource(plaintext)
+            guard let parsed = Self.parseVendorOutRefundNo(resource.out_refund_no) else {
+                throw .malformed("refund notification: out_refund_no was not made by PayFleet")
+            }
+            return parsed.combine
+        }
+        return try Self.combineResult(plaintext).combine_out_trade_no
     }
 
     /// Parses the envelope and decrypts its resource (no signature check: see ``verifyCallback(_:)``).
@@ -393,6 +407,23 @@ public struct WeChatCombineChannel: WeChatPayChannel {
     static func decryptNotification(
         _ body: [UInt8], apiV3Key: Secret
     ) throws(CallbackError) -> (WeChatCombine.Notification, [UInt8], WeChatCombine.Result) {
+        let (notification, plaintext) = try decryptEnvelope(body, apiV3Key: apiV3Key)
+        return (notification, plaintext, try combineResult(plaintext))
+    }
+
+    /// A payment notification's decrypted resource.
+    static func combineResult(_ plaintext: [UInt8]) throws(CallbackError) -> WeChatCombine.Result {
+        do throws(WeChatCombine.AnswerError) {
+            return try WeChatCombine.decodeAnswer(WeChatCombine.Result.self, plaintext)
+        } catch {
+            throw .malformed("decrypted resource: \(error)")
+        }
+    }
+
+    /// Parses a notification envelope (payment or refund) and decrypts its resource.
+    static func decryptEnvelope(
+        _ body: [UInt8], apiV3Key: Secret
+    ) throws(CallbackError) -> (WeChatCombine.Notification, [UInt8]) {
         let notification: WeChatCombine.Notification
         do throws(WeChatCombine.AnswerError) {
             notification = try WeChatCombine.decodeAnswer(WeChatCombine.Notification.self, body)
@@ -408,13 +439,7 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         } catch {
             throw CallbackError(.decryptionFailed, error.reason)
         }
-        let result: WeChatCombine.Result
-        do throws(WeChatCombine.AnswerError) {
-            result = try WeChatCombine.decodeAnswer(WeChatCombine.Result.self, plaintext)
-        } catch {
-            throw .malformed("decrypted resource: \(error)")
-        }
-        return (notification, plaintext, result)
+        return (notification, plaintext)
     }
 
     public var acknowledgement: CallbackAcknowledgement { Self.acknowledgement }

@@ -102,6 +102,9 @@ enum WeChatCombine {
         var ciphertext: String
         var associated_data: String?
         var nonce: String
+        /// `transaction` or `refund` in notifications; not read except to tell a refund notification
+        /// without `event_type`.
+        var original_type: String?
 
         /// The plaintext, decrypted with the APIv3 key.
         func decrypt(apiV3Key: Secret) throws(WeChatV3Crypto.Failure) -> [UInt8] {
