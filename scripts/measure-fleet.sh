@@ -36,7 +36,7 @@ for _ in $(seq 1 300); do [ -s "$WORK/bootstrap" ] && break; sleep 0.1; done
 SERVERS="$(sed 's/^bootstrap.servers=//' "$WORK/bootstrap")"
 SANDBOX_PORT=$(free_port); INGRESS_PORT=$(free_port); CALLBACK_PORT=$(free_port); WORKER_PORT=$(free_port); SCHEDULER_PORT=$(free_port)
 sed -e "s#http://sandbox:8090#http://127.0.0.1:$SANDBOX_PORT#g" \
-    -e "s#http://ingress:8081#http://127.0.0.1:$CALLBACK_PORT#g" \
+    -e "s#http://ingress:8080#http://127.0.0.1:$CALLBACK_PORT#g" \
     -e "s#/run/secrets/#$ROOT/deploy/compose/demo-secrets/#g" deploy/compose/merchants.yaml > "$WORK/merchants.yaml"
 export KAFKA_BOOTSTRAP_SERVERS="$SERVERS" PAYFLEET_MERCHANTS="$WORK/merchants.yaml" \
   PAYFLEET_HTTP_HOST=127.0.0.1 PAYFLEET_LOG_FORMAT=json PAYFLEET_LOG_LEVEL=warning

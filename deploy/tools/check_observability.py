@@ -155,7 +155,7 @@ class Fleet:
         ports = {role: free_port() for role in ("sandbox", "callbacks", "ingress", "worker", "scheduler")}
         merchants = (self.repo / "deploy/compose/merchants.yaml").read_text(encoding="utf-8")
         merchants = merchants.replace("http://sandbox:8090", f"http://127.0.0.1:{ports['sandbox']}")
-        merchants = merchants.replace("http://ingress:8081", f"http://127.0.0.1:{ports['callbacks']}")
+        merchants = merchants.replace("http://ingress:8080", f"http://127.0.0.1:{ports['callbacks']}")
         merchants = merchants.replace("/run/secrets/", f"{self.repo.resolve()}/deploy/compose/demo-secrets/")
         (self.work / "merchants.yaml").write_text(merchants, encoding="utf-8")
         env.update({"KAFKA_BOOTSTRAP_SERVERS": servers, "PAYFLEET_MERCHANTS": str(self.work / "merchants.yaml"),

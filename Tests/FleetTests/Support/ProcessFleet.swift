@@ -72,7 +72,7 @@ final class ProcessFleet: @unchecked Sendable {
         merchants =
             merchants
             .replacingOccurrences(of: "http://sandbox:8090", with: sandboxURL)
-            .replacingOccurrences(of: "http://ingress:8081", with: callbackBaseURL)
+            .replacingOccurrences(of: "http://ingress:8080", with: callbackBaseURL)
             .replacingOccurrences(of: "/run/secrets/", with: compose.appendingPathComponent("demo-secrets").path + "/")
         let merchantsFile = workDirectory.appendingPathComponent("merchants.yaml")
         try Data(merchants.utf8).write(to: merchantsFile)
