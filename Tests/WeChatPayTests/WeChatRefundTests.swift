@@ -240,11 +240,15 @@ import Testing
 
     // MARK: v3
 
+    /// `summary`: the paid order as the worker reads it back from its terminal summary, whose
+    /// sub-orders keep `out_trade_no`, `amount_fen` and `mchid` but no `description`.
     static func combineRefund(
-        subRefunds: [SubRefund] = [], fen: Int64 = 1000, outRefundNo: String = "R1"
+        subRefunds: [SubRefund] = [], fen: Int64 = 1000, outRefundNo: String = "R1", summary: Bool = false
     ) -> RefundOrder {
         let subs: [JSONValue] = [("C3ORDER1S0", 600), ("C3ORDER1S1", 400)].map { id, amount in
-            .object(["out_trade_no": .string(id), "amount_fen": .integer(amount), "description": .string("d")])
+            summary
+                ? .object(["out_trade_no": .string(id), "amount_fen": .integer(amount)])
+                : .object(["out_trade_no": .string(id), "amount_fen": .integer(amount), "description": .string("d")])
         }
         return RefundOrder(
             outRefundNo: outRefundNo, amount: Money(fen: fen),
@@ -284,6 +288,19 @@ import Testing
         ] {
             #expect(WeChatCombineChannel.parseVendorOutRefundNo(foreign) == nil)
         }
+    }
+
+    @Test func combineRefundOfAnOrderReadFromItsTerminalSummary() throws {
+        let channel = try Self.v3Channel()
+        let whole = try channel.refundParts(Self.combineRefund(summary: true))
+        #expect(whole.map(\.outTradeNo) == ["C3ORDER1S0", "C3ORDER1S1"])
+        #expect(whole.map(\.amount) == [Money(fen: 600), Money(fen: 400)])
+        let one = try channel.refundParts(
+            Self.combineRefund(
+                subRefunds: [SubRefund(outTradeNo: "C3ORDER1S1", amount: Money(fen: 400), paid: Money(fen: 400))],
+                fen: 400, summary: true))
+        #expect(one.map(\.vendorOutRefundNo) == ["C3ORDER1@R1-1_1"])
+        try channel.validateRefund(Self.combineRefund(summary: true))
     }
 
     @Test func combineRefundValidation() throws {

@@ -7,7 +7,7 @@ import NIOCore
 /// signed answers, WeChat's error shapes, and the signed, encrypted `REFUND.*` notification.
 ///
 /// Magic refund amounts (`amount.refund` of one sub-order, last two digits) are the v2 simulator's
-/// (``SandboxRefundScenario``): `…91` stays PROCESSING, `…92` ends CLOSED, `…93` answers 500
+/// (``WeChatRefundScenario``): `…91` stays PROCESSING, `…92` ends CLOSED, `…93` answers 500
 /// SYSTEM_ERROR although it was taken (a query finds it SUCCESS, no notification), `…94` is refused
 /// 403 NOT_ENOUGH.
 extension WeChatCombineSimulator {
@@ -25,7 +25,7 @@ extension WeChatCombineSimulator {
         var status: String
         var createTime: String
         var successTime: String?
-        var scenario: SandboxRefundScenario
+        var scenario: WeChatRefundScenario
         var notificationsSent = 0
     }
 
@@ -74,7 +74,7 @@ extension WeChatCombineSimulator {
         if let url = request.notify_url, !(url.hasPrefix("http://") || url.hasPrefix("https://")) || url.contains("?") {
             return signedError(.badRequest, "PARAM_ERROR", "notify_url格式错误", merchant: merchant)
         }
-        let scenario = SandboxRefundScenario(amountFen: request.amount.refund)
+        let scenario = WeChatRefundScenario(amountFen: request.amount.refund)
         if scenario == .notEnough {
             return signedError(.forbidden, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起", merchant: merchant)
         }

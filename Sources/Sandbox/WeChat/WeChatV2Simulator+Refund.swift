@@ -28,7 +28,7 @@ extension WeChatV2Simulator {
         var notifyURL: String?
         var state: String
         var successTime: String?
-        var scenario: SandboxRefundScenario
+        var scenario: WeChatRefundScenario
         var notificationsSent = 0
     }
 
@@ -66,7 +66,7 @@ extension WeChatV2Simulator {
         guard let outTradeNo = byTransaction ?? fields["out_trade_no"], !outTradeNo.isEmpty else {
             return businessFailure("PARAM_ERROR", "out_trade_no和transaction_id不能同时为空", merchant: merchant, hmac: hmac)
         }
-        let scenario = SandboxRefundScenario(amountFen: refundFee)
+        let scenario = WeChatRefundScenario(amountFen: refundFee)
         if scenario == .notEnough {
             return businessFailure("NOTENOUGH", "基本账户余额不足，请充值后重新发起", merchant: merchant, hmac: hmac)
         }
@@ -231,7 +231,7 @@ extension WeChatV2Simulator {
 }
 
 /// What a refund amount (fen, last two digits) asks the WeChat sandboxes for.
-enum SandboxRefundScenario: Sendable, Hashable {
+enum WeChatRefundScenario: Sendable, Hashable {
     case normal
     /// `…91`: accepted, stays PROCESSING for good (no notification).
     case staysProcessing

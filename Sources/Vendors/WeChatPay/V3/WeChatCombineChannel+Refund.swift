@@ -66,7 +66,7 @@ extension WeChatCombineChannel: RefundingChannel {
     func refundParts(_ refund: RefundOrder) throws(ChannelError) -> [RefundPart] {
         let planned: [PlannedSubOrder]
         do throws(ChannelError) {
-            planned = try subOrders(of: refund.payment.order)
+            planned = try subOrders(of: refund.payment.order, paid: true)
         } catch {
             throw .invalidRequest("the paid order's sub_orders cannot be read: \(error.message)")
         }

@@ -133,7 +133,10 @@ public struct WeChatCombineChannel: WeChatPayChannel {
         var mchID: String
     }
 
-    func subOrders(of order: PaymentOrder) throws(ChannelError) -> [PlannedSubOrder] {
+    /// The order's `options.sub_orders`, checked as a create is. `paid`: the order of a refund, read
+    /// back from its terminal summary, which keeps each sub-order's `out_trade_no`, `amount_fen` and
+    /// `mchid` but not its `description` (refunds do not send it), so a missing description is accepted.
+    func subOrders(of order: PaymentOrder, paid: Bool = false) throws(ChannelError) -> [PlannedSubOrder] {
         guard let list = order.options["sub_orders"]?.arrayValue else {
             throw .invalidRequest("wechat-v3-combine needs the sub_orders option")
         }
@@ -155,9 +158,8 @@ public struct WeChatCombineChannel: WeChatPayChannel {
             guard let fen = item["amount_fen"]?.integerValue, fen > 0 else {
                 throw .invalidRequest("sub_orders[\(index)].amount_fen must be a positive integer")
             }
-            guard let description = item["description"]?.stringValue, !description.isEmpty,
-                description.utf8.count <= 127
-            else {
+            let description = item["description"]?.stringValue ?? (paid ? "" : nil)
+            guard let description, paid || !description.isEmpty, description.utf8.count <= 127 else {
                 throw .invalidRequest("sub_orders[\(index)].description must be 1-127 bytes")
             }
             let attach = item["attach"]?.stringValue
