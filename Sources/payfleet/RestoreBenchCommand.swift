@@ -19,7 +19,10 @@ struct RestoreBenchCommand: AsyncParsableCommand {
             compares record encodings on the same orders: the full JSON state (format 1, what terminal orders \
             were written as before), a lean JSON summary, and the binary summary (format 2). \
             --record-format full writes terminal orders in format 1 instead (the figures before the summary). \
-            The mock broker keeps about 5 MB per partition: the restore reports how many records it held.
+            The mock broker keeps about 5 MB per partition: the restore reports how many records it held. \
+            With --bootstrap-servers it only writes --orders terminal orders to that cluster's \
+            payfleet.order-state (which must exist) and exits: a running fleet then starts a worker on them \
+            (scripts/measure-start.sh).
             """
     )
 
@@ -40,6 +43,12 @@ struct RestoreBenchCommand: AsyncParsableCommand {
     @Option(help: "Orders used for the encoding comparison.")
     var codecSamples: Int = 20_000
 
+    @Option(
+        help:
+            "Seed only: write --orders terminal orders to payfleet.order-state of this running cluster and exit (no embedded broker, no measurement)."
+    )
+    var bootstrapServers: String?
+
     func run() async throws {
         guard orders > 0, tailRecords >= 0, codecSamples > 0 else { throw ValidationError("counts must be positive") }
         var logger = KafkaCLI.logger("payfleet.bench")
@@ -49,6 +58,11 @@ struct RestoreBenchCommand: AsyncParsableCommand {
         #else
         print("build: release")
         #endif
+
+        if let bootstrapServers {
+            try await seed(bootstrapServers, logger: logger)
+            return
+        }
 
         compareEncodings()
 
@@ -92,6 +106,35 @@ struct RestoreBenchCommand: AsyncParsableCommand {
             "resume of \(partitions) kept partitions: \(resumed.records) tail records in \(String(format: "%.3f", resumeSeconds)) s (full restore took \(String(format: "%.3f", seconds)) s); retained now \(resumed.terminalOrders + resumed.liveOrders)"
         )
         await worker.close()
+    }
+
+    /// Writes `--orders` terminal orders to a running cluster's `payfleet.order-state` and prints
+    /// what was written per partition (the partitions' high watermarks afterwards), so a broker that
+    /// keeps only part of them shows it.
+    private func seed(_ servers: String, logger: Logger) async throws {
+        let kafka = KafkaConfiguration.fromEnvironment(
+            ProcessInfo.processInfo.environment, bootstrapServers: servers)
+        guard !kafka.bootstrapServers.isEmpty else { throw ValidationError("--bootstrap-servers is empty") }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let written = try await write(
+            RestoreBenchmark.sampleTerminalOrders(count: orders), kafka: kafka, logger: logger)
+        let seconds = Self.seconds(clock.now - started)
+        print(
+            "seeded \(orders) terminal orders (\(recordFormat.rawValue) records, \(written / orders) bytes/record, \(written) bytes) to \(FleetTopic.orderState) at \(servers) in \(String(format: "%.2f", seconds)) s"
+        )
+        let reader = try KafkaPartitionReader(configuration: kafka, logger: logger)
+        let partitions = try TopicCatalog.builtIn()[FleetTopic.orderState]?.partitions ?? 0
+        var held: Int64 = 0
+        for partition in 0..<Int32(partitions) {
+            let marks = try await reader.watermarks(topic: FleetTopic.orderState, partition: partition)
+            held += marks.high - marks.low
+            print(
+                "  partition \(partition): offsets \(marks.low)..<\(marks.high) (\(marks.high - marks.low) records held)"
+            )
+        }
+        await reader.close()
+        print("the broker holds \(held) records of \(FleetTopic.orderState) over \(partitions) partitions")
     }
 
     /// Writes the orders' records; returns the bytes of the values written.
