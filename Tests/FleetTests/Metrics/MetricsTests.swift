@@ -242,6 +242,9 @@ struct MetricsTests {
         worker.restored(records: 10, duration: .milliseconds(1500))
         worker.orders(live: 2, terminal: 1)
         worker.lag(topic: FleetTopic.callbacks, messages: 5)
+        worker.transaction(.committed)
+        worker.transaction(.aborted)
+        worker.fencedWrite()
 
         let channels = Self.channels
         let exported = CallbackIngress(
