@@ -84,7 +84,8 @@ for channel, orders in picked.items():
                    "out_refund_no": "RC-%s-%d" % (order[-20:], index), "amount_fen": amount, "reason": "reconcile check"}
         print(order + "|" + json.dumps(request, ensure_ascii=False, separators=(",", ":")))
 ' "$REFUNDS" > "$WORK/refunds"
-  kcat -b "$SERVERS" -P -t payfleet.order-requests -K'|' -X partitioner=murmur2_random "$WORK/refunds"
+  STARTED=$SECONDS
+  kcat -b "$SERVERS" -P -t payfleet.order-requests -K'|' -X partitioner=murmur2_random < "$WORK/refunds"
   WANTED=$(wc -l < "$WORK/refunds")
   echo "refund requests: $WANTED ($(grep -c '"channel":"storepos"' "$WORK/refunds") storepos, $(grep -c '"channel":"yungouos"' "$WORK/refunds") yungouos, $(grep -c '"amount_fen":100,' "$WORK/refunds") of 1.00 yuan)"
   SUCCEEDED=0
@@ -93,7 +94,7 @@ for channel, orders in picked.items():
     [ "$SUCCEEDED" -ge "$WANTED" ] && break
     sleep 1
   done
-  echo "refunds succeeded: $SUCCEEDED of $WANTED"
+  echo "refunds succeeded: $SUCCEEDED of $WANTED (within $((SECONDS - STARTED)) s of the requests)"
   [ "$SUCCEEDED" = "$WANTED" ] && [ "$WANTED" -gt 0 ] || FAILED=1
   # storepos lists a refunded order's refunds in its line (one match per order), YunGouOS one line per refund.
   EXPECTED[demo-storepos]=$(grep -c '"channel":"storepos"' "$WORK/refunds" || true)
