@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The reconciliation check of docs/operations.md ("Reconciliation"): every role as its own process
 # (as scripts/measure-fleet.sh starts them), N paid demo orders over storepos, wechat-v2 and
-# yungouos, then `payfleet reconcile` for today (GMT+8) must exit 0 with every order matched for
-# the three demo merchants; after a `succeeded` event for an order the vendor never saw is
-# written with kcat, it must exit 1 naming payfleet_only=1.
+# yungouos; REFUNDS paid storepos and REFUNDS paid YunGouOS orders are refunded with kcat (refund
+# requests on payfleet.order-requests as in docs/operations.md "Refunds": the first of each channel
+# partially, the others whole) and every refund must succeed; then `payfleet reconcile` for today
+# (GMT+8) must exit 0 for the three demo merchants, every order and every refund matched; after a
+# `succeeded` event for an order the vendor never saw is written with kcat, it must exit 1 naming
+# payfleet_only=1.
 #
-#   scripts/reconcile-check.sh [ORDERS] [PAYFLEET_BINARY]
+#   scripts/reconcile-check.sh [ORDERS] [PAYFLEET_BINARY] [REFUNDS]
 #
-# Defaults: 30 orders, .build/debug/payfleet. Needs kcat (scripts/bootstrap.sh installs it).
+# Defaults: 30 orders, .build/debug/payfleet, 3 refunds per channel (0: none). Needs kcat
+# (scripts/bootstrap.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORDERS="${1:-30}"
 BIN="${2:-.build/debug/payfleet}"
+REFUNDS="${3:-3}"
 [ -x "$BIN" ] || { echo "no payfleet binary at $BIN (swift build)" >&2; exit 2; }
 command -v kcat >/dev/null || { echo "kcat is missing (scripts/bootstrap.sh)" >&2; exit 2; }
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
@@ -54,13 +59,62 @@ for port in $INGRESS_PORT $WORKER_PORT $SCHEDULER_PORT; do wait_200 "http://127.
 
 "$BIN" demo --bootstrap-servers "$SERVERS" --bench "$ORDERS" --channels storepos,wechat-v2,yungouos --timeout 300 2>/dev/null | grep 'e2e rate'
 
-TODAY="$(TZ=Asia/Shanghai date +%F)"
+events() { kcat -b "$SERVERS" -C -t payfleet.payment-events -e -q -f '%h\t%s\n' 2>/dev/null; }
 FAILED=0
+declare -A EXPECTED=([demo-storepos]=0 [demo-wechat-v2]=0 [demo-yungouos]=0)
+if [ "$REFUNDS" -gt 0 ]; then
+  # Refund requests for paid orders of the bench: the first of each channel 1.00 yuan (a partial
+  # refund), the others whole. Amounts ending in 97/98/99 fen select the sandbox's refund faults
+  # (docs/sandbox.md), so orders whose whole amount would end so are skipped.
+  events | python3 -c '
+import json, sys
+per = int(sys.argv[1]); picked = {"storepos": [], "yungouos": []}
+for line in sys.stdin:
+    headers, _, body = line.rstrip("\n").partition("\t")
+    if "ce_type=payfleet.payment.succeeded" not in headers: continue
+    data = json.loads(body); channel = data.get("channel"); fen = data.get("amount_fen", 0)
+    if channel not in picked or len(picked[channel]) >= per: continue
+    first = not picked[channel]
+    amount = 100 if first else fen
+    if amount > fen or amount % 100 >= 97: continue
+    picked[channel].append((data["out_trade_no"], amount))
+for channel, orders in picked.items():
+    for index, (order, amount) in enumerate(orders):
+        request = {"action": "refund", "out_trade_no": order, "merchant": "demo-" + channel, "channel": channel,
+                   "out_refund_no": "RC-%s-%d" % (order[-20:], index), "amount_fen": amount, "reason": "reconcile check"}
+        print(order + "|" + json.dumps(request, ensure_ascii=False, separators=(",", ":")))
+' "$REFUNDS" > "$WORK/refunds"
+  STARTED=$SECONDS
+  kcat -b "$SERVERS" -P -t payfleet.order-requests -K'|' -X partitioner=murmur2_random < "$WORK/refunds"
+  WANTED=$(wc -l < "$WORK/refunds")
+  echo "refund requests: $WANTED ($(grep -c '"channel":"storepos"' "$WORK/refunds") storepos, $(grep -c '"channel":"yungouos"' "$WORK/refunds") yungouos, $(grep -c '"amount_fen":100,' "$WORK/refunds") of 1.00 yuan)"
+  SUCCEEDED=0
+  for _ in $(seq 1 120); do
+    SUCCEEDED=$(events | grep 'ce_type=payfleet.refund.succeeded' | grep -c '"out_refund_no":"RC-' || true)
+    [ "$SUCCEEDED" -ge "$WANTED" ] && break
+    sleep 1
+  done
+  echo "refunds succeeded: $SUCCEEDED of $WANTED (within $((SECONDS - STARTED)) s of the requests)"
+  [ "$SUCCEEDED" = "$WANTED" ] && [ "$WANTED" -gt 0 ] || FAILED=1
+  # storepos lists a refunded order's refunds in its line (one match per order), YunGouOS one line per refund.
+  EXPECTED[demo-storepos]=$(grep -c '"channel":"storepos"' "$WORK/refunds" || true)
+  EXPECTED[demo-yungouos]=$(grep -c '"channel":"yungouos"' "$WORK/refunds" || true)
+fi
+
+TODAY="$(TZ=Asia/Shanghai date +%F)"
+PAID=$(events | grep 'ce_type=payfleet.payment.succeeded' | python3 -c '
+import json, sys, collections
+orders = {(data.get("merchant"), data.get("out_trade_no")) for data in (json.loads(line.split("\t", 1)[1]) for line in sys.stdin)}
+counts = collections.Counter(merchant for merchant, _ in orders)
+print(" ".join("%s=%d" % item for item in sorted(counts.items())))')
 for merchant in demo-storepos demo-wechat-v2 demo-yungouos; do
   status=0
-  "$BIN" reconcile --merchant "$merchant" --date "$TODAY" || status=$?
+  OUT="$("$BIN" reconcile --merchant "$merchant" --date "$TODAY")" || status=$?
+  echo "$OUT"
   echo "exit $status"
-  [ "$status" = 0 ] || FAILED=1
+  paid=$(tr ' ' '\n' <<< "$PAID" | sed -n "s/^$merchant=//p")
+  want=$(( ${paid:-0} + ${EXPECTED[$merchant]} ))
+  [ "$status" = 0 ] && grep -q "matched=$want " <<< "$OUT" || { echo "expected matched=$want" >&2; FAILED=1; }
 done
 
 # A succeeded event for an order the vendor never saw, written by a client we did not write.

@@ -132,4 +132,61 @@ import YunGouOS
             }
         }
     }
+
+    /// The bills list the refunds the simulators hold: storepos in the order's line (`pay_status`
+    /// 0, `return_amount` the refunded sum), YunGouOS as a `REFUND` line per refund with the
+    /// merchant's refund number; a refund still processing moved no money and is not listed.
+    @Test func sandboxBillsListTheRefunds() async throws {
+        try await withHarness { harness in
+            let storepos = try harness.storepos {
+                $0.settings["bill_url"] = harness.sandboxURL + "/v2/Open/DownloadBill"
+            }
+            let yungouos = try harness.yungouos()
+            let today = BillDate(containing: Date())
+
+            let storeposOrder = harness.order(.storepos, fen: 3300)
+            guard case .prepared(let storeposPrepared) = try await storepos.create(storeposOrder) else {
+                Issue.record("storepos order not prepared")
+                return
+            }
+            try await harness.pay(.storepos, storeposOrder.outTradeNo)
+            let storeposReference = OrderReference(order: storeposOrder, memo: storeposPrepared.memo)
+            let tag = String(storeposOrder.outTradeNo.suffix(10))
+            // Two partial refunds that succeed at once, and one that stays processing (…97).
+            for (number, fen) in [("A\(tag)", Int64(1000)), ("B\(tag)", 200), ("P\(tag)", 97)] {
+                _ = try await storepos.refund(Self.refund(storeposReference, number, fen: fen))
+            }
+            let storeposBill = try await storepos.downloadBill(date: today)
+            #expect(storeposBill.rows.map(\.status) == [.paid, .refunded])
+            #expect(storeposBill.rows.map(\.amount) == [Money(fen: 3300), Money(fen: 1200)])
+            #expect(storeposBill.rows.allSatisfy { $0.outTradeNo == storeposOrder.outTradeNo })
+            #expect(storeposBill.rows.last?.vendorStatus == "pay_status=0")
+            #expect(storeposBill.rows.last?.outRefundNo == nil)
+
+            let yungouosOrder = harness.order(.yungouos, fen: 3300)
+            guard case .prepared(let yungouosPrepared) = try await yungouos.create(yungouosOrder) else {
+                Issue.record("yungouos order not prepared")
+                return
+            }
+            try await harness.pay(.yungouos, yungouosOrder.outTradeNo)
+            let yungouosReference = OrderReference(order: yungouosOrder, memo: yungouosPrepared.memo)
+            let yTag = String(yungouosOrder.outTradeNo.suffix(10))
+            // …99: refunded at once (the answer asks for a query); …97 stays processing.
+            _ = try await yungouos.refund(Self.refund(yungouosReference, "Q\(yTag)", fen: 1299))
+            _ = try await yungouos.refund(Self.refund(yungouosReference, "P\(yTag)", fen: 97))
+            let yungouosBill = try await yungouos.downloadBill(date: today)
+            #expect(yungouosBill.rows.map(\.status) == [.paid, .refunded])
+            #expect(yungouosBill.rows.map(\.amount) == [Money(fen: 3300), Money(fen: 1299)])
+            #expect(yungouosBill.rows.last?.outRefundNo == "Q\(yTag)")
+            #expect(yungouosBill.rows.last?.outTradeNo == yungouosOrder.outTradeNo)
+            #expect(yungouosBill.rows.last?.vendorStatus == "REFUND")
+            #expect(try await yungouos.downloadBill(date: today.previous).rows.isEmpty)
+        }
+    }
+
+    static func refund(_ reference: OrderReference, _ number: String, fen: Int64) -> RefundOrder {
+        RefundOrder(
+            outRefundNo: number, amount: Money(fen: fen), reason: "退货", notifyURL: reference.order.notifyURL,
+            requestedAt: Date(), payment: reference)
+    }
 }

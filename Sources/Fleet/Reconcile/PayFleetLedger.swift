@@ -43,7 +43,8 @@ public enum PayFleetLedger {
     ///
     /// A payment belongs to the day its `paid_at` falls on (the vendor's payment time, which is what
     /// the bill lists it by), else its `ce_time`; a refund to the day of its `refunded_at` /
-    /// `succeeded_at`, else its `ce_time`. Repeated events (a replay repeats `ce_id`) count once. A
+    /// `succeeded_at`, else its `ce_time`, with its `refund_amount_fen` (an event without it is left
+    /// out). Repeated events (a replay repeats `ce_id`) count once. A
     /// combine payment is listed per sub-order (`sub_payments`), as WeChat's bill lists it.
     public static func entries(records: [KafkaConsumerMessage], merchant: String, date: BillDate) -> [LedgerEntry] {
         entries(
@@ -89,9 +90,8 @@ public enum PayFleetLedger {
                     (event.data["refunded_at"]?.stringValue ?? event.data["succeeded_at"]?.stringValue)
                     .flatMap(RFC3339.parse) ?? event.time
                 guard let time, date.contains(time) else { continue }
-                guard
-                    let fen = event.data["refund_amount_fen"]?.integerValue ?? event.data["amount_fen"]?.integerValue
-                else { continue }
+                // The refund's amount; the event's `amount_fen` is the order's, never the refund's.
+                guard let fen = event.data["refund_amount_fen"]?.integerValue else { continue }
                 entries.append(
                     LedgerEntry(
                         kind: .refund, outTradeNo: event.subject, order: event.subject,

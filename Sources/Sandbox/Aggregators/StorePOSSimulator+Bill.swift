@@ -4,8 +4,10 @@ import Hummingbird
 /// storepos 对账单下载 (`api/micropay.md`): `POST /v2/Open/DownloadBill` (form `mch_id`, `ymd`,
 /// `pid`, `version`, `sign` with the 商户密钥) answers JSON with `trade_state` `PROCESSING` or
 /// `SUCCESS` + `url`; `GET /v2/Open/BillFile/<yyyyMMdd>_<mch_id>.csv` is the CSV file: the
-/// sample's header, every value of the order's paid or revoked orders of that day, backtick
-/// prefixes as in the sample.
+/// sample's header, one line per order paid that day (paid, refunded or revoked), backtick
+/// prefixes as in the sample. The bill has no refund lines of its own: an order with refunds that
+/// succeeded is `pay_status` `0` (订单退款) with `return_amount` (已退金额) their sum, as the
+/// sample's first line; refunds still processing or failed moved no money and are not counted.
 extension StorePOSSimulator {
     static let billHeader =
         "mch_id,out_trade_no,op_shop_id,op_device_id,op_user_id,base_fee,total_fee,return_amount,pay_status,rq_create,rq_pay,pay_type,type,channel_payid,transaction_id,out_transaction_id,channel_mchid,body"
@@ -57,8 +59,9 @@ extension StorePOSSimulator {
         var csv = Self.billHeader + "\r\n"
         for order in book.all() where order.merchantID == mchID && SandboxBills.on(order.paidAt, day) {
             let status: String
+            let refunded = SandboxRefund.refunded(order.refunds)
             switch order.state {
-            case .paid: status = "1"
+            case .paid: status = refunded > 0 ? "0" : "1"
             case .revoked: status = "4"
             case .notPaid, .closed: continue
             }
@@ -66,7 +69,8 @@ extension StorePOSSimulator {
             let created = SandboxWire.chinaTime(order.createdAt, "yyyy-MM-dd HH:mm:ss")
             let paid = order.paidAt.map { SandboxWire.chinaTime($0, "yyyy-MM-dd HH:mm:ss") } ?? ""
             let values = [
-                "`\(mchID)`", order.outTradeNo, "`", "`", "`", yuan, yuan, "0.00", status, "`\(created)", "`\(paid)",
+                "`\(mchID)`", order.outTradeNo, "`", "`", "`", yuan, yuan, SandboxWire.yuan(refunded), status,
+                "`\(created)", "`\(paid)",
                 order.extra["paytype"] ?? "WECHAT", "2", "SANDBOX", "`\(order.transactionID ?? "")",
                 "`\(order.vendorOrderNo)", "`", SandboxBills.cell(order.extra["body"] ?? "sandbox"),
             ]

@@ -8,7 +8,9 @@ import Testing
 @testable import Fleet
 
 /// `payfleet reconcile`'s run on the embedded stack: paid demo orders reconcile clean against the
-/// sandbox's bills, a `succeeded` event for an order the vendor never saw is `payfleet_only`, a
+/// sandbox's bills, partial storepos and YunGouOS refunds (requested on `order-requests`) match the
+/// bills' refund lines, a `succeeded` event for an order the vendor never saw is `payfleet_only`, a
+/// `refund.succeeded` event the vendor never saw is a `payfleet_only` refund, a
 /// channel without a bill cannot be reconciled, and the published result leaves `payfleet check` clean.
 @Suite("Reconciliation on the embedded stack", .serialized)
 struct ReconcileEndToEndTests {
@@ -31,6 +33,43 @@ struct ReconcileEndToEndTests {
             let terminal = try await client.follow(orders, payPrepared: true, timeout: .seconds(120)) { _, _ in }
             #expect(terminal.values.allSatisfy { $0 == "succeeded" } && terminal.count == orders.count)
 
+            // A partial refund of one paid storepos and one paid YunGouOS order (as with kcat).
+            var refunded: [ChannelID: (outTradeNo: String, outRefundNo: String)] = [:]
+            var refundRequests: [KafkaProducerMessage] = []
+            for channel in [ChannelID.storepos, .yungouos] {
+                guard let order = orders.first(where: { $0.channel == channel && $0.amountFen > 100 }) else {
+                    Issue.record("no \(channel) demo order above 1 yuan")
+                    continue
+                }
+                let outRefundNo = "RC\(channel == .storepos ? "S" : "Y")\(run)"
+                refunded[channel] = (order.outTradeNo, outRefundNo)
+                let json =
+                    #"{"action":"refund","out_trade_no":"\#(order.outTradeNo)","merchant":"demo-\#(channel.rawValue)","channel":"\#(channel.rawValue)","out_refund_no":"\#(outRefundNo)","amount_fen":100}"#
+                refundRequests.append(
+                    KafkaProducerMessage(topic: FleetTopic.orderRequests, key: order.outTradeNo, value: Data(json.utf8))
+                )
+            }
+            try await withKafkaProducer(configuration: KafkaProducerConfiguration(kafka: stack.kafka), logger: logger) {
+                _ = try await $0.sendAll(refundRequests)
+            }
+            let wanted = Set(refunded.values.map(\.outRefundNo))
+            var succeededRefunds: [String: Int64] = [:]
+            let refundDeadline = ContinuousClock.now + .seconds(90)
+            while Set(succeededRefunds.keys) != wanted, ContinuousClock.now < refundDeadline {
+                try await Task.sleep(for: .milliseconds(500))
+                let records = try await TopicSnapshot.read(
+                    topics: [FleetTopic.paymentEvents], kafka: stack.kafka, logger: logger)
+                for record in records[FleetTopic.paymentEvents] ?? [] {
+                    guard let event = ReceivedPaymentEvent(headers: record.headers, value: record.value),
+                        event.type == PaymentEvent.Kind.refundSucceeded.rawValue,
+                        let number = event.data["out_refund_no"]?.stringValue, wanted.contains(number)
+                    else { continue }
+                    succeededRefunds[number] = event.data["refund_amount_fen"]?.integerValue
+                }
+            }
+            #expect(Set(succeededRefunds.keys) == wanted, "refunds succeeded: \(succeededRefunds)")
+            #expect(succeededRefunds.values.allSatisfy { $0 == 100 })
+
             let directory = stack.registry.directory
             let today = BillDate(containing: Date())
             for channel in Self.channels {
@@ -43,7 +82,10 @@ struct ReconcileEndToEndTests {
                     continue
                 }
                 #expect(report.isClean, "\(merchant): \(report.discrepancies)")
-                #expect(report.matched == orders.filter { $0.channel == channel }.count)
+                // Every payment, and the partial refund (storepos: the order's return_amount;
+                // YunGouOS: its REFUND line by out_refund_no).
+                let refunds = refunded[channel] == nil ? 0 : 1
+                #expect(report.matched == orders.filter { $0.channel == channel }.count + refunds)
                 #expect(report.summaryLine.hasSuffix("vendor_only=0 payfleet_only=0 amount_mismatch=0"))
             }
 
@@ -72,6 +114,36 @@ struct ReconcileEndToEndTests {
             #expect(report.discrepancies.first?.outTradeNo == ghost)
             #expect(report.summaryLine.contains("payfleet_only=1"))
 
+            // A refund only PayFleet reports (a refund.succeeded event the vendor never saw) and a
+            // YunGouOS refund PayFleet never reported: each is one refund difference.
+            if let yun = refunded[.yungouos] {
+                let ghostRefund = PaymentEvent(
+                    kind: .refundSucceeded, outTradeNo: yun.outTradeNo, discriminator: "GR\(run)", time: Date(),
+                    data: [
+                        "out_trade_no": .string(yun.outTradeNo), "merchant": .string("demo-yungouos"),
+                        "channel": .string("yungouos"), "status": .string("succeeded"),
+                        "out_refund_no": .string("GR\(run)"), "refund_amount_fen": .integer(1),
+                        "refunded_at": .string(RFC3339.format(Date())),
+                    ])
+                try await withKafkaProducer(
+                    configuration: KafkaProducerConfiguration(kafka: stack.kafka), logger: logger
+                ) {
+                    _ = try await $0.send(ghostRefund.message())
+                }
+                let outcome = try await Reconciliation.run(
+                    merchant: "demo-yungouos", date: today, directory: directory, kafka: stack.kafka, http: http,
+                    logger: logger)
+                guard case .reconciled(let report) = outcome else {
+                    Issue.record("not reconciled: \(outcome)")
+                    throw CancellationError()
+                }
+                #expect(report.discrepancies.count == 1, "\(report.discrepancies)")
+                #expect(report.discrepancies.first?.kind == .payfleetOnly)
+                #expect(report.discrepancies.first?.entry == .refund)
+                #expect(report.discrepancies.first?.outRefundNo == "GR\(run)")
+                #expect(report.discrepancies.first?.payfleetAmountFen == 1)
+            }
+
             // 乐收赢 documents no bill; an unknown merchant and a future day cannot be reconciled either.
             for (merchant, date) in [
                 ("demo-leshouying", today), ("nobody", today),
@@ -93,7 +165,7 @@ struct ReconcileEndToEndTests {
                 ReceivedPaymentEvent(headers: $0.headers, value: $0.value)
             }
             let results = events.filter { $0.type == ReconciliationEvent.type }
-            #expect(results.count == Self.channels.count + 1)
+            #expect(results.count == Self.channels.count + 2)
             // Results live on several partitions: find the storepos run after the ghost event.
             #expect(
                 results.contains {

@@ -135,14 +135,81 @@ import Testing
                     .object(["out_trade_no": .string("C1S1"), "amount_fen": .integer(30)]),
                 ]),
             ])
+        // A refund event carries the order's amount_fen (990) and the refund's refund_amount_fen.
         let refund = Self.event(
             "C2", paidAt: nil, kind: PayFleetLedger.refundSucceededType,
-            extra: ["out_refund_no": .string("RF1"), "amount_fen": .integer(120)])
-        let ledger = PayFleetLedger.entries(events: [combine, refund, refund], merchant: "shop", date: Self.day)
+            extra: ["out_refund_no": .string("RF1"), "refund_amount_fen": .integer(120)])
+        // The same refund again under another ce_id still counts once.
+        let repeated = Self.event(
+            "C2", paidAt: nil, time: Self.noon.addingTimeInterval(60), kind: PayFleetLedger.refundSucceededType,
+            extra: ["out_refund_no": .string("RF1"), "refund_amount_fen": .integer(120)])
+        // Refunded on the next day (GMT+8): not in this day's ledger.
+        let tomorrow = Self.event(
+            "C3", paidAt: nil, kind: PayFleetLedger.refundSucceededType,
+            extra: [
+                "out_refund_no": .string("RF2"), "refund_amount_fen": .integer(50),
+                "refunded_at": .string("2026-11-30T16:00:00.000Z"),
+            ])
+        // Without refund_amount_fen the event is not read as a refund of the order's amount.
+        let noAmount = Self.event(
+            "C4", paidAt: nil, kind: PayFleetLedger.refundSucceededType, extra: ["out_refund_no": .string("RF3")])
+        let ledger = PayFleetLedger.entries(
+            events: [combine, refund, refund, repeated, tomorrow, noAmount], merchant: "shop", date: Self.day)
         #expect(ledger.map(\.outTradeNo) == ["C1S0", "C1S1", "C2"])
         #expect(ledger.map(\.amount.fen) == [70, 30, 120])
         #expect(ledger[2].kind == .refund && ledger[2].outRefundNo == "RF1")
         #expect(ledger[0].order == "C1")
+        let nextDay = PayFleetLedger.entries(events: [tomorrow], merchant: "shop", date: BillDate("2026-12-01")!)
+        #expect(nextDay.map(\.outRefundNo) == ["RF2"] && nextDay.first?.amount == Money(fen: 50))
+    }
+
+    @Test func refundsOnOneSideAndPartialRefunds() {
+        func refund(_ order: String, _ number: String, _ fen: Int64) -> LedgerEntry {
+            LedgerEntry(
+                kind: .refund, outTradeNo: order, order: order, amount: Money(fen: fen), outRefundNo: number,
+                time: Self.noon)
+        }
+        // storepos: one line per order, its refunds as return_amount, no refund numbers.
+        let storepos = VendorBill(
+            channel: .storepos, date: Self.day,
+            rows: [
+                Self.row("S1", 990), Self.row("S1", 700, .refunded),  // two partial refunds: 500 + 200
+                Self.row("S2", 300), Self.row("S2", 300, .refunded),  // refunded at the vendor only
+                Self.row("S3", 400),  // refunded in PayFleet only
+                Self.row("S4", 800), Self.row("S4", 100, .refunded),  // 100 at the vendor, 150 in PayFleet
+            ])
+        let storeposLedger = [
+            Self.payment("S1", 990), Self.payment("S2", 300), Self.payment("S3", 400), Self.payment("S4", 800),
+            refund("S1", "S1-a", 500), refund("S1", "S1-b", 200), refund("S3", "S3-a", 400), refund("S4", "S4-a", 150),
+        ]
+        let report = Reconciler.reconcile(bill: storepos, ledger: storeposLedger, merchant: "shop")
+        #expect(report.matched == 5)
+        #expect(
+            report.discrepancies.map { "\($0.kind.rawValue):\($0.entry.rawValue):\($0.outTradeNo)" } == [
+                "vendor_only:refund:S2", "payfleet_only:refund:S3", "amount_mismatch:refund:S4",
+            ])
+        #expect(report.discrepancies[1].outRefundNo == "S3-a" && report.discrepancies[1].payfleetAmountFen == 400)
+        #expect(report.discrepancies[2].vendorAmountFen == 100 && report.discrepancies[2].payfleetAmountFen == 150)
+
+        // YunGouOS: one REFUND line per refund with the merchant's refund number.
+        let yungouos = VendorBill(
+            channel: .yungouos, date: Self.day,
+            rows: [
+                Self.row("Y1", 500), Self.row("Y1", 100, .refunded, refund: "Y1-a"),
+                Self.row("Y1", 50, .refunded, refund: "Y1-b"), Self.row("Y2", 300),
+                Self.row("Y2", 30, .refunded, refund: "Y2-a"),
+            ])
+        let yungouosLedger = [
+            Self.payment("Y1", 500), Self.payment("Y2", 300), refund("Y1", "Y1-a", 100), refund("Y1", "Y1-b", 60),
+            refund("Y2", "Y2-x", 30),
+        ]
+        let numbered = Reconciler.reconcile(bill: yungouos, ledger: yungouosLedger, merchant: "shop")
+        #expect(numbered.matched == 3)
+        #expect(
+            numbered.discrepancies.map { "\($0.kind.rawValue):\($0.outRefundNo ?? "-")" } == [
+                "amount_mismatch:Y1-b", "vendor_only:Y2-a", "payfleet_only:Y2-x",
+            ])
+        #expect(numbered.summaryLine.hasSuffix("matched=3 vendor_only=1 payfleet_only=1 amount_mismatch=1"))
     }
 
     @Test func eventAndFormats() throws {
