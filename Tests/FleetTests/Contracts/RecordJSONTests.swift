@@ -99,6 +99,13 @@ struct RecordJSONTests {
                 dueAt: Date(timeIntervalSince1970: 1_795_314_600.25), reason: reason, attempt: 3)
             #expect(job.value == job.valueWithJSONEncoder)
         }
+        // A refund timer names its refund; the worker finds the refund by it.
+        let refundJob = TimerJob(
+            job: .query, outTradeNo: "o/\(text)", merchant: text, channel: "wechat-v3-combine",
+            dueAt: Date(timeIntervalSince1970: 1_795_314_600.25), reason: .refund, attempt: 1,
+            outRefundNo: "R/\(text)")
+        #expect(refundJob.value == refundJob.valueWithJSONEncoder)
+        #expect((try? TimerJob.decode(refundJob.value))?.outRefundNo == "R/\(text)")
     }
 
     @Test(
