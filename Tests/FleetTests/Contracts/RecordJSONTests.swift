@@ -79,7 +79,8 @@ struct RecordJSONTests {
                 outRefundNo: "R1", amountFen: 500, reason: "退货", digest: "d1",
                 requestedAt: Date(timeIntervalSince1970: 1_795_315_000), status: .succeeded,
                 memo: ["refund_no": "v1"], vendorRefundIDs: ["v1"], refundedFen: 500,
-                refundedAt: Date(timeIntervalSince1970: 1_795_315_100), terminalAt: Date(timeIntervalSince1970: 1_795_315_100)),
+                refundedAt: Date(timeIntervalSince1970: 1_795_315_100),
+                terminalAt: Date(timeIntervalSince1970: 1_795_315_100)),
             .init(
                 outRefundNo: "R2", amountFen: 490, reason: nil, digest: "d2",
                 requestedAt: Date(timeIntervalSince1970: 1_795_315_200)),
