@@ -92,7 +92,7 @@ public struct TimerJob: Sendable, Hashable {
     /// The JSON value: written by hand (``RecordJSONWriter``), the bytes `JSONEncoder` writes for
     /// the wire form (``valueWithJSONEncoder``).
     public var value: Data {
-        var object = RecordJSONWriter.ObjectWriter(capacity: 8)
+        var object = RecordJSONWriter.ObjectWriter(capacity: 9)
         object.add("job", job.rawValue)
         object.add("out_trade_no", outTradeNo)
         object.add("merchant", merchant)
@@ -101,6 +101,7 @@ public struct TimerJob: Sendable, Hashable {
         object.add("reason", reason.rawValue)
         object.add("attempt", attempt)
         object.add("timer_id", timerID)
+        object.add("out_refund_no", outRefundNo)
         return RecordJSONWriter.object(object, escapesSlashes: true, capacity: 256) ?? valueWithJSONEncoder
     }
 

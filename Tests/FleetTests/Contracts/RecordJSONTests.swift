@@ -79,7 +79,8 @@ struct RecordJSONTests {
                 outRefundNo: "R1", amountFen: 500, reason: "退货", digest: "d1",
                 requestedAt: Date(timeIntervalSince1970: 1_795_315_000), status: .succeeded,
                 memo: ["refund_no": "v1"], vendorRefundIDs: ["v1"], refundedFen: 500,
-                refundedAt: Date(timeIntervalSince1970: 1_795_315_100), terminalAt: Date(timeIntervalSince1970: 1_795_315_100)),
+                refundedAt: Date(timeIntervalSince1970: 1_795_315_100),
+                terminalAt: Date(timeIntervalSince1970: 1_795_315_100)),
             .init(
                 outRefundNo: "R2", amountFen: 490, reason: nil, digest: "d2",
                 requestedAt: Date(timeIntervalSince1970: 1_795_315_200)),
@@ -99,6 +100,13 @@ struct RecordJSONTests {
                 dueAt: Date(timeIntervalSince1970: 1_795_314_600.25), reason: reason, attempt: 3)
             #expect(job.value == job.valueWithJSONEncoder)
         }
+        // A refund timer names its refund; the worker finds the refund by it.
+        let refundJob = TimerJob(
+            job: .query, outTradeNo: "o/\(text)", merchant: text, channel: "wechat-v3-combine",
+            dueAt: Date(timeIntervalSince1970: 1_795_314_600.25), reason: .refund, attempt: 1,
+            outRefundNo: "R/\(text)")
+        #expect(refundJob.value == refundJob.valueWithJSONEncoder)
+        #expect((try? TimerJob.decode(refundJob.value))?.outRefundNo == "R/\(text)")
     }
 
     @Test(

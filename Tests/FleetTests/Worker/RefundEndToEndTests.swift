@@ -155,7 +155,8 @@ struct RefundEndToEndTests {
         #expect(rejections == ["refund_exceeds_paid"], "\(rejections)")
         // The combine refund names the sub-order it refunded.
         let combineRefund = events.first {
-            $0.type == PaymentEvent.Kind.refundSucceeded.rawValue && $0.data["out_refund_no"]?.stringValue == "C1-\(run)"
+            $0.type == PaymentEvent.Kind.refundSucceeded.rawValue
+                && $0.data["out_refund_no"]?.stringValue == "C1-\(run)"
         }
         #expect(combineRefund?.subject == combine)
         #expect(combineRefund?.data["refunded_amount_fen"]?.integerValue == 1250)
@@ -163,7 +164,8 @@ struct RefundEndToEndTests {
             combineRefund?.data["sub_refunds"]
                 == .array([.object(["out_trade_no": .string(combine + "A"), "amount_fen": .integer(1250)])]))
         let v2Refund = events.first {
-            $0.type == PaymentEvent.Kind.refundSucceeded.rawValue && $0.data["out_refund_no"]?.stringValue == "W1-\(run)"
+            $0.type == PaymentEvent.Kind.refundSucceeded.rawValue
+                && $0.data["out_refund_no"]?.stringValue == "W1-\(run)"
         }
         #expect(v2Refund?.data["refunded_amount_fen"]?.integerValue == 300)
         #expect(v2Refund?.data["vendor_refund_ids"]?.arrayValue?.isEmpty == false)
