@@ -114,7 +114,10 @@ for merchant in demo-storepos demo-wechat-v2 demo-yungouos; do
   echo "exit $status"
   paid=$(tr ' ' '\n' <<< "$PAID" | sed -n "s/^$merchant=//p")
   want=$(( ${paid:-0} + ${EXPECTED[$merchant]} ))
-  [ "$status" = 0 ] && grep -q "matched=$want " <<< "$OUT" || { echo "expected matched=$want" >&2; FAILED=1; }
+  if [ "$status" != 0 ] || ! grep -q "matched=$want " <<< "$OUT"; then
+    echo "expected matched=$want" >&2
+    FAILED=1
+  fi
 done
 
 # A succeeded event for an order the vendor never saw, written by a client we did not write.

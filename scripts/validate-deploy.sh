@@ -200,7 +200,7 @@ observability_metrics() {
 
 # --- 8. the shell scripts ---------------------------------------------------------------------
 lint_shell() {
-    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev scripts/generate-topics.sh scripts/fuzz.sh scripts/reconcile-check.sh
+    "$TOOLS/bin/shellcheck" scripts/validate-deploy.sh scripts/measure-fleet.sh scripts/bootstrap.sh scripts/test scripts/dev scripts/generate-topics.sh scripts/fuzz.sh scripts/reconcile-check.sh scripts/measure-start.sh
 }
 
 step "hadolint deploy/Dockerfile" lint_dockerfile
