@@ -41,4 +41,42 @@ import Testing
         #expect(!text.contains("192006250b4c09247ec02edce69f6a2d"))
         #expect(text.hasPrefix("a=1&key=19"))
     }
+
+    @Test func caseInsensitiveOrderBreaksTiesByBytesAndFoldsNonASCIINames() {
+        let rule = ParameterSigningRule(emptyValues: .omit, keyOrder: .caseInsensitive, digest: .md5, hexCase: .upper)
+        #expect(rule.canonicalString(["ab": "1", "AB": "2", "Ab": "3", "aC": "4"]) == "AB=2&Ab=3&ab=1&aC=4")
+        // Non-ASCII names fold as String.lowercased() does (Ä → ä sorts after every ASCII letter).
+        #expect(rule.canonicalString(["Äz": "1", "z": "2", "äa": "3"]) == "z=2&äa=3&Äz=1")
+    }
+
+    @Test func signatureIsTheDigestOfTheStringToSign() {
+        let key = Secret("192006250b4c09247ec02edce69f6a2d")
+        let md5 = ParameterSigningRule(emptyValues: .omit, keyOrder: .bytewise, digest: .md5, hexCase: .lower)
+        #expect(md5.sign(Self.wechatExample, key: key) == "9a0a8659f005d6984697e2ca0a9cf3b7")
+        #expect(md5.verify(Self.wechatExample, signature: "9a0a8659f005d6984697e2ca0a9cf3b7", key: key))
+        #expect(!md5.verify(Self.wechatExample, signature: "9A0A8659F005D6984697E2CA0A9CF3B7", key: key))
+        #expect(!md5.verify(Self.wechatExample, signature: "9a0a8659f005d6984697e2ca0a9cf3b", key: key))
+    }
+}
+
+@Suite struct FormEncodingTests {
+    @Test func decodesPairsEscapesAndRepeats() throws {
+        let fields = try #require(FormEncoding.decode("a=1&&b=x%20y+z&c&d=%E4%B8%AD&a=2&e=p=q"))
+        #expect(fields == ["a": "2", "b": "x y z", "c": "", "d": "中", "e": "p=q"])
+        #expect(FormEncoding.decode("") == [:])
+    }
+
+    @Test(arguments: ["=v", "a=%", "a=%4", "a=%zz", "a=%+1", "%FF=1", "a=%C3"])
+    func rejectsMalformedForms(text: String) {
+        #expect(FormEncoding.decode(text) == nil)
+    }
+
+    @Test func callbackFieldsIgnoreSurroundingWhitespace() throws {
+        let expected = ["out_trade_no": "PF1", "sign": "AB"]
+        #expect(try FormEncoding.callbackFields(Array(" \r\nout_trade_no=PF1&sign=AB\n\t".utf8)) == expected)
+        // Unicode whitespace around the body is trimmed as Foundation trims it.
+        #expect(try FormEncoding.callbackFields(Array("\u{3000}out_trade_no=PF1&sign=AB\u{85}".utf8)) == expected)
+        #expect(throws: CallbackError.self) { try FormEncoding.callbackFields(Array("  \n".utf8)) }
+        #expect(throws: CallbackError.self) { try FormEncoding.callbackFields([0x61, 0x3D, 0xFF]) }
+    }
 }

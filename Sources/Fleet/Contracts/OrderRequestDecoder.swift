@@ -30,7 +30,7 @@ public struct OrderRequestDecoder: Sendable {
         let rawDigest = ContentDigest.sha256Hex(Array(value))
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: value)
+            json = try JSONValue.parse(value)
         } catch {
             return .failure(
                 RequestRejection(

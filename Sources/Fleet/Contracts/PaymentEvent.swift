@@ -132,7 +132,7 @@ public struct ReceivedPaymentEvent: Sendable, Hashable {
         guard let id = headers.string("ce_id"), let type = headers.string("ce_type"),
             let subject = headers.string("ce_subject"), let source = headers.string("ce_source"),
             headers.string("ce_specversion") == PaymentEvent.specVersion,
-            let value, case .object(let data)? = try? JSONDecoder().decode(JSONValue.self, from: value)
+            let value, case .object(let data)? = try? JSONValue.parse(value)
         else { return nil }
         self.id = id
         self.type = type

@@ -76,7 +76,7 @@ public struct AnswerFields: Sendable, Hashable {
 
     /// Parses a JSON object body; `nil` when the body is not one.
     public static func object(_ body: [UInt8]) -> [String: JSONValue]? {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { return nil }
+        guard let value = try? JSONValue.parse(body) else { return nil }
         return value.objectValue
     }
 }

@@ -56,31 +56,56 @@ public struct ParameterSigningRule: Sendable, Hashable {
 
     /// `k1=v1&k2=v2…` over the parameters that take part, in the rule's order; no URL-encoding.
     public func canonicalString(_ parameters: [String: String]) -> String {
-        var pairs: [(String, String)] = []
+        String(decoding: canonicalBytes(parameters), as: UTF8.self)
+    }
+
+    /// The UTF-8 bytes of ``canonicalString(_:)``: each name's sort key is computed once, and the
+    /// names are compared as bytes (the rule's order is byte order, so `String`'s Unicode-aware
+    /// comparison would only cost time).
+    func canonicalBytes(_ parameters: [String: String], reservingExtra extra: Int = 0) -> [UInt8] {
+        var pairs: [(sortKey: [UInt8], name: String, value: String)] = []
         pairs.reserveCapacity(parameters.count)
+        var length = extra
         for (name, value) in parameters where !excluded.contains(name) {
             if emptyValues == .omit && value.isEmpty { continue }
-            pairs.append((name, value))
+            let sortKey: [UInt8]
+            switch keyOrder {
+            case .bytewise: sortKey = Array(name.utf8)
+            case .caseInsensitive: sortKey = Self.caseFolded(name)
+            }
+            pairs.append((sortKey, name, value))
+            length += name.utf8.count + value.utf8.count + 2
         }
         switch keyOrder {
         case .bytewise:
-            pairs.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+            pairs.sort { $0.sortKey.lexicographicallyPrecedes($1.sortKey) }
         case .caseInsensitive:
+            // Ties (names equal ignoring case) fall back to byte order.
             pairs.sort { lhs, rhs in
-                let l = Array(lhs.0.lowercased().utf8)
-                let r = Array(rhs.0.lowercased().utf8)
-                if l != r { return l.lexicographicallyPrecedes(r) }
-                return Array(lhs.0.utf8).lexicographicallyPrecedes(Array(rhs.0.utf8))
+                if lhs.sortKey != rhs.sortKey { return lhs.sortKey.lexicographicallyPrecedes(rhs.sortKey) }
+                return lhs.name.utf8.lexicographicallyPrecedes(rhs.name.utf8)
             }
         }
-        var result = ""
+        var result: [UInt8] = []
+        result.reserveCapacity(length)
         for (index, pair) in pairs.enumerated() {
-            if index > 0 { result += "&" }
-            result += pair.0
-            result += "="
-            result += pair.1
+            if index > 0 { result.append(UInt8(ascii: "&")) }
+            result.append(contentsOf: pair.name.utf8)
+            result.append(UInt8(ascii: "="))
+            result.append(contentsOf: pair.value.utf8)
         }
         return result
+    }
+
+    /// The name's bytes lowercased (ASCII names byte by byte; others as `String.lowercased()` does).
+    private static func caseFolded(_ name: String) -> [UInt8] {
+        var bytes = Array(name.utf8)
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if byte >= 0x80 { return Array(name.lowercased().utf8) }
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { bytes[index] = byte + 32 }
+        }
+        return bytes
     }
 
     /// The exact string that is digested: the canonical string, then `&key=KEY`.
@@ -95,16 +120,18 @@ public struct ParameterSigningRule: Sendable, Hashable {
 
     /// The signature of the parameters.
     public func sign(_ parameters: [String: String], key: Secret) -> String {
-        let message = Data(stringToSign(parameters, key: key).utf8)
-        let bytes: [UInt8]
+        let revealed = key.reveal()
+        var message = canonicalBytes(parameters, reservingExtra: 5 + revealed.utf8.count)
+        message.append(contentsOf: "&key=".utf8)
+        message.append(contentsOf: revealed.utf8)
         switch digest {
         case .md5:
-            bytes = Array(Insecure.MD5.hash(data: message))
+            return Hex.encode(Insecure.MD5.hash(data: message), uppercase: hexCase == .upper)
         case .hmacSHA256:
-            let symmetric = SymmetricKey(data: Data(key.reveal().utf8))
-            bytes = Array(HMAC<SHA256>.authenticationCode(for: message, using: symmetric))
+            let symmetric = SymmetricKey(data: Array(revealed.utf8))
+            return Hex.encode(
+                HMAC<SHA256>.authenticationCode(for: message, using: symmetric), uppercase: hexCase == .upper)
         }
-        return Hex.encode(bytes, uppercase: hexCase == .upper)
     }
 
     /// Whether `signature` is the signature of the parameters. Compares in constant time; hex case
@@ -119,12 +146,14 @@ public struct ParameterSigningRule: Sendable, Hashable {
 public enum Hex {
     public static func encode<Bytes: Sequence>(_ bytes: Bytes, uppercase: Bool = false) -> String
     where Bytes.Element == UInt8 {
-        let digits: [UInt8] = uppercase ? Array("0123456789ABCDEF".utf8) : Array("0123456789abcdef".utf8)
+        let digits: StaticString = uppercase ? "0123456789ABCDEF" : "0123456789abcdef"
+        let count = bytes.underestimatedCount
         var out: [UInt8] = []
-        out.reserveCapacity(64)
+        out.reserveCapacity(count * 2)
+        let table = UnsafeBufferPointer(start: digits.utf8Start, count: 16)
         for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+            out.append(table[Int(byte >> 4)])
+            out.append(table[Int(byte & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
     }
@@ -133,11 +162,15 @@ public enum Hex {
 /// Comparison that does not stop at the first difference, for signatures.
 public enum ConstantTime {
     public static func equals(_ lhs: String, _ rhs: String) -> Bool {
-        let l = Array(lhs.utf8)
-        let r = Array(rhs.utf8)
-        guard l.count == r.count else { return false }
-        var difference: UInt8 = 0
-        for index in l.indices { difference |= l[index] ^ r[index] }
-        return difference == 0
+        var lhs = lhs
+        var rhs = rhs
+        return lhs.withUTF8 { l in
+            rhs.withUTF8 { r in
+                guard l.count == r.count else { return false }
+                var difference: UInt8 = 0
+                for index in 0..<l.count { difference |= l[index] ^ r[index] }
+                return difference == 0
+            }
+        }
     }
 }

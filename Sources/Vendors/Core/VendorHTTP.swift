@@ -124,35 +124,73 @@ public enum FormEncoding {
 
     /// Decodes a form body. Fails on malformed percent escapes or invalid UTF-8; a repeated name keeps the last value.
     public static func decode(_ text: String) -> [String: String]? {
+        var text = text
+        return text.withUTF8 { decode(bytes: $0) }
+    }
+
+    /// Decodes the bytes of a form body (see ``decode(_:)``): `&`-separated `name=value` pairs,
+    /// empty pairs skipped, a pair without `=` has an empty value, names must not be empty.
+    public static func decode(bytes: UnsafeBufferPointer<UInt8>) -> [String: String]? {
         var result: [String: String] = [:]
-        if text.isEmpty { return result }
-        for part in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = unescape(String(pieces[0])), !name.isEmpty else { return nil }
-            let value = pieces.count > 1 ? unescape(String(pieces[1])) : ""
-            guard let value else { return nil }
-            result[name] = value
+        var start = 0
+        let end = bytes.count
+        while start < end {
+            var stop = start
+            while stop < end, bytes[stop] != UInt8(ascii: "&") { stop += 1 }
+            if stop > start {
+                var equals = start
+                while equals < stop, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+                guard let name = unescape(UnsafeBufferPointer(rebasing: bytes[start..<equals])), !name.isEmpty
+                else { return nil }
+                let valueStart = min(equals + 1, stop)
+                guard let value = unescape(UnsafeBufferPointer(rebasing: bytes[valueStart..<stop])) else { return nil }
+                result[name] = value
+            }
+            start = stop + 1
         }
         return result
     }
 
     static func unescape(_ text: String) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
+        var text = text
+        return text.withUTF8 { unescape($0) }
+    }
+
+    /// `+` is a space, `%XX` (two hex digits) a byte; the result must be UTF-8.
+    static func unescape(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        if !bytes.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) {
+            return String(validating: bytes, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "+"):
-                bytes.append(UInt8(ascii: " "))
+                out.append(UInt8(ascii: " "))
+                index += 1
             case UInt8(ascii: "%"):
-                guard let high = iterator.next(), let low = iterator.next(),
-                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]),
+                    let low = hexValue(bytes[index + 2])
                 else { return nil }
-                bytes.append(value)
+                out.append(high << 4 | low)
+                index += 3
             default:
-                bytes.append(byte)
+                out.append(byte)
+                index += 1
             }
         }
-        return String(validating: bytes, as: UTF8.self)
+        return String(validating: out, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
 

@@ -138,8 +138,13 @@ extension WeChatXML {
                 } else if bytes[index] == UInt8(ascii: "&") {
                     value += try reference()
                 } else {
-                    value.append(bytes[index])
-                    index += 1
+                    // A run of plain text up to the next markup or reference.
+                    var end = index + 1
+                    while end < bytes.count, bytes[end] != UInt8(ascii: "<"), bytes[end] != UInt8(ascii: "&") {
+                        end += 1
+                    }
+                    value += bytes[index..<end]
+                    index = end
                 }
             }
             guard let text = String(validating: value, as: UTF8.self) else {
@@ -220,7 +225,12 @@ extension WeChatXML {
         }
 
         mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         mutating func expect(_ literal: StaticString) throws(DecodingError) {
@@ -246,16 +256,20 @@ extension WeChatXML {
         }
 
         func find(_ literal: StaticString) -> Int? {
-            let needle = literal.withUTF8Buffer { Array($0) }
-            guard !needle.isEmpty, bytes.count >= needle.count else { return nil }
-            var position = index
-            while position + needle.count <= bytes.count {
-                if bytes[position] == needle[0] && Array(bytes[position..<(position + needle.count)]) == needle {
-                    return position
+            literal.withUTF8Buffer { needle -> Int? in
+                guard !needle.isEmpty, bytes.count >= needle.count else { return nil }
+                var position = index
+                while position + needle.count <= bytes.count {
+                    var matches = true
+                    for offset in 0..<needle.count where bytes[position + offset] != needle[offset] {
+                        matches = false
+                        break
+                    }
+                    if matches { return position }
+                    position += 1
                 }
-                position += 1
+                return nil
             }
-            return nil
         }
     }
 }
