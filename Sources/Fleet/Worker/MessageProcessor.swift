@@ -30,10 +30,10 @@ struct MessageProcessor: Sendable {
     ///   acknowledged (the offset must not be stored).
     func process(_ message: KafkaConsumerMessage, state: OrderState?) async throws -> StateChange {
         var logger = self.logger
-        if let key = message.keyString { logger[metadataKey: LogKey.outTradeNo] = "\(key)" }
-        logger[metadataKey: LogKey.topic] = "\(message.topic)"
-        logger[metadataKey: LogKey.partition] = "\(message.partition)"
-        logger[metadataKey: LogKey.offset] = "\(message.offset)"
+        if let key = message.keyString { logger[metadataKey: LogKey.outTradeNo] = .string(key) }
+        logger[metadataKey: LogKey.topic] = .string(message.topic)
+        logger[metadataKey: LogKey.partition] = .stringConvertible(message.partition)
+        logger[metadataKey: LogKey.offset] = .stringConvertible(message.offset)
         if let owner = ownership?.misplacement(of: message) {
             // Its order lives on `owner` (state, callbacks, timers): handling it here would act on
             // an order this partition does not know. Forwarded in this key's lane, so the key's

@@ -190,7 +190,8 @@ actor OutputSender {
         }
     }
 
-    /// Begin, write, send the offsets, commit. A failed delivery makes the transaction abortable.
+    /// Begin, write, then send the offsets and commit (one blocking call). A failed delivery makes the
+    /// transaction abortable.
     private func commitTransaction(
         _ records: [KafkaProducerMessage], finishing: [KafkaTopicPartitionOffset],
         groupMetadata: @Sendable () throws -> KafkaConsumerGroupMetadata,
@@ -206,18 +207,9 @@ actor OutputSender {
             }
         }
         let committable = await offsets(finishing)
-        if !committable.isEmpty {
-            try await producer.sendOffsetsToTransaction(committable, group: try groupMetadata())
-        }
-        var attempts = 0
-        while true {
-            do {
-                try await producer.commitTransaction()
-                return results
-            } catch let error as KafkaError where error.code == .transactionRetriable && attempts < 3 {
-                attempts += 1
-            }
-        }
+        try await producer.commitTransaction(
+            offsets: committable, group: committable.isEmpty ? nil : try groupMetadata())
+        return results
     }
 
     /// After a failed transaction: abort it (abortable errors), or stop for good (fatal errors).
