@@ -323,20 +323,23 @@ struct KafkaProduceChildCommand: AsyncParsableCommand {
             configuration.sendWindow = sendWindow
         }
         let payload = Data(repeating: UInt8(ascii: "x"), count: valueSize)
-        // The same messages as kcat's input file. The 10,000 distinct keys are encoded once (kcat
-        // reads its keys ready-made too), and the topic is read once: an @Option is not a plain
-        // stored property, reading it per message would time ArgumentParser, not the producer.
         let topic = self.topic
-        let keys = (0..<min(messages, 10_000)).map { Data("order-\($0)".utf8) }
-        var batch: [KafkaProducerMessage] = []
-        batch.reserveCapacity(messages)
-        for index in 0..<messages {
-            batch.append(KafkaProducerMessage(topic: topic, key: keys[index % 10_000], value: payload))
-        }
+        let count = messages
+        // The producer first, then the input, as kcat does: librdkafka connects (and, idempotent,
+        // gets its producer id) on its own threads while the messages are built.
         let elapsed = try await withKafkaProducer(configuration: configuration, logger: logger) { producer in
+            // The same messages as kcat's input file. The 10,000 distinct keys are encoded once
+            // (kcat reads its keys ready-made too), and the topic is read once: an @Option is not a
+            // plain stored property, reading it per message would time ArgumentParser.
+            let keys = (0..<min(count, 10_000)).map { Data("order-\($0)".utf8) }
+            var batch: [KafkaProducerMessage] = []
+            batch.reserveCapacity(count)
+            for index in 0..<count {
+                batch.append(KafkaProducerMessage(topic: topic, key: keys[index % 10_000], value: payload))
+            }
             let start = ContinuousClock.now
             let reports = try await producer.sendAll(batch)
-            guard reports.count == messages else { throw ValidationError("only \(reports.count) acknowledged") }
+            guard reports.count == count else { throw ValidationError("only \(reports.count) acknowledged") }
             return start.duration(to: .now)
         }
         print("seconds=\(KafkaBenchCommand.seconds(elapsed))")

@@ -11,9 +11,11 @@ import NIOConcurrencyHelpers
 /// slot until the message's delivery report, and every enqueued message holds a retain of the
 /// batch until then, so the slots outlive every report.
 ///
-/// `@unchecked Sendable`: the records and the mutable state are only touched under the state's
-/// lock; the slots and the messages are written before any message is enqueued and only read
-/// afterwards.
+/// `@unchecked Sendable`: the records and the mutable state are only touched under `lock`; the
+/// slots and the messages are written before any message is enqueued and only read afterwards.
+/// The state lives in an allocation of its own and the waiters are `UnsafeContinuation`s (each
+/// resumed exactly once, outside the lock), so a report costs one lock and a few stores: no
+/// exclusivity check, no reference counting of a continuation.
 final class DeliveryBatch: @unchecked Sendable {
     /// What librdkafka's opaque of one message points to.
     struct Slot {
@@ -38,14 +40,15 @@ final class DeliveryBatch: @unchecked Sendable {
         var remaining: Int
         var failures: [Int: KafkaError] = [:]
         /// The waiter for the whole batch (``wait()``).
-        var continuation: CheckedContinuation<Void, Never>?
+        var waiter: UnsafeContinuation<Void, Never>?
         /// The sender waiting for room in its window (``waitUntilCompleted(atLeast:)``), and how many
         /// outcomes it waits for.
-        var roomWaiter: CheckedContinuation<Void, Never>?
+        var roomWaiter: UnsafeContinuation<Void, Never>?
         var roomTarget = 0
     }
 
-    private let state: NIOLockedValueBox<State>
+    private let lock = NIOLock()
+    private let state: UnsafeMutablePointer<State>
     private let messages: [KafkaProducerMessage]
     private let records: UnsafeMutablePointer<Record>
     private let slots: UnsafeMutablePointer<Slot>
@@ -55,7 +58,8 @@ final class DeliveryBatch: @unchecked Sendable {
     init(messages: [KafkaProducerMessage]) {
         self.messages = messages
         count = messages.count
-        state = NIOLockedValueBox(State(remaining: messages.count))
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(remaining: messages.count))
         records = .allocate(capacity: max(count, 1))
         records.initialize(repeating: .pending, count: count)
         slots = .allocate(capacity: max(count, 1))
@@ -66,6 +70,8 @@ final class DeliveryBatch: @unchecked Sendable {
     }
 
     deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
         records.deinitialize(count: count)
         records.deallocate()
         slots.deinitialize(count: count)
@@ -119,62 +125,63 @@ final class DeliveryBatch: @unchecked Sendable {
     /// Records the outcome of message `index` (the first outcome of an index counts) and wakes the
     /// waiter when it was the last one.
     private func complete(_ index: Int, _ record: Record, failure: KafkaError?) {
-        let count = count
-        let (roomWaiter, waiter) = state.withLockedValue {
-            state -> (CheckedContinuation<Void, Never>?, CheckedContinuation<Void, Never>?) in
-            guard records[index].state == .pending else { return (nil, nil) }
+        var roomWaiter: UnsafeContinuation<Void, Never>?
+        var waiter: UnsafeContinuation<Void, Never>?
+        lock.lock()
+        if records[index].state == .pending {
             records[index] = record
-            if let failure { state.failures[index] = failure }
-            state.remaining -= 1
-            var roomWaiter: CheckedContinuation<Void, Never>?
-            if state.roomWaiter != nil, count - state.remaining >= state.roomTarget {
-                roomWaiter = state.roomWaiter
-                state.roomWaiter = nil
+            if let failure { state.pointee.failures[index] = failure }
+            state.pointee.remaining -= 1
+            let remaining = state.pointee.remaining
+            if state.pointee.roomWaiter != nil, count - remaining >= state.pointee.roomTarget {
+                roomWaiter = state.pointee.roomWaiter
+                state.pointee.roomWaiter = nil
             }
-            guard state.remaining == 0, let continuation = state.continuation else { return (roomWaiter, nil) }
-            state.continuation = nil
-            return (roomWaiter, continuation)
+            if remaining == 0 {
+                waiter = state.pointee.waiter
+                state.pointee.waiter = nil
+            }
         }
+        lock.unlock()
         roomWaiter?.resume()
         waiter?.resume()
     }
 
     /// How many messages have an outcome.
     var completedCount: Int {
-        count - state.withLockedValue { $0.remaining }
+        lock.withLock { count - state.pointee.remaining }
     }
 
     /// Suspends until at least `target` messages have an outcome (at most `count`). One sender
     /// waits at a time.
     func waitUntilCompleted(atLeast target: Int) async {
         let target = min(target, count)
-        let count = count
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done: Bool = state.withLockedValue { state in
-                if count - state.remaining >= target { return true }
-                state.roomTarget = target
-                state.roomWaiter = continuation
-                return false
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            lock.lock()
+            let done = count - state.pointee.remaining >= target
+            if !done {
+                state.pointee.roomTarget = target
+                state.pointee.roomWaiter = continuation
             }
+            lock.unlock()
             if done { continuation.resume() }
         }
     }
 
     /// Suspends until every message has an outcome.
     func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done: Bool = state.withLockedValue { state in
-                if state.remaining == 0 { return true }
-                state.continuation = continuation
-                return false
-            }
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            lock.lock()
+            let done = state.pointee.remaining == 0
+            if !done { state.pointee.waiter = continuation }
+            lock.unlock()
             if done { continuation.resume() }
         }
     }
 
     /// The outcomes in input order. Call after ``wait()``.
     func settled() -> [Result<KafkaDeliveryReport, KafkaError>] {
-        let failures = state.withLockedValue { $0.failures }
+        let failures = lock.withLock { state.pointee.failures }
         var results: [Result<KafkaDeliveryReport, KafkaError>] = []
         results.reserveCapacity(count)
         for index in 0..<count {
@@ -189,7 +196,7 @@ final class DeliveryBatch: @unchecked Sendable {
 
     /// The delivery reports in input order; throws the first failure in input order. Call after ``wait()``.
     func reports() throws(KafkaError) -> [KafkaDeliveryReport] {
-        let failures = state.withLockedValue { $0.failures }
+        let failures = lock.withLock { state.pointee.failures }
         var reports: [KafkaDeliveryReport] = []
         reports.reserveCapacity(count)
         for index in 0..<count {

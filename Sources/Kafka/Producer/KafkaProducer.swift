@@ -170,20 +170,24 @@ public final class KafkaProducer: Sendable, Service {
         do throws(KafkaError) {
             try lifecycle.using { () throws(KafkaError) in
                 var cursor = RDKafkaClient.ProduceCursor()
-                while index < end {
-                    let opaque = batch.retainForMessage(index)
-                    do throws(KafkaError) {
-                        let outcome = try client.produce(
-                            messages[index], topics: topicHandles, cursor: &cursor, opaque: opaque)
-                        if outcome == .queueFull {
+                // Through the buffer, each message is read in place (the array's subscript would
+                // copy it, retaining and releasing its topic, key, value and headers).
+                messages.withUnsafeBufferPointer { messages in
+                    while index < end {
+                        let opaque = batch.retainForMessage(index)
+                        do throws(KafkaError) {
+                            let outcome = try client.produce(
+                                messages[index], topics: topicHandles, cursor: &cursor, opaque: opaque)
+                            if outcome == .queueFull {
+                                DeliveryBatch.release(opaque)
+                                return
+                            }
+                        } catch {
                             DeliveryBatch.release(opaque)
-                            return
+                            batch.fail(index, error)
                         }
-                    } catch {
-                        DeliveryBatch.release(opaque)
-                        batch.fail(index, error)
+                        index += 1
                     }
-                    index += 1
                 }
             }
         } catch {

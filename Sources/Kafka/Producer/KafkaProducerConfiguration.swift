@@ -13,7 +13,8 @@ public struct KafkaProducerConfiguration: Sendable {
     /// Most messages of one ``KafkaProducer/sendAll(_:)`` (or `sendAllSettled`) enqueued and not yet
     /// acknowledged at a time; a larger batch is enqueued as acknowledgements make room, in order.
     /// Keeps librdkafka working on recently enqueued (cache-warm) messages and its memory bounded.
-    /// Default 10,000 (about 4 MB of librdkafka messages of 200 bytes).
+    /// Default 30,000 (about 13 MB of librdkafka messages of 200 bytes); the roles' batches are far
+    /// smaller and never wait for it.
     public var sendWindow: Int
 
     /// Producer defaults: idempotent (which implies `acks=all` and ordered retries) and Java-compatible
@@ -28,7 +29,7 @@ public struct KafkaProducerConfiguration: Sendable {
     public init(
         kafka: KafkaConfiguration, closeTimeout: Duration = .seconds(10),
         queueFullMaxBackoff: Duration = .milliseconds(20),
-        transactionalID: String? = nil, sendWindow: Int = 10_000
+        transactionalID: String? = nil, sendWindow: Int = 30_000
     ) {
         self.kafka = kafka
         self.closeTimeout = closeTimeout

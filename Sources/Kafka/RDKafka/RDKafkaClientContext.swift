@@ -54,10 +54,12 @@ final class RDKafkaClientContext: @unchecked Sendable {
         }
         if onDelivery != nil {
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
-                guard let message, let context = RDKafkaClientContext.from(opaque),
-                    let onDelivery = context.onDelivery
-                else { return }
-                onDelivery(RDKafkaMessage(borrowing: message))
+                guard let message, let opaque else { return }
+                // One call per message: borrow the context (the handle keeps it alive) instead of
+                // retaining and releasing it.
+                Unmanaged<RDKafkaClientContext>.fromOpaque(opaque)._withUnsafeGuaranteedRef { context in
+                    context.onDelivery?(RDKafkaMessage(borrowing: message))
+                }
             }
         }
         if onRebalance != nil {
