@@ -328,15 +328,21 @@ struct KafkaProduceChildCommand: AsyncParsableCommand {
         // The producer first, then the input, as kcat does: librdkafka connects (and, idempotent,
         // gets its producer id) on its own threads while the messages are built.
         let elapsed = try await withKafkaProducer(configuration: configuration, logger: logger) { producer in
+            // kcat creates its topic handle, which asks for the topic's metadata, before reading its
+            // input; here the topic's metadata is asked for while the messages are built.
+            async let partitions = producer.partitionCount(topic: topic)
             // The same messages as kcat's input file. The 10,000 distinct keys are encoded once
             // (kcat reads its keys ready-made too), and the topic is read once: an @Option is not a
             // plain stored property, reading it per message would time ArgumentParser.
             let keys = (0..<min(count, 10_000)).map { Data("order-\($0)".utf8) }
-            var batch: [KafkaProducerMessage] = []
-            batch.reserveCapacity(count)
-            for index in 0..<count {
-                batch.append(KafkaProducerMessage(topic: topic, key: keys[index % 10_000], value: payload))
+            let batch = [KafkaProducerMessage](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for index in 0..<count {
+                    (buffer.baseAddress! + index).initialize(
+                        to: KafkaProducerMessage(topic: topic, key: keys[index % 10_000], value: payload))
+                }
+                initialized = count
             }
+            _ = try await partitions
             let start = ContinuousClock.now
             let reports = try await producer.sendAll(batch)
             guard reports.count == count else { throw ValidationError("only \(reports.count) acknowledged") }

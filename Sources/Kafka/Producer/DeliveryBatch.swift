@@ -196,23 +196,29 @@ final class DeliveryBatch: @unchecked Sendable {
 
     /// The delivery reports in input order; throws the first failure in input order. Call after ``wait()``.
     func reports() throws(KafkaError) -> [KafkaDeliveryReport] {
-        let failures = lock.withLock { state.pointee.failures }
-        var reports: [KafkaDeliveryReport] = []
-        reports.reserveCapacity(count)
-        for index in 0..<count {
-            switch records[index].state {
-            case .delivered: reports.append(report(index))
-            case .failed: throw failures[index] ?? missingReport(index)
-            case .pending: throw missingReport(index)
+        for index in 0..<count where records[index].state != .delivered {
+            let failure = lock.withLock { state.pointee.failures[index] }
+            throw failure ?? missingReport(index)
+        }
+        guard count > 0 else { return [] }
+        // Written in place, each topic read from the message in place.
+        return messages.withUnsafeBufferPointer { messages in
+            [KafkaDeliveryReport](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for index in 0..<count {
+                    (buffer.baseAddress! + index).initialize(to: report(topic: messages[index].topic, records[index]))
+                }
+                initialized = count
             }
         }
-        return reports
     }
 
     private func report(_ index: Int) -> KafkaDeliveryReport {
-        let record = records[index]
-        return KafkaDeliveryReport(
-            topic: messages[index].topic, partition: record.partition, offset: record.offset,
+        report(topic: messages[index].topic, records[index])
+    }
+
+    private func report(topic: String, _ record: Record) -> KafkaDeliveryReport {
+        KafkaDeliveryReport(
+            topic: topic, partition: record.partition, offset: record.offset,
             timestamp: record.timestampMilliseconds == .min
                 ? nil : Date(timeIntervalSince1970: Double(record.timestampMilliseconds) / 1000))
     }
