@@ -133,8 +133,8 @@ public final class KafkaProducer: Sendable, Service {
     /// At most `sendWindow` messages of the batch are enqueued and unacknowledged at a time; at the
     /// window's end the call waits until a quarter of it was acknowledged. librdkafka then handles
     /// messages enqueued moments before, still in the CPU caches, instead of a queue of the whole
-    /// batch spread over tens of MB (which made its broker thread and the page faults several
-    /// times dearer); small batches (the roles' batches) never reach the window.
+    /// batch spread over tens of MB (with 100,000 messages of 200 bytes its broker thread used
+    /// about 1.6 times the CPU); small batches (the roles' batches) never reach the window.
     private func deliver(_ messages: [KafkaProducerMessage]) async -> DeliveryBatch {
         startPolling()
         let batch = DeliveryBatch(messages: messages)
