@@ -20,7 +20,8 @@ struct KafkaBenchCommand: AsyncParsableCommand {
             of the same embedded cluster, each as a whole process run (spawn to exit: start-up, connect, \
             produce, every delivery report, close), alternating, --runs times each; the medians are \
             compared. PayFleet's producer process also reports its own time from the first enqueue to \
-            the last delivery report. Then the first run's topic is read back from the beginning (the \
+            the last delivery report. --baseline-binary adds a third client, the producer process of \
+            another payfleet build, to compare two builds in one run. Then the first run's topic is read back from the beginning (the \
             mock keeps only the last few MB per partition, so keep messages/partitions modest) by kcat \
             -C -e (a process: its time includes start-up and end-of-partition detection), a \
             KafkaPartitionReader and a group KafkaConsumer (in this process; the group join excluded).
@@ -42,6 +43,12 @@ struct KafkaBenchCommand: AsyncParsableCommand {
     @Option(help: "Path of the kcat binary.")
     var kcat: String = "kcat"
 
+    @Option(
+        help: ArgumentHelp(
+            "Another payfleet binary (an earlier build) whose producer runs as a third client, alternating with the other two.",
+            valueName: "path"))
+    var baselineBinary: String?
+
     func run() async throws {
         var logger = KafkaCLI.logger("payfleet.bench")
         logger.logLevel = .warning
@@ -51,8 +58,11 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         let kcatPath = try Self.resolve(kcat)
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
         defer { cluster.shutdown() }
+        if let baselineBinary, !FileManager.default.isExecutableFile(atPath: baselineBinary) {
+            throw ValidationError("--baseline-binary \(baselineBinary) is not an executable file")
+        }
         for run in 0..<runs {
-            for topic in ["bench.payfleet.\(run)", "bench.kcat.\(run)"] {
+            for topic in ["bench.payfleet.\(run)", "bench.kcat.\(run)", "bench.baseline.\(run)"] {
                 try cluster.createTopic(topic, partitions: partitions)
             }
         }
@@ -74,6 +84,13 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         // Produce: whole process runs, alternating.
         var kcatRuns: [ChildRun] = []
         var ourRuns: [ChildRun] = []
+        var baselineRuns: [ChildRun] = []
+        func producerArguments(topic: String) -> [String] {
+            [
+                "bench", "kafka-produce", "--bootstrap-servers", cluster.bootstrapServers, "--topic", topic,
+                "--messages", "\(messages)", "--value-size", "\(valueSize)",
+            ]
+        }
         for run in 0..<runs {
             kcatRuns.append(
                 try await Self.runChild(
@@ -84,15 +101,16 @@ struct KafkaBenchCommand: AsyncParsableCommand {
                     ]))
             ourRuns.append(
                 try await Self.runChild(
-                    BenchProcesses.ownBinary.path,
-                    [
-                        "bench", "kafka-produce", "--bootstrap-servers", cluster.bootstrapServers, "--topic",
-                        "bench.payfleet.\(run)", "--messages", "\(messages)", "--value-size", "\(valueSize)",
-                    ]))
+                    BenchProcesses.ownBinary.path, producerArguments(topic: "bench.payfleet.\(run)")))
+            if let baselineBinary {
+                baselineRuns.append(
+                    try await Self.runChild(baselineBinary, producerArguments(topic: "bench.baseline.\(run)")))
+            }
         }
         let kcatProduce = ChildRun.median(kcatRuns)
         let ourProduce = ChildRun.median(ourRuns)
         let ourInProcess = Self.median(ourRuns.compactMap(\.reportedSeconds))
+        let baselineInProcess = Self.median(baselineRuns.compactMap(\.reportedSeconds))
 
         // Consume: kcat (no group, from the beginning to the end)
         let kcatConsume = try await Self.timed {
@@ -138,7 +156,9 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         print("")
         print("produce (median of \(runs) process runs each, spawn to exit)")
         print("client                            wall s    messages/s   ratio vs kcat   CPU s   CPU µs/message")
-        for (name, run) in [("kcat (baseline)", kcatProduce), ("payfleet KafkaProducer.sendAll", ourProduce)] {
+        var rows = [("kcat (baseline)", kcatProduce), ("payfleet KafkaProducer.sendAll", ourProduce)]
+        if !baselineRuns.isEmpty { rows.append(("payfleet, --baseline-binary", ChildRun.median(baselineRuns))) }
+        for (name, run) in rows {
             print(
                 name.padding(toLength: 32, withPad: " ", startingAt: 0)
                     + String(
@@ -152,6 +172,12 @@ struct KafkaBenchCommand: AsyncParsableCommand {
                     format:
                         "payfleet, first enqueue to last delivery report (inside its process): %.3f s = %.0f messages/s",
                     ourInProcess, rate(ourInProcess)))
+        }
+        if let baselineInProcess {
+            print(
+                String(
+                    format: "--baseline-binary, the same inside its process: %.3f s = %.0f messages/s",
+                    baselineInProcess, rate(baselineInProcess)))
         }
         print("")
         print("operation   client                          seconds    messages/s   ratio vs kcat")
@@ -283,21 +309,43 @@ struct KafkaProduceChildCommand: AsyncParsableCommand {
     @Option(help: "Value size in bytes.")
     var valueSize: Int = 200
 
+    @Option(help: "The producer's sendWindow (default: the producer's default).")
+    var sendWindow: Int?
+
     func run() async throws {
         var logger = KafkaCLI.logger("payfleet.bench")
         logger.logLevel = .warning
         guard messages > 0, valueSize > 0 else { throw ValidationError("counts must be positive") }
-        let kafka = try kafkaOptions.configuration(ProcessInfo.processInfo.environment)
-        let payload = Data(repeating: UInt8(ascii: "x"), count: valueSize)
-        let batch = (0..<messages).map {
-            KafkaProducerMessage(topic: topic, key: "order-\($0 % 10_000)", value: payload)
+        var configuration = KafkaProducerConfiguration(
+            kafka: try kafkaOptions.configuration(ProcessInfo.processInfo.environment), closeTimeout: .seconds(30))
+        if let sendWindow {
+            guard sendWindow > 0 else { throw ValidationError("--send-window must be positive") }
+            configuration.sendWindow = sendWindow
         }
-        let elapsed = try await withKafkaProducer(
-            configuration: KafkaProducerConfiguration(kafka: kafka, closeTimeout: .seconds(30)), logger: logger
-        ) { producer in
+        let payload = Data(repeating: UInt8(ascii: "x"), count: valueSize)
+        let topic = self.topic
+        let count = messages
+        // The producer first, then the input, as kcat does: librdkafka connects (and, idempotent,
+        // gets its producer id) on its own threads while the messages are built.
+        let elapsed = try await withKafkaProducer(configuration: configuration, logger: logger) { producer in
+            // kcat creates its topic handle, which asks for the topic's metadata, before reading its
+            // input; here the topic's metadata is asked for while the messages are built.
+            async let partitions = producer.partitionCount(topic: topic)
+            // The same messages as kcat's input file. The 10,000 distinct keys are encoded once
+            // (kcat reads its keys ready-made too), and the topic is read once: an @Option is not a
+            // plain stored property, reading it per message would time ArgumentParser.
+            let keys = (0..<min(count, 10_000)).map { Data("order-\($0)".utf8) }
+            let batch = [KafkaProducerMessage](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for index in 0..<count {
+                    (buffer.baseAddress! + index).initialize(
+                        to: KafkaProducerMessage(topic: topic, key: keys[index % 10_000], value: payload))
+                }
+                initialized = count
+            }
+            _ = try await partitions
             let start = ContinuousClock.now
             let reports = try await producer.sendAll(batch)
-            guard reports.count == messages else { throw ValidationError("only \(reports.count) acknowledged") }
+            guard reports.count == count else { throw ValidationError("only \(reports.count) acknowledged") }
             return start.duration(to: .now)
         }
         print("seconds=\(KafkaBenchCommand.seconds(elapsed))")

@@ -33,8 +33,11 @@ public struct KafkaProducerMessage: Sendable {
         topic: String, partition: Int32? = nil, key: String, value: Data?, headers: [KafkaHeader] = [],
         timestamp: Date? = nil
     ) {
+        var key = key
+        // From the string's contiguous UTF-8 bytes at once, not byte by byte through a sequence.
+        let keyBytes = key.withUTF8 { Data(buffer: $0) }
         self.init(
-            topic: topic, partition: partition, key: Data(key.utf8), value: value, headers: headers,
+            topic: topic, partition: partition, key: keyBytes, value: value, headers: headers,
             timestamp: timestamp)
     }
 }

@@ -91,9 +91,13 @@ extension RDKafkaClient {
         Int(rd_kafka_poll(handle, timeoutMilliseconds))
     }
 
-    /// Makes a running ``poll(timeoutMilliseconds:)`` return at once (closing need not wait out its timeout).
+    /// Makes a running ``poll(timeoutMilliseconds:)`` on another thread return at once (closing need
+    /// not wait out its timeout): cancels the wait on the main queue, which `rd_kafka_poll` serves.
+    /// (`rd_kafka_yield` would not do: it only works from inside a callback on the polling thread.)
     func wakePoll() {
-        rd_kafka_yield(handle)
+        guard let queue = rd_kafka_queue_get_main(handle) else { return }
+        rd_kafka_queue_yield(queue)
+        rd_kafka_queue_destroy(queue)
     }
 
     /// Waits for every enqueued message's delivery report; `false` when the timeout passed first.

@@ -6,18 +6,22 @@ import Observability
 /// The object librdkafka's callbacks reach through the handle's opaque pointer.
 ///
 /// `@unchecked Sendable`: the callback closures are set once before `rd_kafka_new` and only read
-/// afterwards (from librdkafka's threads and our poll thread); mutable state is behind locks.
+/// afterwards (from librdkafka's threads and our poll thread); mutable state is behind locks. The
+/// delivery callback is a constant, so a delivery report (one per message) reads it without an
+/// exclusivity check.
 final class RDKafkaClientContext: @unchecked Sendable {
     let logger: Logger
     /// Delivery report for one message (producer; called on the thread serving the main queue).
-    var onDelivery: ((borrowing RDKafkaMessage) -> Void)?
+    let onDelivery: ((borrowing RDKafkaMessage) -> Void)?
     /// Rebalance (consumer; called on the thread polling the consumer).
     var onRebalance: ((borrowing RDKafkaRebalance) -> Void)?
     /// The first fatal error librdkafka reported, if any.
     let fatalError = NIOLockedValueBox<KafkaError?>(nil)
 
-    init(logger: Logger) {
+    /// - Parameter onDelivery: the producer's delivery-report handler (`nil` for other clients).
+    init(logger: Logger, onDelivery: ((borrowing RDKafkaMessage) -> Void)? = nil) {
         self.logger = logger
+        self.onDelivery = onDelivery
     }
 
     /// Retains the context for the lifetime of the handle; balanced by ``release(_:)``.
@@ -50,8 +54,12 @@ final class RDKafkaClientContext: @unchecked Sendable {
         }
         if onDelivery != nil {
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
-                guard let message, let context = RDKafkaClientContext.from(opaque) else { return }
-                context.onDelivery?(RDKafkaMessage(borrowing: message))
+                guard let message, let opaque else { return }
+                // One call per message: borrow the context (the handle keeps it alive) instead of
+                // retaining and releasing it.
+                Unmanaged<RDKafkaClientContext>.fromOpaque(opaque)._withUnsafeGuaranteedRef { context in
+                    context.onDelivery?(RDKafkaMessage(borrowing: message))
+                }
             }
         }
         if onRebalance != nil {
