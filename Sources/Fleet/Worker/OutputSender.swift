@@ -190,7 +190,8 @@ actor OutputSender {
         }
     }
 
-    /// Begin, write, then send the offsets and commit (one blocking call). A failed delivery makes the
+    /// Begin; enqueue the records, send the offsets and commit (the commit flushes the records, so
+    /// it does not wait for their delivery reports first). A record that fails makes the
     /// transaction abortable.
     private func commitTransaction(
         _ records: [KafkaProducerMessage], finishing: [KafkaTopicPartitionOffset],
@@ -198,17 +199,20 @@ actor OutputSender {
         offsets: @Sendable ([KafkaTopicPartitionOffset]) async -> [KafkaTopicPartitionOffset]
     ) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         try producer.beginTransaction()
-        let results = try await producer.sendAllSettled(records)
+        // The offsets assume this group's finishing messages finished: they commit with its records
+        // or not at all.
+        let committable = await offsets(finishing)
+        let results = try await producer.sendAndCommitTransaction(
+            records, offsets: committable, group: committable.isEmpty ? nil : try groupMetadata())
         for result in results {
             if case .failure(let error) = result {
+                // Committed without it cannot happen (the commit fails when a record failed); kept as
+                // a guard so a record is never reported durable when it is not.
                 throw KafkaError(
                     .transactionAbortable, "an output was not acknowledged: \(error.message)",
                     rdKafkaErrorCode: error.rdKafkaErrorCode)
             }
         }
-        let committable = await offsets(finishing)
-        try await producer.commitTransaction(
-            offsets: committable, group: committable.isEmpty ? nil : try groupMetadata())
         return results
     }
 

@@ -147,6 +147,11 @@ final class DeliveryBatch: @unchecked Sendable {
         waiter?.resume()
     }
 
+    /// The first failure recorded so far, in input order (`nil` while none failed).
+    var firstFailure: KafkaError? {
+        lock.withLock { state.pointee.failures.min { $0.key < $1.key }?.value }
+    }
+
     /// How many messages have an outcome.
     var completedCount: Int {
         lock.withLock { count - state.pointee.remaining }

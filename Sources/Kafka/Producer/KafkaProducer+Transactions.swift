@@ -72,6 +72,29 @@ extension KafkaProducer {
         }
     }
 
+    /// Writes `messages` in the open transaction, adds the consumed `offsets` of `group` (when there
+    /// are any) and commits — without first waiting for the messages' delivery reports: the commit
+    /// flushes them (librdkafka ignores `linger.ms` while it does) and fails, abortable, when one
+    /// was not delivered. Returns each message's outcome once the transaction committed.
+    ///
+    /// - Throws: `.transactionAbortable` without committing when a message could not be enqueued;
+    ///   the commit's errors (see ``commitTransaction(offsets:group:commitAttempts:timeout:)``).
+    public func sendAndCommitTransaction(
+        _ messages: [KafkaProducerMessage], offsets: [KafkaTopicPartitionOffset], group: KafkaConsumerGroupMetadata?,
+        commitAttempts: Int = 4, timeout: Duration = .seconds(30)
+    ) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
+        let batch = await enqueueAll(messages)
+        if let failure = batch.firstFailure {
+            await batch.wait()
+            throw KafkaError(
+                .transactionAbortable, "an output was not enqueued: \(failure.message)",
+                rdKafkaErrorCode: failure.rdKafkaErrorCode)
+        }
+        try await commitTransaction(offsets: offsets, group: group, commitAttempts: commitAttempts, timeout: timeout)
+        await batch.wait()
+        return batch.settled()
+    }
+
     /// Aborts the transaction: none of its messages or offsets become visible to `read_committed` readers.
     public func abortTransaction(timeout: Duration = .seconds(30)) async throws {
         try await client.blockingUse(lifecycle) { client throws(KafkaError) in

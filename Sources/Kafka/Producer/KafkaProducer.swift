@@ -136,6 +136,15 @@ public final class KafkaProducer: Sendable, Service {
     /// batch spread over tens of MB (with 100,000 messages of 200 bytes its broker thread used
     /// about 1.6 times the CPU); small batches (the roles' batches) never reach the window.
     private func deliver(_ messages: [KafkaProducerMessage]) async -> DeliveryBatch {
+        let batch = await enqueueAll(messages)
+        await batch.wait()
+        return batch
+    }
+
+    /// Enqueues `messages` in order (within the send window, waiting for room or acknowledgements
+    /// as ``deliver(_:)`` describes) and returns their batch once the last one is enqueued, before
+    /// their delivery reports.
+    func enqueueAll(_ messages: [KafkaProducerMessage]) async -> DeliveryBatch {
         startPolling()
         let batch = DeliveryBatch(messages: messages)
         let window = max(configuration.sendWindow, 1)
@@ -156,7 +165,6 @@ public final class KafkaProducer: Sendable, Service {
             }
             index += 1
         }
-        await batch.wait()
         return batch
     }
 
