@@ -24,18 +24,79 @@ enum SandboxWire {
         return fields
     }
 
+    /// A form component: `+` is a space, `%XX` a byte; `nil` for a bad escape or bytes that are not
+    /// UTF-8 (as `removingPercentEncoding`).
     static func decodeComponent(_ text: Substring) -> String? {
-        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        let utf8 = text.utf8
+        if !utf8.contains(UInt8(ascii: "%")) && !utf8.contains(UInt8(ascii: "+")) { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                let high = utf8.index(after: index)
+                guard high != utf8.endIndex else { return nil }
+                let low = utf8.index(after: high)
+                guard low != utf8.endIndex, let h = hexValue(utf8[high]), let l = hexValue(utf8[low]) else {
+                    return nil
+                }
+                bytes.append(h << 4 | l)
+                index = low
+            default:
+                bytes.append(byte)
+            }
+            index = utf8.index(after: index)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     static func encodeForm(_ fields: [String: String]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return fields.keys.sorted().map { name in
-            let value = fields[name] ?? ""
-            return (name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name) + "="
-                + (value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)
+        fields.keys.sorted().map { name in
+            percentEncoded(name) + "=" + percentEncoded(fields[name] ?? "")
         }.joined(separator: "&")
+    }
+
+    /// `text` with every byte but ASCII letters, digits and `-._~` percent-encoded, uppercase hex:
+    /// what `addingPercentEncoding(withAllowedCharacters:)` with `.alphanumerics` plus `-._~` gives
+    /// (it encodes every non-ASCII character, letters included).
+    static func percentEncoded(_ text: String) -> String {
+        if text.utf8.allSatisfy(isUnreservedASCII) { return text }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3)
+        for byte in text.utf8 {
+            if isUnreservedASCII(byte) {
+                out.append(byte)
+            } else {
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func isUnreservedASCII(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: "~"):
+            true
+        default: false
+        }
     }
 
     /// A JSON object body whose members are strings or numbers, as text; `nil` when it is not one.
@@ -48,10 +109,7 @@ enum SandboxWire {
             case let text as String: fields[name] = text
             case let number as NSNumber: fields[name] = number.stringValue
             default:
-                guard
-                    let data = try? JSONSerialization.data(
-                        withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
-                else { return nil }
+                guard let data = SandboxJSON.data(value) else { return nil }
                 fields[name] = String(decoding: data, as: UTF8.self)
             }
         }
@@ -59,9 +117,7 @@ enum SandboxWire {
     }
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data("{}".utf8)
+        let data = SandboxJSON.data(object) ?? Array("{}".utf8)
         return Response(
             status: status,
             headers: [.contentType: "application/json;charset=UTF-8"],
@@ -84,29 +140,21 @@ enum SandboxWire {
 
     /// A string of `count` digits, unique enough for vendor order numbers.
     static func digits(_ count: Int) -> String {
-        String((0..<count).map { _ in Character(String(Int.random(in: 0...9))) })
+        SandboxRandom.text(count, from: "0123456789")
     }
 
+    /// 32 random lowercase hex digits.
     static func hex32() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        SandboxRandom.text(32, from: "0123456789abcdef")
     }
 
     /// Vendor time text in GMT+8.
     static func chinaTime(_ date: Date, _ pattern: String) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(secondsFromGMT: 8 * 3600)
-        formatter.dateFormat = pattern
-        return formatter.string(from: date)
+        ChinaTime.format(date, pattern)
     }
 
     static func parseChinaTime(_ text: String, _ pattern: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(secondsFromGMT: 8 * 3600)
-        formatter.dateFormat = pattern
-        formatter.isLenient = false
-        return formatter.date(from: text)
+        ChinaTime.parse(text, pattern)
     }
 
     /// Strict integer fen text (`"1"`, `"9900"`): digits only, positive.

@@ -147,10 +147,7 @@ struct LeshouyingSimulator: AggregatorSimulator {
                 "appId": request["appid"] ?? checked.merchant.settings["appid"] ?? "wxsandbox00000000",
                 "path": "/pages/cashier/cashier?p=" + order.vendorOrderNo,
             ]
-            let text =
-                (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes]))
-                ?? Data()
-            base["miniapp_data"] = String(decoding: text, as: UTF8.self)
+            base["miniapp_data"] = SandboxJSON.string(data, fallback: "")
         } else if payType == "400" {
             // Milliseconds, as "部分系统" return them: the client must cut them to 10-digit seconds.
             base["timeStamp"] = String(Int64(Date().timeIntervalSince1970 * 1000))
@@ -274,11 +271,9 @@ struct LeshouyingSimulator: AggregatorSimulator {
         if let attach = order.attach { fields["attach"] = attach }
         let key = order.scenario == .forgedCallback ? "forged-key" : (merchant.secrets["inst_key"] ?? "")
         let shaped = Self.shaped(fields, key: key, outTradeNo: order.outTradeNo, keep: ["mch_no"])
-        let body =
-            (try? JSONSerialization.data(withJSONObject: shaped, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data()
+        let body = SandboxJSON.data(shaped) ?? []
         dispatchCallback(
-            order, url: url, contentType: "application/json;charset=UTF-8", body: Array(body),
+            order, url: url, contentType: "application/json;charset=UTF-8", body: body,
             retrySchedule: AggregatorRetrySchedules.leshouying, isAcknowledged: Self.isAcknowledged
         )
     }

@@ -19,28 +19,49 @@ struct SandboxMD5Rule: Sendable {
 
     /// The string that is digested (`only`: YunGouOS's fixed field subsets).
     func plain(_ fields: [String: String], only: [String]? = nil, key: String) -> String {
-        var names: [String] = []
+        var names: [(name: String, folded: String)] = []
+        names.reserveCapacity(fields.count)
         for (name, value) in fields {
             if name == "sign" { continue }
             if let only, !only.contains(name) { continue }
-            if !keepEmpty && value.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            names.append(name)
+            if !keepEmpty && Self.isBlank(value) { continue }
+            names.append((name, ignoreCase ? name.lowercased() : name))
         }
         names.sort { a, b in
-            if ignoreCase {
-                let la = a.lowercased()
-                let lb = b.lowercased()
-                if la != lb { return la.unicodeScalars.lexicographicallyPrecedes(lb.unicodeScalars) }
+            if ignoreCase, a.folded != b.folded {
+                return a.folded.unicodeScalars.lexicographicallyPrecedes(b.folded.unicodeScalars)
             }
-            return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
+            return a.name.unicodeScalars.lexicographicallyPrecedes(b.name.unicodeScalars)
         }
-        return names.map { "\($0)=\(fields[$0] ?? "")" }.joined(separator: "&") + "&key=" + key
+        var text = ""
+        text.reserveCapacity(fields.count * 24 + key.utf8.count + 5)
+        for (index, entry) in names.enumerated() {
+            if index > 0 { text += "&" }
+            text += entry.name
+            text += "="
+            text += fields[entry.name] ?? ""
+        }
+        text += "&key="
+        text += key
+        return text
+    }
+
+    /// Empty or only whitespace as `trimmingCharacters(in: .whitespaces)` sees it (tab and the
+    /// Unicode space separators).
+    static func isBlank(_ value: String) -> Bool {
+        value.unicodeScalars.allSatisfy { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }
     }
 
     func sign(_ fields: [String: String], only: [String]? = nil, key: String) -> String {
-        let digest = Insecure.MD5.hash(data: Data(plain(fields, only: only, key: key).utf8))
-        let text = digest.map { String(format: "%02x", $0) }.joined()
-        return uppercase ? text.uppercased() : text
+        let digest = Insecure.MD5.hash(data: Array(plain(fields, only: only, key: key).utf8))
+        let hex = Array((uppercase ? "0123456789ABCDEF" : "0123456789abcdef").utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for byte in digest {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     func matches(_ fields: [String: String], only: [String]? = nil, key: String, ignoringCase: Bool = false) -> Bool {

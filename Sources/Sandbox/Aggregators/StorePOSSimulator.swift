@@ -157,10 +157,7 @@ struct StorePOSSimulator: AggregatorSimulator {
                 "signType": "MD5", "package": "prepay_id=wx" + SandboxWire.digits(26), "callback_url": "",
                 "nonceStr": SandboxWire.hex32(), "paySign": SandboxWire.hex32().uppercased(),
             ]
-            let data =
-                (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .withoutEscapingSlashes]))
-                ?? Data()
-            answer["pay_info"] = String(decoding: data, as: UTF8.self)
+            answer["pay_info"] = SandboxJSON.string(info, fallback: "")
             answer["token_id"] = token
             answer["appid"] = request["sub_appid"] ?? ""
             answer["sub_openid"] = request["buyer_id"] ?? ""
@@ -175,11 +172,7 @@ struct StorePOSSimulator: AggregatorSimulator {
             default: codeURL = "https://qr.pbcdci.cn/00404311" + SandboxWire.digits(31)
             }
             answer["code_url"] = codeURL
-            var allowed = CharacterSet.alphanumerics
-            allowed.insert(charactersIn: "-._~")
-            answer["code_img_url"] =
-                "https://pay.storepos.cn/pay/qrcode?uuid="
-                + (codeURL.addingPercentEncoding(withAllowedCharacters: allowed) ?? codeURL)
+            answer["code_img_url"] = "https://pay.storepos.cn/pay/qrcode?uuid=" + SandboxWire.percentEncoded(codeURL)
         }
         return signed(answer, merchant: merchant, forge: scenario == .badResponseSignature)
     }
@@ -392,9 +385,7 @@ struct StorePOSSimulator: AggregatorSimulator {
             if let at = refund.refundedAt { item["refund_time"] = SandboxWire.chinaTime(at, "yyyy-MM-dd HH:mm:ss") }
             return item
         }
-        let listData =
-            (try? JSONSerialization.data(withJSONObject: list, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data("[]".utf8)
+        let listText = SandboxJSON.string(list, fallback: "[]")
         let live = order.refunds.filter { $0.state != .failed }
         let answer: [String: String] = [
             "state": "SUCCESS", "code": "10000", "trade_state": "SUCCESS", "msg": "SUCCESS",
@@ -402,7 +393,7 @@ struct StorePOSSimulator: AggregatorSimulator {
             "out_transaction_id": order.transactionID ?? "", "refund_count": String(order.refunds.count),
             "base_refund_fee_summary": String(SandboxRefund.committed(live)),
             "refund_fee_summary": String(SandboxRefund.refunded(order.refunds)),
-            "refund_list": String(decoding: listData, as: UTF8.self),
+            "refund_list": listText,
         ]
         return signed(answer, merchant: merchant)
     }

@@ -32,19 +32,14 @@ enum WeChatSandbox {
     static let chinaTimeZone = TimeZone(secondsFromGMT: 8 * 3600) ?? TimeZone.current
 
     static func chinaTime(_ date: Date, _ pattern: String) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.calendar = Calendar(identifier: .gregorian)
-        formatter.timeZone = chinaTimeZone
-        formatter.dateFormat = pattern
-        return formatter.string(from: date)
+        ChinaTime.format(date, pattern)
     }
 
     static func random(
         _ count: Int, from alphabet: String = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     ) -> String {
         let characters = Array(alphabet)
-        var generator = SystemRandomNumberGenerator()
+        var generator = SandboxRandom()
         return String((0..<count).map { _ in characters[Int(generator.next(upperBound: UInt32(characters.count)))] })
     }
 
@@ -75,7 +70,7 @@ enum WeChatSandbox {
         let text =
             fields
             .filter { $0.key != "sign" && !$0.value.isEmpty }
-            .sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             .map { "\($0.key)=\($0.value)" }
             .joined(separator: "&") + "&key=" + key
         if hmac {
@@ -92,7 +87,10 @@ enum WeChatSandbox {
     static func xml(_ fields: [String: String]) -> String {
         var out = "<xml>"
         for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
-            out += "<\(name)><![CDATA[\(value.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>"))]]></\(name)>"
+            let text =
+                find("]]>", in: Substring(value)) == nil
+                ? value : value.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>")
+            out += "<\(name)><![CDATA[\(text)]]></\(name)>"
         }
         return out + "</xml>"
     }
@@ -100,12 +98,17 @@ enum WeChatSandbox {
     /// Parses a flat `<xml>`; refuses DOCTYPE/ENTITY and nested elements. `nil` when malformed.
     static func parseXML(_ bytes: [UInt8]) -> [String: String]? {
         guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
-        if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") || text.contains("<!doctype") { return nil }
+        let whole = Substring(text)
+        if find("<!DOCTYPE", in: whole) != nil || find("<!ENTITY", in: whole) != nil
+            || find("<!doctype", in: whole) != nil
+        {
+            return nil
+        }
         var scanner = Substring(text)
         func skipSpace() { scanner = scanner.drop(while: { $0.isWhitespace }) }
         skipSpace()
         if scanner.hasPrefix("<?xml") {
-            guard let end = scanner.range(of: "?>") else { return nil }
+            guard let end = find("?>", in: scanner) else { return nil }
             scanner = scanner[end.upperBound...]
             skipSpace()
         }
@@ -123,20 +126,20 @@ enum WeChatSandbox {
             let name = String(scanner[scanner.index(after: scanner.startIndex)..<close])
             guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
             scanner = scanner[scanner.index(after: close)...]
-            guard let end = scanner.range(of: "</\(name)>") else { return nil }
+            guard let end = find("</\(name)>", in: scanner) else { return nil }
             var raw = scanner[..<end.lowerBound]
             scanner = scanner[end.upperBound...]
             var value = ""
             while !raw.isEmpty {
                 if raw.hasPrefix("<![CDATA[") {
                     raw = raw.dropFirst(9)
-                    guard let cdataEnd = raw.range(of: "]]>") else { return nil }
+                    guard let cdataEnd = find("]]>", in: raw) else { return nil }
                     value += raw[..<cdataEnd.lowerBound]
                     raw = raw[cdataEnd.upperBound...]
                 } else if raw.hasPrefix("<") {
                     return nil
                 } else {
-                    let next = raw.range(of: "<![CDATA[")?.lowerBound ?? raw.endIndex
+                    let next = find("<![CDATA[", in: raw)?.lowerBound ?? raw.endIndex
                     guard let text = unescape(raw[..<next]) else { return nil }
                     value += text
                     raw = raw[next...]
@@ -145,6 +148,25 @@ enum WeChatSandbox {
             guard fields[name] == nil else { return nil }
             fields[name] = value
         }
+    }
+
+    /// The first occurrence of `needle` in `text`, compared as UTF-8 bytes.
+    static func find(_ needle: String, in text: Substring) -> Range<String.Index>? {
+        let pattern = Array(needle.utf8)
+        guard let first = pattern.first else { return nil }
+        let bytes = text.utf8
+        var start = bytes.startIndex
+        while let candidate = bytes[start...].firstIndex(of: first) {
+            var cursor = candidate
+            var matched = 0
+            while matched < pattern.count, cursor != bytes.endIndex, bytes[cursor] == pattern[matched] {
+                matched += 1
+                cursor = bytes.index(after: cursor)
+            }
+            if matched == pattern.count { return candidate..<cursor }
+            start = bytes.index(after: candidate)
+        }
+        return nil
     }
 
     static func unescape(_ text: Substring) -> String? {
