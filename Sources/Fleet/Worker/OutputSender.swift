@@ -159,6 +159,15 @@ actor OutputSender {
             return
         }
         let records = group.flatMap(\.records)
+        let clock = ContinuousClock()
+        let started = clock.now
+        defer {
+            logger.trace(
+                "output group written",
+                metadata: [
+                    "writes": "\(group.count)", "records": "\(records.count)", "duration": "\(clock.now - started)",
+                ])
+        }
         switch mode {
         case .plain:
             do {
