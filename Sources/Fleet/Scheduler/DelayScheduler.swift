@@ -45,11 +45,6 @@ public final class DelayScheduler: Service, Sendable {
         if consumerKafka.properties["fetch.wait.max.ms"] == nil {
             consumerKafka.properties["fetch.wait.max.ms"] = "100"
         }
-        // Prefetch a few MB, not librdkafka's 64 MB: records taken from a burst are held (or sent)
-        // within microseconds, and prefetched bytes only raise the peak memory of a burst.
-        if consumerKafka.properties["queued.max.messages.kbytes"] == nil {
-            consumerKafka.properties["queued.max.messages.kbytes"] = "4096"
-        }
         let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(
