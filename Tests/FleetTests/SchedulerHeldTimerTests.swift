@@ -14,6 +14,8 @@ struct SchedulerHeldTimerTests {
             KafkaHeader(key: "absent", value: nil),
             KafkaHeader(key: "utf8-名", string: "值"),
             KafkaHeader(key: TimerJob.dueAtHeader, string: "repeated names keep their order"),
+            KafkaHeader(key: "", value: Data(repeating: 0xff, count: 20_000)),
+            KafkaHeader(key: String(repeating: "n", count: 200), value: Data([0x80])),
         ]
         let value = Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) })
         let message = KafkaConsumerMessage(

@@ -132,10 +132,7 @@ public final class DelayScheduler: Service, Sendable {
             metadata: [
                 "tiers": "\(settings.tiers.map(\.name).joined(separator: ","))"
             ])
-        for try await message in consumer.messages {
-            instruments.messaging.consumed(topic: message.topic)
-            await core.handle(message)
-        }
+        try await core.consume(consumer.messages)
     }
 
     /// Waits until the producer sees the cluster and the tier topics exist.

@@ -30,58 +30,97 @@ struct HeldTimer: Sendable, Comparable {
         var reader = Reader(bytes: packed)
         let key = reader.field()
         let value = reader.field()
-        let count = reader.length()
+        let count = reader.varint()
         var headers: [KafkaHeader] = []
-        headers.reserveCapacity(max(0, count))
-        for _ in 0..<max(0, count) {
-            let name = reader.field().map { String(decoding: $0, as: UTF8.self) } ?? ""
+        headers.reserveCapacity(count)
+        for _ in 0..<count {
+            let name = reader.name()
             headers.append(KafkaHeader(key: name, value: reader.field()))
         }
         return KafkaProducerMessage(topic: topic, key: key, value: value, headers: headers)
     }
 
-    // Layout: field(key) field(value) length(header count) { field(name) field(value) }*, where a
-    // field is a 32-bit little-endian length (-1 for absent) and that many bytes.
+    // Layout: field(key) field(value) varint(header count) { name field(value) }*, where a field is
+    // varint(0) when absent, else varint(length + 1) and that many bytes, and a name is varint(0)
+    // for the `payfleet-due-at-ms` header every timer carries, else a field of its UTF-8 bytes.
+    // Varints are LEB128 (7 bits a byte, low first): a timer's lengths take a byte or two each.
     private static func pack(_ message: KafkaConsumerMessage) -> [UInt8] {
-        var size = 12 + (message.key?.count ?? 0) + (message.value?.count ?? 0)
-        for header in message.headers { size += 8 + header.key.utf8.count + (header.value?.count ?? 0) }
+        func fieldSize(_ count: Int?) -> Int { count.map { varintSize($0 + 1) + $0 } ?? 1 }
+        var size = fieldSize(message.key?.count) + fieldSize(message.value?.count) + varintSize(message.headers.count)
+        for header in message.headers {
+            size += header.key == TimerJob.dueAtHeader ? 1 : fieldSize(header.key.utf8.count)
+            size += fieldSize(header.value?.count)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(size)
-        func append(length: Int) {
-            withUnsafeBytes(of: Int32(truncatingIfNeeded: length).littleEndian) { bytes.append(contentsOf: $0) }
+        func append(varint: Int) {
+            var rest = UInt(varint)
+            while rest >= 0x80 {
+                bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+                rest >>= 7
+            }
+            bytes.append(UInt8(rest))
         }
         func append(_ field: Data?) {
-            guard let field else { return append(length: -1) }
-            append(length: field.count)
-            bytes.append(contentsOf: field)
+            guard let field else { return append(varint: 0) }
+            append(varint: field.count + 1)
+            field.withUnsafeBytes { raw in bytes.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self)) }
         }
         append(message.key)
         append(message.value)
-        append(length: message.headers.count)
+        append(varint: message.headers.count)
         for header in message.headers {
-            append(length: header.key.utf8.count)
-            bytes.append(contentsOf: header.key.utf8)
+            if header.key == TimerJob.dueAtHeader {
+                append(varint: 0)
+            } else {
+                append(varint: header.key.utf8.count + 1)
+                bytes.append(contentsOf: header.key.utf8)
+            }
             append(header.value)
         }
         return bytes
+    }
+
+    private static func varintSize(_ value: Int) -> Int {
+        var size = 1
+        var rest = UInt(value) >> 7
+        while rest > 0 {
+            size += 1
+            rest >>= 7
+        }
+        return size
     }
 
     private struct Reader {
         let bytes: [UInt8]
         var position = 0
 
-        mutating func length() -> Int {
-            var value: Int32 = 0
-            for shift in 0..<4 { value |= Int32(bytes[position + shift]) << (8 * shift) }
-            position += 4
-            return Int(value)
+        mutating func varint() -> Int {
+            var value: UInt = 0
+            var shift: UInt = 0
+            while true {
+                let byte = bytes[position]
+                position += 1
+                value |= UInt(byte & 0x7f) << shift
+                if byte < 0x80 { return Int(value) }
+                shift += 7
+            }
         }
 
         mutating func field() -> Data? {
-            let count = length()
-            guard count >= 0 else { return nil }
+            let marker = varint()
+            guard marker > 0 else { return nil }
+            let count = marker - 1
             defer { position += count }
-            return Data(bytes[position..<(position + count)])
+            return bytes.withUnsafeBytes { Data(UnsafeRawBufferPointer(rebasing: $0[position..<(position + count)])) }
+        }
+
+        mutating func name() -> String {
+            let marker = varint()
+            guard marker > 0 else { return TimerJob.dueAtHeader }
+            let count = marker - 1
+            defer { position += count }
+            return String(decoding: bytes[position..<(position + count)], as: UTF8.self)
         }
     }
 }

@@ -21,6 +21,9 @@ actor SchedulerCore {
     /// The one task that sleeps until the earliest held timer is due, and when that is (Unix ms).
     private var wake: (task: Task<Void, Never>, at: Int64, token: Int)?
     private var nextWakeToken = 0
+    /// When held timers were last forwarded (Unix ms): the next wake-up is at least
+    /// ``SchedulerSettings/wakeInterval`` later, so timers due close together go out as one batch.
+    private var lastFire = Int64.min / 2
 
     init(
         settings: SchedulerSettings, publisher: any RecordPublisher, statistics: SchedulerStatistics,
@@ -45,6 +48,22 @@ actor SchedulerCore {
 
     // MARK: Messages
 
+    /// Handles every record of the delay tiers, on this actor: a buffered record is taken without
+    /// leaving it, and other work (wake-ups, acknowledgements, rebalances) runs whenever the
+    /// consumer has nothing buffered, or after every ``yieldEvery`` records.
+    func consume(_ messages: KafkaConsumerMessages) async throws {
+        var handled = 0
+        for try await message in messages {
+            instruments.messaging.consumed(topic: message.topic)
+            await handle(message)
+            handled += 1
+            if handled % Self.yieldEvery == 0 { await Task.yield() }
+        }
+    }
+
+    /// Records handled in a row before the consume loop lets other work of the actor run.
+    static let yieldEvery = 64
+
     /// Mutates the state of `source` in place when it is held (at `generation`, if given).
     ///
     /// Copying a `SchedulerPartition` out of ``partitions`` and writing it back would duplicate its
@@ -53,8 +72,12 @@ actor SchedulerCore {
     private func modify<Result>(
         _ source: KafkaTopicPartition, generation: Int? = nil, _ body: (inout SchedulerPartition) -> Result
     ) -> Result? {
-        guard let held = partitions[source]?.generation, generation.map({ $0 == held }) ?? true else { return nil }
-        return body(&partitions[source]!)
+        // By index: reading `partitions[source]` would copy the partition value out (retaining its
+        // heap, tracker and tasks) on every record.
+        guard let index = partitions.index(forKey: source),
+            generation.map({ $0 == partitions.values[index].generation }) ?? true
+        else { return nil }
+        return body(&partitions.values[index])
     }
 
     /// A head that is not awake yet: the partition pauses on it.
@@ -79,7 +102,8 @@ actor SchedulerCore {
                 due = job.dueAtMilliseconds
             } else {
                 start(message, in: &partition)
-                partition.sends[message.offset] = deadLetter(message, generation: partition.generation)
+                partition.sending += 1
+                deadLetter(message, generation: partition.generation)
                 return nil
             }
 
@@ -96,14 +120,15 @@ actor SchedulerCore {
 
             switch decision {
             case .emit:
+                // Due already: held as well, so it goes out with the next batch of due timers
+                // instead of in a write of its own.
                 start(message, in: &partition)
-                partition.sends[message.offset] = send(
-                    forwarded(message, to: settings.queryJobsTopic), source: message.topicPartition,
-                    offset: message.offset,
-                    due: due, emit: true, generation: partition.generation)
+                partition.held.insert(HeldTimer(message, due: due))
+                armWake(at: due)
             case .hop(let tier):
                 start(message, in: &partition)
-                partition.sends[message.offset] = send(
+                partition.sending += 1
+                send(
                     forwarded(message, to: tier.topic), source: message.topicPartition, offset: message.offset,
                     due: due, emit: false, generation: partition.generation)
             case .hold(let until):
@@ -131,15 +156,15 @@ actor SchedulerCore {
     }
 
     /// Forwards (or hops) a record and reports back once acknowledged, retrying until it is or the
-    /// partition is no longer ours.
+    /// partition is no longer ours. The caller counts it in the partition's ``SchedulerPartition/sending``.
     private func send(
         _ outgoing: KafkaProducerMessage, source: KafkaTopicPartition, offset: Int64, due: Int64, emit: Bool,
         generation: Int
-    ) -> Task<Void, Never> {
+    ) {
         let publisher = self.publisher
         let topic = outgoing.topic
         let logger = self.logger
-        return Task {
+        Task {
             var attempt = 0
             while true {
                 attempt += 1
@@ -162,9 +187,11 @@ actor SchedulerCore {
 
     // MARK: Held timers
 
-    /// Makes sure the wake-up task fires by `due`: one task for all held timers, re-armed only when
-    /// a timer is due before the one it sleeps for.
-    private func armWake(at due: Int64) {
+    /// Makes sure the wake-up task fires by `due`, or ``SchedulerSettings/wakeInterval`` after the
+    /// last one if that is later: one task for all held timers, re-armed only when a timer is due
+    /// before the one it sleeps for.
+    private func armWake(at requested: Int64) {
+        let due = max(requested, lastFire + settings.wakeInterval.wholeMilliseconds)
         if let wake, wake.at <= due { return }
         wake?.task.cancel()
         nextWakeToken += 1
@@ -194,6 +221,7 @@ actor SchedulerCore {
         wake = nil
         guard !stopping else { return }
         let now = Self.nowMilliseconds()
+        lastFire = now
         var batch: [Forward] = []
         var next: Int64?
         // A copy of the keys: iterating the dictionary's own keys while `modify` mutates an entry would
@@ -218,35 +246,67 @@ actor SchedulerCore {
     private func forward(_ batch: [Forward]) {
         let publisher = self.publisher
         let messages = batch.map(\.message)
-        let task = Task {
+        var start = batch.startIndex
+        while start < batch.endIndex {
+            // Items come grouped by partition: one count per run of the same partition.
+            let item = batch[start]
+            var end = start + 1
+            while end < batch.endIndex, batch[end].source == item.source, batch[end].generation == item.generation {
+                end += 1
+            }
+            modify(item.source, generation: item.generation) { partition in partition.sending += end - start }
+            start = end
+        }
+        Task {
             let results = await publisher.publishAll(messages)
             self.forwarded(batch, results: results)
-        }
-        for item in batch {
-            modify(item.source, generation: item.generation) { partition in partition.sends[item.offset] = task }
         }
     }
 
     private func forwarded(_ batch: [Forward], results: [Result<Void, any Error>]) {
-        for (item, result) in zip(batch, results) {
-            switch result {
-            case .success:
-                sent(
-                    item.source, offset: item.offset, generation: item.generation, due: item.due, emit: true,
-                    topic: item.message.topic)
-            case .failure(let error):
+        let now = Self.nowMilliseconds()
+        var start = batch.startIndex
+        while start < batch.endIndex {
+            // Acknowledged items of a run of the same partition are counted and finished together.
+            let first = batch[start]
+            var lateness: [Int64] = []
+            var end = start
+            while end < batch.endIndex, batch[end].source == first.source,
+                batch[end].generation == first.generation, case .success = results[end]
+            {
+                lateness.append(now - batch[end].due)
+                end += 1
+            }
+            if end > start {
+                let tier = planner.tier(topic: first.source.topic)
+                statistics.recordEmissions(latenessMilliseconds: lateness)
+                instruments.emitted(tier: tier, latenessMilliseconds: lateness)
+                instruments.messaging.sent(topic: first.message.topic, count: end - start)
+                modify(first.source, generation: first.generation) { partition in
+                    partition.sending -= end - start
+                    for index in start..<end { partition.tracker.finish(batch[index].offset) }
+                }
+                start = end
+                continue
+            }
+            // A failed item is retried alone.
+            let item = batch[start]
+            if case .failure(let error) = results[start] {
                 logger.warning(
                     "timer forward failed, retrying",
                     metadata: [
                         LogKey.topic: "\(item.message.topic)", LogKey.error: "\(error)", "attempt": "1",
                     ])
-                guard !stopping else { continue }
-                modify(item.source, generation: item.generation) { partition in
-                    partition.sends[item.offset] = send(
+                if stopping {
+                    // Given up: uncommitted, so the next owner reads it again.
+                    modify(item.source, generation: item.generation) { partition in partition.sending -= 1 }
+                } else if owns(item.source, generation: item.generation) {
+                    send(
                         item.message, source: item.source, offset: item.offset, due: item.due, emit: true,
                         generation: item.generation)
                 }
             }
+            start += 1
         }
     }
 
@@ -273,14 +333,14 @@ actor SchedulerCore {
     /// A forward, hop or dead letter was acknowledged: its offset may be committed.
     private func finish(_ source: KafkaTopicPartition, offset: Int64, generation: Int) {
         modify(source, generation: generation) { partition in
-            partition.sends.removeValue(forKey: offset)
+            partition.sending -= 1
             partition.tracker.finish(offset)
         }
     }
 
     /// Sends an undecodable record to dead-letters (retrying until acknowledged or no longer ours).
-    /// - Returns: the sending task, to be kept with the partition's sends.
-    private func deadLetter(_ message: KafkaConsumerMessage, generation: Int) -> Task<Void, Never> {
+    /// The caller counts it in the partition's ``SchedulerPartition/sending``.
+    private func deadLetter(_ message: KafkaConsumerMessage, generation: Int) {
         let letter = DeadLetter(
             reason: .missingDueAt,
             detail: "the timer record has no usable \(TimerJob.dueAtHeader) header and its value is not a timer job",
@@ -292,7 +352,7 @@ actor SchedulerCore {
         let topic = settings.deadLettersTopic
         statistics.recordInvalid()
         instruments.invalid(tier: planner.tier(topic: source.topic), reason: letter.reason)
-        return Task {
+        Task {
             var attempt = 0
             while true {
                 attempt += 1
@@ -493,7 +553,7 @@ actor SchedulerCore {
         }
         let deadline = ContinuousClock.now + drainTimeout
         while ContinuousClock.now < deadline, !Task.isCancelled,
-            partitions.values.contains(where: { !$0.sends.isEmpty })
+            partitions.values.contains(where: { $0.sending > 0 })
         {
             // Acknowledgements arrive through `sent`, which does not check `stopping`.
             do { try await Task.sleep(for: .milliseconds(20)) } catch { break }

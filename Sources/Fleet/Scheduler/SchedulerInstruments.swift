@@ -45,6 +45,12 @@ struct SchedulerInstruments: Sendable {
         jobs[JobKey(tier: tier, action: .emitted)].increment()
     }
 
+    /// Due jobs of `tier` forwarded with these latenesses (milliseconds, 0 when early), one each.
+    func emitted(tier: DelayTier?, latenessMilliseconds lateness: [Int64]) {
+        for milliseconds in lateness { self.lateness.recordMilliseconds(max(0, milliseconds)) }
+        jobs[JobKey(tier: tier, action: .emitted)].increment(by: Int64(lateness.count))
+    }
+
     /// A job of `tier` moved to a shorter tier.
     func hopped(tier: DelayTier?) {
         jobs[JobKey(tier: tier, action: .hopped)].increment()

@@ -12,8 +12,8 @@ struct SchedulerPartition {
     var waiting: Waiting?
     /// Timers held in memory until due (the core's one wake-up task fires them).
     var held = HeldTimers()
-    /// Forwards and hops waiting for their acknowledgement, by offset.
-    var sends: [Int64: Task<Void, Never>] = [:]
+    /// Forwards, hops and dead letters written and not yet acknowledged (shutdown waits for them).
+    var sending = 0
     /// The last offset handed to the consumer's offset store.
     var stored: Int64?
 

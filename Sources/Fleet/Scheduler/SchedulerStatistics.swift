@@ -34,6 +34,14 @@ public final class SchedulerStatistics: Sendable {
         }
     }
 
+    func recordEmissions(latenessMilliseconds lateness: [Int64]) {
+        state.withLock { state in
+            state.emitted += lateness.count
+            let room = max(0, 1_000_000 - state.latenessMilliseconds.count)
+            state.latenessMilliseconds.append(contentsOf: lateness.prefix(room))
+        }
+    }
+
     func recordHop() { state.withLock { $0.hopped += 1 } }
     func recordInvalid() { state.withLock { $0.invalid += 1 } }
 

@@ -59,10 +59,11 @@ final class ConsumerMessageBuffer: @unchecked Sendable {
         }
     }
 
-    /// The next message, waiting for one; `nil` once finished.
-    func next() async throws -> KafkaConsumerMessage? {
+    /// The next message, waiting for one; `nil` once finished. Runs on the caller's actor
+    /// (`isolation`), so a message already buffered is taken without leaving it.
+    func next(isolation: isolated (any Actor)? = #isolation) async throws -> KafkaConsumerMessage? {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation {
+            try await withCheckedThrowingContinuation(isolation: isolation) {
                 (continuation: CheckedContinuation<KafkaConsumerMessage?, any Error>) in
                 enum Immediate { case message(KafkaConsumerMessage), end, failed(KafkaError), cancelled, wait }
                 let immediate: Immediate = lock.withLock {
@@ -107,7 +108,13 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         let buffer: ConsumerMessageBuffer
         /// The next message; `nil` when the consumer has been closed.
         public mutating func next() async throws -> KafkaConsumerMessage? {
-            try await buffer.next()
+            try await buffer.next(isolation: nil)
+        }
+
+        /// The next message, taken on the caller's actor: a loop isolated to an actor that handles
+        /// each message on that actor does not hop off and back for every message.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> KafkaConsumerMessage? {
+            try await buffer.next(isolation: actor)
         }
     }
 
