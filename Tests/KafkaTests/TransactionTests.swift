@@ -96,4 +96,68 @@ struct TransactionTests {
             try await producer.abortTransaction()
         }
     }
+
+    /// The worker's commit path: records enqueued, then offsets and commit in one call, the commit
+    /// flushing them; every record is reported delivered once it returns.
+    @Test func sendAndCommitWritesEveryRecordOfTheGroup() async throws {
+        let logger = testLogger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("tx-group", partitions: 3)
+        let configuration = KafkaProducerConfiguration(
+            kafka: cluster.configuration(), transactionalID: uniqueName("txid"))
+        let messages = (0..<12).map {
+            KafkaProducerMessage(topic: "tx-group", partition: Int32($0 % 3), key: "k\($0)", value: Data("v\($0)".utf8))
+        }
+        try await withKafkaProducer(configuration: configuration, logger: logger) { producer in
+            try await producer.initTransactions()
+            for _ in 0..<2 {
+                try producer.beginTransaction()
+                let results = try await producer.sendAndCommitTransaction(messages, offsets: [], group: nil)
+                #expect(results.count == messages.count)
+                for (index, result) in results.enumerated() {
+                    let report = try result.get()
+                    #expect(report.partition == Int32(index % 3))
+                    #expect(report.offset >= 0)
+                }
+            }
+        }
+        let written = try await withKafkaPartitionReader(configuration: cluster.configuration(), logger: logger) {
+            reader in
+            var count = 0
+            for try await _ in reader.readToEnd(topic: "tx-group", partitions: [0, 1, 2]) { count += 1 }
+            return count
+        }
+        #expect(written == 24)
+    }
+
+    /// A record librdkafka refuses at once (larger than `message.max.bytes`) must not let the rest
+    /// of its group commit: the call fails abortable before committing, and the producer goes on
+    /// after the abort.
+    @Test func aRecordThatCannotBeEnqueuedAbortsInsteadOfCommitting() async throws {
+        let logger = testLogger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("tx-refused", partitions: 1)
+        let configuration = KafkaProducerConfiguration(
+            kafka: cluster.configuration(), transactionalID: uniqueName("txid"))
+        try await withKafkaProducer(configuration: configuration, logger: logger) { producer in
+            try await producer.initTransactions()
+            try producer.beginTransaction()
+            let group = [
+                KafkaProducerMessage(topic: "tx-refused", key: "a", value: Data("fits".utf8)),
+                KafkaProducerMessage(topic: "tx-refused", key: "b", value: Data(count: 2_000_000)),
+            ]
+            let error = await #expect(throws: KafkaError.self) {
+                try await producer.sendAndCommitTransaction(group, offsets: [], group: nil)
+            }
+            #expect(error?.code == .transactionAbortable)
+            try await producer.abortTransaction()
+            try producer.beginTransaction()
+            let results = try await producer.sendAndCommitTransaction(
+                [KafkaProducerMessage(topic: "tx-refused", key: "c", value: Data("after".utf8))], offsets: [],
+                group: nil)
+            #expect(try results[0].get().offset >= 0)
+        }
+    }
 }
