@@ -1,3 +1,4 @@
+import CRdKafka
 import Foundation
 import Testing
 
@@ -155,6 +156,32 @@ struct ProducerDeliveryTests {
             }
             poller.start()
         }
+        await producer.close(timeout: .seconds(5))
+    }
+
+    /// Delivery reports are served as events; an error on the same queue comes back as an event too
+    /// and must still reach the error handler: a fatal error (raised here with librdkafka's
+    /// `rd_kafka_test_fatal_error`) is recorded on the client, and messages are still reported.
+    @Test func anErrorOnTheDeliveryQueueReachesTheErrorHandler() async throws {
+        let logger = testLogger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("errors", partitions: 1)
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster), logger: logger)
+        let report = try await producer.send(KafkaProducerMessage(topic: "errors", key: "k", value: Data("v".utf8)))
+        #expect(report.topic == "errors")
+        #expect(producer.client.context.fatalError.withLockedValue { $0 } == nil)
+
+        #expect(
+            rd_kafka_test_fatal_error(producer.client.handle, RD_KAFKA_RESP_ERR__INVALID_ARG, "test")
+                == RD_KAFKA_RESP_ERR_NO_ERROR)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while producer.client.context.fatalError.withLockedValue({ $0 }) == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let fatal = producer.client.context.fatalError.withLockedValue { $0 }
+        #expect(fatal?.code == .fatal)
+        #expect(fatal.map { "\($0)".contains("test") } == true)
         await producer.close(timeout: .seconds(5))
     }
 

@@ -313,9 +313,10 @@ public final class KafkaProducer: Sendable, Service {
             client.poll(timeoutMilliseconds: 100)
         }
         let deadline = closeRequest.deadline ?? .now
-        lifecycle.waitUntilIdle(deadline: deadline + .seconds(1))
-        let remaining = ContinuousClock.now.duration(to: deadline)
-        if !client.flush(timeoutMilliseconds: remaining.clampedMilliseconds) {
+        // A use still running (a transaction's commit or abort) may wait for delivery reports, which
+        // only this thread serves: keep serving them meanwhile.
+        lifecycle.waitUntilIdle(deadline: deadline + .seconds(1)) { client.poll(timeoutMilliseconds: 5) }
+        if !client.drain(deadline: deadline) {
             logger.warning(
                 "producer close: \(client.outstandingCount) messages not acknowledged before the deadline; failing them"
             )

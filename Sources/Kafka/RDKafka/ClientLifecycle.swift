@@ -56,10 +56,13 @@ final class ClientLifecycle: Sendable {
         }
     }
 
-    /// Blocks the calling (non-cooperative) thread until no call uses the handle or the deadline passes.
-    func waitUntilIdle(deadline: ContinuousClock.Instant) {
+    /// Blocks the calling (non-cooperative) thread until no call uses the handle or the deadline passes,
+    /// running `meanwhile` between checks (by default a 5 ms sleep).
+    func waitUntilIdle(
+        deadline: ContinuousClock.Instant, meanwhile: () -> Void = { Thread.sleep(forTimeInterval: 0.005) }
+    ) {
         while state.withLockedValue({ $0.inUse }) > 0 && ContinuousClock.now < deadline {
-            Thread.sleep(forTimeInterval: 0.005)
+            meanwhile()
         }
     }
 

@@ -85,24 +85,66 @@ extension RDKafkaClient {
         throw KafkaError.consuming(.delivery, "producing to \(message.topic) failed", error)
     }
 
-    /// Serves the main queue (delivery reports, errors, logs) for up to `timeoutMilliseconds`.
+    /// Serves the main queue for up to `timeoutMilliseconds`: hands each message of a delivery-report
+    /// event to the context's delivery handler, and errors to its error handler.
+    /// Returns the number of reports handed over. Only the producer's delivery-report thread calls it.
+    ///
+    /// (Not `rd_kafka_poll`: in event mode it would drop the delivery reports it serves.)
     @discardableResult
     func poll(timeoutMilliseconds: Int32) -> Int {
-        Int(rd_kafka_poll(handle, timeoutMilliseconds))
+        guard let queue = rd_kafka_queue_get_main(handle) else { return 0 }
+        defer { rd_kafka_queue_destroy(queue) }
+        guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds) else { return 0 }
+        // Destroying the event releases its messages: librdkafka's count of outstanding messages
+        // drops then, which is what a flush (and a transaction's commit) waits for.
+        defer { rd_kafka_event_destroy(event) }
+        switch rd_kafka_event_type(event) {
+        case RD_KAFKA_EVENT_DR:
+            break
+        case RD_KAFKA_EVENT_ERROR:
+            // Errors come back as events from an event poll whatever events were enabled; a fatal one
+            // carries the underlying code, which the handler reads again from the handle.
+            let fatal = rd_kafka_event_error_is_fatal(event) != 0
+            context.handleError(
+                rk: handle, err: fatal ? RD_KAFKA_RESP_ERR__FATAL : rd_kafka_event_error(event),
+                reason: rd_kafka_event_error_string(event).map { String(cString: $0) } ?? "")
+            return 0
+        default:
+            return 0
+        }
+        guard let onDelivery = context.onDelivery else { return 0 }
+        var count = 0
+        while let message = rd_kafka_event_message_next(event) {
+            onDelivery(RDKafkaMessage(borrowing: message))
+            count += 1
+        }
+        return count
     }
 
     /// Makes a running ``poll(timeoutMilliseconds:)`` on another thread return at once (closing need
-    /// not wait out its timeout): cancels the wait on the main queue, which `rd_kafka_poll` serves.
-    /// (`rd_kafka_yield` would not do: it only works from inside a callback on the polling thread.)
+    /// not wait out its timeout): cancels the wait on the main queue.
     func wakePoll() {
         guard let queue = rd_kafka_queue_get_main(handle) else { return }
         rd_kafka_queue_yield(queue)
         rd_kafka_queue_destroy(queue)
     }
 
-    /// Waits for every enqueued message's delivery report; `false` when the timeout passed first.
+    /// Waits for every enqueued message's delivery report (served by the delivery-report thread);
+    /// `false` when the timeout passed first. Not for the delivery-report thread itself: see
+    /// ``drain(deadline:)``.
     func flush(timeoutMilliseconds: Int32) -> Bool {
         rd_kafka_flush(handle, timeoutMilliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
+    /// On the delivery-report thread: serves reports until every enqueued message has one or the
+    /// deadline passes; `false` when the deadline passed first.
+    func drain(deadline: ContinuousClock.Instant) -> Bool {
+        while outstandingCount > 0 {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else { return false }
+            poll(timeoutMilliseconds: min(remaining.clampedMilliseconds, 50))
+        }
+        return true
     }
 
     /// Messages and requests not yet acknowledged.

@@ -7,11 +7,12 @@ import Observability
 ///
 /// `@unchecked Sendable`: the callback closures are set once before `rd_kafka_new` and only read
 /// afterwards (from librdkafka's threads and our poll thread); mutable state is behind locks. The
-/// delivery callback is a constant, so a delivery report (one per message) reads it without an
+/// delivery handler is a constant, so a delivery report (one per message) reads it without an
 /// exclusivity check.
 final class RDKafkaClientContext: @unchecked Sendable {
     let logger: Logger
-    /// Delivery report for one message (producer; called on the thread serving the main queue).
+    /// Delivery report for one message (producer; called on the thread serving the main queue, once
+    /// per message of each delivery-report event).
     let onDelivery: ((borrowing RDKafkaMessage) -> Void)?
     /// Rebalance (consumer; called on the thread polling the consumer).
     var onRebalance: ((borrowing RDKafkaRebalance) -> Void)?
@@ -38,7 +39,8 @@ final class RDKafkaClientContext: @unchecked Sendable {
         Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).release()
     }
 
-    /// Installs the log, error and (when set) delivery and rebalance callbacks on a configuration.
+    /// Installs the log, error and (when set) rebalance callbacks on a configuration, and delivery
+    /// reports as events when there is a delivery handler.
     func install(on conf: OpaquePointer, opaque: UnsafeMutableRawPointer) {
         rd_kafka_conf_set_opaque(conf, opaque)
         rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
@@ -53,14 +55,12 @@ final class RDKafkaClientContext: @unchecked Sendable {
                 rk: rk, err: rd_kafka_resp_err_t(rawValue: err), reason: reason.map { String(cString: $0) } ?? "")
         }
         if onDelivery != nil {
-            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
-                guard let message, let opaque else { return }
-                // One call per message: borrow the context (the handle keeps it alive) instead of
-                // retaining and releasing it.
-                Unmanaged<RDKafkaClientContext>.fromOpaque(opaque)._withUnsafeGuaranteedRef { context in
-                    context.onDelivery?(RDKafkaMessage(borrowing: message))
-                }
-            }
+            // Delivery reports as events, served by the producer's own thread
+            // (``RDKafkaClient/poll(timeoutMilliseconds:)``). With a report callback instead, librdkafka's
+            // flush inside `rd_kafka_commit_transaction` polls the same queue in steps of up to 10 ms
+            // and, when our thread takes the last report, sleeps out the step: up to 10 ms per commit.
+            // In event mode that flush waits on the message count, which drops as we serve the reports.
+            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR))
         }
         if onRebalance != nil {
             rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
