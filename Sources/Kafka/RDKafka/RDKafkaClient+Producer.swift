@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import NIOConcurrencyHelpers
+import Observability
 
 extension RDKafkaClient {
     /// What one non-blocking produce attempt did.
@@ -109,7 +110,15 @@ extension RDKafkaClient {
                 rk: handle, err: fatal ? RD_KAFKA_RESP_ERR__FATAL : rd_kafka_event_error(event),
                 reason: rd_kafka_event_error_string(event).map { String(cString: $0) } ?? "")
             return 0
+        case RD_KAFKA_EVENT_STATS:
+            // No statistics handler is installed: `rd_kafka_poll` dropped them as well.
+            return 0
         default:
+            // E.g. an OAUTHBEARER token refresh for librdkafka's unsecured JWT, which this thread
+            // cannot perform: said, not dropped silently.
+            let name = rd_kafka_event_name(event).map { String(cString: $0) } ?? "\(rd_kafka_event_type(event))"
+            context.logger.warning(
+                "librdkafka event not served by the producer", metadata: [LogKey.event: "\(name)"])
             return 0
         }
         guard let onDelivery = context.onDelivery else { return 0 }
