@@ -80,7 +80,7 @@ struct DevCommand: AsyncParsableCommand {
         var workerEnvironment = environment
         if let orderTTL { workerEnvironment["PAYFLEET_ORDER_TTL"] = orderTTL }
         options.worker = try WorkerSettings(environment: workerEnvironment)
-        options.scheduler = SchedulerSettings(environment: environment)
+        options.scheduler = try SchedulerSettings(environment: environment)
         options.ingress = try IngressSettings(environment: environment)
         let requestedIngress =
             ingressPort ?? (environment["PAYFLEET_INGRESS_PORT"] != nil ? options.ingress.port : 8081)

@@ -13,7 +13,8 @@ struct SchedulerCommand: AsyncParsableCommand {
             headers) or hopped to a smaller tier, and the offset is committed after the broker acknowledged. \
             It also counts payfleet.reconciliation.completed results on payfleet.payment-events (group \
             <group>-reconciliation) into the reconciliation metrics. Environment: KAFKA_BOOTSTRAP_SERVERS and \
-            KAFKA_*, PAYFLEET_SCHEDULER_GROUP_ID (default payfleet-scheduler), PAYFLEET_HTTP_HOST/PORT, \
+            KAFKA_*, PAYFLEET_SCHEDULER_GROUP_ID (default payfleet-scheduler), PAYFLEET_SCHEDULER_WAKE_INTERVAL \
+            (default 20ms: due timers are forwarded at most this often), PAYFLEET_HTTP_HOST/PORT, \
             PAYFLEET_LOG_LEVEL/FORMAT.
             """
     )
@@ -26,7 +27,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         var kafka = try kafkaOptions.configuration(environment)
         kafka.clientID = "payfleet"
         let health = HealthState()
-        let settings = SchedulerSettings(environment: environment)
+        let settings = try SchedulerSettings(environment: environment)
         let scheduler = DelayScheduler(kafka: kafka, settings: settings, health: health, logger: logger)
         // Counts payfleet.reconciliation.completed results for the reconciliation alert.
         let reconciliation = ReconciliationWatcher(

@@ -31,23 +31,58 @@ struct CrashTests {
 
     /// Waits for every order's terminal event, then checks each order's events and the invariants.
     ///
-    /// - Parameter repeatsAllowed: whether an order's terminal event may be read more than once with
-    ///   the same `ce_id` (still one event: consumers dedupe on `ce_source` + `ce_id`, and the invariant
-    ///   checker counts it once). After a SIGKILL, the killed process's open transaction is never
-    ///   committed. A Kafka broker hides its records from read-committed consumers. The embedded
-    ///   broker (librdkafka 2.0.2's mock cluster) does not: its Fetch answers give the end of the log
-    ///   as the last stable offset and list no aborted transactions. So the next owner's output for
-    ///   the same input is read a second time, with the same `ce_id`. A second terminal event with
-    ///   another `ce_id` or type fails either way.
+    /// A SIGKILLed worker's open transaction is never committed. A Kafka broker hides its records
+    /// from read-committed consumers; the embedded broker (librdkafka 2.0.2's mock cluster) does
+    /// not: its Fetch answers give the end of the log as the last stable offset and list no aborted
+    /// transactions. The two parameters let through what follows from that, and nothing else.
+    ///
+    /// - Parameters:
+    ///   - repeatsAllowed: an order's terminal event may be read more than once with the same
+    ///     `ce_id`: the killed worker's output and the next owner's output for the same input (still
+    ///     one event: consumers dedupe on `ce_source` + `ce_id`, and the invariant checker counts it
+    ///     once). Without transactions this is at-least-once delivery itself. A second terminal
+    ///     event with another `ce_id` or type fails either way.
+    ///   - openTransactionVisible: the upstream producer, when the killed worker wrote in
+    ///     transactions. The part of its open transaction that reached the broker can hold an
+    ///     order's terminal state record without its terminal event; the next owner restores that
+    ///     state, takes the replayed input as a duplicate and publishes nothing. Such an order is
+    ///     accepted only when its last state record is the expected terminal state, and only once
+    ///     an upstream `query` for it (what upstream does for an order it has heard nothing of)
+    ///     brings its terminal event.
     static func expectSettled(
         _ orders: [DemoOrder], fleet: ProcessFleet, collector: EventCollector, timeout: Duration,
-        repeatsAllowed: Bool = false
+        repeatsAllowed: Bool = false, openTransactionVisible upstream: KafkaProducer? = nil
     ) async throws {
         let expected = Dictionary(
             uniqueKeysWithValues: orders.map { ($0.outTradeNo, ProcessFleet.expectedTerminal($0)) })
-        let events = try await collector.waitUntil(timeout: timeout) { events in
-            let done = Set(events.filter { expected[$0.subject] == $0.type }.map(\.subject))
-            return done.count == expected.count
+        func settled(_ events: [ReceivedPaymentEvent]) -> Set<String> {
+            Set(events.filter { expected[$0.subject] == $0.type }.map(\.subject))
+        }
+        var events: [ReceivedPaymentEvent]
+        do {
+            events = try await collector.waitUntil(timeout: timeout) { settled($0).count == expected.count }
+        } catch {
+            // Which orders did not settle, and how far each got: the first thing to read in a failure.
+            let seen = collector.snapshot()
+            let done = settled(seen)
+            let unsettled = orders.filter { !done.contains($0.outTradeNo) }
+            let described = unsettled.map { order in
+                "\(order.channel.rawValue) \(order.outTradeNo) amount \(order.amountFen): "
+                    + "\(seen.filter { $0.subject == order.outTradeNo }.map { "\($0.type) \($0.time.map { "\($0)" } ?? "-")" })"
+            }.joined(separator: "; ")
+            guard let upstream else {
+                throw FleetProcessError("\(error); not settled: \(described)")
+            }
+            let stateAhead = try await Self.terminalStateWithoutEvent(unsettled, fleet: fleet)
+            guard stateAhead.count == unsettled.count else {
+                throw FleetProcessError(
+                    "\(error); not settled: \(described); of these, terminal in order-state: \(stateAhead.sorted())")
+            }
+            print(
+                "terminal state without its terminal event (the killed worker's open transaction, visible on the embedded broker): \(stateAhead.sorted()); querying"
+            )
+            _ = try await upstream.sendAll(unsettled.map(Self.queryRequest))
+            events = try await collector.waitUntil(timeout: .seconds(30)) { settled($0).count == expected.count }
         }
         // Late duplicates (callback retries, queries) have a moment to show up before the check.
         try await Task.sleep(for: .seconds(3))
@@ -93,10 +128,24 @@ struct CrashTests {
         "SIGKILL a worker mid-stream, start another: every order ends once, no acknowledged callback is missing",
         .timeLimit(.minutes(5)))
     func killWorkerMidStream() async throws {
-        let fleet = try await ProcessFleet(name: "kill-worker")
+        try await Self.killWorkerMidStream(name: "kill-worker", environment: [:])
+    }
+
+    /// Without transactions a crash can leave part of a group of outputs durable; the state is
+    /// written last, so it is never ahead of its events and the replay repeats them.
+    @Test(
+        "SIGKILL a worker writing without transactions mid-stream: every order ends once, no terminal state without its event",
+        .timeLimit(.minutes(5)))
+    func killWorkerWithoutTransactions() async throws {
+        try await Self.killWorkerMidStream(
+            name: "kill-plain", environment: ["PAYFLEET_WORKER_TRANSACTIONS": "false"])
+    }
+
+    static func killWorkerMidStream(name: String, environment: [String: String]) async throws {
+        let fleet = try await ProcessFleet(name: name)
         defer { fleet.stop() }
         _ = try await fleet.startScheduler("scheduler")
-        let workerA = try await fleet.startWorker("worker-a")
+        let workerA = try await fleet.startWorker("worker-a", environment: environment)
         let collector = try EventCollector(kafka: fleet.kafka, logger: fleet.logger)
         let collecting = Task { try await collector.run() }
         defer { collecting.cancel() }
@@ -114,10 +163,14 @@ struct CrashTests {
         #expect(try await workerA.process.waitForExit(timeout: .seconds(5)) != nil, "worker A survived SIGKILL")
         // Load (and the sandbox's callbacks) keep coming while no worker runs.
         try await fleet.submit(Array(orders[80...]), producer: upstream)
-        _ = try await fleet.startWorker("worker-b")
+        _ = try await fleet.startWorker("worker-b", environment: environment)
 
+        // Without transactions nothing is hidden from readers, so there is no open transaction to
+        // see: a terminal state without its event is a failure.
+        let transactions = environment["PAYFLEET_WORKER_TRANSACTIONS"] != "false"
         try await Self.expectSettled(
-            orders, fleet: fleet, collector: collector, timeout: .seconds(150), repeatsAllowed: true)
+            orders, fleet: fleet, collector: collector, timeout: .seconds(150), repeatsAllowed: true,
+            openTransactionVisible: transactions ? upstream : nil)
         await collector.close()
         await upstream.close(timeout: .seconds(5))
     }
@@ -201,6 +254,31 @@ struct CrashTests {
         #expect(settledBefore < orders.count, "the timers were still pending when the scheduler was killed")
         await collector.close()
         await upstream.close(timeout: .seconds(5))
+    }
+
+    /// The orders among `orders` whose last `payfleet.order-state` record is their expected terminal state.
+    static func terminalStateWithoutEvent(_ orders: [DemoOrder], fleet: ProcessFleet) async throws -> [String] {
+        let records = try await TopicSnapshot.read(
+            topics: [FleetTopic.orderState], kafka: fleet.kafka, logger: fleet.logger)
+        var last: [String: OrderState] = [:]
+        for record in records[FleetTopic.orderState] ?? [] {
+            guard let key = record.keyString, let value = record.value else { continue }
+            last[key] = try? OrderState.decode(value)
+        }
+        return orders.filter { order in
+            guard let state = last[order.outTradeNo] else { return false }
+            let terminal: OrderState.Status =
+                ProcessFleet.expectedTerminal(order) == PaymentEvent.Kind.closed.rawValue ? .closed : .succeeded
+            return state.status == terminal
+        }.map(\.outTradeNo)
+    }
+
+    /// A query request as upstream writes it (JSON, keyed by the order): a terminal order answers
+    /// with its terminal event again.
+    static func queryRequest(_ order: DemoOrder) -> KafkaProducerMessage {
+        let json =
+            #"{"action":"query","out_trade_no":"\#(order.outTradeNo)","merchant":"\#(order.merchant)","channel":"\#(order.channel.rawValue)"}"#
+        return KafkaProducerMessage(topic: FleetTopic.orderRequests, key: order.outTradeNo, value: Data(json.utf8))
     }
 
     /// A refund request as upstream writes it (JSON, keyed by the order).

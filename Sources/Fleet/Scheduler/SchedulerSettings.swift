@@ -29,8 +29,18 @@ public struct SchedulerSettings: Sendable {
 
     public init() {}
 
-    /// Reads `PAYFLEET_SCHEDULER_GROUP_ID`.
-    public init(environment: [String: String]) {
+    /// Reads `PAYFLEET_SCHEDULER_GROUP_ID` and `PAYFLEET_SCHEDULER_WAKE_INTERVAL` (``wakeInterval``,
+    /// 1ms to 1s: a longer interval costs fewer wake-ups and produce requests, and up to that much
+    /// lateness).
+    ///
+    /// - Throws: ``ConfigurationError`` naming the variable.
+    public init(environment: [String: String]) throws(ConfigurationError) {
         if let group = environment["PAYFLEET_SCHEDULER_GROUP_ID"], !group.isEmpty { groupID = group }
+        let name = "PAYFLEET_SCHEDULER_WAKE_INTERVAL"
+        wakeInterval = try WorkerSettings.duration(
+            environment, name, default: wakeInterval, minimum: .milliseconds(1))
+        guard wakeInterval <= .seconds(1) else {
+            throw ConfigurationError(setting: name, message: "must be at most 1s")
+        }
     }
 }

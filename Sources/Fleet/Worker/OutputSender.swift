@@ -6,9 +6,10 @@ import Logging
 /// fences the work of revoked partitions.
 ///
 /// **Group commit.** Writes that arrive while a group is being written wait for the next group, so
-/// the producer sees batches (one transaction, or one `sendAll`, per group) however many orders run
-/// concurrently. A write returns when its group is durable: committed in transactional mode,
-/// acknowledged (`acks=all`) otherwise.
+/// the producer sees batches (one transaction, or without transactions two `sendAll`s: the state
+/// records after the rest, see ``Mode/plain``) however many orders run concurrently. A write
+/// returns when its group is durable: committed in transactional mode, acknowledged (`acks=all`)
+/// otherwise.
 ///
 /// **Transactions** (``Mode/transactional(groupMetadata:offsets:)``, the default). Each group is one
 /// Kafka transaction: the records of its messages plus the input offsets they make committable —
@@ -41,7 +42,8 @@ actor OutputSender {
         case transactional(
             groupMetadata: @Sendable () throws -> KafkaConsumerGroupMetadata,
             offsets: @Sendable (_ finishing: [KafkaTopicPartitionOffset]) async -> [KafkaTopicPartitionOffset])
-        /// Idempotent writes without transactions (fencing by epoch only).
+        /// Idempotent writes without transactions (fencing by epoch only); a group's order-state
+        /// records are written after its other records were acknowledged (``sendStateLast(_:)``).
         case plain
     }
 
@@ -171,8 +173,7 @@ actor OutputSender {
         switch mode {
         case .plain:
             do {
-                let results = try await producer.sendAllSettled(records)
-                deliver(results, to: group)
+                deliver(try await sendStateLast(group), to: group)
             } catch {
                 for entry in group { entry.continuation.resume(throwing: error) }
             }
@@ -188,6 +189,49 @@ actor OutputSender {
                 for entry in group { entry.continuation.resume(throwing: failure) }
             }
         }
+    }
+
+    /// Without transactions a crash can leave any part of a group durable, so the order-state
+    /// records go last: the group's other records (events, timer jobs, dead letters, forwarded
+    /// inputs) first, and a write's state records only once all its other records were
+    /// acknowledged. A crash in between leaves the state behind its outputs, never ahead of them:
+    /// the input is read again (its offset is stored only after all of its write), the state says
+    /// it was not applied, and applying it again repeats the same events (same `ce_id`). The other
+    /// way round, the replay would find the state already changed and publish nothing, and an
+    /// event of the order, possibly its terminal one, would be lost. A write whose other records
+    /// failed gets its state records failed with the first of those errors, unsent (the writer
+    /// repeats it from its first failure). A group of state records only, or none, is one batch.
+    private func sendStateLast(_ group: [Entry]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
+        let records = group.flatMap(\.records)
+        let isState = records.map { $0.topic == FleetTopic.orderState }
+        guard isState.contains(true), isState.contains(false) else {
+            return try await producer.sendAllSettled(records)
+        }
+        var results = [Result<KafkaDeliveryReport, KafkaError>?](repeating: nil, count: records.count)
+        let others = records.indices.filter { !isState[$0] }
+        for (index, result) in zip(others, try await producer.sendAllSettled(others.map { records[$0] })) {
+            results[index] = result
+        }
+        // Per write: the first failure among its other records, which keeps its state records unsent.
+        var states: [Int] = []
+        var start = 0
+        for entry in group {
+            let range = start..<(start + entry.records.count)
+            start = range.upperBound
+            let failure = range.lazy.compactMap { index -> KafkaError? in
+                if case .failure(let error)? = results[index] { return error }
+                return nil
+            }.first
+            for index in range where isState[index] {
+                if let failure { results[index] = .failure(failure) } else { states.append(index) }
+            }
+        }
+        if !states.isEmpty {
+            for (index, result) in zip(states, try await producer.sendAllSettled(states.map { records[$0] })) {
+                results[index] = result
+            }
+        }
+        return results.map { $0! }
     }
 
     private func deliver(_ results: [Result<KafkaDeliveryReport, KafkaError>], to group: [Entry]) {

@@ -109,8 +109,9 @@ final class ProcessFleet: @unchecked Sendable {
         var readyURL: String { "http://127.0.0.1:\(port)/readyz" }
     }
 
-    /// Starts a worker of the fleet's group; returns once it is ready unless `waitReady` is false.
-    func startWorker(_ name: String, waitReady: Bool = true) async throws -> Role {
+    /// Starts a worker of the fleet's group (with `environment` on top of the fleet's); returns once
+    /// it is ready unless `waitReady` is false.
+    func startWorker(_ name: String, waitReady: Bool = true, environment: [String: String] = [:]) async throws -> Role {
         try await start(
             name, role: "worker",
             environment: [
@@ -118,7 +119,7 @@ final class ProcessFleet: @unchecked Sendable {
                 "PAYFLEET_MAX_IN_FLIGHT": "32",
                 "PAYFLEET_VENDOR_TIMEOUT": "2s",
                 "PAYFLEET_SHUTDOWN_TIMEOUT": "10s",
-            ], waitReady: waitReady)
+            ].merging(environment) { $1 }, waitReady: waitReady)
     }
 
     /// Starts a scheduler of the fleet's scheduler group.

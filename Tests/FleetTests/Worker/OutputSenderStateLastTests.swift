@@ -1,0 +1,103 @@
+import Foundation
+import Kafka
+import Logging
+import Testing
+
+@testable import Fleet
+
+/// Without transactions, a crash can leave any part of a group of outputs durable. The sender
+/// writes a write's order-state records only after its other records were acknowledged, so the
+/// state is never ahead of the events it implies: a replayed input then repeats them.
+@Suite("Output sender without transactions: state last", .serialized)
+struct OutputSenderStateLastTests {
+    static let events = "state-last-events"
+
+    static func values(_ cluster: EmbeddedKafkaCluster, topic: String, logger: Logger) async throws -> [String] {
+        try await withKafkaPartitionReader(configuration: cluster.configuration(), logger: logger) { reader in
+            var values: [String] = []
+            for try await message in reader.readToEnd(topic: topic, partitions: [0]) {
+                values.append(String(decoding: message.value ?? Data(), as: UTF8.self))
+            }
+            return values
+        }
+    }
+
+    static func succeeded(_ result: Result<KafkaDeliveryReport, KafkaError>) -> Bool {
+        if case .success = result { true } else { false }
+    }
+
+    @Test("a write whose event is refused does not write its state; a write whose event is durable does")
+    func stateIsWrittenOnlyAfterTheOtherRecords() async throws {
+        let logger = FleetWorkerEndToEndTests.logger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic(FleetTopic.orderState, partitions: 1)
+        try cluster.createTopic(Self.events, partitions: 1)
+        try await withKafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger
+        ) { producer in
+            let sender = OutputSender(producer: producer, mode: .plain, metrics: nil, logger: logger)
+            // The event is larger than the producer's message.max.bytes (1,000,000): refused for good.
+            let refused = try await sender.send(
+                [
+                    KafkaProducerMessage(topic: FleetTopic.orderState, key: "A", value: Data("state-A".utf8)),
+                    KafkaProducerMessage(topic: Self.events, key: "A", value: Data(repeating: 0x41, count: 1_100_000)),
+                ], scope: nil)
+            #expect(refused.count == 2)
+            #expect(!refused.contains(where: Self.succeeded), "\(refused)")
+            // The state record failed with the event's error, without being sent.
+            if case .failure(let state) = refused[0], case .failure(let event) = refused[1] {
+                #expect(state.message == event.message)
+            }
+
+            let written = try await sender.send(
+                [
+                    KafkaProducerMessage(topic: FleetTopic.orderState, key: "B", value: Data("state-B".utf8)),
+                    KafkaProducerMessage(topic: Self.events, key: "B", value: Data("event-B".utf8)),
+                ], scope: nil)
+            #expect(written.allSatisfy(Self.succeeded), "\(written)")
+            // State records only: one batch, written as they are.
+            let alone = try await sender.send(
+                [KafkaProducerMessage(topic: FleetTopic.orderState, key: "C", value: Data("state-C".utf8))], scope: nil)
+            #expect(alone.allSatisfy(Self.succeeded))
+        }
+        #expect(try await Self.values(cluster, topic: FleetTopic.orderState, logger: logger) == ["state-B", "state-C"])
+        #expect(try await Self.values(cluster, topic: Self.events, logger: logger) == ["event-B"])
+    }
+
+    @Test("writes grouped together: each write's state waits for its own records only")
+    func groupedWritesKeepTheirOwnState() async throws {
+        let logger = FleetWorkerEndToEndTests.logger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic(FleetTopic.orderState, partitions: 1)
+        try cluster.createTopic(Self.events, partitions: 1)
+        try await withKafkaProducer(
+            configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger
+        ) { producer in
+            let sender = OutputSender(producer: producer, mode: .plain, metrics: nil, logger: logger)
+            // Many writes at once: they share groups, some with a refused event.
+            try await withThrowingTaskGroup(of: (Int, [Result<KafkaDeliveryReport, KafkaError>]).self) { group in
+                for index in 0..<20 {
+                    group.addTask {
+                        let size = index % 4 == 0 ? 1_100_000 : 8
+                        let results = try await sender.send(
+                            [
+                                KafkaProducerMessage(
+                                    topic: Self.events, key: "K\(index)", value: Data(repeating: 0x41, count: size)),
+                                KafkaProducerMessage(
+                                    topic: FleetTopic.orderState, key: "K\(index)", value: Data("state-\(index)".utf8)),
+                            ], scope: nil)
+                        return (index, results)
+                    }
+                }
+                for try await (index, results) in group {
+                    #expect(results.allSatisfy(Self.succeeded) == (index % 4 != 0), "write \(index): \(results)")
+                }
+            }
+        }
+        let states = try await Self.values(cluster, topic: FleetTopic.orderState, logger: logger)
+        #expect(Set(states) == Set((0..<20).filter { $0 % 4 != 0 }.map { "state-\($0)" }))
+        #expect(states.count == 15)
+    }
+}
