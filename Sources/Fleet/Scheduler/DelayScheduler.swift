@@ -34,6 +34,9 @@ public final class DelayScheduler: Service, Sendable {
     public func run() async throws {
         var producerKafka = kafka
         producerKafka.clientID = kafka.clientID + "-scheduler"
+        // Each wake-up writes its due timers as one batch, whole when enqueued: waiting `linger.ms`
+        // (5 ms by default) would only make every job later and cost librdkafka a timer wake-up.
+        if producerKafka.properties["linger.ms"] == nil { producerKafka.properties["linger.ms"] = "0" }
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(kafka: producerKafka), logger: logger)
         let core = SchedulerCore(

@@ -99,6 +99,11 @@ public final class FleetWorker: Service, Sendable {
                 kafka.properties["transaction.timeout.ms"] =
                     "\(WorkerSettings.transactionTimeout.components.seconds * 1000)"
             }
+        } else if kafka.properties["linger.ms"] == nil {
+            // Without transactions a group of outputs is two batches, each awaited (the state after
+            // the rest, see OutputSender): a batch is whole when enqueued, so waiting `linger.ms`
+            // only delays both. (A transaction's commit flushes, which skips `linger.ms`.)
+            kafka.properties["linger.ms"] = "0"
         }
         let producerConfiguration = KafkaProducerConfiguration(
             kafka: kafka, closeTimeout: WorkerSettings.producerCloseBound, transactionalID: transactionalID)
