@@ -258,13 +258,7 @@ struct CrashTests {
 
     /// The orders among `orders` whose last `payfleet.order-state` record is their expected terminal state.
     static func terminalStateWithoutEvent(_ orders: [DemoOrder], fleet: ProcessFleet) async throws -> [String] {
-        let records = try await TopicSnapshot.read(
-            topics: [FleetTopic.orderState], kafka: fleet.kafka, logger: fleet.logger)
-        var last: [String: OrderState] = [:]
-        for record in records[FleetTopic.orderState] ?? [] {
-            guard let key = record.keyString, let value = record.value else { continue }
-            last[key] = try? OrderState.decode(value)
-        }
+        let last = try await fleet.lastOrderStates()
         return orders.filter { order in
             guard let state = last[order.outTradeNo] else { return false }
             let terminal: OrderState.Status =
@@ -278,13 +272,7 @@ struct CrashTests {
     static func refundsSucceededInState(
         _ numbers: [String], of refunds: [String: String], fleet: ProcessFleet
     ) async throws -> [String] {
-        let records = try await TopicSnapshot.read(
-            topics: [FleetTopic.orderState], kafka: fleet.kafka, logger: fleet.logger)
-        var last: [String: OrderState] = [:]
-        for record in records[FleetTopic.orderState] ?? [] {
-            guard let key = record.keyString, let value = record.value else { continue }
-            last[key] = try? OrderState.decode(value)
-        }
+        let last = try await fleet.lastOrderStates()
         return numbers.filter { number in
             guard let outTradeNo = refunds[number] else { return false }
             return last[outTradeNo]?.refund(number)?.status == .succeeded

@@ -168,6 +168,17 @@ final class ProcessFleet: @unchecked Sendable {
             callbacks: records[FleetTopic.callbacks] ?? [], acknowledged: acknowledged)
     }
 
+    /// Each order's last state in `payfleet.order-state` (tombstones skipped), as a restore would read it.
+    func lastOrderStates() async throws -> [String: OrderState] {
+        let records = try await TopicSnapshot.read(topics: [FleetTopic.orderState], kafka: kafka, logger: logger)
+        var last: [String: OrderState] = [:]
+        for record in records[FleetTopic.orderState] ?? [] {
+            guard let key = record.keyString, let value = record.value else { continue }
+            last[key] = try? OrderState.decode(value)
+        }
+        return last
+    }
+
     /// SIGKILLs every process still running (and keeps their logs when `PAYFLEET_TEST_LOG_DIR` is set).
     func stop() {
         for process in processes { process.kill() }

@@ -22,12 +22,11 @@ struct OutputSenderStateLastTests {
         }
     }
 
-    static func succeeded(_ result: Result<KafkaDeliveryReport, KafkaError>) -> Bool {
-        if case .success = result { true } else { false }
-    }
-
-    @Test("a write whose event is refused does not write its state; a write whose event is durable does")
-    func stateIsWrittenOnlyAfterTheOtherRecords() async throws {
+    /// Runs `body` with an output sender without transactions on a fresh embedded broker; returns
+    /// the values then in the order-state topic and in the events topic.
+    static func withPlainSender(
+        _ body: (OutputSender) async throws -> Void
+    ) async throws -> (states: [String], events: [String]) {
         let logger = FleetWorkerEndToEndTests.logger()
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
         defer { cluster.shutdown() }
@@ -36,7 +35,21 @@ struct OutputSenderStateLastTests {
         try await withKafkaProducer(
             configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger
         ) { producer in
-            let sender = OutputSender(producer: producer, mode: .plain, metrics: nil, logger: logger)
+            try await body(OutputSender(producer: producer, mode: .plain, metrics: nil, logger: logger))
+        }
+        return (
+            try await values(cluster, topic: FleetTopic.orderState, logger: logger),
+            try await values(cluster, topic: Self.events, logger: logger)
+        )
+    }
+
+    static func succeeded(_ result: Result<KafkaDeliveryReport, KafkaError>) -> Bool {
+        if case .success = result { true } else { false }
+    }
+
+    @Test("a write whose event is refused does not write its state; a write whose event is durable does")
+    func stateIsWrittenOnlyAfterTheOtherRecords() async throws {
+        let written = try await Self.withPlainSender { sender in
             // The event is larger than the producer's message.max.bytes (1,000,000): refused for good.
             let refused = try await sender.send(
                 [
@@ -50,32 +63,24 @@ struct OutputSenderStateLastTests {
                 #expect(state.message == event.message)
             }
 
-            let written = try await sender.send(
+            let durable = try await sender.send(
                 [
                     KafkaProducerMessage(topic: FleetTopic.orderState, key: "B", value: Data("state-B".utf8)),
                     KafkaProducerMessage(topic: Self.events, key: "B", value: Data("event-B".utf8)),
                 ], scope: nil)
-            #expect(written.allSatisfy(Self.succeeded), "\(written)")
+            #expect(durable.allSatisfy(Self.succeeded), "\(durable)")
             // State records only: one batch, written as they are.
             let alone = try await sender.send(
                 [KafkaProducerMessage(topic: FleetTopic.orderState, key: "C", value: Data("state-C".utf8))], scope: nil)
             #expect(alone.allSatisfy(Self.succeeded))
         }
-        #expect(try await Self.values(cluster, topic: FleetTopic.orderState, logger: logger) == ["state-B", "state-C"])
-        #expect(try await Self.values(cluster, topic: Self.events, logger: logger) == ["event-B"])
+        #expect(written.states == ["state-B", "state-C"])
+        #expect(written.events == ["event-B"])
     }
 
     @Test("writes grouped together: each write's state waits for its own records only")
     func groupedWritesKeepTheirOwnState() async throws {
-        let logger = FleetWorkerEndToEndTests.logger()
-        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
-        defer { cluster.shutdown() }
-        try cluster.createTopic(FleetTopic.orderState, partitions: 1)
-        try cluster.createTopic(Self.events, partitions: 1)
-        try await withKafkaProducer(
-            configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger
-        ) { producer in
-            let sender = OutputSender(producer: producer, mode: .plain, metrics: nil, logger: logger)
+        let written = try await Self.withPlainSender { sender in
             // Many writes at once: they share groups, some with a refused event.
             try await withThrowingTaskGroup(of: (Int, [Result<KafkaDeliveryReport, KafkaError>]).self) { group in
                 for index in 0..<20 {
@@ -96,7 +101,7 @@ struct OutputSenderStateLastTests {
                 }
             }
         }
-        let states = try await Self.values(cluster, topic: FleetTopic.orderState, logger: logger)
+        let states = written.states
         #expect(Set(states) == Set((0..<20).filter { $0 % 4 != 0 }.map { "state-\($0)" }))
         #expect(states.count == 15)
     }
