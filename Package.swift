@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "payfleet", targets: ["payfleet"]),
+        // The producer process of `payfleet bench kafka` (only the Kafka module, as kcat holds only librdkafka).
+        .executable(name: "payfleet-kafka-produce", targets: ["payfleet-kafka-produce"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Payments", targets: ["Payments"]),
         // The parser entry points the fuzzers in Fuzz/ drive (and the corpus regression test replays).
@@ -154,12 +156,36 @@ let package = Package(
             ]
         ),
 
+        // MARK: `payfleet bench kafka`'s producer run, and the lean process that runs it
+        .target(
+            name: "KafkaProduceBench",
+            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "payfleet-kafka-produce",
+            dependencies: ["Kafka", "KafkaProduceBench", .product(name: "Logging", package: "swift-log")],
+            // Linked as the image links payfleet (`--static-swift-stdlib`, deploy/Dockerfile), in every
+            // build: the Swift runtime and Foundation inside the binary, so that, like kcat, the
+            // process loads librdkafka and the C libraries only, and the benchmark does not time the
+            // dynamic loader binding the Swift libraries (about 6 ms a start).
+            // (A dynamic build's objects do not name Foundation's internal libraries for the linker,
+            // as the static modules' do: named here.)
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-static-stdlib", "-Xlinker", "--start-group", "-lFoundation", "-lCoreFoundation",
+                        "-lFoundationEssentials", "-lFoundationInternationalization", "-l_FoundationICU",
+                        "-l_FoundationCShims", "-l_FoundationCollections", "-Xlinker", "--end-group",
+                    ], .when(platforms: [.linux]))
+            ]
+        ),
+
         // MARK: The CLI (thin)
         .executableTarget(
             name: "payfleet",
             dependencies: [
                 // StorePOS: `bench ingress` signs callbacks
-                "Kafka", "Payments", "StorePOS", "Sandbox", "Fleet", "FleetDev",
+                "Kafka", "Payments", "StorePOS", "Sandbox", "Fleet", "FleetDev", "KafkaProduceBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),

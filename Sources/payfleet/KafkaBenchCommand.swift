@@ -1,26 +1,33 @@
 import ArgumentParser
 import Foundation
 import Kafka
+import KafkaProduceBench
 import Logging
 
 /// `payfleet bench kafka`: produce/consume throughput of the Kafka module against the embedded
 /// broker, next to kcat on the same machine in the same run.
 ///
-/// The produce rows time both clients the same way: each is a fresh process (kcat, or this binary's
-/// hidden `bench kafka-produce`) that connects, produces the messages, waits for every delivery
-/// report and exits; the wall time runs from spawning it to its exit and the CPU time is the
-/// child's user + system time. The runs alternate between the two clients and the medians are
-/// reported, which evens out a shared machine's noise.
+/// The produce rows time every client the same way: each is a fresh process that connects,
+/// produces the messages, waits for every delivery report and exits; the wall time runs from
+/// spawning it to its exit and the CPU time is the child's user + system time. The runs alternate
+/// between the clients and the medians are reported, which evens out a shared machine's noise.
+///
+/// PayFleet's producer runs in two processes: `payfleet-kafka-produce`, which holds only the Kafka
+/// module (as kcat holds only librdkafka; it is the row the ratio target is about), and this
+/// binary's hidden `bench kafka-produce`, the same run inside the whole `payfleet` binary, whose
+/// start-up costs more.
 struct KafkaBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka",
         abstract: "Produce and consume throughput of PayFleet's Kafka module vs kcat (embedded broker).",
         discussion: """
-            Both clients produce keyed messages with idempotence, acks=all and murmur2_random to topics \
+            Every client produces keyed messages with idempotence, acks=all and murmur2_random to topics \
             of the same embedded cluster, each as a whole process run (spawn to exit: start-up, connect, \
             produce, every delivery report, close), alternating, --runs times each; the medians are \
-            compared. PayFleet's producer process also reports its own time from the first enqueue to \
-            the last delivery report. --baseline-binary adds a third client, the producer process of \
+            compared. The clients: kcat; payfleet-kafka-produce, PayFleet's producer in a process holding \
+            only the Kafka module (built next to payfleet by `swift build -c release`; --producer-binary); \
+            the same run inside the whole payfleet binary (`payfleet bench kafka-produce`). PayFleet's \
+            processes also report where their time went. --baseline-binary adds the producer process of \
             another payfleet build, to compare two builds in one run. Then the first run's topic is read back from the beginning (the \
             mock keeps only the last few MB per partition, so keep messages/partitions modest) by kcat \
             -C -e (a process: its time includes start-up and end-of-partition detection), a \
@@ -45,9 +52,15 @@ struct KafkaBenchCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Another payfleet binary (an earlier build) whose producer runs as a third client, alternating with the other two.",
+            "Another payfleet binary (an earlier build) whose producer runs as another client, alternating with the others.",
             valueName: "path"))
     var baselineBinary: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The payfleet-kafka-produce binary (default: next to this payfleet binary; without one that row is left out).",
+            valueName: "path"))
+    var producerBinary: String?
 
     func run() async throws {
         var logger = KafkaCLI.logger("payfleet.bench")
@@ -61,8 +74,19 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         if let baselineBinary, !FileManager.default.isExecutableFile(atPath: baselineBinary) {
             throw ValidationError("--baseline-binary \(baselineBinary) is not an executable file")
         }
+        let leanBinary: String?
+        if let producerBinary {
+            guard FileManager.default.isExecutableFile(atPath: producerBinary) else {
+                throw ValidationError("--producer-binary \(producerBinary) is not an executable file")
+            }
+            leanBinary = producerBinary
+        } else {
+            let sibling = BenchProcesses.ownBinary.deletingLastPathComponent()
+                .appendingPathComponent("payfleet-kafka-produce").path
+            leanBinary = FileManager.default.isExecutableFile(atPath: sibling) ? sibling : nil
+        }
         for run in 0..<runs {
-            for topic in ["bench.payfleet.\(run)", "bench.kcat.\(run)", "bench.baseline.\(run)"] {
+            for topic in ["bench.payfleet.\(run)", "bench.kcat.\(run)", "bench.baseline.\(run)", "bench.lean.\(run)"] {
                 try cluster.createTopic(topic, partitions: partitions)
             }
         }
@@ -71,6 +95,12 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         print(
             "embedded broker \(cluster.bootstrapServers), librdkafka \(KafkaLibrary.versionString), \(messages) messages of \(valueSize) bytes, \(partitions) partitions, \(runs) produce runs per client"
         )
+        if let leanBinary {
+            print("payfleet-kafka-produce: \(leanBinary)")
+        } else {
+            print(
+                "no payfleet-kafka-produce next to this binary (swift build -c release builds it): its row is left out")
+        }
 
         // kcat's input: the same keys and values as the PayFleet child builds.
         let input = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -85,10 +115,11 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         var kcatRuns: [ChildRun] = []
         var ourRuns: [ChildRun] = []
         var baselineRuns: [ChildRun] = []
+        var leanRuns: [ChildRun] = []
         func producerArguments(topic: String) -> [String] {
             [
-                "bench", "kafka-produce", "--bootstrap-servers", cluster.bootstrapServers, "--topic", topic,
-                "--messages", "\(messages)", "--value-size", "\(valueSize)",
+                "--bootstrap-servers", cluster.bootstrapServers, "--topic", topic, "--messages", "\(messages)",
+                "--value-size", "\(valueSize)",
             ]
         }
         for run in 0..<runs {
@@ -99,18 +130,20 @@ struct KafkaBenchCommand: AsyncParsableCommand {
                         "-b", cluster.bootstrapServers, "-t", "bench.kcat.\(run)", "-P", "-K", ":", "-l", input.path,
                         "-X", "enable.idempotence=true", "-X", "acks=all", "-X", "partitioner=murmur2_random",
                     ]))
+            if let leanBinary {
+                leanRuns.append(try await Self.runChild(leanBinary, producerArguments(topic: "bench.lean.\(run)")))
+            }
             ourRuns.append(
                 try await Self.runChild(
-                    BenchProcesses.ownBinary.path, producerArguments(topic: "bench.payfleet.\(run)")))
+                    BenchProcesses.ownBinary.path,
+                    ["bench", "kafka-produce"] + producerArguments(topic: "bench.payfleet.\(run)")))
             if let baselineBinary {
                 baselineRuns.append(
-                    try await Self.runChild(baselineBinary, producerArguments(topic: "bench.baseline.\(run)")))
+                    try await Self.runChild(
+                        baselineBinary, ["bench", "kafka-produce"] + producerArguments(topic: "bench.baseline.\(run)")))
             }
         }
         let kcatProduce = ChildRun.median(kcatRuns)
-        let ourProduce = ChildRun.median(ourRuns)
-        let ourInProcess = Self.median(ourRuns.compactMap(\.reportedSeconds))
-        let baselineInProcess = Self.median(baselineRuns.compactMap(\.reportedSeconds))
 
         // Consume: kcat (no group, from the beginning to the end)
         let kcatConsume = try await Self.timed {
@@ -155,32 +188,27 @@ struct KafkaBenchCommand: AsyncParsableCommand {
         func rate(_ seconds: Double) -> Double { Double(messages) / max(seconds, 1e-9) }
         print("")
         print("produce (median of \(runs) process runs each, spawn to exit)")
-        print("client                            wall s    messages/s   ratio vs kcat   CPU s   CPU µs/message")
-        var rows = [("kcat (baseline)", kcatProduce), ("payfleet KafkaProducer.sendAll", ourProduce)]
-        if !baselineRuns.isEmpty { rows.append(("payfleet, --baseline-binary", ChildRun.median(baselineRuns))) }
-        for (name, run) in rows {
+        print("client                               wall s    messages/s   ratio vs kcat   CPU s   CPU µs/message")
+        var rows = [("kcat (baseline)", kcatRuns)]
+        if !leanRuns.isEmpty { rows.append(("payfleet-kafka-produce", leanRuns)) }
+        rows.append(("payfleet bench kafka-produce", ourRuns))
+        if !baselineRuns.isEmpty { rows.append(("--baseline-binary", baselineRuns)) }
+        for (name, runs) in rows {
+            let run = ChildRun.median(runs)
             print(
-                name.padding(toLength: 32, withPad: " ", startingAt: 0)
+                name.padding(toLength: 35, withPad: " ", startingAt: 0)
                     + String(
                         format: "%7.3f  %12.0f   %13.2f  %6.3f   %14.2f", run.wallSeconds, rate(run.wallSeconds),
                         rate(run.wallSeconds) / rate(kcatProduce.wallSeconds), run.cpuSeconds,
                         run.cpuSeconds * 1e6 / Double(messages)))
         }
-        if let ourInProcess {
+        print("PayFleet's processes, medians over the runs:")
+        for (name, runs) in rows.dropFirst() {
+            guard let inProcess = Self.median(runs.compactMap(\.reportedSeconds)) else { continue }
             print(
-                String(
-                    format:
-                        "payfleet, first enqueue to last delivery report (inside its process): %.3f s = %.0f messages/s",
-                    ourInProcess, rate(ourInProcess)))
-        }
-        if let baselineInProcess {
-            print(
-                String(
-                    format: "--baseline-binary, the same inside its process: %.3f s = %.0f messages/s",
-                    baselineInProcess, rate(baselineInProcess)))
-        }
-        for (name, runs) in [("payfleet", ourRuns), ("--baseline-binary", baselineRuns)] {
-            if let breakdown = Self.breakdown(runs) { print("\(name) process, medians: \(breakdown)") }
+                "  \(name): first enqueue to last delivery report "
+                    + String(format: "%.3f s (%.0f messages/s)", inProcess, rate(inProcess)))
+            if let breakdown = Self.breakdown(runs) { print("    \(breakdown)") }
         }
         print("")
         print("operation   client                          seconds    messages/s   ratio vs kcat")
@@ -343,52 +371,10 @@ struct KafkaProduceChildCommand: AsyncParsableCommand {
         var logger = KafkaCLI.logger("payfleet.bench")
         logger.logLevel = .warning
         guard messages > 0, valueSize > 0 else { throw ValidationError("counts must be positive") }
-        var configuration = KafkaProducerConfiguration(
-            kafka: try kafkaOptions.configuration(ProcessInfo.processInfo.environment), closeTimeout: .seconds(30))
-        if let sendWindow {
-            guard sendWindow > 0 else { throw ValidationError("--send-window must be positive") }
-            configuration.sendWindow = sendWindow
-        }
-        let payload = Data(repeating: UInt8(ascii: "x"), count: valueSize)
-        let topic = self.topic
-        let count = messages
-        let entered = ContinuousClock.now
-        var ready = entered
-        var sent = entered
-        // The producer first, then the input, as kcat does: librdkafka connects (and, idempotent,
-        // gets its producer id) on its own threads while the messages are built.
-        let elapsed = try await withKafkaProducer(configuration: configuration, logger: logger) { producer in
-            // kcat creates its topic handle, which asks for the topic's metadata, before reading its
-            // input; here the topic's metadata is asked for while the messages are built, and awaited
-            // before sending. (Sending before the answer is slower: librdkafka then holds the
-            // messages unpartitioned and moves each one to its partition when the answer comes,
-            // measured at 0.57 against 0.61 of kcat's rate, 2.67 against 2.27 µs of CPU per message.)
-            async let partitions = producer.partitionCount(topic: topic)
-            // The same messages as kcat's input file. The 10,000 distinct keys are encoded once
-            // (kcat reads its keys ready-made too), and the topic is read once: an @Option is not a
-            // plain stored property, reading it per message would time ArgumentParser.
-            let keys = (0..<min(count, 10_000)).map { Data("order-\($0)".utf8) }
-            let batch = [KafkaProducerMessage](unsafeUninitializedCapacity: count) { buffer, initialized in
-                for index in 0..<count {
-                    (buffer.baseAddress! + index).initialize(
-                        to: KafkaProducerMessage(topic: topic, key: keys[index % 10_000], value: payload))
-                }
-                initialized = count
-            }
-            _ = try await partitions
-            let start = ContinuousClock.now
-            ready = start
-            let acknowledged = try await producer.sendAll(batch).count
-            guard acknowledged == count else { throw ValidationError("only \(acknowledged) acknowledged") }
-            sent = .now
-            return start.duration(to: sent)
-        }
-        let closed = ContinuousClock.now
-        // Where the process's time went, for the parent's breakdown: from entering this command to the
-        // first enqueue (producer created, connected, topic metadata, messages built), the sending,
-        // and closing the producer (flush, destroy).
-        print(
-            "seconds=\(KafkaBenchCommand.seconds(elapsed)) ready=\(KafkaBenchCommand.seconds(entered.duration(to: ready))) closing=\(KafkaBenchCommand.seconds(sent.duration(to: closed)))"
-        )
+        if let sendWindow, sendWindow <= 0 { throw ValidationError("--send-window must be positive") }
+        let run = ProduceRun(
+            kafka: try kafkaOptions.configuration(ProcessInfo.processInfo.environment), topic: topic,
+            messages: messages, valueSize: valueSize, sendWindow: sendWindow)
+        print(try await run.run(logger: logger).line)
     }
 }

@@ -16,10 +16,10 @@ struct ProducerDeliveryTests {
 
     @Test func reportsComeBackInInputOrderWhateverOrderTheyArriveIn() async throws {
         let batch = DeliveryBatch(messages: messages(["a", "b", "a", "c"]))
-        let opaques = (0..<4).map { batch.retainForMessage($0) }
+        batch.reserve(4)
         for index in [2, 0, 3, 1] {
-            DeliveryBatch.delivered(
-                opaques[index], partition: Int32(index), offset: Int64(100 + index),
+            batch.report(
+                index, partition: Int32(index), offset: Int64(100 + index),
                 timestampMilliseconds: index == 3 ? nil : 1_700_000_000_000 + Int64(index))
         }
         await batch.wait()
@@ -34,11 +34,11 @@ struct ProducerDeliveryTests {
 
     @Test func aFailureStaysWithItsMessageAndTheFirstFailureInInputOrderIsThrown() async throws {
         let batch = DeliveryBatch(messages: messages(["t", "t", "t", "t"]))
-        let opaques = (0..<4).map { batch.retainForMessage($0) }
-        DeliveryBatch.failed(opaques[3], KafkaError(.delivery, "fourth failed"))
-        DeliveryBatch.delivered(opaques[0], partition: 0, offset: 7, timestampMilliseconds: nil)
-        DeliveryBatch.failed(opaques[1], KafkaError(.delivery, "second failed"))
-        DeliveryBatch.delivered(opaques[2], partition: 1, offset: 8, timestampMilliseconds: nil)
+        batch.reserve(4)
+        batch.reportFailure(3, KafkaError(.delivery, "fourth failed"))
+        batch.report(0, partition: 0, offset: 7)
+        batch.reportFailure(1, KafkaError(.delivery, "second failed"))
+        batch.report(2, partition: 1, offset: 8)
         await batch.wait()
 
         let settled = batch.settled()
@@ -59,13 +59,12 @@ struct ProducerDeliveryTests {
 
     @Test func aMessageNotEnqueuedFailsWithoutAReportAndTheFirstOutcomeCounts() async throws {
         let batch = DeliveryBatch(messages: messages(["t", "t"]))
-        let first = batch.retainForMessage(0)
-        let second = batch.retainForMessage(1)
-        // The second message was never enqueued: its retain is given back and it fails in the batch.
-        DeliveryBatch.release(second)
+        batch.reserve(2)
+        // The second message was never enqueued: its reservation is given back and it fails in the batch.
+        batch.unreserve(1)
         batch.fail(1, KafkaError(.delivery, "queue refused it"))
         batch.fail(1, KafkaError(.delivery, "a second outcome is ignored"))
-        DeliveryBatch.delivered(first, partition: 0, offset: 1, timestampMilliseconds: nil)
+        batch.report(0, partition: 0, offset: 1)
         await batch.wait()
         let settled = batch.settled()
         #expect((try? settled[0].get())?.offset == 1)
@@ -79,13 +78,11 @@ struct ProducerDeliveryTests {
     @Test func theWaiterWakesOnceTheLastReportArrivesFromAnotherThread() async throws {
         let count = 5000
         let batch = DeliveryBatch(messages: messages(Array(repeating: "t", count: count)))
-        let opaques = (0..<count).map { UInt(bitPattern: batch.retainForMessage($0)) }
+        batch.reserve(count)
         let waiter = Task { await batch.wait() }
         let reporter = Thread {
-            for (index, opaque) in opaques.enumerated().reversed() {
-                DeliveryBatch.delivered(
-                    UnsafeMutableRawPointer(bitPattern: opaque)!, partition: 0, offset: Int64(index),
-                    timestampMilliseconds: nil)
+            for index in (0..<count).reversed() {
+                batch.report(index, partition: 0, offset: Int64(index))
             }
         }
         reporter.start()
@@ -97,14 +94,12 @@ struct ProducerDeliveryTests {
 
     @Test func aSenderWaitingForRoomWakesWhenEnoughMessagesHaveOutcomes() async throws {
         let batch = DeliveryBatch(messages: messages(Array(repeating: "t", count: 10)))
-        let opaques = (0..<10).map { UInt(bitPattern: batch.retainForMessage($0)) }
+        batch.reserve(10)
         await batch.waitUntilCompleted(atLeast: 0)
         let waiter = Task { await batch.waitUntilCompleted(atLeast: 4) }
         let reporter = Thread {
             for index in 0..<10 {
-                DeliveryBatch.delivered(
-                    UnsafeMutableRawPointer(bitPattern: opaques[index])!, partition: 0, offset: Int64(index),
-                    timestampMilliseconds: nil)
+                batch.report(index, partition: 0, offset: Int64(index))
             }
         }
         reporter.start()
@@ -116,18 +111,22 @@ struct ProducerDeliveryTests {
         await batch.waitUntilCompleted(atLeast: 50)
     }
 
-    @Test func everyEnqueuedMessageKeepsItsBatchAliveUntilItsReport() async throws {
+    @Test func messagesInFlightKeepTheirBatchAliveUntilTheLastReport() async throws {
         weak var weakBatch: DeliveryBatch?
-        var opaque: UnsafeMutableRawPointer?
+        var unretained: Unmanaged<DeliveryBatch>?
         do {
-            let batch = DeliveryBatch(messages: messages(["t"]))
+            let batch = DeliveryBatch(messages: messages(["t", "t", "t"]))
             weakBatch = batch
-            opaque = batch.retainForMessage(0)
+            unretained = Unmanaged.passUnretained(batch)
+            batch.reserve(3)
+            batch.unreserve(1)  // the third was not enqueued
         }
-        // The sender is gone; librdkafka still holds the opaque of an enqueued message.
+        // The sender is gone; librdkafka still holds the opaques of two enqueued messages.
         #expect(weakBatch != nil)
-        DeliveryBatch.delivered(opaque!, partition: 0, offset: 0, timestampMilliseconds: nil)
-        #expect(weakBatch == nil, "the report gives back the message's retain")
+        unretained!.takeUnretainedValue().report(0, partition: 0, offset: 0)
+        #expect(weakBatch != nil, "one message is still in flight")
+        unretained!.takeUnretainedValue().report(1, partition: 0, offset: 1)
+        #expect(weakBatch == nil, "the last report gives back the batch's retain")
     }
 
     @Test func aStringKeyIsItsUTF8Bytes() {
@@ -244,5 +243,95 @@ struct ProducerDeliveryTests {
         #expect(total == 4)
         await consumer.close(timeout: .seconds(5))
         await producer.close(timeout: .seconds(5))
+    }
+
+    /// One delivery-report event carries the reports of every send whose messages shared its
+    /// produce requests; each send must get exactly its own, each report naming where its own
+    /// message was written.
+    @Test func concurrentSendsEachGetTheReportsOfTheirOwnMessages() async throws {
+        let logger = testLogger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("mixed", partitions: 2)
+        // A linger long enough that the concurrent sends share produce requests, so delivery-report events.
+        let producer = try KafkaProducer(
+            configuration: producerConfiguration(cluster, ["linger.ms": "20"]), logger: logger)
+        let senders = 8
+        let perSender = 300
+        let sent = try await withThrowingTaskGroup(of: [(String, KafkaDeliveryReport)].self) { group in
+            for sender in 0..<senders {
+                group.addTask {
+                    let values = (0..<perSender).map { "\(sender)-\($0)" }
+                    let reports = try await producer.sendAll(
+                        values.map { KafkaProducerMessage(topic: "mixed", key: $0, value: Data($0.utf8)) })
+                    return Array(zip(values, reports))
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(sent.count == senders * perSender)
+        let written = try await withKafkaPartitionReader(configuration: cluster.configuration(), logger: logger) {
+            reader in
+            var written: [String: String] = [:]
+            for try await message in reader.readToEnd(topic: "mixed", partitions: [0, 1]) {
+                written["\(message.partition)/\(message.offset)"] = message.value.map {
+                    String(decoding: $0, as: UTF8.self)
+                }
+            }
+            return written
+        }
+        #expect(written.count == senders * perSender)
+        let mismatched = sent.filter { value, report in
+            report.topic != "mixed" || written["\(report.partition)/\(report.offset)"] != value
+        }
+        #expect(mismatched.isEmpty, "reports naming another message's place: \(mismatched.prefix(3).map(\.0))")
+        await producer.close(timeout: .seconds(5))
+    }
+
+    /// A produce request the broker refuses for good fails its messages through their delivery
+    /// reports; the sends without reports say so too.
+    @Test func aRefusedProduceRequestFailsItsMessagesInTheSendsWithoutReports() async throws {
+        let logger = testLogger()
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("refused", partitions: 1)
+        let producer = try KafkaProducer(
+            configuration: producerConfiguration(cluster, ["linger.ms": "50"]), logger: logger)
+        func batch(_ name: String) -> [KafkaProducerMessage] {
+            (0..<20).map { KafkaProducerMessage(topic: "refused", key: "k", value: Data("\(name)-\($0)".utf8)) }
+        }
+        #expect(await producer.sendAllFailures(batch("good")).isEmpty)
+        try await producer.sendAllWithoutReports(batch("good-again"))
+
+        try cluster.pushRequestErrors(
+            apiKey: KafkaAPIKey.produce, errors: [RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue])
+        let failures = await producer.sendAllFailures(batch("refused"))
+        #expect(failures.count == 20, "one request held the batch, and the broker refused it")
+        #expect(failures.values.allSatisfy { $0.code == .delivery })
+        #expect(Set(failures.keys) == Set(0..<20))
+
+        try cluster.pushRequestErrors(
+            apiKey: KafkaAPIKey.produce, errors: [RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue])
+        await #expect(throws: KafkaError.self) { try await producer.sendAllWithoutReports(batch("refused-again")) }
+        try await producer.sendAllWithoutReports(batch("after"))
+        await producer.close(timeout: .seconds(5))
+    }
+}
+
+extension DeliveryBatch {
+    /// One successful delivery report of message `index`, recorded as the delivery-report thread does.
+    fileprivate func report(_ index: Int, partition: Int32, offset: Int64, timestampMilliseconds: Int64? = nil) {
+        let delivered = [
+            Delivered(
+                index: index,
+                record: Record(
+                    partition: partition, offset: offset, timestampMilliseconds: timestampMilliseconds ?? .min))
+        ]
+        delivered.withUnsafeBufferPointer { record(delivered: $0, failed: [], reported: 1) }
+    }
+
+    /// One failed delivery report of message `index`.
+    fileprivate func reportFailure(_ index: Int, _ error: KafkaError) {
+        record(delivered: UnsafeBufferPointer(start: nil, count: 0), failed: [(index, error)], reported: 1)
     }
 }

@@ -37,12 +37,11 @@ extension KafkaProducer: RecordPublisher {
         _ = try await send(message)
     }
 
-    /// One batch through librdkafka: every message is enqueued before the first acknowledgement is awaited.
+    /// One batch through librdkafka: every message is enqueued before the first acknowledgement is
+    /// awaited, and no delivery report is built (only the failures are kept).
     public func publishAll(_ messages: [KafkaProducerMessage]) async -> [Result<Void, any Error>] {
-        do {
-            return try await sendAllSettled(messages).map { result in result.map { _ in () }.mapError { $0 } }
-        } catch {
-            return messages.map { _ in .failure(error) }
-        }
+        var results = [Result<Void, any Error>](repeating: .success(()), count: messages.count)
+        for (index, error) in await sendAllFailures(messages) { results[index] = .failure(error) }
+        return results
     }
 }

@@ -121,13 +121,20 @@ extension RDKafkaClient {
                 "librdkafka event not served by the producer", metadata: [LogKey.event: "\(name)"])
             return 0
         }
-        guard let onDelivery = context.onDelivery else { return 0 }
-        var count = 0
-        while let message = rd_kafka_event_message_next(event) {
-            onDelivery(RDKafkaMessage(borrowing: message))
-            count += 1
+        guard let onDeliveries = context.onDeliveries else { return 0 }
+        // The event's messages in runs of up to 512, each run handed over at once: the handler then
+        // completes the messages of one send under one lock.
+        return withUnsafeTemporaryAllocation(
+            of: UnsafePointer<rd_kafka_message_t>?.self, capacity: RDKafkaDeliveries.capacity
+        ) { buffer in
+            var count = 0
+            while true {
+                let taken = rd_kafka_event_message_array(event, buffer.baseAddress, buffer.count)
+                guard taken > 0 else { return count }
+                onDeliveries(RDKafkaDeliveries(UnsafeBufferPointer(rebasing: buffer[..<taken])))
+                count += taken
+            }
         }
-        return count
     }
 
     /// Makes a running ``poll(timeoutMilliseconds:)`` on another thread return at once (closing need

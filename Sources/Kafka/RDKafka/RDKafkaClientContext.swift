@@ -7,22 +7,22 @@ import Observability
 ///
 /// `@unchecked Sendable`: the callback closures are set once before `rd_kafka_new` and only read
 /// afterwards (from librdkafka's threads and our poll thread); mutable state is behind locks. The
-/// delivery handler is a constant, so a delivery report (one per message) reads it without an
+/// delivery handler is a constant, so a run of delivery reports reads it without an
 /// exclusivity check.
 final class RDKafkaClientContext: @unchecked Sendable {
     let logger: Logger
-    /// Delivery report for one message (producer; called on the thread serving the main queue, once
-    /// per message of each delivery-report event).
-    let onDelivery: ((borrowing RDKafkaMessage) -> Void)?
+    /// Delivery reports (producer; called on the thread serving the main queue with the messages of
+    /// each delivery-report event, in runs of up to ``RDKafkaDeliveries/capacity``).
+    let onDeliveries: ((borrowing RDKafkaDeliveries) -> Void)?
     /// Rebalance (consumer; called on the thread polling the consumer).
     var onRebalance: ((borrowing RDKafkaRebalance) -> Void)?
     /// The first fatal error librdkafka reported, if any.
     let fatalError = NIOLockedValueBox<KafkaError?>(nil)
 
-    /// - Parameter onDelivery: the producer's delivery-report handler (`nil` for other clients).
-    init(logger: Logger, onDelivery: ((borrowing RDKafkaMessage) -> Void)? = nil) {
+    /// - Parameter onDeliveries: the producer's delivery-report handler (`nil` for other clients).
+    init(logger: Logger, onDeliveries: ((borrowing RDKafkaDeliveries) -> Void)? = nil) {
         self.logger = logger
-        self.onDelivery = onDelivery
+        self.onDeliveries = onDeliveries
     }
 
     /// Retains the context for the lifetime of the handle; balanced by ``release(_:)``.
@@ -54,7 +54,7 @@ final class RDKafkaClientContext: @unchecked Sendable {
             context.handleError(
                 rk: rk, err: rd_kafka_resp_err_t(rawValue: err), reason: reason.map { String(cString: $0) } ?? "")
         }
-        if onDelivery != nil {
+        if onDeliveries != nil {
             // Delivery reports as events, served by the producer's own thread
             // (``RDKafkaClient/poll(timeoutMilliseconds:)``). With a report callback instead, librdkafka's
             // flush inside `rd_kafka_commit_transaction` polls the same queue in steps of up to 10 ms

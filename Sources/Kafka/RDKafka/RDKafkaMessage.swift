@@ -75,6 +75,29 @@ struct RDKafkaMessage: ~Copyable {
     }
 }
 
+/// A borrowed run of delivery reports (messages of one delivery-report event), valid only inside
+/// the closure it is handed to, like ``RDKafkaMessage``.
+struct RDKafkaDeliveries: ~Copyable {
+    /// Most messages of one run.
+    static let capacity = 512
+
+    private let messages: UnsafeBufferPointer<UnsafePointer<rd_kafka_message_t>?>
+
+    init(_ messages: UnsafeBufferPointer<UnsafePointer<rd_kafka_message_t>?>) {
+        self.messages = messages
+    }
+
+    var count: Int { messages.count }
+
+    /// The opaque message `index` was produced with.
+    func opaque(_ index: Int) -> UnsafeMutableRawPointer? { messages[index]?.pointee._private }
+
+    /// Calls `body` with a view of message `index`.
+    func withMessage<R>(_ index: Int, _ body: (borrowing RDKafkaMessage) -> R) -> R {
+        body(RDKafkaMessage(borrowing: messages[index]!))
+    }
+}
+
 /// The error of a consumed or delivered message, copied out of librdkafka.
 struct RDKafkaMessageError: Error, Sendable {
     let code: Int32
