@@ -18,6 +18,21 @@ func producerConfiguration(
     KafkaProducerConfiguration(kafka: cluster.configuration(properties: properties))
 }
 
+/// How many records partitions `0..<partitions` of `topic` hold (high minus low watermark, summed).
+func recordCount(
+    _ cluster: EmbeddedKafkaCluster, topic: String, partitions: Int, logger: Logger
+) async throws -> Int64 {
+    let consumer = try KafkaConsumer(
+        configuration: consumerConfiguration(cluster, group: uniqueName("count")), logger: logger)
+    var total: Int64 = 0
+    for partition in 0..<partitions {
+        let marks = try await consumer.watermarks(topic: topic, partition: Int32(partition))
+        total += marks.high - marks.low
+    }
+    await consumer.close(timeout: .seconds(5))
+    return total
+}
+
 /// Consumer settings for the embedded cluster with fast group timings.
 func consumerConfiguration(
     _ cluster: EmbeddedKafkaCluster, group: String, _ properties: [String: String] = [:]
