@@ -342,10 +342,10 @@ struct KafkaBenchCommand: AsyncParsableCommand {
     }
 }
 
-/// `payfleet bench kafka-produce` (hidden): the PayFleet side of `bench kafka`'s produce rows, as its
-/// own process. Produces `--messages` keyed messages (`order-<i % 10000>`, `--value-size` bytes of
-/// `x`) with ``KafkaProducer/sendAll(_:)``, closes the producer, and prints `seconds=<first enqueue
-/// to last delivery report>`.
+/// `payfleet bench kafka-produce` (hidden): `bench kafka`'s ``ProduceRun`` inside the whole `payfleet`
+/// binary (`payfleet-kafka-produce` runs the same in a process holding only the Kafka module).
+/// Produces `--messages` keyed messages (`order-<i % 10000>`, `--value-size` bytes of `x`), closes
+/// the producer, and prints `seconds=<first enqueue to last delivery report> ready=… closing=…`.
 struct KafkaProduceChildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka-produce",
