@@ -24,6 +24,10 @@ struct SchedulerCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let logger = try RoleStartup.begin(role: "scheduler", logging: try LoggingSettings(environment: environment))
+        // The scheduler's memory is the timers it holds: librdkafka's fetch buffers of a burst are
+        // unmapped when freed instead of staying resident (see `Allocator`).
+        let mapped = Allocator.mapAllocations(atLeast: DelayScheduler.allocatorMappingThreshold)
+        logger.debug("allocator mapping threshold fixed", metadata: ["threshold": "\(mapped ? "128KiB" : "unchanged")"])
         var kafka = try kafkaOptions.configuration(environment)
         kafka.clientID = "payfleet"
         let health = HealthState()

@@ -31,6 +31,10 @@ public final class DelayScheduler: Service, Sendable {
         health.register(component: component)
     }
 
+    /// Allocations of at least this many bytes get their own mapping in a scheduler process
+    /// (``Allocator/mapAllocations(atLeast:)``): glibc's default starting threshold, kept fixed.
+    public static let allocatorMappingThreshold: Int32 = 128 * 1024
+
     public func run() async throws {
         var producerKafka = kafka
         producerKafka.clientID = kafka.clientID + "-scheduler"
