@@ -318,15 +318,29 @@ enum ValueTokens {
 
     /// The member name starting at `index`, if any.
     private static func match(_ value: UnsafeRawBufferPointer, at index: Int) -> Int? {
-        for (name, bytes) in names.enumerated() where bytes[0] == value[index] && index + bytes.count <= value.count {
-            var equal = true
-            for offset in 1..<bytes.count where bytes[offset] != value[index + offset] {
-                equal = false
-                break
+        // The one name that can start here: by its first byte, and after `","` by the letter that
+        // follows (the eighth byte tells the two `out_` names apart).
+        let name: Int
+        switch value[index] {
+        case UInt8(ascii: "{"): name = 0
+        case UInt8(ascii: ","): name = 1
+        default:
+            guard index + 7 < value.count else { return nil }
+            switch value[index + 3] {
+            case UInt8(ascii: "d"): name = 2
+            case UInt8(ascii: "j"): name = 3
+            case UInt8(ascii: "m"): name = 4
+            case UInt8(ascii: "o"): name = value[index + 7] == UInt8(ascii: "r") ? 5 : 6
+            case UInt8(ascii: "r"): name = 7
+            case UInt8(ascii: "t"): name = 8
+            default: return nil
             }
-            if equal { return name }
         }
-        return nil
+        let bytes = names[name]
+        guard index + bytes.count <= value.count,
+            bytes.withUnsafeBytes({ memcmp(value.baseAddress! + index, $0.baseAddress!, bytes.count) }) == 0
+        else { return nil }
+        return name
     }
 
     /// Whether `key` is at `index`, followed by the closing quote.
