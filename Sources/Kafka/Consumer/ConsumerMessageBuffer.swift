@@ -62,7 +62,14 @@ final class ConsumerMessageBuffer: @unchecked Sendable {
     /// The next message, waiting for one; `nil` once finished. Runs on the caller's actor
     /// (`isolation`), so a message already buffered is taken without leaving it.
     func next(isolation: isolated (any Actor)? = #isolation) async throws -> KafkaConsumerMessage? {
-        try await withTaskCancellationHandler {
+        // A buffered message is taken at once, without a continuation (an allocation) per message.
+        let buffered: KafkaConsumerMessage? = lock.withLock {
+            guard let first = messages.popFirst() else { return nil }
+            lastTake = .now
+            return first
+        }
+        if let buffered { return buffered }
+        return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation(isolation: isolation) {
                 (continuation: CheckedContinuation<KafkaConsumerMessage?, any Error>) in
                 enum Immediate { case message(KafkaConsumerMessage), end, failed(KafkaError), cancelled, wait }

@@ -24,6 +24,7 @@ extension KafkaConsumer {
             batch.reserveCapacity(Self.maxBatch)
             var fatalReported = false
             var fullSince: ContinuousClock.Instant?
+            var names = RDKafkaNames.Consumed()
             while !state.withLockedValue({ $0.stopRequested }) {
                 if holdWhileFull(&fullSince) { continue }
                 applyBackPressure()
@@ -35,7 +36,7 @@ extension KafkaConsumer {
                         timeoutMilliseconds: timeout,
                         { message -> Result<KafkaConsumerMessage, RDKafkaMessageError> in
                             if let error = message.error { return .failure(error) }
-                            return .success(message.consumerMessage)
+                            return .success(message.consumerMessage(names: &names))
                         })
                 {
                     timeout = 0

@@ -36,8 +36,11 @@ extension RDKafkaClient {
         if !message.headers.isEmpty {
             let list = rd_kafka_headers_new(message.headers.count)
             for header in message.headers {
-                withOptionalBytes(header.value) { pointer, length in
-                    _ = rd_kafka_header_add(list, header.key, -1, pointer, length)
+                // `withCString`: passing the String itself would copy it into a new array first.
+                header.key.withCString { name in
+                    withOptionalBytes(header.value) { pointer, length in
+                        _ = rd_kafka_header_add(list, name, -1, pointer, length)
+                    }
                 }
             }
             headers = list

@@ -48,6 +48,12 @@ struct RDKafkaMessage: ~Copyable {
     var value: Data? { pointer.pointee.payload.map { Data(bytes: $0, count: pointer.pointee.len) } }
 
     var headers: [KafkaHeader] {
+        var names = RDKafkaNames(capacity: 0)
+        return headers(names: &names)
+    }
+
+    /// The headers, their names shared through `names`.
+    func headers(names: inout RDKafkaNames) -> [KafkaHeader] {
         var hdrs: OpaquePointer?
         guard rd_kafka_message_headers(pointer, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs else { return [] }
         var result: [KafkaHeader] = []
@@ -60,7 +66,7 @@ struct RDKafkaMessage: ~Copyable {
             guard rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 break
             }
-            let key = name.map { String(cString: $0) } ?? ""
+            let key = name.map { names.name($0) } ?? ""
             result.append(KafkaHeader(key: key, value: value.map { Data(bytes: $0, count: size) }))
             index += 1
         }
@@ -72,6 +78,59 @@ struct RDKafkaMessage: ~Copyable {
         KafkaConsumerMessage(
             topic: topic, partition: partition, offset: offset, key: key, value: value, headers: headers,
             timestamp: timestamp)
+    }
+
+    /// A Swift copy of a good message, its topic and header names shared through `names`.
+    func consumerMessage(names: inout RDKafkaNames.Consumed) -> KafkaConsumerMessage {
+        let topic = pointer.pointee.rkt.map { names.topics.name(rd_kafka_topic_name($0)) } ?? ""
+        return KafkaConsumerMessage(
+            topic: topic, partition: partition, offset: offset, key: key, value: value,
+            headers: headers(names: &names.headers), timestamp: timestamp)
+    }
+}
+
+/// The names (topics, header names) one reader of messages has seen, so the messages it copies
+/// share one `String` per name instead of allocating again each name longer than a small string
+/// (15 bytes: `payfleet.delay.30s`, `payfleet-due-at-ms`). Owned by one thread, such as a poll loop;
+/// at most `capacity` names are kept, later ones are copied each time.
+struct RDKafkaNames {
+    private var names: [String] = []
+    /// Where the last name was found: messages come in runs of one topic.
+    private var last = 0
+    private let capacity: Int
+
+    /// Keeps up to `capacity` names (0: copies every name, for a one-off read).
+    init(capacity: Int = 64) {
+        self.capacity = capacity
+    }
+
+    /// A consumer's topic names and header names.
+    struct Consumed {
+        var topics = RDKafkaNames()
+        var headers = RDKafkaNames()
+    }
+
+    /// The `String` of a NUL-terminated name.
+    mutating func name(_ cString: UnsafePointer<CChar>) -> String {
+        let length = strlen(cString)
+        if last < names.count, Self.name(names[last], is: cString, length: length) { return names[last] }
+        for index in names.indices where Self.name(names[index], is: cString, length: length) {
+            last = index
+            return names[index]
+        }
+        let name = String(cString: cString)
+        if names.count < capacity {
+            names.append(name)
+            last = names.count - 1
+        }
+        return name
+    }
+
+    private static func name(_ name: String, is cString: UnsafePointer<CChar>, length: Int) -> Bool {
+        // A name that was not valid UTF-8 was repaired when copied: it never matches and is copied again.
+        name.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.count == length && (length == 0 || memcmp(bytes.baseAddress!, cString, length) == 0)
+        } ?? false
     }
 }
 
