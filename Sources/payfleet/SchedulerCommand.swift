@@ -27,7 +27,9 @@ struct SchedulerCommand: AsyncParsableCommand {
         // The scheduler's memory is the timers it holds: librdkafka's fetch buffers of a burst are
         // unmapped when freed instead of staying resident (see `Allocator`).
         let mapped = Allocator.mapAllocations(atLeast: DelayScheduler.allocatorMappingThreshold)
-        logger.debug("allocator mapping threshold fixed", metadata: ["threshold": "\(mapped ? "128KiB" : "unchanged")"])
+        logger.debug(
+            "allocator mapping threshold",
+            metadata: ["threshold": "\(mapped ? "\(DelayScheduler.allocatorMappingThreshold) bytes" : "unchanged")"])
         var kafka = try kafkaOptions.configuration(environment)
         kafka.clientID = "payfleet"
         let health = HealthState()

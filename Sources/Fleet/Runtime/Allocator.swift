@@ -25,4 +25,12 @@ public enum Allocator {
         return false
         #endif
     }
+
+    /// Returns freed heap memory to the system (glibc `malloc_trim`; nothing elsewhere).
+    public static func releaseFreedMemory() {
+        #if canImport(Glibc)
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(nil, "malloc_trim") { _ = unsafeBitCast(symbol, to: Trim.self)(0) }
+        #endif
+    }
 }

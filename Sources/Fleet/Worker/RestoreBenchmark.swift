@@ -111,7 +111,7 @@ public enum RestoreBenchmark {
         public func assignAndRestore() async throws -> Restore {
             // Memory freed earlier (writing the records) is given back first, so the growth
             // measured is what the restore keeps, not memory it merely reused.
-            RestoreBenchmark.releaseFreedMemory()
+            Allocator.releaseFreedMemory()
             let before = RestoreBenchmark.residentBytes()
             let clock = ContinuousClock()
             let started = clock.now
@@ -140,15 +140,6 @@ public enum RestoreBenchmark {
         public func close() async {
             await reader.close()
         }
-    }
-
-    /// Returns freed heap memory to the system (glibc `malloc_trim`).
-    public static func releaseFreedMemory() {
-        #if canImport(Glibc)
-        // malloc.h is not part of the Glibc module: look the function up.
-        typealias Trim = @convention(c) (Int) -> Int32
-        if let symbol = dlsym(nil, "malloc_trim") { _ = unsafeBitCast(symbol, to: Trim.self)(0) }
-        #endif
     }
 
     /// The resident set size of this process in bytes (Linux `/proc/self/statm`; 0 elsewhere).

@@ -84,7 +84,7 @@ struct StateRestorer: Sendable {
         if records >= Self.trimAfterRecords {
             // The records read and decoded are freed but their pages stay with the allocator,
             // interleaved with the orders kept: give them back to the system.
-            RestoreBenchmark.releaseFreedMemory()
+            Allocator.releaseFreedMemory()
         }
         let duration = clock.now - started
         metrics?.restored(records: records, duration: duration)
