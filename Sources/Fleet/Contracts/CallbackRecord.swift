@@ -66,7 +66,7 @@ public struct CallbackRecord: Sendable, Hashable {
             throw RequestRejection(
                 reason: .nullValue, detail: "the callback record has no value", outTradeNo: key, contentDigest: "")
         }
-        let digest = ContentDigest.sha256Hex(Array(value))
+        let digest = ContentDigest.sha256Hex(value)
         guard let key, !key.isEmpty else {
             throw RequestRejection(
                 reason: .malformedCallbackRecord, detail: "the callback record has no key", contentDigest: digest)

@@ -2,12 +2,18 @@
 /// `…30m`, `…4h`.
 public struct DelayTier: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The tier's name as it appears in the topic name and metric labels (`5s`, `4h`).
-    public var name: String
+    public let name: String
     /// The tier's delay.
     public var delay: Duration
+    /// The topic `payfleet.delay.<name>` (built once: a job's tier is looked up for every timer job
+    /// the worker writes).
+    public let topic: String
 
-    /// The topic `payfleet.delay.<name>`.
-    public var topic: String { "payfleet.delay.\(name)" }
+    public init(name: String, delay: Duration) {
+        self.name = name
+        self.delay = delay
+        self.topic = "payfleet.delay.\(name)"
+    }
     public var description: String { name }
 
     public static func < (lhs: DelayTier, rhs: DelayTier) -> Bool { lhs.delay < rhs.delay }

@@ -27,7 +27,7 @@ public struct OrderRequestDecoder: Sendable {
                     detail: "the record has no value (tombstone); an order request must be a JSON object",
                     outTradeNo: key, contentDigest: ContentDigest.sha256Hex("null|\(key ?? "")")))
         }
-        let rawDigest = ContentDigest.sha256Hex(Array(value))
+        let rawDigest = ContentDigest.sha256Hex(value)
         let json: JSONValue
         do {
             json = try JSONValue.parse(value)

@@ -123,11 +123,13 @@ struct RecordJSONWriter {
             add(key, object)
         }
 
-        func write(into writer: inout RecordJSONWriter) {
+        /// Writes the members in key order. Consuming: the members are sorted in place, without
+        /// a sorted copy, when this writer is the last holder of them.
+        consuming func write(into writer: inout RecordJSONWriter) {
             if members.contains(where: { !$0.key.utf8.allSatisfy { $0 < 0x80 } }) { writer.needsFallback = true }
-            let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             writer.bytes.append(UInt8(ascii: "{"))
-            for (index, entry) in sorted.enumerated() {
+            for (index, entry) in members.enumerated() {
                 if index > 0 { writer.bytes.append(UInt8(ascii: ",")) }
                 writer.string(entry.key)
                 writer.bytes.append(UInt8(ascii: ":"))
@@ -144,7 +146,7 @@ struct RecordJSONWriter {
     }
 
     /// The bytes of a JSON object (sorted keys), or `nil` when `JSONEncoder` must write it.
-    static func object(_ object: ObjectWriter, escapesSlashes: Bool, capacity: Int = 512) -> Data? {
+    static func object(_ object: consuming ObjectWriter, escapesSlashes: Bool, capacity: Int = 512) -> Data? {
         var writer = RecordJSONWriter(escapesSlashes: escapesSlashes, capacity: capacity)
         object.write(into: &writer)
         return writer.needsFallback ? nil : writer.data

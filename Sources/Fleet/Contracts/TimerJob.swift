@@ -66,8 +66,7 @@ public struct TimerJob: Sendable, Hashable {
         self.timerID =
             timerID
             ?? ContentDigest.sha256Hex(
-                "\(outTradeNo)|\(job.rawValue)|\(reason.rawValue)|\(attempt)|\(millis)\(refundPart)"
-            ).prefix(32).description
+                "\(outTradeNo)|\(job.rawValue)|\(reason.rawValue)|\(attempt)|\(millis)\(refundPart)", characters: 32)
     }
 
     /// The due time as Unix milliseconds.
@@ -138,7 +137,7 @@ public struct TimerJob: Sendable, Hashable {
         guard let value else {
             throw RequestRejection(reason: .nullValue, detail: "the timer job record has no value", contentDigest: "")
         }
-        let digest = ContentDigest.sha256Hex(Array(value))
+        let digest = ContentDigest.sha256Hex(value)
         let wire: Wire
         do {
             wire = try JSONDecoder().decode(Wire.self, from: value)

@@ -14,11 +14,51 @@ public enum RFC3339 {
         let millis = Int(unixMilliseconds - Int64(seconds) * 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
+        let year = Int(parts.tm_year) + 1900
+        guard (0...9999).contains(year) else { return padded(parts, year: year, millis: millis) }
+        // `YYYY-MM-DDTHH:MM:SS.mmmZ`: 24 bytes, written in place.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var position = 0
+            func digits(_ value: Int, _ width: Int) {
+                var divisor = 1
+                for _ in 1..<width { divisor *= 10 }
+                var rest = value
+                for _ in 0..<width {
+                    out[position] = UInt8(ascii: "0") + UInt8(rest / divisor)
+                    rest %= divisor
+                    divisor /= 10
+                    position += 1
+                }
+            }
+            func byte(_ ascii: Unicode.Scalar) {
+                out[position] = UInt8(ascii: ascii)
+                position += 1
+            }
+            digits(year, 4)
+            byte("-")
+            digits(Int(parts.tm_mon) + 1, 2)
+            byte("-")
+            digits(Int(parts.tm_mday), 2)
+            byte("T")
+            digits(Int(parts.tm_hour), 2)
+            byte(":")
+            digits(Int(parts.tm_min), 2)
+            byte(":")
+            digits(Int(parts.tm_sec), 2)
+            byte(".")
+            digits(millis, 3)
+            byte("Z")
+            return position
+        }
+    }
+
+    /// Years outside 0–9999, zero-padded to at least four digits.
+    private static func padded(_ parts: tm, year: Int, millis: Int) -> String {
         func pad(_ value: Int, _ width: Int) -> String {
             let digits = String(value)
             return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
         }
-        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
+        return "\(pad(year, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
             + "T\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(millis, 3))Z"
     }
 

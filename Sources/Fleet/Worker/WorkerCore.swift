@@ -273,10 +273,11 @@ actor WorkerCore {
             }
             var offsets: [KafkaTopicPartitionOffset] = []
             if completed, work.phase == .ready {
-                for topic in Array(work.trackers.keys) {
-                    if let offset = work.trackers[topic]?.takeCommittable() {
+                for index in work.trackers.indices {
+                    if let offset = work.trackers.values[index].takeCommittable() {
                         offsets.append(
-                            KafkaTopicPartitionOffset(topic: topic, partition: launch.partition, offset: offset))
+                            KafkaTopicPartitionOffset(
+                                topic: work.trackers.keys[index], partition: launch.partition, offset: offset))
                     }
                 }
             }
@@ -401,10 +402,14 @@ actor WorkerCore {
         for (number, work) in partitions where work.phase == .ready || work.phase == .revoking {
             for (topic, tracker) in work.trackers {
                 let assumed = finishingByTopicPartition[topic]?[number] ?? []
-                let candidates = [
-                    tracker.committable(assumingFinished: assumed), tracker.stored, tracker.firstDelivered,
-                ]
-                if let offset = candidates.compactMap({ $0 }).max() {
+                // The highest of the three that exist.
+                func higher(_ lhs: Int64?, _ rhs: Int64?) -> Int64? {
+                    guard let lhs else { return rhs }
+                    guard let rhs else { return lhs }
+                    return max(lhs, rhs)
+                }
+                let committable = tracker.committable(assumingFinished: assumed)
+                if let offset = higher(higher(committable, tracker.stored), tracker.firstDelivered) {
                     offsets.append(KafkaTopicPartitionOffset(topic: topic, partition: number, offset: offset))
                 }
             }

@@ -18,7 +18,7 @@ public enum ChinaTime {
 
     /// Formats a date in GMT+8, e.g. `format(date, "yyyyMMddHHmmss")` → `20261122103000`.
     public static func format(_ date: Date, _ pattern: String) -> String {
-        guard let tokens = Token.parse(pattern) else { return formatter(pattern).string(from: date) }
+        guard let tokens = tokens(pattern) else { return formatter(pattern).string(from: date) }
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down)) + time_t(offsetSeconds)
         var parts = tm()
         gmtime_r(&seconds, &parts)
@@ -42,7 +42,7 @@ public enum ChinaTime {
     /// Parses a GMT+8 timestamp in the given pattern; `nil` when it does not match exactly (wrong
     /// length, a non-digit, or an impossible date such as 2026-02-30).
     public static func parse(_ text: String, _ pattern: String) -> Date? {
-        guard let tokens = Token.parse(pattern) else {
+        guard let tokens = tokens(pattern) else {
             let formatter = formatter(pattern)
             formatter.isLenient = false
             return formatter.date(from: text)
@@ -125,6 +125,16 @@ public enum ChinaTime {
     }
 
     // MARK: Internals
+
+    /// The vendors' patterns, parsed once.
+    private static let knownPatterns: [String: [Token]] = Dictionary(
+        uniqueKeysWithValues: ["yyyyMMddHHmmss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd", "yyyy-MM-dd'T'HH:mm:ssXXXXX"]
+            .compactMap { pattern in Token.parse(pattern).map { (pattern, $0) } })
+
+    /// A pattern's tokens: parsed once for the vendors' patterns, on each call for any other.
+    static func tokens(_ pattern: String) -> [Token]? {
+        knownPatterns[pattern] ?? Token.parse(pattern)
+    }
 
     enum Token: Equatable {
         case year, month, day, hour, minute, second, offset

@@ -59,32 +59,27 @@ public struct ParameterSigningRule: Sendable, Hashable {
         String(decoding: canonicalBytes(parameters), as: UTF8.self)
     }
 
-    /// The UTF-8 bytes of ``canonicalString(_:)``: each name's sort key is computed once, and the
-    /// names are compared as bytes (the rule's order is byte order, so `String`'s Unicode-aware
-    /// comparison would only cost time).
+    /// The UTF-8 bytes of ``canonicalString(_:)``. Names are compared as bytes (the rule's order is
+    /// byte order, so `String`'s Unicode-aware comparison would only cost time), ASCII names
+    /// case-folded on the fly: only a non-ASCII name gets a folded copy.
     func canonicalBytes(_ parameters: [String: String], reservingExtra extra: Int = 0) -> [UInt8] {
-        var pairs: [(sortKey: [UInt8], name: String, value: String)] = []
+        var pairs: [Pair] = []
         pairs.reserveCapacity(parameters.count)
         var length = extra
-        for (name, value) in parameters where !excluded.contains(name) {
+        let onlyExcluded = excluded.count == 1 ? excluded.first : nil
+        for (name, value) in parameters {
+            if let onlyExcluded { if name == onlyExcluded { continue } } else if excluded.contains(name) { continue }
             if emptyValues == .omit && value.isEmpty { continue }
-            let sortKey: [UInt8]
-            switch keyOrder {
-            case .bytewise: sortKey = Array(name.utf8)
-            case .caseInsensitive: sortKey = Self.caseFolded(name)
-            }
-            pairs.append((sortKey, name, value))
+            let folded: [UInt8]? =
+                keyOrder == .caseInsensitive && !name.utf8.allSatisfy({ $0 < 0x80 }) ? Self.caseFolded(name) : nil
+            pairs.append(Pair(name: name, value: value, folded: folded))
             length += name.utf8.count + value.utf8.count + 2
         }
         switch keyOrder {
         case .bytewise:
-            pairs.sort { $0.sortKey.lexicographicallyPrecedes($1.sortKey) }
+            pairs.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         case .caseInsensitive:
-            // Ties (names equal ignoring case) fall back to byte order.
-            pairs.sort { lhs, rhs in
-                if lhs.sortKey != rhs.sortKey { return lhs.sortKey.lexicographicallyPrecedes(rhs.sortKey) }
-                return lhs.name.utf8.lexicographicallyPrecedes(rhs.name.utf8)
-            }
+            pairs.sort(by: Pair.precedesIgnoringCase)
         }
         var result: [UInt8] = []
         result.reserveCapacity(length)
@@ -97,13 +92,38 @@ public struct ParameterSigningRule: Sendable, Hashable {
         return result
     }
 
+    private struct Pair {
+        var name: String
+        var value: String
+        /// The case-folded name when it is not ASCII (ASCII names fold byte by byte as they are compared).
+        var folded: [UInt8]?
+
+        /// ASCII order ignoring case; ties (names equal ignoring case) fall back to byte order.
+        static func precedesIgnoringCase(_ lhs: Pair, _ rhs: Pair) -> Bool {
+            if lhs.folded == nil && rhs.folded == nil {
+                let left = lhs.name.utf8.lazy.map(ParameterSigningRule.lowercasedASCII)
+                let right = rhs.name.utf8.lazy.map(ParameterSigningRule.lowercasedASCII)
+                if !left.elementsEqual(right) { return left.lexicographicallyPrecedes(right) }
+            } else {
+                let left = lhs.folded ?? ParameterSigningRule.caseFolded(lhs.name)
+                let right = rhs.folded ?? ParameterSigningRule.caseFolded(rhs.name)
+                if left != right { return left.lexicographicallyPrecedes(right) }
+            }
+            return lhs.name.utf8.lexicographicallyPrecedes(rhs.name.utf8)
+        }
+    }
+
+    private static func lowercasedASCII(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+    }
+
     /// The name's bytes lowercased (ASCII names byte by byte; others as `String.lowercased()` does).
-    private static func caseFolded(_ name: String) -> [UInt8] {
+    fileprivate static func caseFolded(_ name: String) -> [UInt8] {
         var bytes = Array(name.utf8)
         for index in bytes.indices {
             let byte = bytes[index]
             if byte >= 0x80 { return Array(name.lowercased().utf8) }
-            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { bytes[index] = byte + 32 }
+            bytes[index] = lowercasedASCII(byte)
         }
         return bytes
     }
@@ -146,16 +166,38 @@ public struct ParameterSigningRule: Sendable, Hashable {
 public enum Hex {
     public static func encode<Bytes: Sequence>(_ bytes: Bytes, uppercase: Bool = false) -> String
     where Bytes.Element == UInt8 {
-        let digits: StaticString = uppercase ? "0123456789ABCDEF" : "0123456789abcdef"
-        let count = bytes.underestimatedCount
-        var out: [UInt8] = []
-        out.reserveCapacity(count * 2)
-        let table = UnsafeBufferPointer(start: digits.utf8Start, count: 16)
-        for byte in bytes {
-            out.append(table[Int(byte >> 4)])
-            out.append(table[Int(byte & 0x0F)])
+        if let string = bytes.withContiguousStorageIfAvailable({
+            encode(raw: UnsafeRawBufferPointer($0), uppercase: uppercase)
+        }) {
+            return string
         }
-        return String(decoding: out, as: UTF8.self)
+        return Array(bytes).withUnsafeBytes { encode(raw: $0, uppercase: uppercase) }
+    }
+
+    /// A digest's hex form, read from its bytes in place (a `Digest` is a `Sequence` without
+    /// contiguous storage or a count, so the generic form would copy it and grow its output).
+    public static func encode<D: Crypto.Digest>(_ digest: D, uppercase: Bool = false) -> String {
+        digest.withUnsafeBytes { encode(raw: $0, uppercase: uppercase) }
+    }
+
+    /// An HMAC's hex form, read from its bytes in place.
+    public static func encode<H: HashFunction>(_ code: HashedAuthenticationCode<H>, uppercase: Bool = false) -> String {
+        code.withUnsafeBytes { encode(raw: $0, uppercase: uppercase) }
+    }
+
+    /// Two digits per byte, written straight into the string's storage.
+    public static func encode(raw bytes: UnsafeRawBufferPointer, uppercase: Bool) -> String {
+        let digits: StaticString = uppercase ? "0123456789ABCDEF" : "0123456789abcdef"
+        let table = digits.utf8Start
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            var position = 0
+            for byte in bytes {
+                out[position] = table[Int(byte >> 4)]
+                out[position + 1] = table[Int(byte & 0x0F)]
+                position += 2
+            }
+            return position
+        }
     }
 }
 

@@ -17,25 +17,51 @@ public enum WeChatXML {
     ///
     /// Fields are written in byte order of their names, `sign` last, so the output is deterministic.
     public static func encode(_ fields: [String: String]) -> String {
-        var names = fields.keys.filter { $0 != "sign" }
-        names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        var names: [String] = []
+        names.reserveCapacity(fields.count)
+        var length = 11
+        for (name, value) in fields {
+            length += 2 * name.utf8.count + value.utf8.count + 17
+            if name != "sign" { names.append(name) }
+        }
+        names.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         if fields["sign"] != nil { names.append("sign") }
-        var out = "<xml>"
+        var out: [UInt8] = []
+        out.reserveCapacity(length)
+        out.append(contentsOf: "<xml>".utf8)
         for name in names {
             guard let value = fields[name] else { continue }
-            out += "<\(name)>"
+            out.append(UInt8(ascii: "<"))
+            out.append(contentsOf: name.utf8)
+            out.append(UInt8(ascii: ">"))
             if !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
-                out += value
+                out.append(contentsOf: value.utf8)
             } else {
-                out += "<![CDATA["
-                // A CDATA section cannot contain `]]>`: split it across two sections.
-                out += value.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>")
-                out += "]]>"
+                out.append(contentsOf: "<![CDATA[".utf8)
+                appendCDATA(value, to: &out)
+                out.append(contentsOf: "]]>".utf8)
             }
-            out += "</\(name)>"
+            out.append(contentsOf: "</".utf8)
+            out.append(contentsOf: name.utf8)
+            out.append(UInt8(ascii: ">"))
         }
-        out += "</xml>"
-        return out
+        out.append(contentsOf: "</xml>".utf8)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `value` as CDATA content. A CDATA section cannot contain `]]>`, so each one is split
+    /// across two sections: `]]]]><![CDATA[>`.
+    private static func appendCDATA(_ value: String, to out: inout [UInt8]) {
+        var closing = 0  // how many `]` precede the current byte (at most 2 counted)
+        for byte in value.utf8 {
+            if byte == UInt8(ascii: ">") && closing == 2 {
+                out.append(contentsOf: "]]><![CDATA[>".utf8)
+                closing = 0
+                continue
+            }
+            out.append(byte)
+            closing = byte == UInt8(ascii: "]") ? min(closing + 1, 2) : 0
+        }
     }
 
     /// Decodes a flat `<xml>` document into its fields. A field that appears twice is an error.
@@ -116,13 +142,26 @@ extension WeChatXML {
                 throw fail("element <\(name)> has attributes or is not closed")
             }
             index += 1
-            var value: [UInt8] = []
+            // The value is usually one CDATA section or one run of text: it is then decoded from
+            // the document's bytes in place (`run`); only a value of several pieces is collected.
+            var run: Range<Int>?
+            var pieces: [UInt8]?
+            func add(_ range: Range<Int>) {
+                if pieces != nil {
+                    pieces!.append(contentsOf: bytes[range])
+                } else if let first = run {
+                    pieces = Array(bytes[first]) + bytes[range]
+                    run = nil
+                } else {
+                    run = range
+                }
+            }
             while true {
                 guard index < bytes.count else { throw fail("document ends inside <\(name)>") }
                 if starts(with: "<![CDATA[") {
                     index += 9
                     guard let end = find("]]>") else { throw fail("unterminated CDATA in <\(name)>") }
-                    value += bytes[index..<end]
+                    add(index..<end)
                     index = end + 3
                 } else if starts(with: "</") {
                     index += 2
@@ -136,18 +175,29 @@ extension WeChatXML {
                 } else if bytes[index] == UInt8(ascii: "<") {
                     throw fail("nested element inside <\(name)>")
                 } else if bytes[index] == UInt8(ascii: "&") {
-                    value += try reference()
+                    let expanded = try reference()
+                    if pieces == nil { pieces = run.map { Array(bytes[$0]) } ?? [] }
+                    run = nil
+                    pieces!.append(contentsOf: expanded)
                 } else {
                     // A run of plain text up to the next markup or reference.
                     var end = index + 1
                     while end < bytes.count, bytes[end] != UInt8(ascii: "<"), bytes[end] != UInt8(ascii: "&") {
                         end += 1
                     }
-                    value += bytes[index..<end]
+                    add(index..<end)
                     index = end
                 }
             }
-            guard let text = String(validating: value, as: UTF8.self) else {
+            let decoded: String? =
+                if let pieces {
+                    String(validating: pieces, as: UTF8.self)
+                } else if let run {
+                    String(validating: bytes[run], as: UTF8.self)
+                } else {
+                    ""
+                }
+            guard let text = decoded else {
                 throw fail("<\(name)> is not valid UTF-8")
             }
             return (name, text)
