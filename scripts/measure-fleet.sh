@@ -2,7 +2,8 @@
 # Measures PayFleet the way it is deployed: every role as its own process (embedded broker,
 # sandbox, ingress, one worker, one scheduler), N paid orders over the four channels of
 # deploy/compose/merchants.yaml, and per role the memory (VmRSS / VmHWM from /proc) and CPU
-# (utime+stime) before and after, plus the end-to-end rate (request to succeeded).
+# (utime+stime) before and after, plus the end-to-end rate (request to succeeded), and the worker's
+# CPU split between PayFleet's own threads and librdkafka's.
 #
 #   scripts/measure-fleet.sh [ORDERS] [PAYFLEET_BINARY]
 #   RATE=60 scripts/measure-fleet.sh 2000   # paced at 60 orders/s (latency at a given load)
@@ -62,8 +63,18 @@ TICKS=$(getconf CLK_TCK)
 rss() { awk '/^VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {print int($2/1024)}' "/proc/$1/status"; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of a process by kind of thread: PayFleet's own (Swift, SwiftNIO, poll threads) and
+# librdkafka's, whose main loops busy-wait before their timers in 2.0.2 (docs/design.md).
+thread_ticks() {
+  local task
+  for task in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' '_' < "$task/comm" 2>/dev/null)" "$(awk '{print $14 + $15}' "$task/stat" 2>/dev/null)"
+  done | awk 'NF == 2 { kind = ($1 ~ /^rdk:main/) ? "librdkafka-main" : (($1 ~ /^rdk:/) ? "librdkafka-other" : "payfleet"); t[kind] += $2 }
+    END { for (k in t) print k, t[k] }'
+}
 declare -A IDLE_RSS CPU0
 for i in "${!ROLES[@]}"; do IDLE_RSS[${ROLES[$i]}]=$(rss "${ROLE_PIDS[$i]}"); CPU0[${ROLES[$i]}]=$(cpu "${ROLE_PIDS[$i]}"); done
+WORKER_THREADS0="$(thread_ticks "$WORKER")"
 
 START=$(date +%s.%N)
 RESULT="$("$BIN" demo --bootstrap-servers "$SERVERS" --bench "$ORDERS" --channels wechat-v2,yungouos,leshouying,storepos --timeout 900 ${RATE:+--rate "$RATE"} 2>/dev/null | grep -E '^(e2e rate|submitted|latency|request)')"
@@ -80,3 +91,9 @@ for i in "${!ROLES[@]}"; do
   awk -v r="$role" -v idle="${IDLE_RSS[$role]}" -v now="$(rss "$pid")" -v peak="$(hwm "$pid")" -v t="$used" -v hz="$TICKS" -v e="$ELAPSED" -v n="$ORDERS" \
     'BEGIN { printf "%-10s %10d %12d %10d %10.2f %14.2f\n", r, idle, now, peak, t / hz / e, 1000 * t / hz / n }'
 done
+# The worker's CPU by kind of thread (threads alive at the end; a thread that ended during the run
+# is missing here but counted in the table above).
+awk -v n="$ORDERS" -v hz="$TICKS" 'NR == FNR { before[$1] = $2; next } { used[$1] = $2 - before[$1] }
+  END { printf "worker CPU by thread, ms/order: payfleet %.2f, librdkafka main loops %.2f, other librdkafka threads %.2f\n",
+    1000 * used["payfleet"] / hz / n, 1000 * used["librdkafka-main"] / hz / n, 1000 * used["librdkafka-other"] / hz / n }' \
+  <(printf '%s\n' "$WORKER_THREADS0") <(thread_ticks "$WORKER")
