@@ -60,4 +60,65 @@ struct SchedulerOffsetTrackerTests {
         #expect(tracker.isInFlight(1))
         #expect(!tracker.isInFlight(99))
     }
+
+    @Test("random starts, gaps and out-of-order finishes match a sorted list of offsets in flight")
+    func matchesReference() {
+        var random = SplitMix64(seed: 0x5EED_7AC4)
+        for _ in 0..<200 {
+            var tracker = TimerOffsetTracker()
+            var inFlight: [Int64] = []
+            var lastStarted: Int64?
+            var offset = Int64(random.next() % 1000)
+            for _ in 0..<Int(random.next() % 400) {
+                if random.next() % 3 != 0 {
+                    // Mostly the next offset; sometimes a gap (a marker, or more than a word).
+                    offset += random.next() % 8 == 0 ? Int64(random.next() % 200) + 1 : 1
+                    let started = tracker.start(offset)
+                    #expect(started)
+                    inFlight.append(offset)
+                    lastStarted = offset
+                } else if !inFlight.isEmpty {
+                    let index = Int(random.next() % UInt64(inFlight.count))
+                    tracker.finish(inFlight.remove(at: index))
+                }
+                if let lastStarted, random.next() % 5 == 0 {
+                    let again = tracker.start(lastStarted - Int64(random.next() % 3))
+                    #expect(!again)
+                }
+                #expect(tracker.committable == (inFlight.min() ?? lastStarted.map { $0 + 1 }))
+                #expect(tracker.inFlightCount == inFlight.count)
+            }
+            for probe in (offset - 70)...(offset + 2) {
+                #expect(tracker.isInFlight(probe) == inFlight.contains(probe))
+            }
+        }
+    }
+
+    @Test("a gap of a million offsets between two records in flight")
+    func wideGap() {
+        var tracker = TimerOffsetTracker()
+        tracker.start(63)
+        tracker.start(1_000_063)
+        tracker.finish(1_000_063)
+        #expect(tracker.committable == 63)
+        tracker.finish(63)
+        #expect(tracker.committable == 1_000_064)
+        #expect(tracker.inFlightCount == 0)
+        let started = tracker.start(1_000_064)
+        #expect(started)
+        #expect(tracker.committable == 1_000_064)
+    }
+}
+
+/// SplitMix64: a fixed, seeded sequence, so a failure repeats.
+private struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

@@ -390,8 +390,13 @@ struct HeldTimers: Sendable {
     /// Removes and returns every timer due at or before `now`, earliest first.
     mutating func popDue(now: Int64) -> [HeldTimer] {
         var due: [HeldTimer] = []
-        while let first = heap.min, first.due <= now { due.append(heap.removeMin()) }
+        popDue(now: now) { due.append($0) }
         return due
+    }
+
+    /// Removes every timer due at or before `now` and hands each to `body`, earliest first.
+    mutating func popDue(now: Int64, _ body: (HeldTimer) -> Void) {
+        while let first = heap.min, first.due <= now { body(heap.removeMin()) }
     }
 
     mutating func removeAll() { heap = Heap() }

@@ -206,14 +206,18 @@ actor SchedulerCore {
         wake = (task, due, token)
     }
 
-    /// One held timer on its way to query-jobs.
+    /// One held timer on its way to query-jobs (its record is at the same index of the batch's
+    /// messages).
     private struct Forward {
         let source: KafkaTopicPartition
         let generation: Int
         let offset: Int64
         let due: Int64
-        let message: KafkaProducerMessage
     }
+
+    /// Timers in the last batch fired: the next batch reserves room for as many, so its arrays are
+    /// allocated once rather than grown.
+    private var lastBatchCount = 0
 
     /// Forwards every held timer that is due, as one batch, and re-arms for the next one.
     private func fireDue(token: Int) {
@@ -223,29 +227,32 @@ actor SchedulerCore {
         let now = Self.nowMilliseconds()
         lastFire = now
         var batch: [Forward] = []
+        var messages: [KafkaProducerMessage] = []
+        batch.reserveCapacity(lastBatchCount)
+        messages.reserveCapacity(lastBatchCount)
+        let topic = settings.queryJobsTopic
         var next: Int64?
         // A copy of the keys: iterating the dictionary's own keys while `modify` mutates an entry would
         // copy the whole dictionary (every held timer) on each mutation.
         for source in Array(partitions.keys) {
             modify(source) { partition in
-                for timer in partition.held.popDue(now: now) {
-                    batch.append(
-                        Forward(
-                            source: source, generation: partition.generation, offset: timer.offset, due: timer.due,
-                            message: timer.message(topic: settings.queryJobsTopic)))
+                let generation = partition.generation
+                partition.held.popDue(now: now) { timer in
+                    batch.append(Forward(source: source, generation: generation, offset: timer.offset, due: timer.due))
+                    messages.append(timer.message(topic: topic))
                 }
                 if let earliest = partition.held.earliestDue { next = min(next ?? earliest, earliest) }
             }
         }
-        if !batch.isEmpty { forward(batch) }
+        lastBatchCount = batch.count
+        if !batch.isEmpty { forward(batch, messages: messages) }
         if let next { armWake(at: next) }
     }
 
     /// Writes due timers to query-jobs in one batch; each is finished (or retried alone) when its
     /// acknowledgement or failure arrives.
-    private func forward(_ batch: [Forward]) {
+    private func forward(_ batch: [Forward], messages: [KafkaProducerMessage]) {
         let publisher = self.publisher
-        let messages = batch.map(\.message)
         var start = batch.startIndex
         while start < batch.endIndex {
             // Items come grouped by partition: one count per run of the same partition.
@@ -259,17 +266,20 @@ actor SchedulerCore {
         }
         Task {
             let results = await publisher.publishAll(messages)
-            self.forwarded(batch, results: results)
+            self.forwarded(batch, messages: messages, results: results)
         }
     }
 
-    private func forwarded(_ batch: [Forward], results: [Result<Void, any Error>]) {
+    private func forwarded(
+        _ batch: [Forward], messages: [KafkaProducerMessage], results: [Result<Void, any Error>]
+    ) {
         let now = Self.nowMilliseconds()
+        var lateness: [Int64] = []
         var start = batch.startIndex
         while start < batch.endIndex {
             // Acknowledged items of a run of the same partition are counted and finished together.
             let first = batch[start]
-            var lateness: [Int64] = []
+            lateness.removeAll(keepingCapacity: true)
             var end = start
             while end < batch.endIndex, batch[end].source == first.source,
                 batch[end].generation == first.generation, case .success = results[end]
@@ -281,7 +291,7 @@ actor SchedulerCore {
                 let tier = planner.tier(topic: first.source.topic)
                 statistics.recordEmissions(latenessMilliseconds: lateness)
                 instruments.emitted(tier: tier, latenessMilliseconds: lateness)
-                instruments.messaging.sent(topic: first.message.topic, count: end - start)
+                instruments.messaging.sent(topic: messages[start].topic, count: end - start)
                 modify(first.source, generation: first.generation) { partition in
                     partition.sending -= end - start
                     for index in start..<end { partition.tracker.finish(batch[index].offset) }
@@ -295,14 +305,14 @@ actor SchedulerCore {
                 logger.warning(
                     "timer forward failed, retrying",
                     metadata: [
-                        LogKey.topic: "\(item.message.topic)", LogKey.error: "\(error)", "attempt": "1",
+                        LogKey.topic: "\(messages[start].topic)", LogKey.error: "\(error)", "attempt": "1",
                     ])
                 if stopping {
                     // Given up: uncommitted, so the next owner reads it again.
                     modify(item.source, generation: item.generation) { partition in partition.sending -= 1 }
                 } else if owns(item.source, generation: item.generation) {
                     send(
-                        item.message, source: item.source, offset: item.offset, due: item.due, emit: true,
+                        messages[start], source: item.source, offset: item.offset, due: item.due, emit: true,
                         generation: item.generation)
                 }
             }
