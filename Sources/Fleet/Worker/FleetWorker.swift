@@ -152,6 +152,7 @@ public final class FleetWorker: Service, Sendable {
         }
         let sender = OutputSender(
             producer: producer, mode: mode, metrics: metrics, logger: logger,
+            groupInterval: settings.outputGroupInterval,
             onFatal: { [self] error in
                 producerFailure.withLock { $0 = error }
                 triggerGracefulShutdown()

@@ -69,13 +69,20 @@ actor OutputSender {
     private var writing = false
     private var groupWaiters: [CheckedContinuation<Void, Never>] = []
     private var fatal: KafkaError?
+    /// The shortest time from the start of one group to the start of the next (``init``).
+    private let groupInterval: Duration
+    /// When the last group started.
+    private var lastGroup: ContinuousClock.Instant?
 
+    /// `groupInterval`: a group starts at least this long after the one before it, and writes that
+    /// arrive meanwhile join it. Zero starts each group as soon as the one before is durable.
     init(
         producer: KafkaProducer, mode: Mode, metrics: WorkerInstruments?, logger: Logger,
-        onFatal: @escaping @Sendable (KafkaError) -> Void = { _ in }
+        groupInterval: Duration = .zero, onFatal: @escaping @Sendable (KafkaError) -> Void = { _ in }
     ) {
         self.producer = producer
         self.mode = mode
+        self.groupInterval = groupInterval
         self.metrics = metrics
         self.logger = logger
         self.onFatal = onFatal
@@ -142,6 +149,12 @@ actor OutputSender {
 
     private func writeGroups() async {
         while !queue.isEmpty {
+            if groupInterval > .zero, let lastGroup, ContinuousClock.now < lastGroup + groupInterval {
+                try? await Task.sleep(until: lastGroup + groupInterval, clock: .continuous)
+                // A fence during the wait may have taken every queued write.
+                if queue.isEmpty { break }
+            }
+            lastGroup = .now
             let group = queue
             queue = []
             await write(group)

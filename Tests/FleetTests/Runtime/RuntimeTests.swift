@@ -154,6 +154,19 @@ struct RuntimeTests {
         #expect(settings.gracefulShutdownBound == .seconds(25))
     }
 
+    @Test("the worker's group interval: none by default, a duration up to a second, anything else refused")
+    func workerGroupInterval() throws {
+        #expect(try WorkerSettings(environment: [:]).outputGroupInterval == .zero)
+        #expect(
+            try WorkerSettings(environment: ["PAYFLEET_WORKER_GROUP_INTERVAL": "20ms"]).outputGroupInterval
+                == .milliseconds(20))
+        for bad in ["2s", "fast", "-5ms"] {
+            #expect(throws: ConfigurationError.self) {
+                try WorkerSettings(environment: ["PAYFLEET_WORKER_GROUP_INTERVAL": bad])
+            }
+        }
+    }
+
     private func status(_ url: String) async throws -> UInt {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(2))
         return response.status.code

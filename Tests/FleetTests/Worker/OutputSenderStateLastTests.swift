@@ -25,7 +25,7 @@ struct OutputSenderStateLastTests {
     /// Runs `body` with an output sender without transactions on a fresh embedded broker; returns
     /// the values then in the order-state topic and in the events topic.
     static func withPlainSender(
-        _ body: (OutputSender) async throws -> Void
+        groupInterval: Duration = .zero, _ body: (OutputSender) async throws -> Void
     ) async throws -> (states: [String], events: [String]) {
         let logger = FleetWorkerEndToEndTests.logger()
         let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: logger)
@@ -35,7 +35,9 @@ struct OutputSenderStateLastTests {
         try await withKafkaProducer(
             configuration: KafkaProducerConfiguration(kafka: cluster.configuration()), logger: logger
         ) { producer in
-            try await body(OutputSender(producer: producer, mode: .plain, metrics: nil, logger: logger))
+            try await body(
+                OutputSender(
+                    producer: producer, mode: .plain, metrics: nil, logger: logger, groupInterval: groupInterval))
         }
         return (
             try await values(cluster, topic: FleetTopic.orderState, logger: logger),
@@ -45,6 +47,39 @@ struct OutputSenderStateLastTests {
 
     static func succeeded(_ result: Result<KafkaDeliveryReport, KafkaError>) -> Bool {
         if case .success = result { true } else { false }
+    }
+
+    @Test("with a group interval, the next group starts no sooner and the writes that arrived meanwhile go in it")
+    func groupInterval() async throws {
+        let interval = Duration.milliseconds(400)
+        let clock = ContinuousClock()
+        let written = try await Self.withPlainSender(groupInterval: interval) { sender in
+            let first = clock.now
+            let alone = try await sender.send(
+                [KafkaProducerMessage(topic: Self.events, key: "A", value: Data("event-A".utf8))], scope: nil)
+            #expect(alone.allSatisfy(Self.succeeded))
+            // Three writes while the next group waits for its turn: all durable, none before the interval.
+            try await withThrowingTaskGroup(of: Duration.self) { group in
+                for key in ["B", "C", "D"] {
+                    group.addTask {
+                        let results = try await sender.send(
+                            [
+                                KafkaProducerMessage(topic: Self.events, key: key, value: Data("event-\(key)".utf8)),
+                                KafkaProducerMessage(
+                                    topic: FleetTopic.orderState, key: key, value: Data("state-\(key)".utf8)),
+                            ], scope: nil)
+                        #expect(results.allSatisfy(Self.succeeded), "\(results)")
+                        return first.duration(to: clock.now)
+                    }
+                }
+                for try await elapsed in group {
+                    #expect(elapsed >= interval, "a write was durable \(elapsed) after the first group started")
+                }
+            }
+        }
+        #expect(written.events.first == "event-A")
+        #expect(Set(written.events.dropFirst()) == ["event-B", "event-C", "event-D"])
+        #expect(Set(written.states) == ["state-B", "state-C", "state-D"])
     }
 
     @Test("a write whose event is refused does not write its state; a write whose event is durable does")
