@@ -71,8 +71,13 @@ struct SchedulerOffsetTrackerTests {
             var offset = Int64(random.next() % 1000)
             for _ in 0..<Int(random.next() % 400) {
                 if random.next() % 3 != 0 {
-                    // Mostly the next offset; sometimes a gap (a marker, or more than a word).
-                    offset += random.next() % 8 == 0 ? Int64(random.next() % 200) + 1 : 1
+                    // Mostly the next offset; sometimes a gap (a marker, or more than a word), and
+                    // rarely a jump past the longest gap a run grows by.
+                    switch random.next() % 64 {
+                    case 0: offset += 64 * Int64(TimerOffsetTracker.maximumGapWords) + Int64(random.next() % 5000)
+                    case 1...8: offset += Int64(random.next() % 200) + 1
+                    default: offset += 1
+                    }
                     let started = tracker.start(offset)
                     #expect(started)
                     inFlight.append(offset)
@@ -107,6 +112,24 @@ struct SchedulerOffsetTrackerTests {
         let started = tracker.start(1_000_064)
         #expect(started)
         #expect(tracker.committable == 1_000_064)
+    }
+
+    @Test("a jump of a trillion offsets (records deleted ahead of the fetcher) keeps a few words, not the gap")
+    func jumpKeepsNoGap() {
+        var tracker = TimerOffsetTracker()
+        for offset in Int64(100)..<164 { tracker.start(offset) }
+        let far = Int64(1_000_000_000_000)
+        tracker.start(far)
+        tracker.start(far + 1)
+        #expect(tracker.storedWords <= 4)
+        #expect(tracker.committable == 100)
+        #expect(tracker.isInFlight(far) && !tracker.isInFlight(far - 1) && !tracker.isInFlight(5_000))
+        for offset in Int64(100)..<164 { tracker.finish(offset) }
+        #expect(tracker.committable == far)
+        tracker.finish(far + 1)
+        tracker.finish(far)
+        #expect(tracker.committable == far + 2)
+        #expect(tracker.storedWords == 0)
     }
 }
 
