@@ -184,8 +184,8 @@ let package = Package(
         .executableTarget(
             name: "payfleet",
             dependencies: [
-                // StorePOS: `bench ingress` signs callbacks
-                "Kafka", "Payments", "StorePOS", "Sandbox", "Fleet", "FleetDev", "KafkaProduceBench",
+                // StorePOS: `bench ingress` signs callbacks; StorePOS and WeChatPay: `bench signing`
+                "Kafka", "Payments", "StorePOS", "WeChatPay", "Sandbox", "Fleet", "FleetDev", "KafkaProduceBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),

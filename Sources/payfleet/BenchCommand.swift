@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Benchmarks (figures and ratios against a baseline measured in the same run).",
         subcommands: [
             KafkaBenchCommand.self, KafkaProduceChildCommand.self, IngressBenchCommand.self, SchedulerBenchCommand.self,
-            RestoreBenchCommand.self,
+            RestoreBenchCommand.self, SigningBenchCommand.self,
         ]
     )
 }

@@ -60,7 +60,20 @@ actor WorkerCore {
     /// Messages taken and not finished in ready partitions (a restoring partition's held messages do
     /// not count: they wait for the restore, not for capacity).
     private var bufferedCount: Int {
-        partitions.values.reduce(0) { $0 + ($1.phase == .ready ? $1.unfinishedCount : 0) }
+        var count = 0
+        inPlace { work in if work.phase == .ready { count += work.unfinishedCount } }
+        return count
+    }
+
+    /// Runs `body` on every partition's work where it lies. Iterating `partitions.values`, or reading
+    /// an element through its getter, copies each `PartitionWork` (a reference count for each of its
+    /// collections, taken and dropped again), and the flow-control counts run for every message.
+    private func inPlace(_ body: (inout PartitionWork) -> Void) {
+        var index = partitions.startIndex
+        while index != partitions.endIndex {
+            body(&partitions.values[index])
+            partitions.formIndex(after: &index)
+        }
     }
     private var hasCapacity: Bool { runningKeys < maxInFlight && bufferedCount < maxBuffered }
 
@@ -433,7 +446,12 @@ actor WorkerCore {
 
     /// Orders retained in memory (dormant partitions included).
     var retainedOrders: (live: Int, terminal: Int) {
-        partitions.values.reduce((0, 0)) { ($0.0 + $1.orders.count, $0.1 + $1.terminal.count) }
+        var counts = (live: 0, terminal: 0)
+        inPlace { work in
+            counts.live += work.orders.count
+            counts.terminal += work.terminal.count
+        }
+        return counts
     }
 
     private func publishRetained() {

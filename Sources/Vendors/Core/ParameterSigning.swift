@@ -60,72 +60,76 @@ public struct ParameterSigningRule: Sendable, Hashable {
     }
 
     /// The UTF-8 bytes of ``canonicalString(_:)``. Names are compared as bytes (the rule's order is
-    /// byte order, so `String`'s Unicode-aware comparison would only cost time), ASCII names
-    /// case-folded on the fly: only a non-ASCII name gets a folded copy.
+    /// byte order, so `String`'s Unicode-aware comparison would only cost time): each name's sort key
+    /// (for a case-insensitive rule ASCII-lowercased; a non-ASCII name as `String.lowercased()` folds
+    /// it) goes into one buffer, and the pairs' indices are sorted by `memcmp` over those keys.
     func canonicalBytes(_ parameters: [String: String], reservingExtra extra: Int = 0) -> [UInt8] {
-        var pairs: [Pair] = []
-        pairs.reserveCapacity(parameters.count)
+        var names: [String] = []
+        var values: [String] = []
+        var spans: [Span] = []
+        var keys: [UInt8] = []
+        names.reserveCapacity(parameters.count)
+        values.reserveCapacity(parameters.count)
+        spans.reserveCapacity(parameters.count)
+        keys.reserveCapacity(parameters.count * 16)
         var length = extra
         let onlyExcluded = excluded.count == 1 ? excluded.first : nil
+        let fold = keyOrder == .caseInsensitive
         for (name, value) in parameters {
             if let onlyExcluded { if name == onlyExcluded { continue } } else if excluded.contains(name) { continue }
             if emptyValues == .omit && value.isEmpty { continue }
-            let folded: [UInt8]? =
-                keyOrder == .caseInsensitive && !name.utf8.allSatisfy({ $0 < 0x80 }) ? Self.caseFolded(name) : nil
-            pairs.append(Pair(name: name, value: value, folded: folded))
+            let start = keys.count
+            if fold {
+                for byte in name.utf8 {
+                    if byte >= 0x80 {
+                        keys.removeSubrange(start...)
+                        keys.append(contentsOf: name.lowercased().utf8)
+                        break
+                    }
+                    keys.append(Self.lowercasedASCII(byte))
+                }
+            } else {
+                keys.append(contentsOf: name.utf8)
+            }
+            spans.append(Span(start: start, count: keys.count - start))
+            names.append(name)
+            values.append(value)
             length += name.utf8.count + value.utf8.count + 2
         }
-        switch keyOrder {
-        case .bytewise:
-            pairs.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-        case .caseInsensitive:
-            pairs.sort(by: Pair.precedesIgnoringCase)
+        var order = Array(names.indices)
+        keys.withUnsafeBufferPointer { buffer in
+            order.sort { left, right in
+                let l = spans[left]
+                let r = spans[right]
+                let common = min(l.count, r.count)
+                if common > 0, let base = buffer.baseAddress {
+                    let compared = memcmp(base + l.start, base + r.start, common)
+                    if compared != 0 { return compared < 0 }
+                }
+                if l.count != r.count { return l.count < r.count }
+                // Equal keys: names equal ignoring case; byte order decides.
+                return names[left].utf8.lexicographicallyPrecedes(names[right].utf8)
+            }
         }
         var result: [UInt8] = []
         result.reserveCapacity(length)
-        for (index, pair) in pairs.enumerated() {
-            if index > 0 { result.append(UInt8(ascii: "&")) }
-            result.append(contentsOf: pair.name.utf8)
+        for (position, index) in order.enumerated() {
+            if position > 0 { result.append(UInt8(ascii: "&")) }
+            result.append(contentsOf: names[index].utf8)
             result.append(UInt8(ascii: "="))
-            result.append(contentsOf: pair.value.utf8)
+            result.append(contentsOf: values[index].utf8)
         }
         return result
     }
 
-    private struct Pair {
-        var name: String
-        var value: String
-        /// The case-folded name when it is not ASCII (ASCII names fold byte by byte as they are compared).
-        var folded: [UInt8]?
-
-        /// ASCII order ignoring case; ties (names equal ignoring case) fall back to byte order.
-        static func precedesIgnoringCase(_ lhs: Pair, _ rhs: Pair) -> Bool {
-            if lhs.folded == nil && rhs.folded == nil {
-                let left = lhs.name.utf8.lazy.map(ParameterSigningRule.lowercasedASCII)
-                let right = rhs.name.utf8.lazy.map(ParameterSigningRule.lowercasedASCII)
-                if !left.elementsEqual(right) { return left.lexicographicallyPrecedes(right) }
-            } else {
-                let left = lhs.folded ?? ParameterSigningRule.caseFolded(lhs.name)
-                let right = rhs.folded ?? ParameterSigningRule.caseFolded(rhs.name)
-                if left != right { return left.lexicographicallyPrecedes(right) }
-            }
-            return lhs.name.utf8.lexicographicallyPrecedes(rhs.name.utf8)
-        }
+    /// Where a name's sort key lies in the key buffer.
+    private struct Span {
+        var start: Int
+        var count: Int
     }
 
     private static func lowercasedASCII(_ byte: UInt8) -> UInt8 {
         byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
-    }
-
-    /// The name's bytes lowercased (ASCII names byte by byte; others as `String.lowercased()` does).
-    fileprivate static func caseFolded(_ name: String) -> [UInt8] {
-        var bytes = Array(name.utf8)
-        for index in bytes.indices {
-            let byte = bytes[index]
-            if byte >= 0x80 { return Array(name.lowercased().utf8) }
-            bytes[index] = lowercasedASCII(byte)
-        }
-        return bytes
     }
 
     /// The exact string that is digested: the canonical string, then `&key=KEY`.

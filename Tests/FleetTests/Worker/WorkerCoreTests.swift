@@ -93,6 +93,30 @@ struct WorkerCoreTests {
         await waiter.value
     }
 
+    @Test(
+        "the buffer bound counts every unfinished message of ready partitions and holds the consume loop",
+        .timeLimit(.minutes(1)))
+    func bufferBound() async throws {
+        let core = await readyCore(maxInFlight: 8)  // buffer bound: 64; one key runs at a time
+        let first = try #require(await core.accept(message("A", 0)))
+        for offset in 1..<63 { #expect(await core.accept(message("A", Int64(offset))) == nil) }
+        await core.waitForCapacity()  // 63 unfinished: below the bound
+        _ = await core.assigned([1])  // a restoring partition's messages do not count
+        let restoring = KafkaConsumerMessage(
+            topic: FleetTopic.orderRequests, partition: 1, offset: 0, key: Data("R".utf8), value: Data("{}".utf8))
+        #expect(await core.accept(restoring) == nil)
+        await core.waitForCapacity()
+        #expect(await core.accept(message("A", 63)) == nil)  // 64 in partition 0: at the bound
+        let waiter = Task {
+            await core.waitForCapacity()
+            return ContinuousClock.now
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let released = ContinuousClock.now
+        _ = await core.finished(first, change: .unchanged, completed: true)
+        #expect(await waiter.value >= released)  // held until an order finished
+    }
+
     @Test("a consume loop waiting for capacity stops waiting when it is cancelled (shutdown)")
     func capacityCancellation() async throws {
         let core = await readyCore(maxInFlight: 1)

@@ -20,14 +20,12 @@ public enum WeChatV2SignType: String, Sendable, Hashable, CaseIterable {
     }
 
     /// The parameter-signing rule of this algorithm.
-    public var rule: ParameterSigningRule {
-        ParameterSigningRule(
-            emptyValues: .omit,
-            keyOrder: .bytewise,
-            digest: self == .md5 ? .md5 : .hmacSHA256,
-            hexCase: .upper
-        )
-    }
+    public var rule: ParameterSigningRule { self == .md5 ? Self.md5Rule : Self.hmacRule }
+
+    private static let md5Rule = ParameterSigningRule(
+        emptyValues: .omit, keyOrder: .bytewise, digest: .md5, hexCase: .upper)
+    private static let hmacRule = ParameterSigningRule(
+        emptyValues: .omit, keyOrder: .bytewise, digest: .hmacSHA256, hexCase: .upper)
 
     /// The signature of the parameters (`sign` is ignored if present).
     public func sign(_ parameters: [String: String], key: Secret) -> String {
