@@ -205,31 +205,49 @@ struct RestoreBenchCommand: AsyncParsableCommand {
     private func compareEncodings() {
         let states = RestoreBenchmark.sampleTerminalOrders(count: codecSamples, seed: 2)
         let summaries = states.compactMap(TerminalSummary.init)
-        let full = states.map { $0.encodedJSON() }
         let encoder = JSONEncoder()
-        let lean = summaries.map { (try? encoder.encode(Self.leanJSON($0))) ?? Data() }
-        let binary = summaries.map { $0.encoded() }
         let decoder = JSONDecoder()
-        print("\nencoding of \(states.count) terminal orders        bytes/record   decode records/s")
-        row("full state JSON (format 1, before)", full) { _ = try? OrderState.decodeJSON($0) }
-        row("lean JSON summary (generic decode)", lean) { _ = try? decoder.decode(JSONValue.self, from: $0) }
-        row("binary summary (format 2, chosen)", binary) { _ = try? TerminalSummary.decode($0) }
+        print("\nencoding of \(states.count) terminal orders        bytes/record   encode records/s   decode records/s")
+        row("full state JSON (format 1, before)", encode: { states.map { $0.encodedJSON() } }) {
+            _ = try? OrderState.decodeJSON($0)
+        }
+        row(
+            "lean JSON summary (generic decode)",
+            encode: { summaries.map { (try? encoder.encode(Self.leanJSON($0))) ?? Data() } }
+        ) {
+            _ = try? decoder.decode(JSONValue.self, from: $0)
+        }
+        row("binary summary (format 2, chosen)", encode: { summaries.map { $0.encoded() } }) {
+            _ = try? TerminalSummary.decode($0)
+        }
         print(
             "swift-protobuf: not in Package.swift (adding packages is avoided); its varint/length-delimited wire format is the binary summary's, so its size would be within a few bytes of it"
         )
     }
 
-    private func row<Record: Collection>(_ name: String, _ records: [Record], decode: (Record) -> Void) {
-        let bytes = records.reduce(0) { $0 + $1.count }
+    /// One encoding: its records' mean size, and encode and decode rates (each the best of three
+    /// passes over all records, so a pass slowed by the machine does not count).
+    private func row<Record: Collection>(_ name: String, encode: () -> [Record], decode: (Record) -> Void) {
         let clock = ContinuousClock()
-        let started = clock.now
-        for record in records { decode(record) }
-        let seconds = Self.seconds(clock.now - started)
+        var records: [Record] = []
+        var encodeSeconds = Double.infinity
+        var decodeSeconds = Double.infinity
+        for _ in 0..<3 {
+            let started = clock.now
+            records = encode()
+            encodeSeconds = min(encodeSeconds, Self.seconds(clock.now - started))
+        }
+        for _ in 0..<3 {
+            let started = clock.now
+            for record in records { decode(record) }
+            decodeSeconds = min(decodeSeconds, Self.seconds(clock.now - started))
+        }
+        let bytes = records.reduce(0) { $0 + $1.count }
         print(
             name.padding(toLength: 40, withPad: " ", startingAt: 0)
                 + String(
-                    format: "%12.0f   %16.0f", Double(bytes) / Double(records.count),
-                    Double(records.count) / max(seconds, 1e-9)))
+                    format: "%12.0f   %16.0f   %16.0f", Double(bytes) / Double(max(records.count, 1)),
+                    Double(records.count) / max(encodeSeconds, 1e-9), Double(records.count) / max(decodeSeconds, 1e-9)))
     }
 
     static func seconds(_ duration: Duration) -> Double {
