@@ -29,11 +29,14 @@ public struct VendorHTTP: Sendable {
     public let client: HTTPClient
     public var timeout: Duration
     public var maximumResponseBytes: Int
+    /// One executor per event loop of the client's group: each exchange runs on one of them.
+    private let executors: [EventLoopTaskExecutor]
 
     public init(client: HTTPClient, timeout: Duration = .seconds(10), maximumResponseBytes: Int = 4 << 20) {
         self.client = client
         self.timeout = timeout
         self.maximumResponseBytes = maximumResponseBytes
+        self.executors = client.eventLoopGroup.makeIterator().map(EventLoopTaskExecutor.init)
     }
 
     /// Sends one request. `url` is absolute; `headers` are sent as given.
@@ -59,13 +62,24 @@ public struct VendorHTTP: Sendable {
         let deadline = timeout ?? self.timeout
         let seconds = Int64(deadline.components.seconds)
         let millis = seconds * 1000 + Int64(deadline.components.attoseconds / 1_000_000_000_000_000)
-        do {
-            let response = try await client.execute(request, timeout: .milliseconds(max(1, millis)), logger: logger)
-            var collected = try await response.body.collect(upTo: maximumResponseBytes)
+        // The exchange runs on one of the client's event loops, where AsyncHTTPClient does its work:
+        // its deadline timer, the request's hand-over to a connection, the answer's head and every
+        // body part then stay on that thread instead of each waking another.
+        let limit = maximumResponseBytes
+        let sent = request
+        let exchange = { () async throws -> VendorHTTPResponse in
+            let response = try await client.execute(sent, timeout: .milliseconds(max(1, millis)), logger: logger)
+            var collected = try await response.body.collect(upTo: limit)
             let bytes = collected.readBytes(length: collected.readableBytes) ?? []
             var names: [String: String] = [:]
             for header in response.headers { names[header.name.lowercased()] = header.value }
             return VendorHTTPResponse(status: Int(response.status.code), headers: names, body: bytes)
+        }
+        do {
+            if let executor = executors.randomElement() {
+                return try await withTaskExecutorPreference(executor, operation: exchange)
+            }
+            return try await exchange()
         } catch {
             throw Self.classify(error, url: url)
         }
@@ -97,6 +111,19 @@ public struct VendorHTTP: Sendable {
             return ChannelError(.unreachable, "could not connect to \(host)")
         }
         return ChannelError(.timeout, "request to \(host) failed before an answer")
+    }
+}
+
+/// Runs the jobs of tasks that prefer it on one SwiftNIO event loop (`withTaskExecutorPreference`).
+/// A job enqueued from that loop's own thread goes onto its task queue without a wake-up.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
