@@ -110,11 +110,7 @@ struct PartitionWork: Sendable {
     }
 
     /// The number of input messages taken and not finished.
-    var unfinishedCount: Int {
-        var count = 0
-        for index in trackers.indices { count += trackers.values[index].unfinished.count }
-        return count
-    }
+    var unfinishedCount: Int { trackers.values.reduce(0) { $0 + $1.unfinished.count } }
 }
 
 /// One `payfleet.order-state` record, decoded (off the worker's actor) for a restore.
