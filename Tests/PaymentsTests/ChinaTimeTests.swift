@@ -61,4 +61,49 @@ struct ChinaTimeTests {
         #expect(ChinaTime.parse("2027-02-29", "yyyy-MM-dd") == nil)
         #expect(ChinaTime.parse("2026-11-22T10:30:00+0800", "yyyy-MM-dd'T'HH:mm:ssXXXXX") == nil)
     }
+
+    @Test("RFC 3339 with any offset: WeChat APIv3's published example, UTC, fractions, liberal separators")
+    func rfc3339KnownAnswers() {
+        // WeChat Pay APIv3 combine query answer's `success_time` example.
+        #expect(
+            ChinaTime.parseRFC3339("2015-05-20T13:29:35.120+08:00") == Date(timeIntervalSince1970: 1_432_099_775.12))
+        let morning = Date(timeIntervalSince1970: 1_795_314_600)
+        for text in [
+            "2026-11-22T10:30:00+08:00", "2026-11-22T02:30:00Z", "2026-11-22t02:30:00z", "2026-11-22 02:30:00Z",
+            "2026-11-22T10:30:00+0800", "2026-11-21T21:00:00-05:30", "2026-11-22T02:30:00.000Z",
+        ] {
+            #expect(ChinaTime.parseRFC3339(text) == morning, "\(text)")
+        }
+        #expect(ChinaTime.parseRFC3339("2026-11-22T02:30:00.5Z") == Date(timeIntervalSince1970: 1_795_314_600.5))
+        #expect(
+            ChinaTime.parseRFC3339("2026-11-22T02:30:00.123456789123Z")
+                == Date(timeIntervalSince1970: 1_795_314_600 + 0.123_456_789))
+        // A leap second reads as the next minute's first second.
+        #expect(ChinaTime.parseRFC3339("2016-12-31T23:59:60Z") == Date(timeIntervalSince1970: 1_483_228_800))
+        for bad in [
+            "", "2026-11-22T10:30:00", "2026-11-22T10:30:00+8:00", "2026-11-22T10:30:00+08", "2026-02-30T10:30:00Z",
+            "2026-11-22T24:00:00Z", "2026-11-22T10:60:00Z", "2026-11-22T10:30:61Z", "2026-11-22T10:30:00.Z",
+            "2026-11-22T10:30:00Z ", "2026-11-22X10:30:00Z", "2026-11-22T10:30:00+24:00", "20261122T103000Z",
+            "2026-11-22T10:30:00+08:60", "２０２６-11-22T10:30:00Z",
+        ] {
+            #expect(ChinaTime.parseRFC3339(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("RFC 3339 parsing agrees with Foundation's ISO8601DateFormatter across offsets and fractions")
+    func rfc3339AgreesWithFoundation() {
+        let whole = ISO8601DateFormatter()
+        whole.formatOptions = [.withInternetDateTime]
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var generator = SystemRandomNumberGenerator()
+        for index in 0..<600 {
+            let milliseconds = Int64.random(in: 946_684_800_000...4_102_444_800_000, using: &generator)
+            let date = Date(timeIntervalSince1970: TimeInterval(milliseconds) / 1000)
+            let formatter = index.isMultiple(of: 2) ? whole : fractional
+            formatter.timeZone = TimeZone(secondsFromGMT: [0, 8 * 3600, -5 * 3600 - 1800, 14 * 3600][index % 4])
+            let text = formatter.string(from: date)
+            #expect(ChinaTime.parseRFC3339(text) == formatter.date(from: text), "\(text)")
+        }
+    }
 }

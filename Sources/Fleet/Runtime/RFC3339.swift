@@ -1,4 +1,5 @@
 import Foundation
+import Payments
 
 /// RFC 3339 timestamps in UTC with milliseconds (`2026-11-22T02:17:39.123Z`), the form used in
 /// logs, timer jobs (`due_at`) and callback records. Formatting does not allocate a formatter.
@@ -62,10 +63,9 @@ public enum RFC3339 {
             + "T\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(millis, 3))Z"
     }
 
-    /// Parses an RFC 3339 timestamp with or without fractional seconds and with `Z` or a numeric offset.
+    /// Parses an RFC 3339 timestamp with or without fractional seconds and with `Z` or a numeric
+    /// offset (``ChinaTime/parseRFC3339(_:)``: plain arithmetic, no formatter).
     public static func parse(_ text: String) -> Date? {
-        let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        if let date = try? withFraction.parse(text) { return date }
-        return try? Date.ISO8601FormatStyle().parse(text)
+        ChinaTime.parseRFC3339(text)
     }
 }
