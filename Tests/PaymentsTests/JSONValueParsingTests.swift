@@ -16,6 +16,8 @@ import Testing
         #"[1,"two",null]"#, #""just a string""#, "42", "-7", "3.25", "true", "null",
         #"{"empty":"","space":" ","emoji":"💳"}"#,
         "{\"tab\":1,\n\t\"newline\" :\r\n 2}",
+        #"{"a":{"b":1,"b":2,"c":{"d":[{"e":1,"e":2},{}]}},"a":3,"f":{"g":null},"h":[{"i":{"j":{}}}],"b":4}"#,
+        "{" + (0..<40).map { #""m\#($0)":{"n":\#($0),"m\#($0 % 3)":[\#($0)]}"# }.joined(separator: ",") + #","m0":0}"#,
     ]
 
     static let rejected: [String] = [

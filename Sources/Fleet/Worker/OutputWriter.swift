@@ -92,8 +92,15 @@ struct OutputWriter: Sendable {
     }
 
     private func count(_ records: [KafkaProducerMessage]) {
-        var perTopic: [String: Int] = [:]
-        for record in records { perTopic[record.topic, default: 0] += 1 }
+        // A write touches a handful of topics: a list, not a dictionary to allocate and hash into.
+        var perTopic: [(topic: String, count: Int)] = []
+        for record in records {
+            if let index = perTopic.firstIndex(where: { $0.topic == record.topic }) {
+                perTopic[index].count += 1
+            } else {
+                perTopic.append((record.topic, 1))
+            }
+        }
         for (topic, count) in perTopic { metrics.sent(topic: topic, count: count) }
     }
 }

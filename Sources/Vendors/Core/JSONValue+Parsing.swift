@@ -53,6 +53,9 @@ private struct JSONTextParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var depth = 0
+    /// The members of the objects being read, innermost last: an object's dictionary is built
+    /// once its size is known, instead of growing (and rehashing) member by member.
+    var openMembers: [(name: String, value: JSONValue)] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -119,13 +122,14 @@ private struct JSONTextParser {
     private mutating func object() throws(JSONParseError) -> JSONValue {
         try enter()
         index += 1
-        var members: [String: JSONValue] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
             depth -= 1
-            return .object(members)
+            return .object([:])
         }
+        if openMembers.capacity == 0 { openMembers.reserveCapacity(32) }
+        let start = openMembers.count
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
@@ -137,7 +141,7 @@ private struct JSONTextParser {
             index += 1
             skipWhitespace()
             let member = try value()
-            if members[name] == nil { members[name] = member }
+            openMembers.append((name, member))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of text in an object") }
             switch bytes[index] {
@@ -148,10 +152,22 @@ private struct JSONTextParser {
             case UInt8(ascii: "}"):
                 index += 1
                 depth -= 1
-                return .object(members)
+                return .object(closeMembers(from: start))
             default: throw fail("expected ',' or '}'")
             }
         }
+    }
+
+    /// The dictionary of the object whose members start at `start` in ``openMembers`` (a repeated
+    /// name keeps its first value), taking them off.
+    private mutating func closeMembers(from start: Int) -> [String: JSONValue] {
+        var members = [String: JSONValue](minimumCapacity: openMembers.count - start)
+        // Last to first, so that the first of a repeated name is the one left.
+        for index in (start..<openMembers.count).reversed() {
+            members[openMembers[index].name] = openMembers[index].value
+        }
+        openMembers.removeSubrange(start...)
+        return members
     }
 
     private mutating func array() throws(JSONParseError) -> JSONValue {
