@@ -79,4 +79,17 @@ struct ByteEncodingTests {
             #expect(bytewise.canonicalString(parameters) == bytes.map { "\($0)=\(kept[$0]!)" }.joined(separator: "&"))
         }
     }
+
+    @Test("random nonces: 32 hex digits in the asked case, no two alike")
+    func randomNonces() {
+        var seen = Set<String>()
+        for uppercase in [true, false] {
+            for _ in 0..<500 {
+                let nonce = Hex.random128(uppercase: uppercase)
+                let digits = uppercase ? "0123456789ABCDEF" : "0123456789abcdef"
+                #expect(nonce.utf8.count == 32 && nonce.allSatisfy { digits.contains($0) }, "\(nonce)")
+                #expect(seen.insert(nonce).inserted)
+            }
+        }
+    }
 }

@@ -189,6 +189,14 @@ public enum Hex {
         code.withUnsafeBytes { encode(raw: $0, uppercase: uppercase) }
     }
 
+    /// 32 hex digits of 128 random bits (`SystemRandomNumberGenerator`): the form of a UUID without
+    /// its dashes, for nonces and trace numbers, without building a `UUID` and its string.
+    public static func random128(uppercase: Bool) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let words = (generator.next() as UInt64, generator.next() as UInt64)
+        return withUnsafeBytes(of: words) { encode(raw: $0, uppercase: uppercase) }
+    }
+
     /// Two digits per byte, written straight into the string's storage.
     public static func encode(raw bytes: UnsafeRawBufferPointer, uppercase: Bool) -> String {
         let digits: StaticString = uppercase ? "0123456789ABCDEF" : "0123456789abcdef"

@@ -197,7 +197,7 @@ public struct LeshouyingChannel: MerchantAccountChannel {
     }
 
     static func freshTraceNo() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        Hex.random128(uppercase: false)
     }
 
     // MARK: Close

@@ -312,7 +312,7 @@ public struct StorePOSChannel: MerchantAccountChannel {
         parameters["agent_id"] = configuration.agentID
         parameters["pid"] = configuration.pid
         parameters["version"] = configuration.version
-        parameters["nonce_str"] = UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        parameters["nonce_str"] = Hex.random128(uppercase: true)
         parameters["sign"] = StorePOSSigning.sign(parameters, key: configuration.merchantKey)
         let method = business["method"] ?? ""
         let response = try await http.send(
